@@ -1,0 +1,50 @@
+//! Loader for MATH-500 and any JSONL in its schema (`problem, solution, answer, subject,
+//! level, unique_id`). The real set lives at `../shared/data/math500/test.jsonl`.
+
+use std::path::Path;
+
+use crate::{Problem, Result};
+
+/// Load every row; a malformed line fails with `file:line: what was wrong`.
+pub fn load_problems(path: &Path) -> Result<Vec<Problem>> {
+    Ok(ttc_core::jsonl::read_jsonl(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grader::{extract_boxed, is_equivalent};
+
+    fn math500() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/math500/test.jsonl")
+    }
+
+    #[test]
+    fn all_500_reference_answers_are_equivalent_to_their_boxed_solution() {
+        let rows = load_problems(&math500()).unwrap();
+        assert_eq!(rows.len(), 500);
+        let mut bad = Vec::new();
+        for r in &rows {
+            let boxed = extract_boxed(&r.solution);
+            if !boxed.as_deref().is_some_and(|b| is_equivalent(b, &r.answer)) {
+                bad.push((r.unique_id.clone(), boxed, r.answer.clone()));
+            }
+        }
+        assert!(bad.is_empty(), "{} mismatches: {bad:#?}", bad.len());
+    }
+
+    #[test]
+    fn malformed_line_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.jsonl");
+        std::fs::write(
+            &p,
+            "{\"problem\":\"p\",\"solution\":\"s\",\"answer\":\"1\",\"subject\":\"x\",\"level\":\"Level 2\",\"unique_id\":\"u\",\"extra\":1}\n{\"problem\":\"p\"}\n",
+        )
+        .unwrap();
+        let e = load_problems(&p).unwrap_err().to_string();
+        assert!(e.contains("m.jsonl:2:") && e.contains("missing field"), "{e}");
+        std::fs::write(&p, "{\"problem\":\"p\",\"solution\":\"s\",\"answer\":\"1\",\"subject\":\"x\",\"level\":\"Level 2\",\"unique_id\":\"u\"}\n").unwrap();
+        assert_eq!(load_problems(&p).unwrap()[0].level, 2);
+    }
+}

@@ -1,0 +1,140 @@
+//! The arith tokenizer: a small byte-level BPE trained with the `tokenizers` crate, digits
+//! split one per token (so the model sees place value, not memorised number chunks), and
+//! the special tokens every later stage needs. Saved as a standard `tokenizer.json`, so HF
+//! tooling loads it too.
+
+use serde::{Deserialize, Serialize};
+use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+use tokenizers::models::TrainerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
+
+use crate::{Error, Result};
+
+/// Padding (id 0).
+pub const PAD: &str = "<|pad|>";
+/// End of sequence (id 1): closes every solution.
+pub const EOS: &str = "<|eos|>";
+/// Beginning of sequence (id 2).
+pub const BOS: &str = "<|bos|>";
+/// Opens one previous attempt in a revision prompt (DESIGN §7).
+pub const ATTEMPT: &str = "<|attempt|>";
+/// Closes one previous attempt.
+pub const END_ATTEMPT: &str = "<|end_attempt|>";
+/// Marks where the revised solution starts.
+pub const REVISE: &str = "<|revise|>";
+
+/// All special tokens, in id order.
+pub const SPECIAL_TOKENS: [&str; 6] = [PAD, EOS, BOS, ATTEMPT, END_ATTEMPT, REVISE];
+
+/// Tokenizer training knobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerConfig {
+    /// Target vocabulary size, special tokens and the 256 byte symbols included.
+    #[serde(default = "default_vocab")]
+    pub vocab_size: usize,
+    /// A merge must occur this often in the corpus.
+    #[serde(default = "default_min_frequency")]
+    pub min_frequency: u64,
+}
+
+fn default_vocab() -> usize {
+    384
+}
+fn default_min_frequency() -> u64 {
+    2
+}
+
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        TokenizerConfig {
+            vocab_size: default_vocab(),
+            min_frequency: default_min_frequency(),
+        }
+    }
+}
+
+/// Train on `texts`. Deterministic for the same corpus and config.
+pub fn train_tokenizer<I, S>(cfg: &TokenizerConfig, texts: I) -> Result<Tokenizer>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
+    let min_vocab = SPECIAL_TOKENS.len() + 256;
+    if cfg.vocab_size < min_vocab {
+        return Err(Error::Config(format!(
+            "tokenizer.vocab_size: must be >= {min_vocab} (256 bytes + special tokens)"
+        )));
+    }
+    let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+        .vocab_size(cfg.vocab_size)
+        .min_frequency(cfg.min_frequency)
+        .show_progress(false)
+        .special_tokens(SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect())
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build()
+        .into();
+    let mut tok = Tokenizer::new(BPE::default());
+    tok.with_pre_tokenizer(Some(PreTokenizerWrapper::Sequence(Sequence::new(vec![
+        PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
+        PreTokenizerWrapper::Digits(Digits::new(true)),
+    ]))));
+    tok.with_decoder(Some(ByteLevel::new(false, true, true)));
+    tok.train(&mut trainer, texts)
+        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+    Ok(tok)
+}
+
+/// Load a `tokenizer.json`, checking that it has ttc's special tokens.
+pub fn load_tokenizer(path: &std::path::Path) -> Result<Tokenizer> {
+    let tok = Tokenizer::from_file(path)
+        .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
+    Ok(tok)
+}
+
+/// Encode then decode; true when the text comes back byte for byte.
+pub fn round_trips(tok: &Tokenizer, text: &str) -> bool {
+    tok.encode(text, false)
+        .ok()
+        .and_then(|e| tok.decode(e.get_ids(), false).ok())
+        .is_some_and(|d| d == text)
+}
+
+/// The text a tokenizer is trained on for one problem row.
+pub fn corpus_text(problem: &crate::Problem) -> String {
+    format!("Problem: {}\nSolution:\n{}", problem.problem, problem.solution)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arith::{ArithConfig, generate};
+
+    #[test]
+    fn trains_round_trips_and_splits_digits() {
+        let s = generate(&ArithConfig::tiny()).unwrap();
+        let texts: Vec<String> = s.train.iter().map(corpus_text).collect();
+        let tok = train_tokenizer(&TokenizerConfig::default(), texts.iter()).unwrap();
+        for t in &texts {
+            assert!(round_trips(&tok, t), "{t:?}");
+        }
+        for (i, sp) in SPECIAL_TOKENS.iter().enumerate() {
+            assert_eq!(tok.token_to_id(sp), Some(i as u32));
+        }
+        let enc = tok.encode("b = 12345 mod 7", false).unwrap();
+        let digits: Vec<&String> = enc
+            .get_tokens()
+            .iter()
+            .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
+            .collect();
+        assert_eq!(digits.len(), 6, "{:?}", enc.get_tokens());
+        assert!(digits.iter().all(|t| t.chars().count() == 1));
+        // The step delimiter and specials survive.
+        assert!(round_trips(&tok, "a\n\nb<|eos|>"));
+        let again = train_tokenizer(&TokenizerConfig::default(), texts.iter()).unwrap();
+        assert_eq!(tok.to_string(false).unwrap(), again.to_string(false).unwrap());
+    }
+}
