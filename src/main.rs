@@ -1,1 +1,68 @@
-fn main(){}
+//! `ttc`: the command-line front of the test-time-compute pipeline. Parses arguments and
+//! dispatches to `commands::*`; all real work lives in the library crates.
+
+mod commands;
+mod preset;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// ttc — scaling LLM test-time compute (Snell et al., 2024): train a policy, a process
+/// reward model and a revision model, then measure search and revision strategies across
+/// generation budgets.
+#[derive(Parser)]
+#[command(name = "ttc", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    dirs: Dirs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where artifacts live (relative to the working directory by default).
+#[derive(Args, Clone)]
+pub struct Dirs {
+    /// Root of generated datasets (`<dir>/<run>/…`).
+    #[arg(long, global = true, default_value = "datasets")]
+    pub datasets_dir: PathBuf,
+    /// Root of trained models and tokenizers (`<dir>/<run>/…`).
+    #[arg(long, global = true, default_value = "checkpoints")]
+    pub checkpoints_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Problem datasets.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+    /// Tokenizers.
+    #[command(subcommand)]
+    Tokenizer(commands::tokenizer::TokenizerCommand),
+    /// Judge answers: read JSONL rows with `pred` and `gold`, write each row back with
+    /// `"equivalent": true|false`.
+    Grade(commands::grade::GradeArgs),
+    /// Judge each step of arith solutions: read JSONL rows with `problem` and `solution`,
+    /// write each row back with `verdicts`, `first_error` and `answer_correct`.
+    CheckSteps(commands::check_steps::CheckStepsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(c) => commands::data::run(c, &cli.dirs),
+        Command::Tokenizer(c) => commands::tokenizer::run(c, &cli.dirs),
+        Command::Grade(a) => commands::grade::run(a),
+        Command::CheckSteps(a) => commands::check_steps::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the whole context chain, outermost first.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -13,6 +13,14 @@ use crate::{Error, Result};
 /// Read every non-blank line of `path` as a `T`. The first bad line fails the whole read
 /// with `path:line: what was wrong` (no row is silently dropped).
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    Ok(read_jsonl_numbered(path)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect())
+}
+
+/// Like [`read_jsonl`], with each row's 1-based line number (for later error messages).
+pub fn read_jsonl_numbered<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut rows = Vec::new();
     for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
@@ -29,7 +37,7 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
             line: i + 1,
             msg: e.to_string(),
         })?;
-        rows.push(row);
+        rows.push((i + 1, row));
     }
     Ok(rows)
 }
@@ -53,7 +61,11 @@ mod tests {
     fn roundtrip_and_line_numbered_error() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.jsonl");
-        write_jsonl(&p, &[serde_json::json!({"a": 1}), serde_json::json!({"a": 2})]).unwrap();
+        write_jsonl(
+            &p,
+            &[serde_json::json!({"a": 1}), serde_json::json!({"a": 2})],
+        )
+        .unwrap();
         let rows: Vec<serde_json::Value> = read_jsonl(&p).unwrap();
         assert_eq!(rows.len(), 2);
         std::fs::write(&p, "{\"a\":1}\n\n{\"a\":\n").unwrap();

@@ -32,6 +32,35 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// A manifest for `stage` run with `config` (hashed and stored) and `seed`; outputs,
+    /// inputs, counts and wall time are recorded as the stage goes.
+    pub fn new<C: Serialize>(stage: &str, config: &C, seed: u64) -> Manifest {
+        Manifest {
+            stage: stage.to_string(),
+            config_hash: crate::hash::hash_json(config),
+            inputs: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            seed,
+            wall_time_s: 0.0,
+            counts: BTreeMap::new(),
+            config: serde_json::to_value(config).expect("configs serialize to JSON"),
+        }
+    }
+
+    /// Record an input file by content hash under `label`.
+    pub fn record_input(&mut self, label: &str, path: &Path) -> Result<()> {
+        self.inputs
+            .insert(label.to_string(), crate::hash::hash_file(path)?);
+        Ok(())
+    }
+
+    /// Record `dir/name` as an output, by content hash.
+    pub fn record_output(&mut self, dir: &Path, name: &str) -> Result<()> {
+        self.outputs
+            .insert(name.to_string(), crate::hash::hash_file(&dir.join(name))?);
+        Ok(())
+    }
+
     /// Read `dir/manifest.json`; `Ok(None)` if the stage has not finished there.
     pub fn load(dir: &Path) -> Result<Option<Manifest>> {
         let path = dir.join(MANIFEST_FILE);
@@ -40,10 +69,12 @@ impl Manifest {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(path, e)),
         };
-        serde_json::from_str(&text).map(Some).map_err(|e| Error::Json {
-            path,
-            msg: e.to_string(),
-        })
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Json {
+                path,
+                msg: e.to_string(),
+            })
     }
 
     /// Write `dir/manifest.json` atomically.
@@ -62,9 +93,10 @@ impl Manifest {
     ) -> bool {
         self.config_hash == config_hash
             && &self.inputs == inputs
-            && self.outputs.iter().all(|(name, h)| {
-                crate::hash::hash_file(&dir.join(name)).is_ok_and(|got| &got == h)
-            })
+            && self
+                .outputs
+                .iter()
+                .all(|(name, h)| crate::hash::hash_file(&dir.join(name)).is_ok_and(|got| &got == h))
     }
 }
 

@@ -118,7 +118,11 @@ impl ArithConfig {
         }
         for (i, l) in self.levels.iter().enumerate() {
             let key = format!("data.levels[{i}]");
-            for (name, r) in [("steps", l.steps), ("ops", l.ops), ("constants", l.constants)] {
+            for (name, r) in [
+                ("steps", l.steps),
+                ("ops", l.ops),
+                ("constants", l.constants),
+            ] {
                 if r[0] > r[1] || r[0] == 0 {
                     return Err(Error::Config(format!(
                         "{key}.{name}: need 1 <= min <= max, got {r:?}"

@@ -26,7 +26,10 @@ mod tests {
         let mut bad = Vec::new();
         for r in &rows {
             let boxed = extract_boxed(&r.solution);
-            if !boxed.as_deref().is_some_and(|b| is_equivalent(b, &r.answer)) {
+            if !boxed
+                .as_deref()
+                .is_some_and(|b| is_equivalent(b, &r.answer))
+            {
                 bad.push((r.unique_id.clone(), boxed, r.answer.clone()));
             }
         }
@@ -43,7 +46,10 @@ mod tests {
         )
         .unwrap();
         let e = load_problems(&p).unwrap_err().to_string();
-        assert!(e.contains("m.jsonl:2:") && e.contains("missing field"), "{e}");
+        assert!(
+            e.contains("m.jsonl:2:") && e.contains("missing field"),
+            "{e}"
+        );
         std::fs::write(&p, "{\"problem\":\"p\",\"solution\":\"s\",\"answer\":\"1\",\"subject\":\"x\",\"level\":\"Level 2\",\"unique_id\":\"u\"}\n").unwrap();
         assert_eq!(load_problems(&p).unwrap()[0].level, 2);
     }

@@ -50,6 +50,8 @@ fn level_from_int_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, 
             .trim_start_matches("Level")
             .trim()
             .parse()
-            .map_err(|_| D::Error::custom(format!("level: expected 1-5 or \"Level N\", got {t:?}"))),
+            .map_err(|_| {
+                D::Error::custom(format!("level: expected 1-5 or \"Level N\", got {t:?}"))
+            }),
     }
 }

@@ -66,7 +66,11 @@ impl ArithProblem {
         };
         let mut defs = Vec::new();
         let mut env = HashMap::new();
-        for stmt in text[..q].split('.').map(str::trim).filter(|s| !s.is_empty()) {
+        for stmt in text[..q]
+            .split('.')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             let body = stmt
                 .strip_prefix("Let ")
                 .ok_or_else(|| err(format!("statement `{stmt}` does not start with `Let`")))?;

@@ -4,8 +4,8 @@
 //! tooling loads it too.
 
 use serde::{Deserialize, Serialize};
-use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::models::TrainerWrapper;
+use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
@@ -73,7 +73,12 @@ where
         .vocab_size(cfg.vocab_size)
         .min_frequency(cfg.min_frequency)
         .show_progress(false)
-        .special_tokens(SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect())
+        .special_tokens(
+            SPECIAL_TOKENS
+                .iter()
+                .map(|t| AddedToken::from(*t, true))
+                .collect(),
+        )
         .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
         .build()
         .into();
@@ -92,6 +97,14 @@ where
 pub fn load_tokenizer(path: &std::path::Path) -> Result<Tokenizer> {
     let tok = Tokenizer::from_file(path)
         .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
+    for sp in [PAD, EOS] {
+        if tok.token_to_id(sp).is_none() {
+            return Err(Error::Tokenizer(format!(
+                "{}: special token {sp} is missing (not a ttc tokenizer?)",
+                path.display()
+            )));
+        }
+    }
     Ok(tok)
 }
 
@@ -105,7 +118,53 @@ pub fn round_trips(tok: &Tokenizer, text: &str) -> bool {
 
 /// The text a tokenizer is trained on for one problem row.
 pub fn corpus_text(problem: &crate::Problem) -> String {
-    format!("Problem: {}\nSolution:\n{}", problem.problem, problem.solution)
+    format!(
+        "Problem: {}\nSolution:\n{}",
+        problem.problem, problem.solution
+    )
+}
+
+/// The `tokenizer` stage: train on the train split of `data_dir`, check that every training
+/// row round-trips, save `tokenizer.json` and `manifest.json` into `out_dir`.
+pub fn build_tokenizer(
+    cfg: &TokenizerConfig,
+    data_dir: &std::path::Path,
+    out_dir: &std::path::Path,
+) -> Result<ttc_core::manifest::Manifest> {
+    let start = std::time::Instant::now();
+    let train_path = data_dir.join(crate::dataset::split_file("train"));
+    let rows = crate::math500::load_problems(&train_path)?;
+    let texts: Vec<String> = rows.iter().map(corpus_text).collect();
+    let tok = train_tokenizer(cfg, texts.iter())?;
+    if let Some((i, _)) = texts
+        .iter()
+        .enumerate()
+        .find(|(_, t)| !round_trips(&tok, t))
+    {
+        return Err(Error::Tokenizer(format!(
+            "{}:{}: row does not survive encode/decode",
+            train_path.display(),
+            i + 1
+        )));
+    }
+    let json = tok
+        .to_string(true)
+        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+    ttc_core::atomic::write_atomic(&out_dir.join("tokenizer.json"), json.as_bytes())?;
+    let mut m = ttc_core::manifest::Manifest::new("tokenizer", cfg, 0);
+    m.record_input("train", &train_path)?;
+    m.record_output(out_dir, "tokenizer.json")?;
+    m.counts
+        .insert("vocab_size".into(), tok.get_vocab_size(true) as u64);
+    m.counts.insert("rows".into(), texts.len() as u64);
+    let tokens: usize = texts
+        .iter()
+        .map(|t| tok.encode(t.as_str(), false).map(|e| e.len()).unwrap_or(0))
+        .sum();
+    m.counts.insert("train_tokens".into(), tokens as u64);
+    m.wall_time_s = start.elapsed().as_secs_f64();
+    m.save(out_dir)?;
+    Ok(m)
 }
 
 #[cfg(test)]
@@ -135,6 +194,9 @@ mod tests {
         // The step delimiter and specials survive.
         assert!(round_trips(&tok, "a\n\nb<|eos|>"));
         let again = train_tokenizer(&TokenizerConfig::default(), texts.iter()).unwrap();
-        assert_eq!(tok.to_string(false).unwrap(), again.to_string(false).unwrap());
+        assert_eq!(
+            tok.to_string(false).unwrap(),
+            again.to_string(false).unwrap()
+        );
     }
 }

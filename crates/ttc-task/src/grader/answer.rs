@@ -123,7 +123,10 @@ fn read_matrix(s: &str, depth: usize) -> Option<Answer> {
     for env in ["pmatrix", "bmatrix", "matrix", "vmatrix"] {
         let begin = format!("\\begin{{{env}}}");
         let end = format!("\\end{{{env}}}");
-        if let Some(body) = s.strip_prefix(begin.as_str()).and_then(|r| r.strip_suffix(end.as_str())) {
+        if let Some(body) = s
+            .strip_prefix(begin.as_str())
+            .and_then(|r| r.strip_suffix(end.as_str()))
+        {
             let rows = body
                 .split("\\\\")
                 .map(str::trim)
@@ -158,29 +161,28 @@ fn wraps_whole(s: &str) -> bool {
 
 /// Split at `sep` where no bracket is open (`\{`/`\}` count as brackets).
 fn split_top<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
-    let bytes = s.as_bytes();
     let mut out = Vec::new();
     let mut depth = 0i32;
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' => depth -= 1,
+    let mut skip_to = 0;
+    for (i, c) in s.char_indices() {
+        if i < skip_to {
+            continue;
+        }
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
             _ => {}
         }
         if depth == 0 && s[i..].starts_with(sep) {
             // `\cup` must not match inside a longer command name.
             let after = s[i + sep.len()..].chars().next();
-            let cmd_ok = !sep.starts_with('\\') || !after.is_some_and(|c| c.is_ascii_alphabetic());
-            if cmd_ok {
+            if !sep.starts_with('\\') || !after.is_some_and(|c| c.is_ascii_alphabetic()) {
                 out.push(s[start..i].trim());
-                i += sep.len();
-                start = i;
-                continue;
+                skip_to = i + sep.len();
+                start = skip_to;
             }
         }
-        i += 1;
     }
     out.push(s[start..].trim());
     out
@@ -231,11 +233,23 @@ mod tests {
 
     #[test]
     fn structure() {
-        assert!(is_equivalent("(3, \\frac{\\pi}{2})", "\\left( 3, \\frac{\\pi}{2} \\right)"));
-        assert!(!is_equivalent("(3, \\frac{\\pi}{2}]", "\\left( 3, \\frac{\\pi}{2} \\right)"));
+        assert!(is_equivalent(
+            "(3, \\frac{\\pi}{2})",
+            "\\left( 3, \\frac{\\pi}{2} \\right)"
+        ));
+        assert!(!is_equivalent(
+            "(3, \\frac{\\pi}{2}]",
+            "\\left( 3, \\frac{\\pi}{2} \\right)"
+        ));
         assert!(is_equivalent("7, 3, 5", "3, 5, 7"));
-        assert!(is_equivalent("1+\\sqrt{19}, 1-\\sqrt{19}", "1 \\pm \\sqrt{19}"));
-        assert!(is_equivalent("(3,\\infty)\\cup(-\\infty,2)", "(-\\infty, 2) \\cup (3, \\infty)"));
+        assert!(is_equivalent(
+            "1+\\sqrt{19}, 1-\\sqrt{19}",
+            "1 \\pm \\sqrt{19}"
+        ));
+        assert!(is_equivalent(
+            "(3,\\infty)\\cup(-\\infty,2)",
+            "(-\\infty, 2) \\cup (3, \\infty)"
+        ));
         assert!(is_equivalent("10x-14y+22z+8=0", "5x - 7y + 11z + 4 = 0"));
         assert!(!is_equivalent("5x-7y+11z-4=0", "5x - 7y + 11z + 4 = 0"));
         assert!(is_equivalent("(a+5)(b+2)", "(b+2)(a+5)"));

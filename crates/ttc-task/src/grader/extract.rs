@@ -47,7 +47,12 @@ pub fn extract_answer(s: &str) -> Option<String> {
     let tail = s[i + key.len()..].lines().next().unwrap_or("");
     let tail = tail.trim().trim_start_matches(':').trim();
     let tail = tail.trim_matches('$').trim();
-    let tail = tail.strip_suffix('.').unwrap_or(tail).trim().trim_matches('$').trim();
+    let tail = tail
+        .strip_suffix('.')
+        .unwrap_or(tail)
+        .trim()
+        .trim_matches('$')
+        .trim();
     (!tail.is_empty()).then(|| tail.to_string())
 }
 
@@ -57,8 +62,14 @@ mod tests {
 
     #[test]
     fn boxed_forms() {
-        assert_eq!(extract_boxed("so $\\boxed{\\frac{1}{2}}$."), Some("\\frac{1}{2}".into()));
-        assert_eq!(extract_boxed("\\boxed{1} then \\boxed{2}"), Some("2".into()));
+        assert_eq!(
+            extract_boxed("so $\\boxed{\\frac{1}{2}}$."),
+            Some("\\frac{1}{2}".into())
+        );
+        assert_eq!(
+            extract_boxed("\\boxed{1} then \\boxed{2}"),
+            Some("2".into())
+        );
         assert_eq!(extract_boxed("\\fbox{7}"), Some("7".into()));
         assert_eq!(extract_boxed("$\\boxed 5$"), Some("5".into()));
         assert_eq!(extract_boxed("\\boxed{\\text{(A)}"), None);
@@ -70,8 +81,14 @@ mod tests {
     #[test]
     fn answer_fallback() {
         assert_eq!(extract_answer("The answer is 42."), Some("42".into()));
-        assert_eq!(extract_answer("So the answer is: $\\frac12$.\nMore"), Some("\\frac12".into()));
-        assert_eq!(extract_answer("The answer is \\boxed{3}."), Some("3".into()));
+        assert_eq!(
+            extract_answer("So the answer is: $\\frac12$.\nMore"),
+            Some("\\frac12".into())
+        );
+        assert_eq!(
+            extract_answer("The answer is \\boxed{3}."),
+            Some("3".into())
+        );
         assert_eq!(extract_answer("nothing"), None);
         assert_eq!(extract_answer("The answer is ."), None);
     }

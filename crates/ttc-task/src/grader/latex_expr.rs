@@ -46,8 +46,8 @@ pub enum Node {
 }
 
 const FUNCS: &[&str] = &[
-    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh",
-    "tanh", "log", "ln", "exp",
+    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+    "log", "ln", "exp",
 ];
 const GREEK: &[&str] = &[
     "alpha", "beta", "gamma", "delta", "epsilon", "theta", "lambda", "mu", "phi", "psi", "omega",
@@ -202,9 +202,7 @@ impl Parser {
                     && self.peek() == Some(&Tok::Cmd("frac".into()));
                 let rhs = self.power()?;
                 lhs = match (&lhs, &rhs) {
-                    (Node::Num(_), Node::Div(n, d))
-                        if mixed && is_int(n) && is_int(d) =>
-                    {
+                    (Node::Num(_), Node::Div(n, d)) if mixed && is_int(n) && is_int(d) => {
                         Node::Add(b(lhs), b(rhs))
                     }
                     _ => Node::Mul(b(lhs), b(rhs)),
@@ -547,7 +545,10 @@ mod tests {
     use super::*;
 
     fn v(s: &str) -> Complex64 {
-        parse(s).unwrap_or_else(|| panic!("parse {s}")).eval(0).unwrap()
+        parse(s)
+            .unwrap_or_else(|| panic!("parse {s}"))
+            .eval(0)
+            .unwrap()
     }
 
     #[test]
@@ -557,7 +558,10 @@ mod tests {
         assert!(close(v("\\frac 34"), Complex64::new(0.75, 0.0)));
         assert!(close(v("\\frac9{19}"), Complex64::new(9.0 / 19.0, 0.0)));
         assert!(close(v("1\\frac{4}{5}"), Complex64::new(1.8, 0.0)));
-        assert!(close(v("11\\sqrt2"), Complex64::new(11.0 * 2f64.sqrt(), 0.0)));
+        assert!(close(
+            v("11\\sqrt2"),
+            Complex64::new(11.0 * 2f64.sqrt(), 0.0)
+        ));
         assert!(close(v("\\sqrt[3]{-8}"), Complex64::new(-2.0, 0.0)));
         assert!(close(v("-2+7i"), Complex64::new(-2.0, 7.0)));
         assert!(close(v("2^{-1}"), Complex64::new(0.5, 0.0)));

@@ -21,7 +21,8 @@ const UNIT_WORDS: &[&str] = &[
 
 /// Normalise an answer string (see module docs). Idempotent.
 pub fn normalize(s: &str) -> String {
-    let mut s = s.trim().to_string();
+    // Protect the matrix row separator `\\` from the `\ ` (backslash-space) rule below.
+    let mut s = s.trim().replace("\\\\", "\u{1}");
     for (from, to) in [
         ("\\dfrac", "\\frac"),
         ("\\tfrac", "\\frac"),
@@ -68,6 +69,7 @@ pub fn normalize(s: &str) -> String {
     s = collapse_spaces(&s);
     s = simplify_scripts(&s);
     s = strip_thousands(&s);
+    s = s.replace('\u{1}', "\\\\");
     if let Some(letter) = choice_letter(&s) {
         return letter.to_string();
     }
@@ -77,15 +79,21 @@ pub fn normalize(s: &str) -> String {
 /// `\text{…}`, `\textbf{…}`, `\mbox{…}`, `\mathrm{…}`: a trailing one after a quantity is a
 /// unit (dropped, with a following `^2`/`^3`); otherwise its content is kept.
 fn unwrap_text(s: &str) -> String {
-    let cmds = ["\\text", "\\textbf", "\\textit", "\\mbox", "\\mathrm", "\\mathbf", "\\operatorname"];
+    let cmds = [
+        "\\text",
+        "\\textbf",
+        "\\textit",
+        "\\mbox",
+        "\\mathrm",
+        "\\mathbf",
+        "\\operatorname",
+    ];
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     loop {
         let next = cmds
             .iter()
-            .filter_map(|c| {
-                rest.find(&format!("{c}{{")).map(|i| (i, c.len()))
-            })
+            .filter_map(|c| rest.find(&format!("{c}{{")).map(|i| (i, c.len())))
             .min_by_key(|(i, _)| *i);
         let Some((i, clen)) = next else {
             out.push_str(rest);
@@ -100,7 +108,10 @@ fn unwrap_text(s: &str) -> String {
         let mut after = &rest[body_start + len + 1..];
         out.push_str(&rest[..i]);
         let before_has_quantity = out.chars().any(|c| c.is_ascii_digit() || c == '}');
-        let is_word = body.trim().chars().all(|c| c.is_alphabetic() || c == ' ' || c == '.')
+        let is_word = body
+            .trim()
+            .chars()
+            .all(|c| c.is_alphabetic() || c == ' ' || c == '.')
             && !body.trim().is_empty();
         let ends = after.trim().is_empty() || after.trim_start().starts_with('^');
         if before_has_quantity && is_word && ends {
@@ -142,7 +153,10 @@ fn strip_unit_words(s: &str) -> String {
     let mut toks: Vec<&str> = s.split_whitespace().collect();
     while toks.len() > 1 {
         let last = toks[toks.len() - 1];
-        let word = last.trim_end_matches('.').trim_end_matches("^2").trim_end_matches("^3");
+        let word = last
+            .trim_end_matches('.')
+            .trim_end_matches("^2")
+            .trim_end_matches("^3");
         if UNIT_WORDS.contains(&word.to_ascii_lowercase().as_str())
             && toks[..toks.len() - 1]
                 .iter()
@@ -177,8 +191,11 @@ fn strip_variable_prefix(s: &str) -> String {
 fn is_single_variable(s: &str) -> bool {
     let base = s.split('_').next().unwrap_or("");
     let greek = base.strip_prefix('\\').is_some_and(|g| {
-        ["alpha", "beta", "gamma", "theta", "phi", "lambda", "mu", "omega", "rho", "sigma", "tau"]
-            .contains(&g)
+        [
+            "alpha", "beta", "gamma", "theta", "phi", "lambda", "mu", "omega", "rho", "sigma",
+            "tau",
+        ]
+        .contains(&g)
     });
     (base.len() == 1 && base.chars().all(|c| c.is_ascii_alphabetic())) || greek
 }
@@ -209,7 +226,11 @@ fn collapse_spaces(s: &str) -> String {
 }
 
 fn ends_command(s: &str) -> bool {
-    let letters = s.chars().rev().take_while(|c| c.is_ascii_alphabetic()).count();
+    let letters = s
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .count();
     letters > 0 && s.chars().rev().nth(letters) == Some('\\')
 }
 
@@ -246,10 +267,16 @@ fn strip_thousands(s: &str) -> String {
     let groups: Vec<&str> = int.split(',').collect();
     let ok = groups.len() > 1
         && (1..=3).contains(&groups[0].len())
-        && groups.iter().all(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()))
+        && groups
+            .iter()
+            .all(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()))
         && groups[1..].iter().all(|g| g.len() == 3)
         && frac.is_none_or(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()));
-    if ok { s.replace(',', "") } else { s.to_string() }
+    if ok {
+        s.replace(',', "")
+    } else {
+        s.to_string()
+    }
 }
 
 /// `(B)`, `B)`, `(b)` as a whole answer → `B` (multiple choice).
