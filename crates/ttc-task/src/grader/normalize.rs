@@ -22,7 +22,7 @@ const UNIT_WORDS: &[&str] = &[
 /// Normalise an answer string (see module docs). Idempotent.
 pub fn normalize(s: &str) -> String {
     // Protect the matrix row separator `\\` from the `\ ` (backslash-space) rule below.
-    let mut s = s.trim().replace("\\\\", "\u{1}");
+    let mut s = unwrap_box(s.trim()).replace("\\\\", "\u{1}");
     for (from, to) in [
         ("\\dfrac", "\\frac"),
         ("\\tfrac", "\\frac"),
@@ -72,6 +72,18 @@ pub fn normalize(s: &str) -> String {
     s = s.replace('\u{1}', "\\\\");
     if let Some(letter) = choice_letter(&s) {
         return letter.to_string();
+    }
+    s
+}
+
+/// `\boxed{X}` / `\fbox{X}` as the whole answer → `X`.
+fn unwrap_box(s: &str) -> &str {
+    for cmd in ["\\boxed{", "\\fbox{"] {
+        if let Some(body) = s.strip_prefix(cmd)
+            && matching_brace(body) == Some(body.len() - 1)
+        {
+            return body[..body.len() - 1].trim();
+        }
     }
     s
 }
