@@ -1,0 +1,332 @@
+//! Model config in Hugging Face `config.json` terms (DESIGN §4), so our checkpoints load in
+//! `transformers` and theirs load here. Covers `LlamaForCausalLM`, `Qwen2ForCausalLM` and
+//! their `…ForTokenClassification` (one-label score head: PRM / ORM).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Which head sits on the backbone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// `lm_head`: next-token logits over the vocabulary.
+    CausalLm,
+    /// `score`: one scalar per position (PRM / ORM), as `…ForTokenClassification`.
+    Score,
+}
+
+/// HF-compatible decoder config. Unknown HF fields are ignored on load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlamaConfig {
+    pub architectures: Vec<String>,
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    #[serde(default)]
+    pub num_key_value_heads: Option<usize>,
+    #[serde(default)]
+    pub head_dim: Option<usize>,
+    #[serde(default = "default_eps")]
+    pub rms_norm_eps: f64,
+    /// Top-level in transformers 4.x configs; 5.x moves it into `rope_parameters`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_theta: Option<f64>,
+    /// transformers 5.x: `{"rope_theta", "rope_type", …}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_parameters: Option<serde_json::Value>,
+    /// transformers 4.x: `{"rope_type": "llama3", "factor", …}` or null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<serde_json::Value>,
+    pub vocab_size: usize,
+    #[serde(default = "default_max_pos")]
+    pub max_position_embeddings: usize,
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    /// Llama: bias on q/k/v/o. (Qwen2 always has q/k/v bias and no o bias.)
+    #[serde(default)]
+    pub attention_bias: bool,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default)]
+    pub bos_token_id: Option<u32>,
+    #[serde(default)]
+    pub eos_token_id: Option<serde_json::Value>,
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
+    /// Token classification: number of labels (1 for a PRM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_labels: Option<usize>,
+    #[serde(default = "default_dtype")]
+    pub torch_dtype: String,
+}
+
+fn default_model_type() -> String {
+    "llama".into()
+}
+fn default_eps() -> f64 {
+    1e-6
+}
+const DEFAULT_THETA: f64 = 10_000.0;
+
+/// How RoPE frequencies are set: plain θ, or Llama 3's long-context rescaling.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RopeScaling {
+    None,
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: f64,
+    },
+}
+fn default_max_pos() -> usize {
+    2048
+}
+fn default_act() -> String {
+    "silu".into()
+}
+fn default_dtype() -> String {
+    "float32".into()
+}
+
+impl LlamaConfig {
+    /// A Llama of the given shape with ttc's defaults (untied, no bias, θ = 10 000).
+    pub fn llama(
+        vocab_size: usize,
+        hidden_size: usize,
+        intermediate_size: usize,
+        num_hidden_layers: usize,
+        num_attention_heads: usize,
+        num_key_value_heads: usize,
+    ) -> Self {
+        LlamaConfig {
+            architectures: vec!["LlamaForCausalLM".into()],
+            model_type: default_model_type(),
+            hidden_size,
+            intermediate_size,
+            num_hidden_layers,
+            num_attention_heads,
+            num_key_value_heads: Some(num_key_value_heads),
+            head_dim: None,
+            rms_norm_eps: 1e-5,
+            rope_theta: Some(DEFAULT_THETA),
+            rope_parameters: None,
+            rope_scaling: None,
+            vocab_size,
+            max_position_embeddings: 1024,
+            tie_word_embeddings: false,
+            attention_bias: false,
+            hidden_act: default_act(),
+            bos_token_id: None,
+            eos_token_id: None,
+            pad_token_id: None,
+            num_labels: None,
+            torch_dtype: default_dtype(),
+        }
+    }
+
+    /// A tiny model for tests (≈0.1M parameters).
+    pub fn tiny(vocab_size: usize) -> Self {
+        Self::llama(vocab_size, 64, 128, 2, 4, 2)
+    }
+
+    /// RoPE base θ, wherever the config keeps it.
+    pub fn theta(&self) -> f64 {
+        self.rope_theta
+            .or_else(|| {
+                self.rope_parameters
+                    .as_ref()
+                    .and_then(|p| p.get("rope_theta"))
+                    .and_then(|v| v.as_f64())
+            })
+            .unwrap_or(DEFAULT_THETA)
+    }
+
+    /// The RoPE frequency rule; an unsupported `rope_type` is an error naming it.
+    pub fn rope_scaling(&self) -> Result<RopeScaling> {
+        let spec = self
+            .rope_scaling
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .or(self.rope_parameters.as_ref());
+        let Some(spec) = spec else {
+            return Ok(RopeScaling::None);
+        };
+        let kind = spec
+            .get("rope_type")
+            .or_else(|| spec.get("type"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("default");
+        let num = |k: &str| {
+            spec.get(k).and_then(|v| v.as_f64()).ok_or_else(|| {
+                Error::Config(format!("rope_scaling.{k}: missing for rope_type {kind}"))
+            })
+        };
+        match kind {
+            "default" => Ok(RopeScaling::None),
+            "llama3" => Ok(RopeScaling::Llama3 {
+                factor: num("factor")?,
+                low_freq_factor: num("low_freq_factor")?,
+                high_freq_factor: num("high_freq_factor")?,
+                original_max_position_embeddings: num("original_max_position_embeddings")?,
+            }),
+            other => Err(Error::Config(format!(
+                "rope_scaling.rope_type: {other} is not supported (default, llama3 are)"
+            ))),
+        }
+    }
+
+    pub fn kv_heads(&self) -> usize {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads)
+    }
+
+    /// Qwen2 family: q/k/v carry a bias, o does not.
+    pub fn is_qwen2(&self) -> bool {
+        self.model_type == "qwen2" || self.architectures.iter().any(|a| a.starts_with("Qwen2"))
+    }
+
+    pub fn qkv_bias(&self) -> bool {
+        self.is_qwen2() || self.attention_bias
+    }
+
+    pub fn o_bias(&self) -> bool {
+        !self.is_qwen2() && self.attention_bias
+    }
+
+    pub fn head(&self) -> Head {
+        if self.architectures.iter().any(|a| {
+            a.ends_with("ForTokenClassification") || a.ends_with("ForSequenceClassification")
+        }) {
+            Head::Score
+        } else {
+            Head::CausalLm
+        }
+    }
+
+    /// The same backbone with a one-label score head (PRM / ORM).
+    pub fn with_score_head(&self) -> Self {
+        let family = if self.is_qwen2() { "Qwen2" } else { "Llama" };
+        LlamaConfig {
+            architectures: vec![format!("{family}ForTokenClassification")],
+            num_labels: Some(1),
+            ..self.clone()
+        }
+    }
+
+    /// EOS ids (HF allows a number or a list).
+    pub fn eos_ids(&self) -> Vec<u32> {
+        match &self.eos_token_id {
+            Some(serde_json::Value::Number(n)) => {
+                n.as_u64().map(|v| vec![v as u32]).unwrap_or_default()
+            }
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_u64().map(|v| v as u32))
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    /// Parameter count (embeddings and head included; tied weights counted once).
+    pub fn num_params(&self) -> usize {
+        let d = self.hidden_size;
+        let hd = self.head_dim();
+        let (h, kv) = (self.num_attention_heads, self.kv_heads());
+        let qkv = d * (h + 2 * kv) * hd
+            + if self.qkv_bias() {
+                (h + 2 * kv) * hd
+            } else {
+                0
+            };
+        let o = h * hd * d + if self.o_bias() { d } else { 0 };
+        let mlp = 3 * d * self.intermediate_size;
+        let layer = qkv + o + mlp + 2 * d;
+        let emb = self.vocab_size * d;
+        let head = match self.head() {
+            Head::CausalLm if self.tie_word_embeddings => 0,
+            Head::CausalLm => self.vocab_size * d,
+            Head::Score => d * self.num_labels.unwrap_or(1),
+        };
+        emb + self.num_hidden_layers * layer + d + head
+    }
+
+    /// Check the shape makes sense; the message names the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |f: &str, m: String| Err(Error::Config(format!("{f}: {m}")));
+        if self.hidden_size == 0 || self.num_hidden_layers == 0 || self.vocab_size == 0 {
+            return bad(
+                "hidden_size/num_hidden_layers/vocab_size",
+                "must be > 0".into(),
+            );
+        }
+        if self.num_attention_heads == 0 || self.num_attention_heads % self.kv_heads() != 0 {
+            return bad(
+                "num_key_value_heads",
+                format!(
+                    "{} attention heads are not a multiple of {} kv heads",
+                    self.num_attention_heads,
+                    self.kv_heads()
+                ),
+            );
+        }
+        if self.head_dim() % 2 != 0 {
+            return bad(
+                "head_dim",
+                format!("RoPE needs an even head_dim, got {}", self.head_dim()),
+            );
+        }
+        self.rope_scaling()?;
+        if self.hidden_act != "silu" {
+            return bad(
+                "hidden_act",
+                format!("only silu is supported, got {}", self.hidden_act),
+            );
+        }
+        Ok(())
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| ttc_core::Error::io(path, e))?;
+        let cfg: LlamaConfig = serde_json::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        cfg.validate()
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hf_names_roundtrip_and_counts() {
+        let c = LlamaConfig::tiny(100);
+        let j = serde_json::to_string(&c).unwrap();
+        assert!(j.contains("\"num_key_value_heads\":2") && j.contains("\"hidden_size\":64"));
+        let back: LlamaConfig = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, c);
+        // emb 6400 + 2 layers × (64·128 qkv + 64·64 o + 3·64·128 mlp + 128 norms) + 64 + head 6400
+        assert_eq!(
+            c.num_params(),
+            6400 + 2 * (8192 + 4096 + 24576 + 128) + 64 + 6400
+        );
+        assert_eq!(c.with_score_head().head(), Head::Score);
+        let mut bad = c.clone();
+        bad.num_key_value_heads = Some(3);
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("num_key_value_heads")
+        );
+    }
+}

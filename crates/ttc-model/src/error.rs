@@ -1,0 +1,15 @@
+//! The one error type of ttc-model.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Core(#[from] ttc_core::Error),
+    #[error("model config: {0}")]
+    Config(String),
+    #[error("weights: {0}")]
+    Weights(String),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

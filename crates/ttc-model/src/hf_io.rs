@@ -1,0 +1,259 @@
+//! HF interop for the burn model: weights by HF name (`model.layers.{i}.self_attn.q_proj.
+//! weight`, …, `lm_head.weight`, `score.weight`) in both directions, and checkpoint
+//! directories (`config.json` + `model.safetensors`) that `transformers` loads as they are.
+//!
+//! burn's `Linear` stores `[in, out]`; HF stores `[out, in]`: transposed at the boundary.
+
+use std::path::Path;
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+
+use crate::config::{Head, LlamaConfig};
+use crate::model::Transformer;
+use crate::weights::{HostTensor, WeightMap, read_safetensors, take, write_safetensors};
+use crate::{Error, Result};
+
+fn transpose(t: &HostTensor) -> HostTensor {
+    let (r, c) = (t.shape[0], t.shape[1]);
+    let mut data = vec![0.0; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            data[j * r + i] = t.data[i * c + j];
+        }
+    }
+    HostTensor {
+        shape: vec![c, r],
+        data,
+    }
+}
+
+fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> HostTensor {
+    let shape = t.dims().to_vec();
+    let data = t
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("f32 data after convert");
+    HostTensor { shape, data }
+}
+
+fn tensor<B: Backend, const D: usize>(t: HostTensor, dev: &B::Device) -> Tensor<B, D> {
+    Tensor::from_data(TensorData::new(t.data, t.shape), dev)
+}
+
+/// Weight names of layer `i`, with HF `[out, in]` shapes.
+struct Names<'a> {
+    file: &'a Path,
+}
+
+impl Names<'_> {
+    fn linear<B: Backend>(
+        &self,
+        w: &mut WeightMap,
+        lin: &mut Linear<B>,
+        name: &str,
+        out_in: [usize; 2],
+        bias: bool,
+        dev: &B::Device,
+    ) -> Result<()> {
+        let t = take(w, &format!("{name}.weight"), &out_in, self.file)?;
+        lin.weight = Param::from_tensor(tensor(transpose(&t), dev));
+        if bias {
+            let b = take(w, &format!("{name}.bias"), &[out_in[0]], self.file)?;
+            lin.bias = Some(Param::from_tensor(tensor(b, dev)));
+        }
+        Ok(())
+    }
+}
+
+impl<B: Backend> Transformer<B> {
+    /// Build from HF-named weights. Every tensor the config implies must be present with
+    /// its shape; leftovers (other than rotary buffers) are an error too, since they mean
+    /// the config and the weights disagree.
+    pub fn from_weights(
+        cfg: &LlamaConfig,
+        mut w: WeightMap,
+        file: &Path,
+        dev: &B::Device,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        let mut m = cfg.init::<B>(dev);
+        let (d, hd, i_sz) = (cfg.hidden_size, cfg.head_dim(), cfg.intermediate_size);
+        let (h, kv) = (cfg.num_attention_heads, cfg.kv_heads());
+        let n = Names { file };
+        let emb = take(
+            &mut w,
+            "model.embed_tokens.weight",
+            &[cfg.vocab_size, d],
+            file,
+        )?;
+        m.embed_tokens.weight = Param::from_tensor(tensor(emb, dev));
+        for (i, l) in m.layers.iter_mut().enumerate() {
+            let p = format!("model.layers.{i}");
+            let a = &mut l.self_attn;
+            n.linear(
+                &mut w,
+                &mut a.q_proj,
+                &format!("{p}.self_attn.q_proj"),
+                [h * hd, d],
+                cfg.qkv_bias(),
+                dev,
+            )?;
+            n.linear(
+                &mut w,
+                &mut a.k_proj,
+                &format!("{p}.self_attn.k_proj"),
+                [kv * hd, d],
+                cfg.qkv_bias(),
+                dev,
+            )?;
+            n.linear(
+                &mut w,
+                &mut a.v_proj,
+                &format!("{p}.self_attn.v_proj"),
+                [kv * hd, d],
+                cfg.qkv_bias(),
+                dev,
+            )?;
+            n.linear(
+                &mut w,
+                &mut a.o_proj,
+                &format!("{p}.self_attn.o_proj"),
+                [d, h * hd],
+                cfg.o_bias(),
+                dev,
+            )?;
+            let mlp = &mut l.mlp;
+            n.linear(
+                &mut w,
+                &mut mlp.gate_proj,
+                &format!("{p}.mlp.gate_proj"),
+                [i_sz, d],
+                false,
+                dev,
+            )?;
+            n.linear(
+                &mut w,
+                &mut mlp.up_proj,
+                &format!("{p}.mlp.up_proj"),
+                [i_sz, d],
+                false,
+                dev,
+            )?;
+            n.linear(
+                &mut w,
+                &mut mlp.down_proj,
+                &format!("{p}.mlp.down_proj"),
+                [d, i_sz],
+                false,
+                dev,
+            )?;
+            let g = take(&mut w, &format!("{p}.input_layernorm.weight"), &[d], file)?;
+            l.input_layernorm.gamma = Param::from_tensor(tensor(g, dev));
+            let g = take(
+                &mut w,
+                &format!("{p}.post_attention_layernorm.weight"),
+                &[d],
+                file,
+            )?;
+            l.post_attention_layernorm.gamma = Param::from_tensor(tensor(g, dev));
+        }
+        let g = take(&mut w, "model.norm.weight", &[d], file)?;
+        m.norm.gamma = Param::from_tensor(tensor(g, dev));
+        match cfg.head() {
+            Head::CausalLm => {
+                if let Some(lm) = m.lm_head.as_mut() {
+                    n.linear(&mut w, lm, "lm_head", [cfg.vocab_size, d], false, dev)?;
+                } else {
+                    // Tied: transformers may still write lm_head.weight; it equals the embedding.
+                    w.remove("lm_head.weight");
+                }
+            }
+            Head::Score => {
+                let labels = cfg.num_labels.unwrap_or(1);
+                let s = m.score.as_mut().expect("score head for a Score config");
+                // transformers' token-classification head has a bias; older files may not.
+                let has_bias = w.contains_key("score.bias");
+                n.linear(&mut w, s, "score", [labels, d], has_bias, dev)?;
+                if !has_bias {
+                    s.bias = None;
+                }
+            }
+        }
+        w.retain(|k, _| !k.contains("rotary_emb"));
+        if let Some(extra) = w.keys().next() {
+            return Err(Error::Weights(format!(
+                "{}: tensor {extra} is not part of a {} with this config ({} unused tensors)",
+                file.display(),
+                cfg.architectures
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("model"),
+                w.len()
+            )));
+        }
+        Ok(m)
+    }
+
+    /// HF-named weights (`[out, in]` linears).
+    pub fn to_weights(&self) -> WeightMap {
+        let mut w = WeightMap::new();
+        let mut lin = |name: &str, l: &Linear<B>| {
+            w.insert(format!("{name}.weight"), transpose(&host(l.weight.val())));
+            if let Some(b) = &l.bias {
+                w.insert(format!("{name}.bias"), host(b.val()));
+            }
+        };
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            lin(&format!("{p}.self_attn.q_proj"), &l.self_attn.q_proj);
+            lin(&format!("{p}.self_attn.k_proj"), &l.self_attn.k_proj);
+            lin(&format!("{p}.self_attn.v_proj"), &l.self_attn.v_proj);
+            lin(&format!("{p}.self_attn.o_proj"), &l.self_attn.o_proj);
+            lin(&format!("{p}.mlp.gate_proj"), &l.mlp.gate_proj);
+            lin(&format!("{p}.mlp.up_proj"), &l.mlp.up_proj);
+            lin(&format!("{p}.mlp.down_proj"), &l.mlp.down_proj);
+        }
+        if let Some(l) = &self.lm_head {
+            lin("lm_head", l);
+        }
+        if let Some(l) = &self.score {
+            lin("score", l);
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            w.insert(
+                format!("{p}.input_layernorm.weight"),
+                host(l.input_layernorm.gamma.val()),
+            );
+            w.insert(
+                format!("{p}.post_attention_layernorm.weight"),
+                host(l.post_attention_layernorm.gamma.val()),
+            );
+        }
+        w.insert("model.norm.weight".into(), host(self.norm.gamma.val()));
+        w.insert(
+            "model.embed_tokens.weight".into(),
+            host(self.embed_tokens.weight.val()),
+        );
+        w
+    }
+}
+
+/// `config.json` + `model.safetensors` of a checkpoint directory.
+pub fn load_checkpoint<B: Backend>(dir: &Path, dev: &B::Device) -> Result<Transformer<B>> {
+    let cfg = LlamaConfig::load(&dir.join("config.json"))?;
+    let file = dir.join("model.safetensors");
+    let w = read_safetensors(&file)?;
+    Transformer::from_weights(&cfg, w, &file, dev)
+}
+
+/// Write `config.json` and `model.safetensors` (atomically each).
+pub fn save_checkpoint<B: Backend>(dir: &Path, model: &Transformer<B>) -> Result<()> {
+    let json = serde_json::to_vec_pretty(model.config()).expect("config serializes");
+    ttc_core::atomic::write_atomic(&dir.join("config.json"), &json)?;
+    write_safetensors(&dir.join("model.safetensors"), &model.to_weights())
+}

@@ -1,0 +1,25 @@
+//! ttc-model: the policy and reward models (DESIGN §4).
+//!
+//! - [`config`]: HF `config.json` fields; [`model`]: the burn Llama/Qwen2 decoder with an
+//!   `lm_head` or a `score` head (training and reference path, any burn backend);
+//! - [`weights`] / [`hf_io`]: `model.safetensors` with HF names, both directions;
+//! - [`cpu`], [`kv_cache`], [`sampling`], [`generate`]: the fast batched CPU sampler with a
+//!   forkable prefix-sharing KV cache;
+//! - [`flops`]: compute accounting.
+
+pub mod config;
+pub mod cpu;
+pub mod error;
+pub mod hf_io;
+pub mod kv_cache;
+pub mod model;
+pub mod rope;
+pub mod weights;
+
+pub use config::{Head, LlamaConfig};
+pub use error::{Error, Result};
+
+/// The CPU backend of burn used for training and reference runs here.
+pub type CpuBackend = burn::backend::Flex;
+/// Its autodiff wrapper.
+pub type CpuAutodiff = burn::backend::Autodiff<CpuBackend>;

@@ -1,0 +1,243 @@
+//! The Llama / Qwen2 decoder in burn (DESIGN §4): RMSNorm, HF-style RoPE, SwiGLU MLP,
+//! grouped-query attention, optional q/k/v bias, optional tied embeddings, and either an
+//! `lm_head` or a one-label `score` head (PRM / ORM, as `LlamaForTokenClassification`).
+//!
+//! This is the training and reference path (full-sequence causal forward, any backend,
+//! autodiff). Fast CPU sampling over the same weights lives in [`crate::cpu`].
+
+use burn::module::Module;
+use burn::nn::{
+    Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig, RmsNorm, RmsNormConfig,
+};
+use burn::tensor::activation::silu;
+use burn::tensor::backend::Backend;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::config::{Head, LlamaConfig};
+use crate::rope::RopeTables;
+
+fn linear<B: Backend>(i: usize, o: usize, bias: bool, dev: &B::Device) -> Linear<B> {
+    LinearConfig::new(i, o)
+        .with_bias(bias)
+        .with_initializer(Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        })
+        .init(dev)
+}
+
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    pub q_proj: Linear<B>,
+    pub k_proj: Linear<B>,
+    pub v_proj: Linear<B>,
+    pub o_proj: Linear<B>,
+    pub n_heads: usize,
+    pub n_kv: usize,
+    pub head_dim: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    pub gate_proj: Linear<B>,
+    pub up_proj: Linear<B>,
+    pub down_proj: Linear<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    pub input_layernorm: RmsNorm<B>,
+    pub self_attn: Attention<B>,
+    pub post_attention_layernorm: RmsNorm<B>,
+    pub mlp: Mlp<B>,
+}
+
+/// Backbone + head. `lm_head` is `None` when embeddings are tied or the head is `score`.
+#[derive(Module, Debug)]
+pub struct Transformer<B: Backend> {
+    pub embed_tokens: Embedding<B>,
+    pub layers: Vec<DecoderLayer<B>>,
+    pub norm: RmsNorm<B>,
+    pub lm_head: Option<Linear<B>>,
+    pub score: Option<Linear<B>>,
+    #[module(skip)]
+    pub config: LlamaConfig,
+    #[module(skip)]
+    pub rope: RopeTables,
+}
+
+impl LlamaConfig {
+    /// A freshly initialised model (N(0, 0.02) weights, unit norms). Seed the backend first.
+    pub fn init<B: Backend>(&self, dev: &B::Device) -> Transformer<B> {
+        let d = self.hidden_size;
+        let hd = self.head_dim();
+        let (h, kv) = (self.num_attention_heads, self.kv_heads());
+        let norm = || {
+            RmsNormConfig::new(d)
+                .with_epsilon(self.rms_norm_eps)
+                .init(dev)
+        };
+        let layers = (0..self.num_hidden_layers)
+            .map(|_| DecoderLayer {
+                input_layernorm: norm(),
+                self_attn: Attention {
+                    q_proj: linear(d, h * hd, self.qkv_bias(), dev),
+                    k_proj: linear(d, kv * hd, self.qkv_bias(), dev),
+                    v_proj: linear(d, kv * hd, self.qkv_bias(), dev),
+                    o_proj: linear(h * hd, d, self.o_bias(), dev),
+                    n_heads: h,
+                    n_kv: kv,
+                    head_dim: hd,
+                },
+                post_attention_layernorm: norm(),
+                mlp: Mlp {
+                    gate_proj: linear(d, self.intermediate_size, false, dev),
+                    up_proj: linear(d, self.intermediate_size, false, dev),
+                    down_proj: linear(self.intermediate_size, d, false, dev),
+                },
+            })
+            .collect();
+        let (lm_head, score) = match self.head() {
+            Head::CausalLm if self.tie_word_embeddings => (None, None),
+            Head::CausalLm => (Some(linear(d, self.vocab_size, false, dev)), None),
+            // As transformers' `…ForTokenClassification`: a biased linear.
+            Head::Score => (
+                None,
+                Some(linear(d, self.num_labels.unwrap_or(1), true, dev)),
+            ),
+        };
+        Transformer {
+            embed_tokens: EmbeddingConfig::new(self.vocab_size, d)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.02,
+                })
+                .init(dev),
+            layers,
+            norm: norm(),
+            lm_head,
+            score,
+            config: self.clone(),
+            rope: RopeTables::new(
+                hd,
+                self.max_position_embeddings,
+                self.theta(),
+                &self.rope_scaling().expect("validated config"),
+            ),
+        }
+    }
+}
+
+/// `[T, head_dim]` cos and sin with both halves filled (so `x·cos + rot(x)·sin` works).
+fn rope_tensors<B: Backend>(
+    r: &RopeTables,
+    t: usize,
+    dev: &B::Device,
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let h = r.half;
+    let mut cos = Vec::with_capacity(t * 2 * h);
+    let mut sin = Vec::with_capacity(t * 2 * h);
+    for p in 0..t {
+        for _ in 0..2 {
+            cos.extend_from_slice(&r.cos[p * h..(p + 1) * h]);
+            sin.extend_from_slice(&r.sin[p * h..(p + 1) * h]);
+        }
+    }
+    (
+        Tensor::from_data(TensorData::new(cos, [t, 2 * h]), dev),
+        Tensor::from_data(TensorData::new(sin, [t, 2 * h]), dev),
+    )
+}
+
+/// HF `rotate_half`: `[x1, x2] → [-x2, x1]` on the last dim.
+fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [b, h, t, d] = x.dims();
+    let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..d / 2]);
+    let x2 = x.slice([0..b, 0..h, 0..t, d / 2..d]);
+    Tensor::cat(vec![x2.neg(), x1], 3)
+}
+
+impl<B: Backend> Attention<B> {
+    fn forward(&self, x: Tensor<B, 3>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 3> {
+        let [b, t, _] = x.dims();
+        let (h, kv, hd) = (self.n_heads, self.n_kv, self.head_dim);
+        let split = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, hd]).swap_dims(1, 2); // [b, n, t, hd]
+        let q = split(self.q_proj.forward(x.clone()), h);
+        let k = split(self.k_proj.forward(x.clone()), kv);
+        let v = split(self.v_proj.forward(x), kv);
+        let q = q.clone() * cos.clone() + rotate_half(q) * sin.clone();
+        let k = k.clone() * cos.clone() + rotate_half(k) * sin.clone();
+        // Grouped-query attention: each kv head serves h / kv query heads.
+        let rep = |y: Tensor<B, 4>| {
+            if h == kv {
+                y
+            } else {
+                y.unsqueeze_dim::<5>(2)
+                    .expand([b, kv, h / kv, t, hd])
+                    .reshape([b, h, t, hd])
+            }
+        };
+        let opts = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: true,
+        };
+        let y = attention(q, rep(k), rep(v), None, None, opts); // [b, h, t, hd]
+        self.o_proj
+            .forward(y.swap_dims(1, 2).reshape([b, t, h * hd]))
+    }
+}
+
+impl<B: Backend> Transformer<B> {
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// Final hidden states, `[batch, seq, hidden]`. Causal; right padding does not affect
+    /// earlier positions, so padded batches need no attention mask.
+    pub fn hidden(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let [_, t] = tokens.dims();
+        let dev = tokens.device();
+        assert!(
+            t <= self.rope.max_pos(),
+            "sequence of {t} tokens exceeds max_position_embeddings {}",
+            self.rope.max_pos()
+        );
+        let (cos, sin) = rope_tensors::<B>(&self.rope, t, &dev);
+        let (cos, sin) = (cos.unsqueeze::<4>(), sin.unsqueeze::<4>()); // [1, 1, t, hd]
+        let mut x = self.embed_tokens.forward(tokens); // [b, t, d]
+        for l in &self.layers {
+            let a = l
+                .self_attn
+                .forward(l.input_layernorm.forward(x.clone()), &cos, &sin);
+            x = x + a;
+            let h = l.post_attention_layernorm.forward(x.clone());
+            let m = &l.mlp;
+            let g = silu(m.gate_proj.forward(h.clone())) * m.up_proj.forward(h);
+            x = x + m.down_proj.forward(g);
+        }
+        self.norm.forward(x)
+    }
+
+    /// Head outputs: `[batch, seq, vocab]` logits for a causal LM, `[batch, seq, labels]`
+    /// scores for a score head.
+    pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let x = self.hidden(tokens);
+        if let Some(s) = &self.score {
+            return s.forward(x);
+        }
+        match &self.lm_head {
+            Some(head) => head.forward(x),
+            None => {
+                let w = self.embed_tokens.weight.val(); // [vocab, d]
+                let [b, t, d] = x.dims();
+                let v = w.dims()[0];
+                x.reshape([b * t, d])
+                    .matmul(w.transpose())
+                    .reshape([b, t, v])
+            }
+        }
+    }
+}

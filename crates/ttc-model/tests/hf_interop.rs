@@ -1,0 +1,209 @@
+//! HF interop: checkpoints saved by `transformers` (tests/fixtures/hf, made by
+//! make_hf_fixtures.py) load here and reproduce transformers' outputs, through both the
+//! burn model and the CPU decoder; and our saved checkpoints load back identically.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Int, Tensor, TensorData};
+use ttc_model::cpu::{CpuModel, Row};
+use ttc_model::hf_io::{load_checkpoint, save_checkpoint};
+use ttc_model::weights::read_safetensors;
+use ttc_model::{CpuBackend, LlamaConfig};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/hf")
+        .join(name)
+}
+
+struct Expected {
+    ids: Vec<Vec<u32>>,
+    shape: Vec<usize>,
+    outputs: Vec<f32>,
+}
+
+fn expected(dir: &Path) -> Expected {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let ids = v["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect();
+    let shape = v["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect();
+    let outputs = v["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    Expected {
+        ids,
+        shape,
+        outputs,
+    }
+}
+
+fn max_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn burn_outputs(dir: &Path, ids: &[Vec<u32>]) -> Vec<f32> {
+    let dev = Default::default();
+    let model = load_checkpoint::<CpuBackend>(dir, &dev).unwrap();
+    let (b, t) = (ids.len(), ids[0].len());
+    let flat: Vec<i64> = ids.iter().flatten().map(|&x| x as i64).collect();
+    let tokens = Tensor::<CpuBackend, 2, Int>::from_data(TensorData::new(flat, [b, t]), &dev);
+    model.forward(tokens).into_data().to_vec::<f32>().unwrap()
+}
+
+fn cpu_outputs(dir: &Path, ids: &[Vec<u32>]) -> Vec<f32> {
+    let cfg = LlamaConfig::load(&dir.join("config.json")).unwrap();
+    let w = read_safetensors(&dir.join("model.safetensors")).unwrap();
+    let m = CpuModel::from_weights(&cfg, &w).unwrap();
+    let mut out = Vec::new();
+    for seq in ids {
+        let mut caches = vec![m.new_cache()];
+        let rows: Vec<Row> = seq
+            .iter()
+            .enumerate()
+            .map(|(p, &t)| Row {
+                seq: 0,
+                token: t,
+                pos: p,
+            })
+            .collect();
+        let all: Vec<usize> = (0..rows.len()).collect();
+        out.extend(m.forward(&mut caches, &rows, &all));
+    }
+    out
+}
+
+fn check(name: &str) {
+    let dir = fixture(name);
+    let e = expected(&dir);
+    assert_eq!(e.shape.iter().product::<usize>(), e.outputs.len());
+    let burn = burn_outputs(&dir, &e.ids);
+    let err = max_err(&burn, &e.outputs);
+    assert!(
+        err <= 1e-4,
+        "{name}: burn vs transformers max abs err {err}"
+    );
+    let cpu = cpu_outputs(&dir, &e.ids);
+    let err = max_err(&cpu, &e.outputs);
+    assert!(
+        err <= 1e-4,
+        "{name}: cpu decoder vs transformers max abs err {err}"
+    );
+}
+
+#[test]
+fn llama_matches_transformers() {
+    check("llama");
+}
+
+#[test]
+fn qwen2_with_bias_and_tied_embeddings_matches_transformers() {
+    check("qwen2");
+}
+
+#[test]
+fn token_classification_score_head_matches_transformers() {
+    check("llama_score");
+}
+
+#[test]
+fn saved_checkpoint_loads_back_identically() {
+    let dev = Default::default();
+    let t = tempfile::tempdir().unwrap();
+    for name in ["llama", "qwen2", "llama_score"] {
+        let m = load_checkpoint::<CpuBackend>(&fixture(name), &dev).unwrap();
+        save_checkpoint(t.path(), &m).unwrap();
+        let a = read_safetensors(&fixture(name).join("model.safetensors")).unwrap();
+        let mut b = read_safetensors(&t.path().join("model.safetensors")).unwrap();
+        // Tied: transformers may omit lm_head; we never write it.
+        b.retain(|k, _| a.contains_key(k));
+        assert_eq!(a.len(), b.len(), "{name}");
+        for (k, v) in &a {
+            assert_eq!(Some(v), b.get(k), "{name}: {k}");
+        }
+    }
+}
+
+#[test]
+fn config_and_weights_that_disagree_name_the_tensor() {
+    let dev = Default::default();
+    let t = tempfile::tempdir().unwrap();
+    let src = fixture("llama");
+    std::fs::copy(
+        src.join("model.safetensors"),
+        t.path().join("model.safetensors"),
+    )
+    .unwrap();
+    // Wrong shape: more kv heads than the weights have.
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    cfg["num_key_value_heads"] = 4.into();
+    std::fs::write(t.path().join("config.json"), cfg.to_string()).unwrap();
+    let e = load_checkpoint::<CpuBackend>(t.path(), &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model.layers.0.self_attn.k_proj.weight") && e.contains("shape"),
+        "{e}"
+    );
+    // Missing tensor: a third layer the file does not have.
+    cfg["num_key_value_heads"] = 2.into();
+    cfg["num_hidden_layers"] = 3.into();
+    std::fs::write(t.path().join("config.json"), cfg.to_string()).unwrap();
+    let e = load_checkpoint::<CpuBackend>(t.path(), &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing tensor model.layers.2."), "{e}");
+    // Extra tensors: fewer layers than the file has.
+    cfg["num_hidden_layers"] = 1.into();
+    std::fs::write(t.path().join("config.json"), cfg.to_string()).unwrap();
+    let e = load_checkpoint::<CpuBackend>(t.path(), &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model.layers.1.") && e.contains("not part of"),
+        "{e}"
+    );
+    // Truncated file.
+    let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
+    std::fs::write(
+        t.path().join("model.safetensors"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    cfg["num_hidden_layers"] = 2.into();
+    std::fs::write(t.path().join("config.json"), cfg.to_string()).unwrap();
+    let e = load_checkpoint::<CpuBackend>(t.path(), &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model.safetensors"), "{e}");
+    // Unsupported rope type.
+    cfg["rope_parameters"] = serde_json::json!({"rope_type": "yarn", "factor": 2.0});
+    std::fs::write(t.path().join("config.json"), cfg.to_string()).unwrap();
+    let e = load_checkpoint::<CpuBackend>(t.path(), &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("config.json") && e.contains("yarn"), "{e}");
+}
