@@ -4,16 +4,17 @@
 //!   `lm_head` or a `score` head (training and reference path, any burn backend);
 //! - [`weights`] / [`hf_io`]: `model.safetensors` with HF names, both directions;
 //! - [`cpu`], [`kv_cache`], [`sampling`], [`generate`]: the fast batched CPU sampler with a
-//!   forkable prefix-sharing KV cache;
-//! - [`flops`]: compute accounting.
+//!   forkable prefix-sharing KV cache.
 
 pub mod config;
 pub mod cpu;
 pub mod error;
+pub mod generate;
 pub mod hf_io;
 pub mod kv_cache;
 pub mod model;
 pub mod rope;
+pub mod sampling;
 pub mod weights;
 
 pub use config::{Head, LlamaConfig};

@@ -1,0 +1,496 @@
+//! Batched generation on the CPU decoder (DESIGN §4): many sequences of different lengths
+//! step together; a prompt is prefilled once and its cache forked for every continuation;
+//! per-sequence seeds; stop strings kept in the output; every computed token counted.
+//!
+//! A [`Sequence`] is a resumable state (cache + tokens + next-token logits), so search can
+//! generate one step, score, fork the survivors and continue without recomputing prefixes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use crate::cpu::{CpuModel, Row};
+use crate::kv_cache::SeqCache;
+use crate::sampling::{LogitsProcessor, SamplingParams};
+use crate::{Error, Result};
+
+/// Why a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    /// A stop string appeared (kept in the text).
+    Stop,
+    /// The model emitted an end-of-sequence token.
+    Eos,
+    /// `max_new_tokens` or the context limit was reached.
+    Length,
+}
+
+/// One finished continuation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// Generated token ids (EOS included when it ended the generation).
+    pub tokens: Vec<u32>,
+    /// Generated text (EOS excluded), cut right after the stop string if one fired.
+    pub text: String,
+    pub finish: FinishReason,
+    /// Tokens sampled for this continuation.
+    pub generated_tokens: usize,
+}
+
+/// A resumable sequence: everything in `tokens` except `pending` is in `cache`.
+#[derive(Debug, Clone)]
+pub struct Sequence {
+    pub cache: SeqCache,
+    pub tokens: Vec<u32>,
+    /// A sampled token not yet run through the model (fed first when generation resumes).
+    pub pending: Option<u32>,
+    /// Next-token logits after the cached tokens (valid when `pending` is `None`).
+    pub logits: Arc<Vec<f32>>,
+}
+
+impl Sequence {
+    /// A copy sharing this sequence's cache blocks (no recomputation, no KV copy).
+    pub fn fork(&mut self) -> Sequence {
+        Sequence {
+            cache: self.cache.fork(),
+            tokens: self.tokens.clone(),
+            pending: self.pending,
+            logits: self.logits.clone(),
+        }
+    }
+}
+
+/// Token counters (relaxed atomics: the engine is shared by reference).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Prompt/prefix tokens run through the model.
+    pub prefill_tokens: AtomicU64,
+    /// Generated tokens run through the model.
+    pub decode_tokens: AtomicU64,
+    /// Tokens sampled.
+    pub sampled_tokens: AtomicU64,
+}
+
+/// Snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCounts {
+    pub prefill_tokens: u64,
+    pub decode_tokens: u64,
+    pub sampled_tokens: u64,
+}
+
+impl TokenCounts {
+    /// All tokens the model computed.
+    pub fn computed(&self) -> u64 {
+        self.prefill_tokens + self.decode_tokens
+    }
+}
+
+/// The sampler: a model, its tokenizer's token texts, and batching limits.
+pub struct Engine<'m> {
+    pub model: &'m CpuModel,
+    tokenizer: &'m Tokenizer,
+    token_bytes: Vec<Vec<u8>>,
+    /// Token bytes are exact (byte-level BPE), so text is built from them directly.
+    byte_level: bool,
+    eos: Vec<u32>,
+    /// Sequences per decode step.
+    pub max_batch: usize,
+    /// Rows per prefill forward.
+    pub max_prefill_rows: usize,
+    pub counters: Counters,
+}
+
+/// splitmix64: well-spread per-sequence seeds from (seed, prompt, sample).
+pub fn derive_seed(seed: u64, a: u64, b: u64) -> u64 {
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl<'m> Engine<'m> {
+    /// `eos` defaults to the model config's EOS ids plus the tokenizer's `<|eos|>` if any.
+    pub fn new(model: &'m CpuModel, tokenizer: &'m Tokenizer) -> Result<Self> {
+        let vocab = tokenizer.get_vocab_size(true);
+        if vocab > model.cfg.vocab_size {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer has {vocab} tokens but the model's vocab_size is {}: they do not belong together",
+                model.cfg.vocab_size
+            )));
+        }
+        let byte_level = matches!(
+            tokenizer.get_decoder(),
+            Some(tokenizers::DecoderWrapper::ByteLevel(_))
+        );
+        let inverse = byte_level.then(byte_level_inverse);
+        let token_bytes = (0..model.cfg.vocab_size as u32)
+            .map(|id| match (&inverse, tokenizer.id_to_token(id)) {
+                // Byte-level BPE: a token's characters map back to its exact bytes, even
+                // when they are a fragment of a multi-byte character.
+                (Some(inv), Some(piece))
+                    if !tokenizer.get_added_vocabulary().is_special_token(&piece) =>
+                {
+                    piece
+                        .chars()
+                        .map(|c| inv.get(&c).copied())
+                        .collect::<Option<Vec<u8>>>()
+                        .unwrap_or_else(|| piece.into_bytes())
+                }
+                _ => tokenizer
+                    .decode(&[id], false)
+                    .map(|s| s.into_bytes())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let mut eos = model.cfg.eos_ids();
+        for name in [
+            "<|eos|>",
+            "</s>",
+            "<|endoftext|>",
+            "<|im_end|>",
+            "<|eot_id|>",
+        ] {
+            if let Some(id) = tokenizer.token_to_id(name)
+                && !eos.contains(&id)
+            {
+                eos.push(id);
+            }
+        }
+        Ok(Engine {
+            model,
+            tokenizer,
+            token_bytes,
+            byte_level,
+            eos,
+            max_batch: 256,
+            max_prefill_rows: 2048,
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn counts(&self) -> TokenCounts {
+        TokenCounts {
+            prefill_tokens: self.counters.prefill_tokens.load(Ordering::Relaxed),
+            decode_tokens: self.counters.decode_tokens.load(Ordering::Relaxed),
+            sampled_tokens: self.counters.sampled_tokens.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The bytes token `id` contributes to generated text.
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        &self.token_bytes[id as usize]
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        self.tokenizer
+    }
+
+    /// Tokenize text (no special tokens added).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// Prefill prompts (each once), batching their rows.
+    pub fn prefill(&self, prompts: &[Vec<u32>]) -> Vec<Sequence> {
+        let mut seqs: Vec<Sequence> = prompts
+            .iter()
+            .map(|_| Sequence {
+                cache: self.model.new_cache(),
+                tokens: Vec::new(),
+                pending: None,
+                logits: Arc::new(Vec::new()),
+            })
+            .collect();
+        let ext: Vec<(usize, &[u32])> = prompts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i, p.as_slice()))
+            .collect();
+        self.extend(&mut seqs, &ext);
+        seqs
+    }
+
+    /// Append tokens to existing sequences (a pending token goes first), computing their
+    /// K/V and the new next-token logits. `items` are (index into `seqs`, tokens).
+    pub fn extend(&self, seqs: &mut [Sequence], items: &[(usize, &[u32])]) {
+        let mut i = 0;
+        while i < items.len() {
+            // Group items into one forward of at most max_prefill_rows rows.
+            let mut rows = 0;
+            let mut j = i;
+            while j < items.len() {
+                let n = items[j].1.len() + seqs[items[j].0].pending.is_some() as usize;
+                if j > i && rows + n > self.max_prefill_rows {
+                    break;
+                }
+                rows += n;
+                j += 1;
+            }
+            self.extend_group(seqs, &items[i..j]);
+            i = j;
+        }
+    }
+
+    fn extend_group(&self, seqs: &mut [Sequence], items: &[(usize, &[u32])]) {
+        let mut caches: Vec<SeqCache> = Vec::with_capacity(items.len());
+        let mut rows = Vec::new();
+        let mut out_rows = Vec::new();
+        let mut fed: Vec<Vec<u32>> = Vec::with_capacity(items.len());
+        for (slot, &(si, toks)) in items.iter().enumerate() {
+            let s = &mut seqs[si];
+            let mut feed: Vec<u32> = s.pending.take().into_iter().collect();
+            feed.extend_from_slice(toks);
+            let start = s.cache.len();
+            for (k, &t) in feed.iter().enumerate() {
+                rows.push(Row {
+                    seq: slot,
+                    token: t,
+                    pos: start + k,
+                });
+            }
+            if !feed.is_empty() {
+                out_rows.push(rows.len() - 1);
+            }
+            caches.push(std::mem::replace(&mut s.cache, SeqCache::new(0)));
+            fed.push(feed);
+        }
+        let logits = self.model.forward(&mut caches, &rows, &out_rows);
+        self.counters
+            .prefill_tokens
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        let v = self.model.head_outputs();
+        let mut o = 0;
+        for ((&(si, toks), cache), feed) in items.iter().zip(caches).zip(fed) {
+            let s = &mut seqs[si];
+            s.cache = cache;
+            // A pending token is already in `tokens` (it was appended when sampled).
+            s.tokens.extend_from_slice(toks);
+            if !feed.is_empty() {
+                s.logits = Arc::new(logits[o * v..(o + 1) * v].to_vec());
+                o += 1;
+            }
+        }
+    }
+
+    /// Generate until a stop condition for every sequence, stepping them together.
+    /// `seeds[i]` seeds sequence `i`'s sampler. Returns each sequence (resumable) with its
+    /// generation, in input order.
+    pub fn decode(
+        &self,
+        seqs: Vec<Sequence>,
+        params: &SamplingParams,
+        seeds: &[u64],
+    ) -> Vec<(Sequence, Generation)> {
+        assert_eq!(seqs.len(), seeds.len(), "one seed per sequence");
+        // Resume: a pending token must be computed before sampling.
+        let mut seqs = seqs;
+        let pend: Vec<(usize, &[u32])> = seqs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.pending.is_some())
+            .map(|(i, _)| (i, &[][..]))
+            .collect();
+        if !pend.is_empty() {
+            self.extend(&mut seqs, &pend);
+        }
+        let n = seqs.len();
+        let mut procs: Vec<LogitsProcessor> =
+            seeds.iter().map(|&s| LogitsProcessor::new(s)).collect();
+        let mut produced: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut text: Vec<Vec<u8>> = vec![Vec::new(); n];
+        let mut finish: Vec<Option<FinishReason>> = vec![None; n];
+        let mut active: Vec<usize> = (0..n).collect();
+        let max_pos = self.model.max_positions();
+        let v = self.model.head_outputs();
+        while !active.is_empty() {
+            // Sample one token for every active sequence.
+            let mut still = Vec::with_capacity(active.len());
+            for &i in &active {
+                let t = procs[i].sample(&seqs[i].logits, params);
+                self.counters.sampled_tokens.fetch_add(1, Ordering::Relaxed);
+                produced[i].push(t);
+                seqs[i].tokens.push(t);
+                seqs[i].pending = Some(t);
+                let before = text[i].len();
+                if self.eos.contains(&t) {
+                    finish[i] = Some(FinishReason::Eos);
+                    continue;
+                }
+                text[i].extend_from_slice(&self.token_bytes[t as usize]);
+                if stop_hit(&text[i], before, &params.stop).is_some() {
+                    finish[i] = Some(FinishReason::Stop);
+                } else if produced[i].len() >= params.max_new_tokens
+                    || seqs[i].cache.len() + 1 >= max_pos
+                {
+                    finish[i] = Some(FinishReason::Length);
+                } else {
+                    still.push(i);
+                }
+            }
+            active = still;
+            // Run the sampled tokens through the model, max_batch sequences at a time.
+            for chunk in active.chunks(self.max_batch) {
+                let mut caches: Vec<SeqCache> = Vec::with_capacity(chunk.len());
+                let mut rows = Vec::with_capacity(chunk.len());
+                for (slot, &i) in chunk.iter().enumerate() {
+                    let s = &mut seqs[i];
+                    let t = s.pending.take().expect("sampled token pending");
+                    rows.push(Row {
+                        seq: slot,
+                        token: t,
+                        pos: s.cache.len(),
+                    });
+                    caches.push(std::mem::replace(&mut s.cache, SeqCache::new(0)));
+                }
+                let all: Vec<usize> = (0..rows.len()).collect();
+                let logits = self.model.forward(&mut caches, &rows, &all);
+                self.counters
+                    .decode_tokens
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                for ((slot, &i), cache) in chunk.iter().enumerate().zip(caches) {
+                    seqs[i].cache = cache;
+                    seqs[i].logits = Arc::new(logits[slot * v..(slot + 1) * v].to_vec());
+                }
+            }
+        }
+        seqs.into_iter()
+            .zip(produced)
+            .zip(finish)
+            .map(|((s, g), f)| {
+                let f = f.expect("every sequence finishes");
+                let stop = (f == FinishReason::Stop).then_some(params.stop.as_slice());
+                let t = self.decode_text(&g, stop);
+                let generation = Generation {
+                    generated_tokens: g.len(),
+                    tokens: g,
+                    text: t,
+                    finish: f,
+                };
+                (s, generation)
+            })
+            .collect()
+    }
+
+    /// Text of generated ids (EOS dropped); cut right after a stop string when `stop` is
+    /// given. Byte-level tokenizers: exactly the tokens' bytes; others: the tokenizer's
+    /// own decode (which handles their whitespace conventions).
+    fn decode_text(&self, ids: &[u32], stop: Option<&[String]>) -> String {
+        let ids: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|t| !self.eos.contains(t))
+            .collect();
+        let mut bytes = if self.byte_level {
+            ids.iter()
+                .flat_map(|&t| self.token_bytes[t as usize].iter().copied())
+                .collect()
+        } else {
+            self.tokenizer
+                .decode(&ids, false)
+                .map(String::into_bytes)
+                .unwrap_or_default()
+        };
+        if let Some(end) = stop.and_then(|s| stop_hit(&bytes, 0, s)) {
+            bytes.truncate(end);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// `n` continuations of each prompt: each prompt is prefilled once, its cache forked
+    /// `n` ways. Continuation `j` of prompt `i` is seeded `derive_seed(seed, i, j)`.
+    pub fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        n: usize,
+        params: &SamplingParams,
+        seed: u64,
+    ) -> Vec<Vec<Generation>> {
+        let mut base = self.prefill(prompts);
+        let mut seqs = Vec::with_capacity(prompts.len() * n);
+        let mut seeds = Vec::with_capacity(prompts.len() * n);
+        for (i, b) in base.iter_mut().enumerate() {
+            for j in 0..n {
+                seqs.push(b.fork());
+                seeds.push(derive_seed(seed, i as u64, j as u64));
+            }
+        }
+        drop(base);
+        let mut out: Vec<Vec<Generation>> = vec![Vec::with_capacity(n); prompts.len()];
+        for (k, (_, g)) in self.decode(seqs, params, &seeds).into_iter().enumerate() {
+            out[k / n.max(1)].push(g);
+        }
+        out
+    }
+}
+
+/// End offset of the earliest stop string in `buf` that was not already complete in its
+/// first `before` bytes.
+fn stop_hit(buf: &[u8], before: usize, stops: &[String]) -> Option<usize> {
+    stops
+        .iter()
+        .filter_map(|s| {
+            let sb = s.as_bytes();
+            if sb.is_empty() || buf.len() < sb.len() {
+                return None;
+            }
+            let start = before.saturating_sub(sb.len() - 1);
+            buf[start..]
+                .windows(sb.len())
+                .position(|w| w == sb)
+                .map(|p| start + p + sb.len())
+        })
+        .min()
+}
+
+/// GPT-2's byte ↔ printable-character table, inverted (char → byte).
+fn byte_level_inverse() -> std::collections::HashMap<char, u8> {
+    let mut map = std::collections::HashMap::with_capacity(256);
+    let mut extra = 0u32;
+    for b in 0..=255u8 {
+        let printable = (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
+        let c = if printable {
+            b as u32
+        } else {
+            extra += 1;
+            255 + extra
+        };
+        map.insert(char::from_u32(c).expect("valid scalar"), b);
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_delimiter_stop_is_found_once_complete() {
+        let stops = vec!["\n\n".to_string()];
+        let buf = b"b = 3 + 4 = 7\n";
+        assert_eq!(stop_hit(buf, 0, &stops), None);
+        let buf = b"b = 3 + 4 = 7\n\nc";
+        // Completed by the last token (which added "\nc" at offset 14).
+        assert_eq!(stop_hit(buf, 14, &stops), Some(15));
+        assert_eq!(&buf[..15], b"b = 3 + 4 = 7\n\n");
+        // Already complete before the new bytes: not reported again as new.
+        let buf = b"a\n\nb\n\n";
+        assert_eq!(stop_hit(buf, 5, &stops), Some(6));
+    }
+
+    #[test]
+    fn byte_level_table_is_a_bijection() {
+        let inv = byte_level_inverse();
+        assert_eq!(inv.len(), 256);
+        assert_eq!(inv[&'Ċ'], b'\n');
+        assert_eq!(inv[&'Ġ'], b' ');
+        assert_eq!(inv[&'a'], b'a');
+    }
+}
