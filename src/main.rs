@@ -47,6 +47,9 @@ enum Command {
     /// Judge each step of arith solutions: read JSONL rows with `problem` and `solution`,
     /// write each row back with `verdicts`, `first_error` and `answer_correct`.
     CheckSteps(commands::check_steps::CheckStepsArgs),
+    /// Benchmarks (print JSON).
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Tokenizer(c) => commands::tokenizer::run(c, &cli.dirs),
         Command::Grade(a) => commands::grade::run(a),
         Command::CheckSteps(a) => commands::check_steps::run(a),
+        Command::Bench(c) => commands::bench::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

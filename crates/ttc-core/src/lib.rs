@@ -9,5 +9,6 @@ pub mod error;
 pub mod hash;
 pub mod jsonl;
 pub mod manifest;
+pub mod mem;
 
 pub use error::{Error, Result};

@@ -128,6 +128,30 @@ impl LlamaConfig {
         }
     }
 
+    /// The embedded default policy (≈3.3M parameters at vocab 320): d 256, 4 layers,
+    /// 8 heads (4 kv), SwiGLU 768.
+    pub fn policy_default(vocab_size: usize) -> Self {
+        Self::llama(vocab_size, 256, 768, 4, 8, 4)
+    }
+
+    /// The ~14× larger policy for the FLOPs-matched comparison (≈47M at vocab 320):
+    /// d 768, 8 layers, 12 heads (4 kv), SwiGLU 2048.
+    pub fn policy_large(vocab_size: usize) -> Self {
+        Self::llama(vocab_size, 768, 2048, 8, 12, 4)
+    }
+
+    /// A named size: `tiny`, `default`, `large`.
+    pub fn named(name: &str, vocab_size: usize) -> Result<Self> {
+        match name {
+            "tiny" => Ok(Self::tiny(vocab_size)),
+            "default" => Ok(Self::policy_default(vocab_size)),
+            "large" => Ok(Self::policy_large(vocab_size)),
+            other => Err(Error::Config(format!(
+                "model size `{other}`: use tiny, default or large (or a config.json)"
+            ))),
+        }
+    }
+
     /// A tiny model for tests (≈0.1M parameters).
     pub fn tiny(vocab_size: usize) -> Self {
         Self::llama(vocab_size, 64, 128, 2, 4, 2)
@@ -267,7 +291,10 @@ impl LlamaConfig {
                 "must be > 0".into(),
             );
         }
-        if self.num_attention_heads == 0 || self.num_attention_heads % self.kv_heads() != 0 {
+        if self.num_attention_heads == 0
+            || self.kv_heads() == 0
+            || !self.num_attention_heads.is_multiple_of(self.kv_heads())
+        {
             return bad(
                 "num_key_value_heads",
                 format!(
@@ -277,7 +304,7 @@ impl LlamaConfig {
                 ),
             );
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad(
                 "head_dim",
                 format!("RoPE needs an even head_dim, got {}", self.head_dim()),

@@ -173,12 +173,25 @@ impl<'m> Engine<'m> {
         })
     }
 
+    /// An engine without a tokenizer (benchmarks on raw ids): no stop strings, no text,
+    /// EOS only from the model config.
+    pub fn untokenized(model: &'m CpuModel) -> Self {
+        static EMPTY: std::sync::OnceLock<Tokenizer> = std::sync::OnceLock::new();
+        let tok = EMPTY.get_or_init(|| Tokenizer::new(tokenizers::models::bpe::BPE::default()));
+        Engine::new(model, tok).expect("an empty tokenizer fits any model")
+    }
+
     pub fn counts(&self) -> TokenCounts {
         TokenCounts {
             prefill_tokens: self.counters.prefill_tokens.load(Ordering::Relaxed),
             decode_tokens: self.counters.decode_tokens.load(Ordering::Relaxed),
             sampled_tokens: self.counters.sampled_tokens.load(Ordering::Relaxed),
         }
+    }
+
+    /// Replace the end-of-sequence ids (e.g. none, to always generate to the length limit).
+    pub fn set_eos(&mut self, ids: Vec<u32>) {
+        self.eos = ids;
     }
 
     /// The bytes token `id` contributes to generated text.

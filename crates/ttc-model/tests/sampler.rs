@@ -78,6 +78,33 @@ fn greedy_with_cache_equals_burn_without_cache() {
     }
 }
 
+/// 70 sequences: the engine's thread-split forward is used for prefill and decode.
+#[test]
+fn greedy_large_batch_equals_burn_without_cache() {
+    let tok = tokenizer();
+    let (cfg, w) = random_weights(tok.get_vocab_size(true), 13);
+    let burn = Transformer::<CpuBackend>::from_weights(
+        &cfg,
+        w.clone(),
+        "mem".as_ref(),
+        &Default::default(),
+    )
+    .unwrap();
+    let cpu = CpuModel::from_weights(&cfg, &w).unwrap();
+    let engine = Engine::new(&cpu, &tok).unwrap();
+    let prompts: Vec<Vec<u32>> = (0..70)
+        .map(|i| {
+            engine
+                .encode(&format!("Let a = {i}. Let b = a * {}.", i % 7))
+                .unwrap()
+        })
+        .collect();
+    let out = engine.generate(&prompts, 1, &SamplingParams::greedy(6), 0);
+    for (p, gens) in prompts.iter().zip(&out) {
+        assert_eq!(gens[0].tokens, burn_greedy(&burn, p, 6), "prompt {p:?}");
+    }
+}
+
 #[test]
 fn seeds_reproduce_and_differ() {
     let tok = tokenizer();
@@ -166,7 +193,8 @@ fn forked_and_resumed_sequences_match_fresh_ones() {
     let tok = tokenizer();
     let (cfg, w) = random_weights(tok.get_vocab_size(true), 7);
     let cpu = CpuModel::from_weights(&cfg, &w).unwrap();
-    let engine = Engine::new(&cpu, &tok).unwrap();
+    let mut engine = Engine::new(&cpu, &tok).unwrap();
+    engine.set_eos(vec![]); // run to the length limit every time
     let prompt = engine.encode("Let a = 47. Let b = a * 3").unwrap();
     let p = SamplingParams::greedy(8);
     // Generate 8 tokens, resume for 8 more: same as 16 at once.
@@ -174,8 +202,14 @@ fn forked_and_resumed_sequences_match_fresh_ones() {
     let forked = s[0].fork();
     let (s1, g1) = engine.decode(vec![forked], &p, &[0]).pop().unwrap();
     let (_, g2) = engine.decode(vec![s1], &p, &[0]).pop().unwrap();
-    let whole = &engine.generate(&[prompt.clone()], 1, &SamplingParams::greedy(16), 0)[0][0];
+    let whole = &engine.generate(
+        std::slice::from_ref(&prompt),
+        1,
+        &SamplingParams::greedy(16),
+        0,
+    )[0][0];
     let joined: Vec<u32> = g1.tokens.iter().chain(&g2.tokens).copied().collect();
+    assert_eq!((g1.generated_tokens, g2.generated_tokens), (8, 8));
     assert_eq!(joined, whole.tokens);
     // The original (unforked) state is untouched and still generates the same.
     let (_, g3) = engine

@@ -1,0 +1,75 @@
+//! `ttc bench …`: throughput benchmarks that print JSON (one object per line).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use ttc_model::LlamaConfig;
+use ttc_model::bench::{GenerateBench, random_cpu_model, run_generate_bench};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Sampler throughput: prefill and decode tokens/s and peak memory of the CPU decoder
+    /// with random weights, one JSON line per batch size.
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// Model size preset: tiny, default (the embedded policy, ≈3.3M) or large (≈47M).
+    #[arg(long, default_value = "default", conflicts_with = "config")]
+    pub size: String,
+    /// A HF config.json instead of a size preset.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Vocabulary size for a size preset.
+    #[arg(long, default_value_t = 320)]
+    pub vocab: usize,
+    /// Batch sizes (sequences decoded together), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,64,256")]
+    pub batch: Vec<usize>,
+    /// Prompt length in tokens (random ids, one distinct prompt per sequence).
+    #[arg(long, default_value_t = 64)]
+    pub prompt_len: usize,
+    /// Tokens generated per sequence (no early stop).
+    #[arg(long, default_value_t = 128)]
+    pub new_tokens: usize,
+    /// Sampling temperature (0 = greedy).
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f32,
+    /// Threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Seed for weights, prompts and sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn run(cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Generate(a) => generate(&a),
+    }
+}
+
+fn generate(a: &GenerateArgs) -> Result<()> {
+    let cfg = match &a.config {
+        Some(p) => LlamaConfig::load(p)?,
+        None => LlamaConfig::named(&a.size, a.vocab)?,
+    };
+    let model = random_cpu_model(&cfg, a.seed)?;
+    for &batch in &a.batch {
+        let r = run_generate_bench(
+            &model,
+            &GenerateBench {
+                batch,
+                prompt_len: a.prompt_len,
+                new_tokens: a.new_tokens,
+                temperature: a.temperature,
+                seed: a.seed,
+                threads: a.threads,
+            },
+        )?;
+        println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(())
+}
