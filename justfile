@@ -22,9 +22,18 @@ data preset=preset:
 tokenizer preset=preset: (data preset)
     {{ttc}} tokenizer train --preset {{preset}}
 
-# Format, lint, unit + integration tests, and the smoke pipeline.
+# Benchmarks (JSON lines): sampler throughput for the default policy size at batch 1/64/256.
+bench:
+    {{ttc}} bench generate --size default --batch 1,64,256
+
+# PyTorch + transformers on the same shapes, for comparison (needs: pip install torch transformers).
+bench-torch:
+    python3 scripts/bench_torch_generate.py --size default --batch 1,64,256
+
+# Format, lint, unit + integration tests, the CUDA build check, and the smoke pipeline.
 test:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --quiet -- -D warnings
     cargo test --workspace --release
+    cargo check --workspace --features cuda --quiet
     just smoke

@@ -47,6 +47,9 @@ enum Command {
     /// Judge each step of arith solutions: read JSONL rows with `problem` and `solution`,
     /// write each row back with `verdicts`, `first_error` and `answer_correct`.
     CheckSteps(commands::check_steps::CheckStepsArgs),
+    /// Model checkpoints (HF format).
+    #[command(subcommand)]
+    Model(commands::model::ModelCommand),
     /// Benchmarks (print JSON).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Grade(a) => commands::grade::run(a),
         Command::CheckSteps(a) => commands::check_steps::run(a),
         Command::Bench(c) => commands::bench::run(c),
+        Command::Model(c) => commands::model::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod check_steps;
 pub mod data;
 pub mod grade;
+pub mod model;
 pub mod tokenizer;
 
 use std::collections::BTreeMap;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::cpu::CpuModel;
 use crate::generate::{Engine, derive_seed};
 use crate::sampling::SamplingParams;
-use crate::{CpuBackend, LlamaConfig, Result};
+use crate::{LlamaConfig, Result};
 
 /// What to measure.
 #[derive(Debug, Clone, Serialize)]
@@ -42,9 +42,7 @@ pub struct GenerateReport {
 
 /// Random weights for `cfg` (seeded).
 pub fn random_cpu_model(cfg: &LlamaConfig, seed: u64) -> Result<CpuModel> {
-    let dev = Default::default();
-    <CpuBackend as burn::tensor::backend::Backend>::seed(&dev, seed);
-    let w = cfg.init::<CpuBackend>(&dev).to_weights();
+    let w = crate::init_cpu_seeded(cfg, seed).to_weights();
     CpuModel::from_weights(cfg, &w)
 }
 

@@ -257,3 +257,58 @@ pub fn save_checkpoint<B: Backend>(dir: &Path, model: &Transformer<B>) -> Result
     ttc_core::atomic::write_atomic(&dir.join("config.json"), &json)?;
     write_safetensors(&dir.join("model.safetensors"), &model.to_weights())
 }
+
+/// Copy `tokenizer.json` into a checkpoint and write the `tokenizer_config.json` that lets
+/// `AutoTokenizer` load it (fast tokenizer; ttc's special tokens named when present).
+pub fn write_tokenizer_files(dir: &Path, tokenizer_json: &Path, max_len: usize) -> Result<()> {
+    let bytes =
+        std::fs::read(tokenizer_json).map_err(|e| ttc_core::Error::io(tokenizer_json, e))?;
+    let tok = tokenizers::Tokenizer::from_bytes(&bytes)
+        .map_err(|e| Error::Tokenizer(format!("{}: {e}", tokenizer_json.display())))?;
+    ttc_core::atomic::write_atomic(&dir.join("tokenizer.json"), &bytes)?;
+    let mut cfg = serde_json::json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": max_len,
+        "clean_up_tokenization_spaces": false,
+    });
+    for (key, name) in [
+        ("eos_token", "<|eos|>"),
+        ("pad_token", "<|pad|>"),
+        ("bos_token", "<|bos|>"),
+    ] {
+        if tok.token_to_id(name).is_some() {
+            cfg[key] = name.into();
+        }
+    }
+    let json = serde_json::to_vec_pretty(&cfg).expect("json");
+    ttc_core::atomic::write_atomic(&dir.join("tokenizer_config.json"), &json)?;
+    Ok(())
+}
+
+/// Fixed input ids for export checks: two rows of 16 ids spread over the vocabulary.
+pub fn reference_ids(vocab: usize) -> Vec<Vec<u32>> {
+    (0..2u64)
+        .map(|r| {
+            (0..16u64)
+                .map(|i| (crate::generate::derive_seed(7, r, i) % vocab as u64) as u32)
+                .collect()
+        })
+        .collect()
+}
+
+/// `reference.json`: [`reference_ids`] and this model's outputs on them, so a Python check
+/// (tests/fixtures/make_hf_fixtures.py --check-export) can compare transformers' outputs.
+pub fn write_reference<B: Backend>(
+    dir: &Path,
+    model: &Transformer<B>,
+    dev: &B::Device,
+) -> Result<()> {
+    let ids = reference_ids(model.config().vocab_size);
+    let (b, t) = (ids.len(), ids[0].len());
+    let flat: Vec<i64> = ids.iter().flatten().map(|&x| x as i64).collect();
+    let x = Tensor::<B, 2, burn::tensor::Int>::from_data(TensorData::new(flat, [b, t]), dev);
+    let y = host(model.forward(x));
+    let json = serde_json::json!({"input_ids": ids, "shape": y.shape, "outputs": y.data});
+    ttc_core::atomic::write_atomic(&dir.join("reference.json"), json.to_string().as_bytes())?;
+    Ok(())
+}

@@ -25,3 +25,14 @@ pub use error::{Error, Result};
 pub type CpuBackend = burn::backend::Flex;
 /// Its autodiff wrapper.
 pub type CpuAutodiff = burn::backend::Autodiff<CpuBackend>;
+/// The GPU backend (burn-cuda), behind the `cuda` feature. Pick its device explicitly.
+#[cfg(feature = "cuda")]
+pub type GpuBackend = burn::backend::Cuda;
+
+/// A freshly initialised model on the CPU backend, seeded (burn's seed is global per
+/// backend, so it is set right before the weights are drawn).
+pub fn init_cpu_seeded(cfg: &LlamaConfig, seed: u64) -> model::Transformer<CpuBackend> {
+    let dev = Default::default();
+    <CpuBackend as burn::tensor::backend::Backend>::seed(&dev, seed);
+    cfg.init::<CpuBackend>(&dev)
+}

@@ -1,0 +1,163 @@
+//! `ttc model …`: create, inspect and export HF-format checkpoints.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use ttc_model::hf_io::{load_checkpoint, save_checkpoint, write_reference, write_tokenizer_files};
+use ttc_model::{CpuBackend, LlamaConfig};
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Write a randomly initialised checkpoint (config.json, model.safetensors and, with
+    /// --tokenizer, tokenizer.json + tokenizer_config.json).
+    Init(InitArgs),
+    /// Re-write a checkpoint as a standalone HF directory that `transformers` loads
+    /// (AutoModelForCausalLM / AutoModelForTokenClassification, AutoTokenizer), plus
+    /// reference.json: fixed input ids and our outputs, for
+    /// `python3 tests/fixtures/make_hf_fixtures.py --check-export DIR`.
+    Export(ExportArgs),
+    /// Print a checkpoint's architecture, parameter count and FLOPs per token as JSON.
+    Info(InfoArgs),
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// Size preset: tiny, default (≈3.3M, the embedded policy) or large (≈14×).
+    #[arg(long, default_value = "default", conflicts_with = "config")]
+    pub size: String,
+    /// A HF config.json instead of a size preset.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// tokenizer.json to ship with the model; its size sets the vocabulary.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Vocabulary size when no tokenizer is given.
+    #[arg(long, default_value_t = 320)]
+    pub vocab: usize,
+    /// A one-label score head (PRM / ORM) instead of an LM head.
+    #[arg(long)]
+    pub score_head: bool,
+    /// Seed for the weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Checkpoint directory (config.json + model.safetensors [+ tokenizer.json]).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// tokenizer.json to include (default: the checkpoint's own, if any).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// Checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+}
+
+pub fn run(cmd: ModelCommand) -> Result<()> {
+    match cmd {
+        ModelCommand::Init(a) => init(&a),
+        ModelCommand::Export(a) => export(&a),
+        ModelCommand::Info(a) => info(&a),
+    }
+}
+
+fn init(a: &InitArgs) -> Result<()> {
+    let tok = match &a.tokenizer {
+        Some(p) => Some(ttc_task::tokenizer::load_tokenizer(p)?),
+        None => None,
+    };
+    let vocab = tok
+        .as_ref()
+        .map(|t| t.get_vocab_size(true))
+        .unwrap_or(a.vocab);
+    let mut cfg = match &a.config {
+        Some(p) => LlamaConfig::load(p)?,
+        None => LlamaConfig::named(&a.size, vocab)?,
+    };
+    if let Some(t) = &tok {
+        cfg.eos_token_id = t.token_to_id("<|eos|>").map(Into::into);
+        cfg.pad_token_id = t.token_to_id("<|pad|>");
+        cfg.bos_token_id = t.token_to_id("<|bos|>");
+    }
+    if a.score_head {
+        cfg = cfg.with_score_head();
+    }
+    let model = ttc_model::init_cpu_seeded(&cfg, a.seed);
+    save_checkpoint(&a.out, &model).with_context(|| format!("writing {}", a.out.display()))?;
+    if let Some(p) = &a.tokenizer {
+        write_tokenizer_files(&a.out, p, cfg.max_position_embeddings)?;
+    }
+    eprintln!(
+        "model: wrote {} ({}, {} parameters)",
+        a.out.display(),
+        cfg.architectures.join(","),
+        cfg.num_params()
+    );
+    Ok(())
+}
+
+fn export(a: &ExportArgs) -> Result<()> {
+    let dev = Default::default();
+    let model = load_checkpoint::<CpuBackend>(&a.checkpoint, &dev)
+        .with_context(|| format!("loading checkpoint {}", a.checkpoint.display()))?;
+    save_checkpoint(&a.out, &model).with_context(|| format!("writing {}", a.out.display()))?;
+    let tok = a
+        .tokenizer
+        .clone()
+        .or_else(|| Some(a.checkpoint.join("tokenizer.json")).filter(|p| p.exists()));
+    if let Some(p) = &tok {
+        let t = ttc_task::tokenizer::load_tokenizer(p)?;
+        if t.get_vocab_size(true) > model.config().vocab_size {
+            anyhow::bail!(
+                "{}: tokenizer has {} tokens but the model's vocab_size is {}",
+                p.display(),
+                t.get_vocab_size(true),
+                model.config().vocab_size
+            );
+        }
+        write_tokenizer_files(&a.out, p, model.config().max_position_embeddings)?;
+    }
+    write_reference(&a.out, &model, &dev)?;
+    eprintln!(
+        "model: exported {} -> {} (config.json, model.safetensors{}, reference.json)",
+        a.checkpoint.display(),
+        a.out.display(),
+        if tok.is_some() {
+            ", tokenizer.json, tokenizer_config.json"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+fn info(a: &InfoArgs) -> Result<()> {
+    let cfg = LlamaConfig::load(&a.checkpoint.join("config.json"))?;
+    let p = cfg.num_params();
+    let out = serde_json::json!({
+        "architecture": cfg.architectures,
+        "params": p,
+        "layers": cfg.num_hidden_layers,
+        "hidden_size": cfg.hidden_size,
+        "heads": cfg.num_attention_heads,
+        "kv_heads": cfg.kv_heads(),
+        "vocab_size": cfg.vocab_size,
+        "inference_flops_per_token": 2 * p,
+        "training_flops_per_token": 6 * p,
+    });
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! `ttc model …` and `ttc bench generate` driven as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ttc(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ttc"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("running ttc")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tokenizer_json(dir: &Path) -> PathBuf {
+    let preset = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/smoke.toml");
+    let p = preset.display().to_string();
+    assert!(ttc(dir, &["data", "gen", "--preset", &p]).status.success());
+    assert!(
+        ttc(dir, &["tokenizer", "train", "--preset", &p])
+            .status
+            .success()
+    );
+    dir.join("checkpoints/smoke/tokenizer/tokenizer.json")
+}
+
+#[test]
+fn init_export_info_roundtrip() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path();
+    let tok = tokenizer_json(p).display().to_string();
+    let o = ttc(
+        p,
+        &[
+            "model",
+            "init",
+            "--size",
+            "tiny",
+            "--tokenizer",
+            &tok,
+            "--seed",
+            "3",
+            "--out",
+            "m",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ] {
+        assert!(p.join("m").join(f).exists(), "{f}");
+    }
+    let o = ttc(p, &["model", "export", "--checkpoint", "m", "--out", "hf"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = std::fs::read(p.join("m/model.safetensors")).unwrap();
+    let b = std::fs::read(p.join("hf/model.safetensors")).unwrap();
+    assert_eq!(a, b, "export of an unchanged model is byte-identical");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("hf/reference.json")).unwrap()).unwrap();
+    let vocab = r["shape"][2].as_u64().unwrap() as usize;
+    assert_eq!(r["outputs"].as_array().unwrap().len(), 2 * 16 * vocab);
+    let o = ttc(p, &["model", "info", "--checkpoint", "hf"]);
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        info["inference_flops_per_token"],
+        2 * info["params"].as_u64().unwrap()
+    );
+    // Same seed, same weights.
+    assert!(
+        ttc(
+            p,
+            &[
+                "model",
+                "init",
+                "--size",
+                "tiny",
+                "--tokenizer",
+                &tok,
+                "--seed",
+                "3",
+                "--out",
+                "m2"
+            ]
+        )
+        .status
+        .success()
+    );
+    assert_eq!(a, std::fs::read(p.join("m2/model.safetensors")).unwrap());
+}
+
+#[test]
+fn mismatched_tokenizer_and_truncated_weights_fail_clearly() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path();
+    let tok = tokenizer_json(p).display().to_string();
+    assert!(
+        ttc(
+            p,
+            &[
+                "model", "init", "--size", "tiny", "--vocab", "100", "--out", "small"
+            ]
+        )
+        .status
+        .success()
+    );
+    let o = ttc(
+        p,
+        &[
+            "model",
+            "export",
+            "--checkpoint",
+            "small",
+            "--out",
+            "x",
+            "--tokenizer",
+            &tok,
+        ],
+    );
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("vocab_size is 100") && !e.contains("panicked"),
+        "{e}"
+    );
+    let w = p.join("small/model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() - 100]).unwrap();
+    let o = ttc(
+        p,
+        &["model", "export", "--checkpoint", "small", "--out", "x"],
+    );
+    let e = stderr(&o);
+    assert!(
+        !o.status.success() && e.contains("model.safetensors") && !e.contains("panicked"),
+        "{e}"
+    );
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+}
+
+#[test]
+fn bench_generate_prints_json_per_batch() {
+    let t = tempfile::tempdir().unwrap();
+    let o = ttc(
+        t.path(),
+        &[
+            "bench",
+            "generate",
+            "--size",
+            "tiny",
+            "--batch",
+            "1,4",
+            "--prompt-len",
+            "8",
+            "--new-tokens",
+            "8",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["batch"], 4);
+    assert_eq!(lines[1]["decode_tokens"], 32);
+    assert_eq!(lines[1]["prefill_tokens"], 32);
+    assert!(lines[1]["decode_tok_s"].as_f64().unwrap() > 0.0);
+}
