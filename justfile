@@ -9,7 +9,7 @@ default:
     @just --list
 
 # The main job: every stage that exists, on the default preset.
-pipeline preset=preset: (data preset) (tokenizer preset)
+pipeline preset=preset: (data preset) (tokenizer preset) (policy preset)
 
 # CI's end-to-end run on the tiny preset.
 smoke: (pipeline "pipelines/smoke.toml")
@@ -22,13 +22,24 @@ data preset=preset:
 tokenizer preset=preset: (data preset)
     {{ttc}} tokenizer train --preset {{preset}}
 
-# Benchmarks (JSON lines): sampler throughput for the default policy size at batch 1/64/256.
+# Benchmarks (JSON lines): sampler throughput at batch 1/64/256 and training throughput,
+# for the default policy size.
 bench:
     {{ttc}} bench generate --size default --batch 1,64,256
+    {{ttc}} bench train --size default
 
 # PyTorch + transformers on the same shapes, for comparison (needs: pip install torch transformers).
 bench-torch:
     python3 scripts/bench_torch_generate.py --size default --batch 1,64,256
+    python3 scripts/bench_torch_train.py --size default
+
+# Train the policy (checkpoints/<run>/policy/); resumes a killed run.
+policy preset=preset: (tokenizer preset)
+    {{ttc}} train policy --preset {{preset}}
+
+# Train the ~14x larger policy for the FLOPs-matched comparison (checkpoints/<run>/policy-large/).
+policy-large preset=preset: (tokenizer preset)
+    {{ttc}} train policy --large --preset {{preset}}
 
 # Format, lint, unit + integration tests, the CUDA build check, and the smoke pipeline.
 test:

@@ -47,6 +47,9 @@ enum Command {
     /// Judge each step of arith solutions: read JSONL rows with `problem` and `solution`,
     /// write each row back with `verdicts`, `first_error` and `answer_correct`.
     CheckSteps(commands::check_steps::CheckStepsArgs),
+    /// Training stages.
+    #[command(subcommand)]
+    Train(commands::train::TrainCommand),
     /// Model checkpoints (HF format).
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::CheckSteps(a) => commands::check_steps::run(a),
         Command::Bench(c) => commands::bench::run(c),
         Command::Model(c) => commands::model::run(c),
+        Command::Train(c) => commands::train::run(c, &cli.dirs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

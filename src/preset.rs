@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use ttc_task::arith::ArithConfig;
 use ttc_task::tokenizer::TokenizerConfig;
+use ttc_train::sft::SftConfig;
 
 /// A whole run's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,6 +20,39 @@ pub struct Preset {
     /// The BPE tokenizer trained on the train split.
     #[serde(default)]
     pub tokenizer: TokenizerConfig,
+    /// The policy (SFT from scratch).
+    #[serde(default)]
+    pub policy: Option<PolicyConfig>,
+    /// The ~14× larger policy for the FLOPs-matched comparison.
+    #[serde(default)]
+    pub policy_large: Option<PolicyConfig>,
+}
+
+/// A policy model and how to train it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Size preset: tiny, default, large; the fields below override it.
+    pub size: String,
+    pub hidden_size: Option<usize>,
+    pub intermediate_size: Option<usize>,
+    pub num_hidden_layers: Option<usize>,
+    pub num_attention_heads: Option<usize>,
+    pub num_key_value_heads: Option<usize>,
+    /// Context length (prompt + solution).
+    #[serde(default = "default_max_pos")]
+    pub max_position_embeddings: usize,
+    /// Generation limit for greedy pass@1.
+    #[serde(default = "default_eval_tokens")]
+    pub eval_max_new_tokens: usize,
+    pub train: SftConfig,
+}
+
+fn default_max_pos() -> usize {
+    512
+}
+fn default_eval_tokens() -> usize {
+    320
 }
 
 impl Preset {

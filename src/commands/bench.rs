@@ -12,6 +12,33 @@ pub enum BenchCommand {
     /// Sampler throughput: prefill and decode tokens/s and peak memory of the CPU decoder
     /// with random weights, one JSON line per batch size.
     Generate(GenerateArgs),
+    /// Training throughput: forward + backward + AdamW steps on random tokens (burn
+    /// autodiff on the CPU backend), one JSON line.
+    Train(TrainArgs),
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Model size preset: tiny, default or large.
+    #[arg(long, default_value = "default", conflicts_with = "config")]
+    pub size: String,
+    /// A HF config.json instead of a size preset.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Vocabulary size.
+    #[arg(long, default_value_t = 320)]
+    pub vocab: usize,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 128)]
+    pub seq_len: usize,
+    /// Timed steps (after one warm-up step).
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Args)]
@@ -48,6 +75,15 @@ pub struct GenerateArgs {
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Generate(a) => generate(&a),
+        BenchCommand::Train(a) => {
+            let cfg = match &a.config {
+                Some(p) => LlamaConfig::load(p)?,
+                None => LlamaConfig::named(&a.size, a.vocab)?,
+            };
+            let r = ttc_train::bench::run_train_bench(&cfg, a.batch, a.seq_len, a.steps, a.seed);
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
     }
 }
 

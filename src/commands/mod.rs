@@ -8,6 +8,7 @@ pub mod data;
 pub mod grade;
 pub mod model;
 pub mod tokenizer;
+pub mod train;
 
 use std::collections::BTreeMap;
 use std::path::Path;

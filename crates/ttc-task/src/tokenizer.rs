@@ -4,12 +4,13 @@
 //! tooling loads it too.
 
 use serde::{Deserialize, Serialize};
+pub use tokenizers::Tokenizer;
 use tokenizers::models::TrainerWrapper;
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
+use tokenizers::{AddedToken, PreTokenizerWrapper};
 
 use crate::{Error, Result};
 
@@ -116,12 +117,14 @@ pub fn round_trips(tok: &Tokenizer, text: &str) -> bool {
         .is_some_and(|d| d == text)
 }
 
-/// The text a tokenizer is trained on for one problem row.
+/// The prompt every policy sees for a problem; the solution follows it directly.
+pub fn prompt_text(problem: &str) -> String {
+    format!("Problem: {problem}\nSolution:\n")
+}
+
+/// The text a tokenizer is trained on for one problem row: prompt + reference solution.
 pub fn corpus_text(problem: &crate::Problem) -> String {
-    format!(
-        "Problem: {}\nSolution:\n{}",
-        problem.problem, problem.solution
-    )
+    format!("{}{}", prompt_text(&problem.problem), problem.solution)
 }
 
 /// The `tokenizer` stage: train on the train split of `data_dir`, check that every training

@@ -1,0 +1,78 @@
+//! Training throughput benchmark (`ttc bench train`): forward + backward + AdamW step on
+//! random tokens for a model config.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::Serialize;
+use ttc_model::generate::derive_seed;
+use ttc_model::{CpuAutodiff, LlamaConfig};
+
+use crate::loss::masked_cross_entropy;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    pub bench: &'static str,
+    pub params: usize,
+    pub batch: usize,
+    pub seq_len: usize,
+    pub steps: usize,
+    pub tokens: usize,
+    pub seconds: f64,
+    pub tok_s: f64,
+    pub peak_rss_mb: Option<f64>,
+}
+
+pub fn run_train_bench(
+    cfg: &LlamaConfig,
+    batch: usize,
+    seq_len: usize,
+    steps: usize,
+    seed: u64,
+) -> TrainReport {
+    let dev = Default::default();
+    <CpuAutodiff as burn::tensor::backend::Backend>::seed(&dev, seed);
+    let mut model = cfg.init::<CpuAutodiff>(&dev);
+    let mut optim = AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.95)
+        .with_weight_decay(0.1)
+        .init::<CpuAutodiff, ttc_model::model::Transformer<CpuAutodiff>>();
+    let v = cfg.vocab_size as u64;
+    let ids: Vec<i64> = (0..(batch * (seq_len + 1)) as u64)
+        .map(|i| (derive_seed(seed, i, 0) % v) as i64)
+        .collect();
+    let mut step = |model: ttc_model::model::Transformer<CpuAutodiff>| {
+        let all = Tensor::<CpuAutodiff, 2, Int>::from_data(
+            TensorData::new(ids.clone(), [batch, seq_len + 1]),
+            &dev,
+        );
+        let x = all.clone().slice([0..batch, 0..seq_len]);
+        let y = all.slice([0..batch, 1..seq_len + 1]);
+        let mask = Tensor::<CpuAutodiff, 2>::ones([batch, seq_len], &dev);
+        let loss = masked_cross_entropy(model.forward(x), y, mask);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        optim.step(1e-3, model, grads)
+    };
+    model = step(model); // warm-up
+    let t = Instant::now();
+    for _ in 0..steps {
+        model = step(model);
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let _ = model.valid();
+    let tokens = batch * seq_len * steps;
+    TrainReport {
+        bench: "train",
+        params: cfg.num_params(),
+        batch,
+        seq_len,
+        steps,
+        tokens,
+        seconds,
+        tok_s: tokens as f64 / seconds,
+        peak_rss_mb: ttc_core::mem::peak_rss_bytes().map(|b| b as f64 / 1048576.0),
+    }
+}

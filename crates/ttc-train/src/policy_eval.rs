@@ -1,0 +1,91 @@
+//! Policy examples and greedy pass@1: the prompt every stage uses, the SFT target
+//! (reference solution + EOS), and accuracy per difficulty level.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+use ttc_model::cpu::CpuModel;
+use ttc_model::generate::Engine;
+use ttc_model::sampling::SamplingParams;
+use ttc_task::Problem;
+use ttc_task::grader::{extract_answer, is_equivalent};
+use ttc_task::tokenizer::prompt_text;
+
+use crate::sft_data::Example;
+use crate::{Error, Result};
+
+fn encode(tok: &Tokenizer, text: &str) -> Result<Vec<u32>> {
+    tok.encode(text, false)
+        .map(|e| e.get_ids().to_vec())
+        .map_err(|e| Error::Config(format!("tokenizer: {e}")))
+}
+
+/// Prompt + reference solution + EOS; loss on the solution and EOS.
+pub fn policy_example(tok: &Tokenizer, p: &Problem, eos: u32) -> Result<Example> {
+    let prompt = encode(tok, &prompt_text(&p.problem))?;
+    let mut tokens = prompt.clone();
+    tokens.extend(encode(tok, &p.solution)?);
+    tokens.push(eos);
+    Ok(Example {
+        tokens,
+        prompt_len: prompt.len(),
+    })
+}
+
+/// Accuracy of one group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    pub correct: usize,
+    pub total: usize,
+}
+
+impl Accuracy {
+    pub fn rate(&self) -> f64 {
+        self.correct as f64 / self.total.max(1) as f64
+    }
+}
+
+/// Greedy pass@1 overall and per level, with every answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassAtOne {
+    pub overall: Accuracy,
+    pub per_level: BTreeMap<u8, Accuracy>,
+    /// (unique_id, extracted answer, correct) per problem.
+    pub answers: Vec<(String, Option<String>, bool)>,
+}
+
+/// Greedy-decode every problem (batched) and grade the extracted answers.
+pub fn greedy_pass_at_1(
+    model: &CpuModel,
+    tok: &Tokenizer,
+    problems: &[Problem],
+    max_new_tokens: usize,
+    on_done: &mut dyn FnMut(usize),
+) -> Result<PassAtOne> {
+    let engine = Engine::new(model, tok)?;
+    let mut out = PassAtOne {
+        overall: Accuracy::default(),
+        per_level: BTreeMap::new(),
+        answers: Vec::with_capacity(problems.len()),
+    };
+    for chunk in problems.chunks(256) {
+        let prompts = chunk
+            .iter()
+            .map(|p| encode(tok, &prompt_text(&p.problem)))
+            .collect::<Result<Vec<_>>>()?;
+        let gens = engine.generate(&prompts, 1, &SamplingParams::greedy(max_new_tokens), 0);
+        for (p, g) in chunk.iter().zip(gens) {
+            let ans = extract_answer(&g[0].text);
+            let ok = ans.as_deref().is_some_and(|a| is_equivalent(a, &p.answer));
+            out.overall.total += 1;
+            out.overall.correct += ok as usize;
+            let l = out.per_level.entry(p.level).or_default();
+            l.total += 1;
+            l.correct += ok as usize;
+            out.answers.push((p.unique_id.clone(), ans, ok));
+        }
+        on_done(chunk.len());
+    }
+    Ok(out)
+}

@@ -1,0 +1,502 @@
+//! Supervised fine-tuning (the policy now; the revision model later): next-token loss on
+//! the target part of each example, AdamW (β 0.9/0.95, weight decay), linear warmup +
+//! cosine decay, gradient clipping, validation loss every `eval_every` steps.
+//!
+//! Resumable: every `checkpoint_every` steps the burn model and optimizer records are
+//! written under `state/` with the step in their names, then `train_state.json` (the commit
+//! point) is replaced atomically. A killed run restarts from the last committed step with
+//! the same batches (seeded per epoch) and ends with the same weights as an uninterrupted
+//! run. A NaN/inf loss stops training, keeping the last good checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use serde::{Deserialize, Serialize};
+use ttc_model::model::Transformer;
+use ttc_model::{CpuAutodiff, CpuBackend, LlamaConfig};
+
+use crate::loss::masked_cross_entropy;
+use crate::schedule::warmup_cosine;
+use crate::sft_data::{Example, epoch_batches, make_batch};
+use crate::{Error, Result};
+
+/// Optimisation knobs (a preset's `[policy.train]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftConfig {
+    /// Passes over the training examples.
+    pub epochs: f64,
+    /// Tokens per batch, padding included.
+    #[serde(default = "d_batch_tokens")]
+    pub batch_tokens: usize,
+    /// Peak learning rate.
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    /// Final learning rate as a fraction of the peak.
+    #[serde(default = "d_min_lr_ratio")]
+    pub min_lr_ratio: f64,
+    #[serde(default = "d_warmup")]
+    pub warmup_steps: usize,
+    #[serde(default = "d_wd")]
+    pub weight_decay: f32,
+    /// Per-parameter gradient-norm clip (burn clips each tensor; 0 = off).
+    #[serde(default = "d_clip")]
+    pub grad_clip: f32,
+    /// Validation loss every this many steps.
+    #[serde(default = "d_eval_every")]
+    pub eval_every: usize,
+    /// Resumable checkpoint every this many steps.
+    #[serde(default = "d_ckpt_every")]
+    pub checkpoint_every: usize,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl SftConfig {
+    /// Check the knobs; the message names the key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |k: &str, m: &str| Err(Error::Config(format!("train.{k}: {m}")));
+        if self.epochs.is_nan() || self.epochs <= 0.0 {
+            return bad("epochs", "must be > 0");
+        }
+        if self.batch_tokens == 0 {
+            return bad("batch_tokens", "must be > 0");
+        }
+        if self.lr.is_nan() || self.lr <= 0.0 {
+            return bad("lr", "must be > 0");
+        }
+        if self.eval_every == 0 || self.checkpoint_every == 0 {
+            return bad("eval_every / checkpoint_every", "must be >= 1");
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
+            return bad("min_lr_ratio", "must be in [0, 1]");
+        }
+        Ok(())
+    }
+}
+
+fn d_batch_tokens() -> usize {
+    4096
+}
+fn d_lr() -> f64 {
+    2e-3
+}
+fn d_min_lr_ratio() -> f64 {
+    0.1
+}
+fn d_warmup() -> usize {
+    50
+}
+fn d_wd() -> f32 {
+    0.1
+}
+fn d_clip() -> f32 {
+    1.0
+}
+fn d_eval_every() -> usize {
+    100
+}
+fn d_ckpt_every() -> usize {
+    50
+}
+
+/// Progress of a run, as stored in `train_state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Steps completed.
+    pub step: usize,
+    pub total_steps: usize,
+    /// Hash of (model config, training config, data) this state belongs to.
+    pub run_hash: String,
+    pub tokens_seen: u64,
+    pub best_val_loss: Option<f64>,
+    pub last_val_loss: Option<f64>,
+    pub wall_time_s: f64,
+    pub done: bool,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub step: usize,
+    pub lr: f64,
+    pub loss: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    pub tokens_seen: u64,
+    pub tok_s: f64,
+}
+
+/// What the caller (the CLI's progress bar) hears.
+pub enum Event<'a> {
+    Start { step: usize, total: usize },
+    Step(&'a Metric),
+    Checkpoint(usize),
+}
+
+type Model = Transformer<CpuAutodiff>;
+type Recorder_ = BinFileRecorder<FullPrecisionSettings>;
+
+fn state_dir(out: &Path) -> PathBuf {
+    out.join("state")
+}
+
+fn ckpt_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Checkpoint {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    }
+}
+
+/// Read `train_state.json` if present.
+pub fn load_state(out: &Path) -> Result<Option<TrainState>> {
+    let p = out.join("train_state.json");
+    match std::fs::read_to_string(&p) {
+        Ok(t) => serde_json::from_str(&t)
+            .map(Some)
+            .map_err(|e| ckpt_err(&p, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ttc_core::Error::io(p, e).into()),
+    }
+}
+
+fn save_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(v).expect("serializes");
+    Ok(ttc_core::atomic::write_atomic(path, &bytes)?)
+}
+
+fn save_metrics(out: &Path, metrics: &[Metric]) -> Result<()> {
+    Ok(ttc_core::jsonl::write_jsonl(
+        &out.join("metrics.jsonl"),
+        metrics,
+    )?)
+}
+
+/// Steps in the whole run: batches per epoch × epochs (fractional epochs cut the last).
+pub fn total_steps(examples: &[Example], cfg: &SftConfig) -> usize {
+    let per_epoch = epoch_batches(examples, cfg.batch_tokens, cfg.seed, 0).len();
+    ((per_epoch as f64) * cfg.epochs).ceil().max(1.0) as usize
+}
+
+/// The batch (example indices) of global step `step`.
+struct Schedule<'a> {
+    examples: &'a [Example],
+    cfg: &'a SftConfig,
+    epoch: u64,
+    start: usize,
+    batches: Vec<Vec<usize>>,
+}
+
+impl<'a> Schedule<'a> {
+    fn new(examples: &'a [Example], cfg: &'a SftConfig) -> Self {
+        Schedule {
+            examples,
+            cfg,
+            epoch: 0,
+            start: 0,
+            batches: epoch_batches(examples, cfg.batch_tokens, cfg.seed, 0),
+        }
+    }
+
+    fn batch(&mut self, step: usize) -> &[usize] {
+        while step >= self.start + self.batches.len() {
+            self.start += self.batches.len();
+            self.epoch += 1;
+            self.batches = epoch_batches(
+                self.examples,
+                self.cfg.batch_tokens,
+                self.cfg.seed,
+                self.epoch,
+            );
+        }
+        &self.batches[step - self.start]
+    }
+}
+
+/// Mean loss over `examples` (no gradients), in batches of `batch_tokens`.
+pub fn eval_loss(
+    model: &Transformer<CpuBackend>,
+    examples: &[Example],
+    batch_tokens: usize,
+    pad: u32,
+) -> f64 {
+    let dev = Default::default();
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for b in epoch_batches(examples, batch_tokens, 0, 0) {
+        let refs: Vec<&Example> = b.iter().map(|&i| &examples[i]).collect();
+        let batch = make_batch::<CpuBackend>(&refs, pad, &dev);
+        let l = masked_cross_entropy(model.forward(batch.inputs), batch.targets, batch.mask)
+            .into_scalar();
+        sum += l as f64 * batch.loss_tokens as f64;
+        n += batch.loss_tokens;
+    }
+    sum / n.max(1) as f64
+}
+
+/// Train (or resume) into `out`. The final model is written as an HF checkpoint
+/// (`config.json`, `model.safetensors`) next to `train_state.json` and `metrics.jsonl`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_sft(
+    model_cfg: &LlamaConfig,
+    cfg: &SftConfig,
+    train: &[Example],
+    val: &[Example],
+    pad: u32,
+    run_hash: &str,
+    out: &Path,
+    on: &mut dyn FnMut(Event),
+) -> Result<TrainState> {
+    cfg.validate()?;
+    if train.is_empty() {
+        return Err(Error::Config("no training examples".into()));
+    }
+    for (split, exs) in [("train", train), ("val", val)] {
+        if let Some((i, e)) = exs
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.tokens.len() > model_cfg.max_position_embeddings)
+        {
+            return Err(Error::Config(format!(
+                "{split} example {} has {} tokens but max_position_embeddings is {}; raise it in the preset",
+                i + 1,
+                e.tokens.len(),
+                model_cfg.max_position_embeddings
+            )));
+        }
+    }
+    let dev = Default::default();
+    let rec = Recorder_::new();
+    let total = total_steps(train, cfg);
+    let mut model: Model = Model::from_inner(ttc_model::init_cpu_seeded(model_cfg, cfg.seed));
+    let mut optim = AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.95)
+        .with_weight_decay(cfg.weight_decay)
+        .with_grad_clipping(
+            (cfg.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(cfg.grad_clip)),
+        )
+        .init::<CpuAutodiff, Model>();
+    let mut state = TrainState {
+        step: 0,
+        total_steps: total,
+        run_hash: run_hash.to_string(),
+        tokens_seen: 0,
+        best_val_loss: None,
+        last_val_loss: None,
+        wall_time_s: 0.0,
+        done: false,
+    };
+    let mut metrics: Vec<Metric> = Vec::new();
+    if let Some(prev) = load_state(out)?
+        && prev.run_hash == run_hash
+    {
+        if prev.done {
+            return Ok(prev);
+        }
+        if prev.step > 0 {
+            let sd = state_dir(out);
+            let mp = sd.join(format!("step-{}-model", prev.step));
+            let op = sd.join(format!("step-{}-optim", prev.step));
+            model = model
+                .load_file(&mp, &rec, &dev)
+                .map_err(|e| ckpt_err(&mp, e))?;
+            let orec = rec.load(op.clone(), &dev).map_err(|e| ckpt_err(&op, e))?;
+            optim = optim.load_record(orec);
+            metrics = ttc_core::jsonl::read_jsonl::<Metric>(&out.join("metrics.jsonl"))?;
+            metrics.retain(|m| m.step <= prev.step);
+            state = prev;
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| ttc_core::Error::io(out, e))?;
+    on(Event::Start {
+        step: state.step,
+        total,
+    });
+    let mut sched = Schedule::new(train, cfg);
+    let started = Instant::now();
+    let wall_before = state.wall_time_s;
+    let mut window = (Instant::now(), 0u64);
+    while state.step < total {
+        let step = state.step;
+        let lr = warmup_cosine(step, total, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio);
+        let idx = sched.batch(step).to_vec();
+        let refs: Vec<&Example> = idx.iter().map(|&i| &train[i]).collect();
+        let batch = make_batch::<CpuAutodiff>(&refs, pad, &dev);
+        let loss = masked_cross_entropy(model.forward(batch.inputs), batch.targets, batch.mask);
+        let loss_v = loss.clone().into_scalar() as f64;
+        if !loss_v.is_finite() {
+            return Err(Error::Diverged(format!(
+                "loss became {loss_v} at step {step}; the last good checkpoint (step {}) is kept in {}; lower the learning rate and rerun",
+                checkpointed_step(out)?,
+                out.display()
+            )));
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(lr, model, grads);
+        state.step += 1;
+        state.tokens_seen += batch.tokens as u64;
+        window.1 += batch.tokens as u64;
+        let mut m = Metric {
+            step: state.step,
+            lr,
+            loss: loss_v,
+            val_loss: None,
+            tokens_seen: state.tokens_seen,
+            tok_s: window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9),
+        };
+        if state.step.is_multiple_of(cfg.eval_every) || state.step == total {
+            let vl = if val.is_empty() {
+                loss_v
+            } else {
+                eval_loss(&model.valid(), val, cfg.batch_tokens, pad)
+            };
+            m.val_loss = Some(vl);
+            state.last_val_loss = Some(vl);
+            if state.best_val_loss.is_none_or(|b| vl < b) {
+                state.best_val_loss = Some(vl);
+            }
+            window = (Instant::now(), 0);
+        }
+        on(Event::Step(&m));
+        metrics.push(m);
+        state.wall_time_s = wall_before + started.elapsed().as_secs_f64();
+        if state.step.is_multiple_of(cfg.checkpoint_every) && state.step < total {
+            checkpoint(out, &model, &optim, &state, &metrics, &rec)?;
+            on(Event::Checkpoint(state.step));
+        }
+    }
+    let final_model = model.valid();
+    ttc_model::hf_io::save_checkpoint(out, &final_model)?;
+    state.done = true;
+    state.wall_time_s = wall_before + started.elapsed().as_secs_f64();
+    save_metrics(out, &metrics)?;
+    save_json(&out.join("train_state.json"), &state)?;
+    let _ = std::fs::remove_dir_all(state_dir(out));
+    Ok(state)
+}
+
+fn checkpointed_step(out: &Path) -> Result<usize> {
+    Ok(load_state(out)?.map(|s| s.step).unwrap_or(0))
+}
+
+fn checkpoint<O: Optimizer<Model, CpuAutodiff>>(
+    out: &Path,
+    model: &Model,
+    optim: &O,
+    state: &TrainState,
+    metrics: &[Metric],
+    rec: &Recorder_,
+) -> Result<()> {
+    let sd = state_dir(out);
+    std::fs::create_dir_all(&sd).map_err(|e| ttc_core::Error::io(&sd, e))?;
+    let mp = sd.join(format!("step-{}-model", state.step));
+    let op = sd.join(format!("step-{}-optim", state.step));
+    // Versioned names: files of the committed step are never overwritten, so a kill at
+    // any point leaves train_state.json pointing at complete files.
+    model
+        .clone()
+        .save_file(&mp, rec)
+        .map_err(|e| ckpt_err(&mp, e))?;
+    rec.record(optim.to_record(), op.clone())
+        .map_err(|e| ckpt_err(&op, e))?;
+    save_metrics(out, metrics)?;
+    let prev = load_state(out)?.map(|s| s.step);
+    save_json(&out.join("train_state.json"), state)?;
+    if let Some(p) = prev.filter(|&p| p != state.step) {
+        for f in ["model", "optim"] {
+            let _ = std::fs::remove_file(sd.join(format!("step-{p}-{f}.bin")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn examples(n: usize) -> Vec<Example> {
+        (0..n)
+            .map(|i| Example {
+                tokens: (0..12).map(|j| ((i * 3 + j * 5) % 50) as u32 + 1).collect(),
+                prompt_len: 4,
+            })
+            .collect()
+    }
+
+    fn cfg(lr: f64) -> SftConfig {
+        SftConfig {
+            epochs: 2.0,
+            batch_tokens: 88,
+            lr,
+            min_lr_ratio: 0.1,
+            warmup_steps: 1,
+            weight_decay: 0.0,
+            grad_clip: 0.0,
+            eval_every: 4,
+            checkpoint_every: 2,
+            seed: 3,
+        }
+    }
+
+    #[test]
+    fn loss_goes_down_and_state_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mc = LlamaConfig::tiny(64);
+        let ex = examples(32);
+        let st = train_sft(
+            &mc,
+            &cfg(3e-3),
+            &ex,
+            &ex[..8],
+            0,
+            "h",
+            dir.path(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(st.done);
+        let m: Vec<Metric> =
+            ttc_core::jsonl::read_jsonl(&dir.path().join("metrics.jsonl")).unwrap();
+        assert_eq!(m.len(), st.total_steps);
+        assert!(
+            m.last().unwrap().loss < m[0].loss,
+            "{} -> {}",
+            m[0].loss,
+            m.last().unwrap().loss
+        );
+        assert!(dir.path().join("model.safetensors").exists());
+        assert!(!dir.path().join("state").exists());
+    }
+
+    #[test]
+    fn nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mc = LlamaConfig::tiny(64);
+        let ex = examples(32);
+        let c = SftConfig {
+            checkpoint_every: 1,
+            ..cfg(1e12)
+        };
+        let e = train_sft(&mc, &c, &ex, &[], 0, "h", dir.path(), &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("loss became") && e.contains("last good checkpoint"),
+            "{e}"
+        );
+        assert!(!dir.path().join("model.safetensors").exists());
+        let st = load_state(dir.path()).unwrap().unwrap();
+        assert!(!st.done);
+        assert!(st.step >= 1);
+        assert!(
+            dir.path()
+                .join(format!("state/step-{}-model.bin", st.step))
+                .exists()
+        );
+        assert!(e.contains(&format!("(step {})", st.step)), "{e}");
+    }
+}
