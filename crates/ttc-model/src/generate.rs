@@ -38,6 +38,9 @@ pub struct Generation {
     pub finish: FinishReason,
     /// Tokens sampled for this continuation.
     pub generated_tokens: usize,
+    /// Tokens this continuation ran through the model during the call (its shared prefix
+    /// is counted where it was prefilled, not here).
+    pub computed_tokens: usize,
 }
 
 /// A resumable sequence: everything in `tokens` except `pending` is in `cache`.
@@ -315,6 +318,10 @@ impl<'m> Engine<'m> {
             self.extend(&mut seqs, &pend);
         }
         let n = seqs.len();
+        let mut computed: Vec<usize> = vec![0; n];
+        for &(i, _) in &pend {
+            computed[i] += 1;
+        }
         let mut procs: Vec<LogitsProcessor> =
             seeds.iter().map(|&s| LogitsProcessor::new(s)).collect();
         let mut produced: Vec<Vec<u32>> = vec![Vec::new(); n];
@@ -356,6 +363,7 @@ impl<'m> Engine<'m> {
                 for (slot, &i) in chunk.iter().enumerate() {
                     let s = &mut seqs[i];
                     let t = s.pending.take().expect("sampled token pending");
+                    computed[i] += 1;
                     rows.push(Row {
                         seq: slot,
                         token: t,
@@ -376,13 +384,14 @@ impl<'m> Engine<'m> {
         }
         seqs.into_iter()
             .zip(produced)
-            .zip(finish)
-            .map(|((s, g), f)| {
+            .zip(finish.into_iter().zip(computed))
+            .map(|((s, g), (f, computed_tokens))| {
                 let f = f.expect("every sequence finishes");
                 let stop = (f == FinishReason::Stop).then_some(params.stop.as_slice());
                 let t = self.decode_text(&g, stop);
                 let generation = Generation {
                     generated_tokens: g.len(),
+                    computed_tokens,
                     tokens: g,
                     text: t,
                     finish: f,

@@ -105,8 +105,10 @@ fn check(name: &str) {
         err <= 1e-4,
         "{name}: burn vs transformers max abs err {err}"
     );
+    eprintln!("{name}: burn vs transformers max abs err {err:e}");
     let cpu = cpu_outputs(&dir, &e.ids);
     let err = max_err(&cpu, &e.outputs);
+    eprintln!("{name}: cpu decoder vs transformers max abs err {err:e}");
     assert!(
         err <= 1e-4,
         "{name}: cpu decoder vs transformers max abs err {err}"

@@ -169,6 +169,46 @@ fn stop_string_is_kept_and_ends_the_text() {
     assert!(g.generated_tokens < 30);
 }
 
+/// A model that always emits one given token: embeddings carry a constant in dimension 0,
+/// every layer is zeroed, and only that token's lm_head row reads dimension 0.
+fn constant_model(vocab: usize, token: u32) -> (LlamaConfig, WeightMap) {
+    let (cfg, mut w) = random_weights(vocab, 1);
+    for (k, t) in w.iter_mut() {
+        if k.starts_with("model.layers.") && !k.contains("norm") {
+            t.data.fill(0.0);
+        }
+    }
+    let d = cfg.hidden_size;
+    let emb = w.get_mut("model.embed_tokens.weight").unwrap();
+    emb.data.fill(0.0);
+    emb.data.iter_mut().step_by(d).for_each(|x| *x = 1.0);
+    let head = w.get_mut("lm_head.weight").unwrap();
+    head.data.fill(0.0);
+    head.data[token as usize * d] = 5.0;
+    (cfg, w)
+}
+
+#[test]
+fn step_delimiter_stop_keeps_the_delimiter() {
+    let tok = tokenizer();
+    let newline = tok.token_to_id("Ċ").expect("byte-level newline token");
+    let (cfg, w) = constant_model(tok.get_vocab_size(true), newline);
+    let cpu = CpuModel::from_weights(&cfg, &w).unwrap();
+    let engine = Engine::new(&cpu, &tok).unwrap();
+    let prompt = vec![
+        engine
+            .encode("Problem: Let a = 1. What is a?\nSolution:\n")
+            .unwrap(),
+    ];
+    let p = SamplingParams::sampled(0.7, 1.0, 50).with_stop(&["\n\n"]);
+    let out = engine.generate(&prompt, 3, &p, 5);
+    for g in &out[0] {
+        assert_eq!(g.finish, FinishReason::Stop);
+        assert_eq!(g.text, "\n\n");
+        assert_eq!(g.tokens, vec![newline, newline]);
+    }
+}
+
 #[test]
 fn n_continuations_prefill_the_prompt_once() {
     let tok = tokenizer();
@@ -186,6 +226,15 @@ fn n_continuations_prefill_the_prompt_once() {
         "{c:?} vs 200 + {generated}"
     );
     assert!(c.computed() as f64 <= 1.1 * (200 + generated) as f64);
+    let per_seq: u64 = out[0].iter().map(|g| g.computed_tokens as u64).sum();
+    assert_eq!(per_seq, c.decode_tokens);
+    eprintln!(
+        "prefix sharing: 64 continuations of a 200-token prompt: prefill {} + decode {} = {} computed, {} generated",
+        c.prefill_tokens,
+        c.decode_tokens,
+        c.computed(),
+        generated
+    );
 }
 
 #[test]
