@@ -41,6 +41,10 @@ policy preset=preset: (tokenizer preset)
 policy-large preset=preset: (tokenizer preset)
     {{ttc}} train policy --large --preset {{preset}}
 
+# Greedy pass@1 per level of the trained policy on the test split.
+eval-policy preset=preset:
+    {{ttc}} eval policy --preset {{preset}} --split test
+
 # Format, lint, unit + integration tests, the CUDA build check, and the smoke pipeline.
 test:
     cargo fmt --all --check

@@ -50,6 +50,9 @@ enum Command {
     /// Training stages.
     #[command(subcommand)]
     Train(commands::train::TrainCommand),
+    /// Evaluations.
+    #[command(subcommand)]
+    Eval(commands::eval::EvalCommand),
     /// Model checkpoints (HF format).
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Bench(c) => commands::bench::run(c),
         Command::Model(c) => commands::model::run(c),
         Command::Train(c) => commands::train::run(c, &cli.dirs),
+        Command::Eval(c) => commands::eval::run(c, &cli.dirs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

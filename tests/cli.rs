@@ -258,6 +258,13 @@ fn every_subcommand_has_help() {
         vec!["tokenizer", "train", "--help"],
         vec!["grade", "--help"],
         vec!["check-steps", "--help"],
+        vec!["train", "policy", "--help"],
+        vec!["eval", "policy", "--help"],
+        vec!["model", "init", "--help"],
+        vec!["model", "export", "--help"],
+        vec!["model", "info", "--help"],
+        vec!["bench", "generate", "--help"],
+        vec!["bench", "train", "--help"],
     ] {
         let o = ttc(t.path(), &args);
         assert!(o.status.success(), "{args:?}");

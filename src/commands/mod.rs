@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod check_steps;
 pub mod data;
+pub mod eval;
 pub mod grade;
 pub mod model;
 pub mod tokenizer;

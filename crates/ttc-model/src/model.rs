@@ -11,8 +11,6 @@ use burn::nn::{
 };
 use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::config::{Head, LlamaConfig};
@@ -151,16 +149,68 @@ fn rope_tensors<B: Backend>(
     )
 }
 
-/// HF `rotate_half`: `[x1, x2] → [-x2, x1]` on the last dim.
+/// HF `rotate_half` (`[x1, x2] → [-x2, x1]` on the last dim) as a product with a fixed
+/// signed permutation: a contiguous matmul instead of two strided slices and a concat, which
+/// flex (and its backward) would walk element by element.
 fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [b, h, t, d] = x.dims();
-    let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..d / 2]);
-    let x2 = x.slice([0..b, 0..h, 0..t, d / 2..d]);
-    Tensor::cat(vec![x2.neg(), x1], 3)
+    let d = x.dims()[3];
+    let h = d / 2;
+    let mut r = vec![0.0f32; d * d];
+    for i in 0..h {
+        r[(i + h) * d + i] = -1.0;
+        r[i * d + i + h] = 1.0;
+    }
+    let r = Tensor::<B, 2>::from_data(TensorData::new(r, [d, d]), &x.device());
+    x.matmul(r.unsqueeze::<4>())
+}
+
+/// Causal softmax attention built only from matmuls and same-shape elementwise ops.
+///
+/// burn's fused `attention` is a fallback of broadcasting ops under autodiff (scores minus
+/// a `[.., 1]` max, divided by a `[.., 1]` sum, a broadcast causal mask); on the flex backend
+/// each broadcast walks `[b, h, t, t]` element by element, which dominated a training step.
+/// Here the mask is a full-shape additive bias, row sums come from a matmul with a ones
+/// vector and are spread back with an outer product, so every large op is contiguous. Scores
+/// are clamped at 60 before `exp` in place of the max subtraction (exp(60) is far from f32
+/// overflow, and a trained model's scaled scores are orders of magnitude smaller).
+pub fn causal_attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    bias: Tensor<B, 4>,
+) -> Tensor<B, 4> {
+    let [b, h, t, hd] = q.dims();
+    let dev = q.device();
+    let scale = 1.0 / (hd as f64).sqrt();
+    let scores = (q.matmul(k.swap_dims(2, 3)) * scale + bias).clamp_max(60.0); // [b, h, t, t]
+    let e = scores.exp();
+    let ones_col = Tensor::<B, 4>::ones([1, 1, t, 1], &dev).expand([b, h, t, 1]);
+    let ones_row = Tensor::<B, 4>::ones([1, 1, 1, t], &dev).expand([b, h, 1, t]);
+    let inv = e.clone().matmul(ones_col).recip(); // [b, h, t, 1]
+    let p = e * inv.matmul(ones_row); // [b, h, t, t]
+    p.matmul(v)
+}
+
+/// The additive causal mask, `[b, h, t, t]` (0 on and below the diagonal, -1e9 above),
+/// built once per forward and shared by every layer.
+pub fn causal_bias<B: Backend>(b: usize, h: usize, t: usize, dev: &B::Device) -> Tensor<B, 4> {
+    let mut bias = vec![0.0f32; b * h * t * t];
+    for m in 0..b * h {
+        for i in 0..t {
+            bias[(m * t + i) * t + i + 1..(m * t + i + 1) * t].fill(-1e9);
+        }
+    }
+    Tensor::from_data(TensorData::new(bias, [b, h, t, t]), dev)
 }
 
 impl<B: Backend> Attention<B> {
-    fn forward(&self, x: Tensor<B, 3>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 3> {
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        cos: &Tensor<B, 4>,
+        sin: &Tensor<B, 4>,
+        bias: &Tensor<B, 4>,
+    ) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
         let (h, kv, hd) = (self.n_heads, self.n_kv, self.head_dim);
         let split = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, hd]).swap_dims(1, 2); // [b, n, t, hd]
@@ -179,12 +229,7 @@ impl<B: Backend> Attention<B> {
                     .reshape([b, h, t, hd])
             }
         };
-        let opts = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: true,
-        };
-        let y = attention(q, rep(k), rep(v), None, None, opts); // [b, h, t, hd]
+        let y = causal_attention(q, rep(k), rep(v), bias.clone()); // [b, h, t, hd]
         self.o_proj
             .forward(y.swap_dims(1, 2).reshape([b, t, h * hd]))
     }
@@ -207,11 +252,13 @@ impl<B: Backend> Transformer<B> {
         );
         let (cos, sin) = rope_tensors::<B>(&self.rope, t, &dev);
         let (cos, sin) = (cos.unsqueeze::<4>(), sin.unsqueeze::<4>()); // [1, 1, t, hd]
+        let [b, _] = tokens.dims();
+        let bias = causal_bias::<B>(b, self.config.num_attention_heads, t, &dev);
         let mut x = self.embed_tokens.forward(tokens); // [b, t, d]
         for l in &self.layers {
             let a = l
                 .self_attn
-                .forward(l.input_layernorm.forward(x.clone()), &cos, &sin);
+                .forward(l.input_layernorm.forward(x.clone()), &cos, &sin, &bias);
             x = x + a;
             let h = l.post_attention_layernorm.forward(x.clone());
             let m = &l.mlp;

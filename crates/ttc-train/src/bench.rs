@@ -32,6 +32,7 @@ pub fn run_train_bench(
     steps: usize,
     seed: u64,
 ) -> TrainReport {
+    crate::tune_allocator_for_training();
     let dev = Default::default();
     <CpuAutodiff as burn::tensor::backend::Backend>::seed(&dev, seed);
     let mut model = cfg.init::<CpuAutodiff>(&dev);

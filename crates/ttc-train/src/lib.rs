@@ -16,3 +16,17 @@ pub mod sft;
 pub mod sft_data;
 
 pub use error::{Error, Result};
+
+/// Keep freed memory in the process while training. Each step allocates and frees large
+/// activation tensors; glibc returns them to the kernel (mmap/trim) and the next step pays
+/// for freshly zeroed pages (measured: 11% of a step in `clear_page`; +12% tokens/s with
+/// this). No effect outside glibc.
+pub fn tune_allocator_for_training() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; called before training allocates.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+    }
+}

@@ -251,6 +251,7 @@ pub fn train_sft(
     on: &mut dyn FnMut(Event),
 ) -> Result<TrainState> {
     cfg.validate()?;
+    crate::tune_allocator_for_training();
     if train.is_empty() {
         return Err(Error::Config("no training examples".into()));
     }

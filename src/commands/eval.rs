@@ -1,0 +1,78 @@
+//! `ttc eval …`: evaluation stages.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use ttc_task::dataset::split_file;
+use ttc_task::math500::load_problems;
+
+use crate::Dirs;
+use crate::preset::Preset;
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Greedy pass@1 of the trained policy on a split, overall and per level; writes
+    /// checkpoints/<run>/policy/pass_at_1_<split>.json and prints one JSON line.
+    Policy(PolicyEvalArgs),
+}
+
+#[derive(Args)]
+pub struct PolicyEvalArgs {
+    /// Pipeline preset (TOML).
+    #[arg(long)]
+    pub preset: PathBuf,
+    /// Split: train, val or test.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Evaluate the larger policy (policy-large/).
+    #[arg(long)]
+    pub large: bool,
+}
+
+pub fn run(cmd: EvalCommand, dirs: &Dirs) -> Result<()> {
+    match cmd {
+        EvalCommand::Policy(a) => policy(&a, dirs),
+    }
+}
+
+fn policy(a: &PolicyEvalArgs, dirs: &Dirs) -> Result<()> {
+    let preset = Preset::load(&a.preset)?;
+    if !["train", "val", "test"].contains(&a.split.as_str()) {
+        anyhow::bail!("--split: expected train, val or test, got {:?}", a.split);
+    }
+    let name = if a.large { "policy-large" } else { "policy" };
+    let pc = if a.large {
+        &preset.policy_large
+    } else {
+        &preset.policy
+    };
+    let max_new = pc.as_ref().map(|p| p.eval_max_new_tokens).unwrap_or(400);
+    let dir = dirs.checkpoints_dir.join(&preset.name).join(name);
+    if !dir.join("model.safetensors").exists() {
+        anyhow::bail!(
+            "{} has no trained model: run `ttc train policy{} --preset {}` first",
+            dir.display(),
+            if a.large { " --large" } else { "" },
+            a.preset.display()
+        );
+    }
+    let problems = load_problems(&preset.data_dir(dirs).join(split_file(&a.split)))?;
+    let tok = ttc_task::tokenizer::load_tokenizer(&dir.join("tokenizer.json"))
+        .with_context(|| format!("{}: the policy's tokenizer", dir.display()))?;
+    let r = super::train::eval_policy(&dir, &problems, &tok, max_new, &a.split)?;
+    let out = dir.join(format!("pass_at_1_{}.json", a.split));
+    ttc_core::atomic::write_atomic(&out, &serde_json::to_vec_pretty(&r)?)?;
+    let per_level: serde_json::Map<String, serde_json::Value> = r
+        .per_level
+        .iter()
+        .map(|(l, acc)| (format!("level{l}"), serde_json::json!(acc.rate())))
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({"policy": name, "split": a.split, "n": r.overall.total,
+            "pass_at_1": r.overall.rate(), "per_level": per_level})
+    );
+    eprintln!("eval: wrote {}", out.display());
+    Ok(())
+}
