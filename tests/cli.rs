@@ -1,15 +1,10 @@
 //! End-to-end tests of the `ttc` binary, driven the way a user runs it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 
-fn ttc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ttc"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("running ttc")
-}
+mod common;
+use common::{stderr, ttc};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -17,10 +12,6 @@ fn repo() -> PathBuf {
 
 fn smoke_preset() -> String {
     repo().join("pipelines/smoke.toml").display().to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A failure is one `error:` line, a non-zero exit and no panic.

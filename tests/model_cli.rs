@@ -1,19 +1,9 @@
 //! `ttc model …` and `ttc bench generate` driven as a user would.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn ttc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ttc"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("running ttc")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{stderr, ttc};
 
 fn tokenizer_json(dir: &Path) -> PathBuf {
     let preset = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/smoke.toml");

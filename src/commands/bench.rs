@@ -17,17 +17,33 @@ pub enum BenchCommand {
     Train(TrainArgs),
 }
 
+/// Which model shape to benchmark (shared by the bench subcommands).
 #[derive(Args)]
-pub struct TrainArgs {
-    /// Model size preset: tiny, default or large.
+pub struct ModelShape {
+    /// Model size preset: tiny, default (the embedded policy, ≈3.3M) or large (≈47M).
     #[arg(long, default_value = "default", conflicts_with = "config")]
     pub size: String,
     /// A HF config.json instead of a size preset.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Vocabulary size.
+    /// Vocabulary size for a size preset.
     #[arg(long, default_value_t = 320)]
     pub vocab: usize,
+}
+
+impl ModelShape {
+    fn resolve(&self) -> Result<LlamaConfig> {
+        Ok(match &self.config {
+            Some(p) => LlamaConfig::load(p)?,
+            None => LlamaConfig::named(&self.size, self.vocab)?,
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub shape: ModelShape,
     /// Sequences per step.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -43,15 +59,8 @@ pub struct TrainArgs {
 
 #[derive(Args)]
 pub struct GenerateArgs {
-    /// Model size preset: tiny, default (the embedded policy, ≈3.3M) or large (≈47M).
-    #[arg(long, default_value = "default", conflicts_with = "config")]
-    pub size: String,
-    /// A HF config.json instead of a size preset.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Vocabulary size for a size preset.
-    #[arg(long, default_value_t = 320)]
-    pub vocab: usize,
+    #[command(flatten)]
+    pub shape: ModelShape,
     /// Batch sizes (sequences decoded together), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,64,256")]
     pub batch: Vec<usize>,
@@ -76,10 +85,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Generate(a) => generate(&a),
         BenchCommand::Train(a) => {
-            let cfg = match &a.config {
-                Some(p) => LlamaConfig::load(p)?,
-                None => LlamaConfig::named(&a.size, a.vocab)?,
-            };
+            let cfg = a.shape.resolve()?;
             let r = ttc_train::bench::run_train_bench(&cfg, a.batch, a.seq_len, a.steps, a.seed);
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
@@ -88,10 +94,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
 }
 
 fn generate(a: &GenerateArgs) -> Result<()> {
-    let cfg = match &a.config {
-        Some(p) => LlamaConfig::load(p)?,
-        None => LlamaConfig::named(&a.size, a.vocab)?,
-    };
+    let cfg = a.shape.resolve()?;
     let model = random_cpu_model(&cfg, a.seed)?;
     for &batch in &a.batch {
         let r = run_generate_bench(

@@ -139,7 +139,7 @@ pub enum Event<'a> {
 }
 
 type Model = Transformer<CpuAutodiff>;
-type Recorder_ = BinFileRecorder<FullPrecisionSettings>;
+type CkptRecorder = BinFileRecorder<FullPrecisionSettings>;
 
 fn state_dir(out: &Path) -> PathBuf {
     out.join("state")
@@ -270,7 +270,7 @@ pub fn train_sft(
         }
     }
     let dev = Default::default();
-    let rec = Recorder_::new();
+    let rec = CkptRecorder::new();
     let total = total_steps(train, cfg);
     let mut model: Model = Model::from_inner(ttc_model::init_cpu_seeded(model_cfg, cfg.seed));
     let mut optim = AdamWConfig::new()
@@ -390,7 +390,7 @@ fn checkpoint<O: Optimizer<Model, CpuAutodiff>>(
     optim: &O,
     state: &TrainState,
     metrics: &[Metric],
-    rec: &Recorder_,
+    rec: &CkptRecorder,
 ) -> Result<()> {
     let sd = state_dir(out);
     std::fs::create_dir_all(&sd).map_err(|e| ttc_core::Error::io(&sd, e))?;
