@@ -47,10 +47,11 @@ fn burn_greedy(m: &Transformer<CpuBackend>, prompt: &[u32], steps: usize) -> Vec
     toks[prompt.len()..].to_vec()
 }
 
-#[test]
-fn greedy_with_cache_equals_burn_without_cache() {
+/// Generate greedily with the batched CPU engine and check every prompt's tokens against
+/// burn's full-recompute greedy decode of the same weights.
+fn assert_greedy_matches_burn(prompts: &[String], steps: usize, seed: u64) {
     let tok = tokenizer();
-    let (cfg, w) = random_weights(tok.get_vocab_size(true), 3);
+    let (cfg, w) = random_weights(tok.get_vocab_size(true), seed);
     let burn = Transformer::<CpuBackend>::from_weights(
         &cfg,
         w.clone(),
@@ -60,49 +61,33 @@ fn greedy_with_cache_equals_burn_without_cache() {
     .unwrap();
     let cpu = CpuModel::from_weights(&cfg, &w).unwrap();
     let engine = Engine::new(&cpu, &tok).unwrap();
-    let prompts: Vec<Vec<u32>> = [
+    let prompts: Vec<Vec<u32>> = prompts.iter().map(|p| engine.encode(p).unwrap()).collect();
+    let out = engine.generate(&prompts, 1, &SamplingParams::greedy(steps), 0);
+    for (p, gens) in prompts.iter().zip(&out) {
+        let want = burn_greedy(&burn, p, steps);
+        let got = &gens[0].tokens;
+        assert_eq!(got[..], want[..got.len()], "prompt {p:?}");
+    }
+}
+
+/// Prompts of different lengths step together in one batch.
+#[test]
+fn greedy_with_cache_equals_burn_without_cache() {
+    let prompts = [
         "Problem: Let a = 47. What is a?\nSolution:\n",
         "Let b = 3",
         "x",
-    ]
-    .iter()
-    .map(|p| engine.encode(p).unwrap())
-    .collect();
-    // Batched: prompts of different lengths step together.
-    let out = engine.generate(&prompts, 1, &SamplingParams::greedy(24), 0);
-    for (p, gens) in prompts.iter().zip(&out) {
-        let want = burn_greedy(&burn, p, 24);
-        let got: Vec<u32> = gens[0].tokens.iter().copied().take(24).collect();
-        let n = got.len();
-        assert_eq!(got, want[..n], "prompt {p:?}");
-    }
+    ];
+    assert_greedy_matches_burn(&prompts.map(String::from), 24, 3);
 }
 
 /// 70 sequences: the engine's thread-split forward is used for prefill and decode.
 #[test]
 fn greedy_large_batch_equals_burn_without_cache() {
-    let tok = tokenizer();
-    let (cfg, w) = random_weights(tok.get_vocab_size(true), 13);
-    let burn = Transformer::<CpuBackend>::from_weights(
-        &cfg,
-        w.clone(),
-        "mem".as_ref(),
-        &Default::default(),
-    )
-    .unwrap();
-    let cpu = CpuModel::from_weights(&cfg, &w).unwrap();
-    let engine = Engine::new(&cpu, &tok).unwrap();
-    let prompts: Vec<Vec<u32>> = (0..70)
-        .map(|i| {
-            engine
-                .encode(&format!("Let a = {i}. Let b = a * {}.", i % 7))
-                .unwrap()
-        })
+    let prompts: Vec<String> = (0..70)
+        .map(|i| format!("Let a = {i}. Let b = a * {}.", i % 7))
         .collect();
-    let out = engine.generate(&prompts, 1, &SamplingParams::greedy(6), 0);
-    for (p, gens) in prompts.iter().zip(&out) {
-        assert_eq!(gens[0].tokens, burn_greedy(&burn, p, 6), "prompt {p:?}");
-    }
+    assert_greedy_matches_burn(&prompts, 6, 13);
 }
 
 #[test]
