@@ -17,26 +17,31 @@ fn tokenizer_json(dir: &Path) -> PathBuf {
     dir.join("checkpoints/smoke/tokenizer/tokenizer.json")
 }
 
-#[test]
-fn init_export_info_roundtrip() {
-    let t = tempfile::tempdir().unwrap();
-    let p = t.path();
-    let tok = tokenizer_json(p).display().to_string();
-    let o = ttc(
-        p,
+/// `ttc model init` of a tiny model with the smoke tokenizer, seed 3, into `out`.
+fn init_tiny(dir: &Path, tok: &str, out: &str) -> std::process::Output {
+    ttc(
+        dir,
         &[
             "model",
             "init",
             "--size",
             "tiny",
             "--tokenizer",
-            &tok,
+            tok,
             "--seed",
             "3",
             "--out",
-            "m",
+            out,
         ],
-    );
+    )
+}
+
+#[test]
+fn init_export_info_roundtrip() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path();
+    let tok = tokenizer_json(p).display().to_string();
+    let o = init_tiny(p, &tok, "m");
     assert!(o.status.success(), "{}", stderr(&o));
     for f in [
         "config.json",
@@ -62,25 +67,7 @@ fn init_export_info_roundtrip() {
         2 * info["params"].as_u64().unwrap()
     );
     // Same seed, same weights.
-    assert!(
-        ttc(
-            p,
-            &[
-                "model",
-                "init",
-                "--size",
-                "tiny",
-                "--tokenizer",
-                &tok,
-                "--seed",
-                "3",
-                "--out",
-                "m2"
-            ]
-        )
-        .status
-        .success()
-    );
+    assert!(init_tiny(p, &tok, "m2").status.success());
     assert_eq!(a, std::fs::read(p.join("m2/model.safetensors")).unwrap());
 }
 
