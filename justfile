@@ -9,7 +9,7 @@ default:
     @just --list
 
 # The main job: every stage that exists, on the default preset.
-pipeline preset=preset: (data preset) (tokenizer preset) (policy preset)
+pipeline preset=preset: (data preset) (tokenizer preset) (policy preset) (labels preset) (prm preset) (eval-prm preset)
 
 # CI's end-to-end run on the tiny preset.
 smoke: (pipeline "pipelines/smoke.toml")
@@ -40,6 +40,26 @@ policy preset=preset: (tokenizer preset)
 # Train the ~14x larger policy for the FLOPs-matched comparison (checkpoints/<run>/policy-large/).
 policy-large preset=preset: (tokenizer preset)
     {{ttc}} train policy --large --preset {{preset}}
+
+# Policy samples of train questions (datasets/<run>/samples-train/).
+samples preset=preset: (policy preset)
+    {{ttc}} sample --split train --preset {{preset}}
+
+# Monte Carlo step labels of those samples (datasets/<run>/labels/).
+labels preset=preset: (samples preset)
+    {{ttc}} label --preset {{preset}}
+
+# Train the PRM on the labels (checkpoints/<run>/prm/); regenerates it when its inputs changed.
+prm preset=preset: (labels preset)
+    {{ttc}} train prm --preset {{preset}}
+
+# N samples per test question (datasets/<run>/samples-test/).
+test-samples preset=preset: (policy preset)
+    {{ttc}} sample --split test --preset {{preset}}
+
+# PRM evaluation: AUROC, first-error F1, calibration, best-of-N vs majority (reports/<run>/prm/).
+eval-prm preset=preset: (prm preset) (test-samples preset)
+    {{ttc}} eval prm --preset {{preset}}
 
 # Greedy pass@1 per level of the trained policy on the test split.
 eval-policy preset=preset:

@@ -31,6 +31,9 @@ pub struct Dirs {
     /// Root of trained models and tokenizers (`<dir>/<run>/…`).
     #[arg(long, global = true, default_value = "checkpoints")]
     pub checkpoints_dir: PathBuf,
+    /// Root of evaluation tables and reports (`<dir>/<run>/…`).
+    #[arg(long, global = true, default_value = "reports")]
+    pub reports_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -47,6 +50,12 @@ enum Command {
     /// Judge each step of arith solutions: read JSONL rows with `problem` and `solution`,
     /// write each row back with `verdicts`, `first_error` and `answer_correct`.
     CheckSteps(commands::check_steps::CheckStepsArgs),
+    /// Sample N solutions per question from the policy (parquet: text, steps, answer,
+    /// correctness, true step verdicts), in resumable parts; `--shard i/n` for arrays.
+    Sample(commands::sample::SampleArgs),
+    /// Monte Carlo step labels of the train samples: rollouts from every step prefix
+    /// (prefix-shared KV cache); soft = fraction right, hard = any right.
+    Label(commands::sample::LabelArgs),
     /// Training stages.
     #[command(subcommand)]
     Train(commands::train::TrainCommand),
@@ -70,6 +79,8 @@ fn main() -> ExitCode {
         Command::CheckSteps(a) => commands::check_steps::run(a),
         Command::Bench(c) => commands::bench::run(c),
         Command::Model(c) => commands::model::run(c),
+        Command::Sample(a) => commands::sample::sample(&a, &cli.dirs),
+        Command::Label(a) => commands::sample::label(&a, &cli.dirs),
         Command::Train(c) => commands::train::run(c, &cli.dirs),
         Command::Eval(c) => commands::eval::run(c, &cli.dirs),
     };

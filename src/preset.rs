@@ -26,6 +26,109 @@ pub struct Preset {
     /// The ~14× larger policy for the FLOPs-matched comparison.
     #[serde(default)]
     pub policy_large: Option<PolicyConfig>,
+    /// Policy samples of train questions, the solutions the MC labels are computed on.
+    #[serde(default)]
+    pub samples: Option<SampleStage>,
+    /// Monte Carlo step labels.
+    #[serde(default)]
+    pub labels: Option<LabelStage>,
+    /// The process reward model.
+    #[serde(default)]
+    pub prm: Option<PrmConfig>,
+    /// Policy samples of test questions (PRM evaluation, best-of-N, majority, bins).
+    #[serde(default)]
+    pub test_samples: Option<SampleStage>,
+}
+
+/// A sampling stage: `n` solutions per question of (the first `questions` of) a split.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleStage {
+    pub n: usize,
+    #[serde(default = "default_temperature")]
+    pub temperature: f32,
+    #[serde(default = "default_top_p")]
+    pub top_p: f32,
+    #[serde(default = "default_eval_tokens")]
+    pub max_new_tokens: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// Use only the first this many questions of the split (all when absent).
+    pub questions: Option<usize>,
+    /// Questions per resumable part (and per `--shard` unit).
+    #[serde(default = "default_chunk")]
+    pub chunk: usize,
+}
+
+impl SampleStage {
+    pub fn sampling(&self) -> ttc_data::sample::SampleConfig {
+        ttc_data::sample::SampleConfig {
+            n: self.n,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            max_new_tokens: self.max_new_tokens,
+            seed: self.seed,
+        }
+    }
+}
+
+/// MC labelling: `rollouts_per_step` continuations from every step prefix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelStage {
+    pub rollouts_per_step: usize,
+    #[serde(default = "default_temperature")]
+    pub temperature: f32,
+    #[serde(default = "default_top_p")]
+    pub top_p: f32,
+    #[serde(default = "default_eval_tokens")]
+    pub max_new_tokens: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// Questions per resumable part.
+    #[serde(default = "default_chunk")]
+    pub chunk: usize,
+}
+
+impl LabelStage {
+    pub fn sampling(&self) -> ttc_data::sample::SampleConfig {
+        ttc_data::sample::SampleConfig {
+            n: self.rollouts_per_step,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            max_new_tokens: self.max_new_tokens,
+            seed: self.seed,
+        }
+    }
+}
+
+/// The PRM: the policy's backbone with a score head, trained on MC labels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrmConfig {
+    /// `soft` (fraction of rollouts right) or `hard` (any right).
+    #[serde(default = "default_label_kind")]
+    pub labels: String,
+    /// Fraction of labelled questions held out for validation / early stopping.
+    #[serde(default = "default_val_fraction")]
+    pub val_fraction: f64,
+    pub train: SftConfig,
+}
+
+fn default_temperature() -> f32 {
+    0.8
+}
+fn default_top_p() -> f32 {
+    1.0
+}
+fn default_chunk() -> usize {
+    16
+}
+fn default_label_kind() -> String {
+    "soft".into()
+}
+fn default_val_fraction() -> f64 {
+    0.1
 }
 
 /// A policy model and how to train it.

@@ -234,6 +234,26 @@ fn bad_inputs_give_one_clear_error_line() {
         &["check-steps", "--input", "np.jsonl", "--output", "o.jsonl"],
     );
     assert_clean_error(&o, &["np.jsonl:1"]);
+    // Stage inputs missing or malformed: the missing file and the stage to run are named.
+    std::fs::write(
+        p.join("s.toml"),
+        "name = \"s\"\n[data]\ntrain = 5\nval = 1\ntest = 1\n[samples]\nn = 2\n[prm]\nlabels = \"fuzzy\"\n[prm.train]\nepochs = 1.0\n",
+    )
+    .unwrap();
+    let o = ttc(p, &["sample", "--preset", "s.toml"]);
+    assert_clean_error(&o, &["policy/model.safetensors", "ttc train policy"]);
+    let o = ttc(p, &["sample", "--preset", "s.toml", "--split", "test"]);
+    assert_clean_error(&o, &["[test_samples]"]);
+    let o = ttc(p, &["sample", "--preset", "s.toml", "--shard", "4/4"]);
+    assert!(!o.status.success() && stderr(&o).contains("shard `4/4`: expected i/n"));
+    let o = ttc(p, &["label", "--preset", "s.toml"]);
+    assert_clean_error(&o, &["[labels]"]);
+    let o = ttc(p, &["train", "prm", "--preset", "s.toml"]);
+    assert_clean_error(&o, &["prm.labels", "fuzzy"]);
+    // A truncated parquet file names itself.
+    std::fs::write(p.join("t.parquet"), b"PAR1\x00\x01").unwrap();
+    let e = ttc_core::table::read_parquet::<serde_json::Value>(&p.join("t.parquet")).unwrap_err();
+    assert!(e.to_string().contains("t.parquet"), "{e}");
     // A tokenizer file that is not one.
     std::fs::write(p.join("tokenizer.json"), "{\"truncated\": ").unwrap();
     let e = ttc_task::tokenizer::load_tokenizer(&p.join("tokenizer.json")).unwrap_err();
@@ -251,6 +271,10 @@ fn every_subcommand_has_help() {
         vec!["check-steps", "--help"],
         vec!["train", "policy", "--help"],
         vec!["eval", "policy", "--help"],
+        vec!["sample", "--help"],
+        vec!["label", "--help"],
+        vec!["train", "prm", "--help"],
+        vec!["eval", "prm", "--help"],
         vec!["model", "init", "--help"],
         vec!["model", "export", "--help"],
         vec!["model", "info", "--help"],

@@ -20,7 +20,7 @@ pub enum BenchCommand {
 /// Which model shape to benchmark (shared by the bench subcommands).
 #[derive(Args)]
 pub struct ModelShape {
-    /// Model size preset: tiny, default (the embedded policy, ≈3.3M) or large (≈47M).
+    /// Model size preset: tiny, default (the embedded policy, ≈1.7M) or large (≈24M).
     #[arg(long, default_value = "default", conflicts_with = "config")]
     pub size: String,
     /// A HF config.json instead of a size preset.

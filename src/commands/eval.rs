@@ -15,6 +15,10 @@ pub enum EvalCommand {
     /// Greedy pass@1 of the trained policy on a split, overall and per level; writes
     /// checkpoints/<run>/policy/pass_at_1_<split>.json and prints one JSON line.
     Policy(PolicyEvalArgs),
+    /// The PRM: step AUROC vs MC labels (held-out questions), first-error F1 vs the step
+    /// checker, calibration, and best-of-N (vanilla, weighted) vs majority at N = 1, 4,
+    /// 16, 64 on the test samples. Writes reports/<run>/prm/.
+    Prm(super::prm::PrmArgs),
 }
 
 #[derive(Args)]
@@ -33,6 +37,7 @@ pub struct PolicyEvalArgs {
 pub fn run(cmd: EvalCommand, dirs: &Dirs) -> Result<()> {
     match cmd {
         EvalCommand::Policy(a) => policy(&a, dirs),
+        EvalCommand::Prm(a) => super::prm::eval(&a, dirs),
     }
 }
 

@@ -8,6 +8,8 @@ pub mod data;
 pub mod eval;
 pub mod grade;
 pub mod model;
+pub mod prm;
+pub mod sample;
 pub mod tokenizer;
 pub mod train;
 

@@ -23,7 +23,7 @@ pub enum ModelCommand {
 
 #[derive(Args)]
 pub struct InitArgs {
-    /// Size preset: tiny, default (≈3.3M, the embedded policy) or large (≈14×).
+    /// Size preset: tiny, default (≈1.7M, the embedded policy) or large (≈24M, 14×).
     #[arg(long, default_value = "default", conflicts_with = "config")]
     pub size: String,
     /// A HF config.json instead of a size preset.

@@ -8,7 +8,7 @@ use ttc_model::LlamaConfig;
 use ttc_task::dataset::split_file;
 use ttc_task::math500::load_problems;
 use ttc_train::policy_eval::{greedy_pass_at_1, policy_example};
-use ttc_train::sft::{Event, train_sft};
+use ttc_train::sft::{Event, Init, train_sft};
 
 use crate::Dirs;
 use crate::preset::{PolicyConfig, Preset};
@@ -20,6 +20,10 @@ pub enum TrainCommand {
     /// last checkpoint; ends with greedy pass@1 per level on the validation split.
     /// Writes checkpoints/<run>/policy/ (or policy-large/ with --large).
     Policy(PolicyArgs),
+    /// The process reward model: the policy's backbone with a score head, trained with
+    /// soft-label BCE at each step's last token on the MC labels; early stopping on the
+    /// held-out questions' loss. Writes checkpoints/<run>/prm/ (prm-hard/ with --hard).
+    Prm(super::prm::PrmArgs),
 }
 
 #[derive(Args)]
@@ -38,6 +42,7 @@ pub struct PolicyArgs {
 pub fn run(cmd: TrainCommand, dirs: &Dirs) -> Result<()> {
     match cmd {
         TrainCommand::Policy(a) => policy(&a, dirs),
+        TrainCommand::Prm(a) => super::prm::train(&a, dirs),
     }
 }
 
@@ -71,7 +76,18 @@ pub fn policy_model_config(
     Ok(cfg)
 }
 
-fn require(path: &Path, hint: &str) -> Result<()> {
+/// The tokenizer's EOS and padding ids (ttc's specials).
+pub fn eos_pad(tok: &ttc_task::tokenizer::Tokenizer) -> Result<(u32, u32)> {
+    let eos = tok
+        .token_to_id(ttc_task::tokenizer::EOS)
+        .context("tokenizer has no <|eos|>")?;
+    let pad = tok
+        .token_to_id(ttc_task::tokenizer::PAD)
+        .context("tokenizer has no <|pad|>")?;
+    Ok((eos, pad))
+}
+
+pub fn require(path: &Path, hint: &str) -> Result<()> {
     if !path.exists() {
         anyhow::bail!("{} not found: run `{hint}` first", path.display());
     }
@@ -104,12 +120,7 @@ fn policy(a: &PolicyArgs, dirs: &Dirs) -> Result<()> {
     )?;
     let tok = ttc_task::tokenizer::load_tokenizer(&tok_path)?;
     let model_cfg = policy_model_config(&pc, &tok)?;
-    let eos = tok
-        .token_to_id(ttc_task::tokenizer::EOS)
-        .context("tokenizer has no <|eos|>")?;
-    let pad = tok
-        .token_to_id(ttc_task::tokenizer::PAD)
-        .context("tokenizer has no <|pad|>")?;
+    let (eos, pad) = eos_pad(&tok)?;
     let train_rows = load_problems(&data_dir.join(split_file("train")))?;
     let val_rows = load_problems(&data_dir.join(split_file("val")))?;
     let train: Vec<_> = train_rows
@@ -133,28 +144,14 @@ fn policy(a: &PolicyArgs, dirs: &Dirs) -> Result<()> {
     let pb = crate::progress::bar(0, name);
     let state = train_sft(
         &model_cfg,
+        Init::Seeded,
         &pc.train,
         &train,
         &val,
         pad,
         &run_hash,
         &out,
-        &mut |e| match e {
-            Event::Start { step, total } => {
-                pb.set_length(total as u64);
-                pb.set_position(step as u64);
-                pb.reset_eta();
-            }
-            Event::Step(m) => {
-                pb.set_position(m.step as u64);
-                let val = m
-                    .val_loss
-                    .map(|v| format!(" val {v:.3}"))
-                    .unwrap_or_default();
-                pb.set_message(format!("loss {:.3}{val} {:.0} tok/s", m.loss, m.tok_s));
-            }
-            Event::Checkpoint(_) => {}
-        },
+        &mut on_event(&pb),
     )
     .with_context(|| format!("training into {}", out.display()))?;
     pb.finish_and_clear();
@@ -183,6 +180,26 @@ fn policy(a: &PolicyArgs, dirs: &Dirs) -> Result<()> {
         levels.join(", ")
     );
     Ok(())
+}
+
+/// The progress-bar side of a training run: steps, loss, val loss, tokens/s, ETA.
+pub fn on_event(pb: &indicatif::ProgressBar) -> impl FnMut(Event) + '_ {
+    move |e| match e {
+        Event::Start { step, total } => {
+            pb.set_length(total as u64);
+            pb.set_position(step as u64);
+            pb.reset_eta();
+        }
+        Event::Step(m) => {
+            pb.set_position(m.step as u64);
+            let val = m
+                .val_loss
+                .map(|v| format!(" val {v:.3}"))
+                .unwrap_or_default();
+            pb.set_message(format!("loss {:.3}{val} {:.0} tok/s", m.loss, m.tok_s));
+        }
+        Event::Checkpoint(_) => {}
+    }
 }
 
 /// Greedy pass@1 of a policy checkpoint on `problems`, with a progress bar.

@@ -10,5 +10,6 @@ pub mod hash;
 pub mod jsonl;
 pub mod manifest;
 pub mod mem;
+pub mod table;
 
 pub use error::{Error, Result};

@@ -128,16 +128,16 @@ impl LlamaConfig {
         }
     }
 
-    /// The embedded default policy (≈3.3M parameters at vocab 320): d 256, 4 layers,
-    /// 8 heads (4 kv), SwiGLU 768.
+    /// The embedded default policy (≈1.7M parameters at vocab 320): d 192, 4 layers,
+    /// 6 heads (2 kv), SwiGLU 512.
     pub fn policy_default(vocab_size: usize) -> Self {
-        Self::llama(vocab_size, 256, 768, 4, 8, 4)
+        Self::llama(vocab_size, 192, 512, 4, 6, 2)
     }
 
-    /// The ~14× larger policy for the FLOPs-matched comparison (≈47M at vocab 320):
-    /// d 768, 8 layers, 12 heads (4 kv), SwiGLU 2048.
+    /// The ~14× larger policy for the FLOPs-matched comparison (≈24M at vocab 320):
+    /// d 512, 8 layers, 8 heads (4 kv), SwiGLU 1408.
     pub fn policy_large(vocab_size: usize) -> Self {
-        Self::llama(vocab_size, 768, 2048, 8, 12, 4)
+        Self::llama(vocab_size, 512, 1408, 8, 8, 4)
     }
 
     /// A named size: `tiny`, `default`, `large`.

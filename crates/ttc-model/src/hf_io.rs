@@ -251,6 +251,27 @@ pub fn load_checkpoint<B: Backend>(dir: &Path, dev: &B::Device) -> Result<Transf
     Transformer::from_weights(&cfg, w, &file, dev)
 }
 
+/// A score-head model (PRM / ORM) whose backbone is the causal checkpoint in `dir` and
+/// whose head is freshly initialised from `seed` (the policy's LM head is dropped).
+pub fn load_backbone_with_score_head<B: Backend>(
+    dir: &Path,
+    seed: u64,
+    dev: &B::Device,
+) -> Result<Transformer<B>> {
+    let cfg = LlamaConfig::load(&dir.join("config.json"))?.with_score_head();
+    let file = dir.join("model.safetensors");
+    let mut w = read_safetensors(&file)?;
+    w.remove("lm_head.weight");
+    B::seed(dev, seed);
+    let fresh = cfg.init::<B>(dev).to_weights();
+    for (k, v) in fresh {
+        if k.starts_with("score.") {
+            w.insert(k, v);
+        }
+    }
+    Transformer::from_weights(&cfg, w, &file, dev)
+}
+
 /// Write `config.json` and `model.safetensors` (atomically each).
 pub fn save_checkpoint<B: Backend>(dir: &Path, model: &Transformer<B>) -> Result<()> {
     let json = serde_json::to_vec_pretty(model.config()).expect("config serializes");

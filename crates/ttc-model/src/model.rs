@@ -268,6 +268,20 @@ impl<B: Backend> Transformer<B> {
         self.norm.forward(x)
     }
 
+    /// Score-head outputs with dropout on the final hidden states (HF's token-classification
+    /// dropout); dropout acts only under autodiff, i.e. in training.
+    pub fn forward_dropout(&self, tokens: Tensor<B, 2, Int>, p: f64) -> Tensor<B, 3> {
+        match &self.score {
+            Some(s) if p > 0.0 => {
+                let x = burn::nn::DropoutConfig::new(p)
+                    .init()
+                    .forward(self.hidden(tokens));
+                s.forward(x)
+            }
+            _ => self.forward(tokens),
+        }
+    }
+
     /// Head outputs: `[batch, seq, vocab]` logits for a causal LM, `[batch, seq, labels]`
     /// scores for a score head.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod error;
 pub mod loss;
 pub mod policy_eval;
+pub mod prm;
 pub mod schedule;
 pub mod sft;
 pub mod sft_data;

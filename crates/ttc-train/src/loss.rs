@@ -20,6 +20,20 @@ pub fn masked_cross_entropy<B: Backend>(
     (picked * mask).sum().neg() / n
 }
 
+/// Binary cross-entropy with soft targets on logits (burn's BCE takes integer targets):
+/// mean over masked positions of `softplus(x) - y·x`, computed stably as
+/// `max(x, 0) - y·x + ln(1 + e^{-|x|})`. `logits`, `targets`, `mask`: `[b, t]`.
+pub fn masked_soft_bce<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+    mask: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    let softplus = logits.clone().clamp_min(0.0) + logits.clone().abs().neg().exp().log1p();
+    let per = softplus - targets * logits;
+    let n = mask.clone().sum().clamp_min(1.0);
+    (per * mask).sum() / n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +59,36 @@ mod tests {
         assert!((got - l2).abs() < 1e-6, "{got} vs {l2}");
         let got = masked_cross_entropy(logits, targets, first).into_scalar() as f64;
         assert!((got - 2f64.ln()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn soft_bce_matches_hand_computation_and_is_minimal_at_the_target() {
+        let dev = Default::default();
+        let x = [0.0f32, 2.0, -3.0, 5.0];
+        let y = [0.5f32, 1.0, 0.25, 0.0];
+        let m = [1.0f32, 1.0, 1.0, 0.0];
+        let t = |v: [f32; 4]| {
+            Tensor::<CpuBackend, 2>::from_data(TensorData::new(v.to_vec(), [2, 2]), &dev)
+        };
+        let got = masked_soft_bce(t(x), t(y), t(m)).into_scalar();
+        let want: f32 = (0..3)
+            .map(|i| {
+                let p = 1.0 / (1.0 + (-x[i]).exp());
+                -(y[i] * p.ln() + (1.0 - y[i]) * (1.0 - p).ln())
+            })
+            .sum::<f32>()
+            / 3.0;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // For a soft target y, the loss over x is minimised at sigmoid(x) = y.
+        let at = |xv: f32| {
+            masked_soft_bce(
+                t([xv, 0.0, 0.0, 0.0]),
+                t([0.25, 0.0, 0.0, 0.0]),
+                t([1.0, 0.0, 0.0, 0.0]),
+            )
+            .into_scalar()
+        };
+        let best = (0.25f32 / 0.75).ln();
+        assert!(at(best) < at(best - 0.1) && at(best) < at(best + 0.1));
     }
 }

@@ -30,6 +30,7 @@ pub fn policy_example(tok: &Tokenizer, p: &Problem, eos: u32) -> Result<Example>
     Ok(Example {
         tokens,
         prompt_len: prompt.len(),
+        scores: vec![],
     })
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use ttc_model::model::Transformer;
 use ttc_model::{CpuAutodiff, CpuBackend, LlamaConfig};
 
-use crate::loss::masked_cross_entropy;
+use crate::loss::{masked_cross_entropy, masked_soft_bce};
 use crate::schedule::warmup_cosine;
 use crate::sft_data::{Example, epoch_batches, make_batch};
 use crate::{Error, Result};
@@ -54,6 +54,16 @@ pub struct SftConfig {
     pub checkpoint_every: usize,
     #[serde(default)]
     pub seed: u64,
+    /// Keep the weights of the lowest validation loss instead of the last step (early
+    /// stopping: PRM, ORM, revision model).
+    #[serde(default)]
+    pub keep_best: bool,
+    /// Stop after this many evaluations without a new best validation loss (0 = never).
+    #[serde(default)]
+    pub patience: usize,
+    /// Dropout on the final hidden states of a score head (PRM / ORM); 0 = off.
+    #[serde(default)]
+    pub dropout: f64,
 }
 
 impl SftConfig {
@@ -74,6 +84,9 @@ impl SftConfig {
         }
         if !(0.0..=1.0).contains(&self.min_lr_ratio) {
             return bad("min_lr_ratio", "must be in [0, 1]");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout", "must be in [0, 1)");
         }
         Ok(())
     }
@@ -117,6 +130,46 @@ pub struct TrainState {
     pub last_val_loss: Option<f64>,
     pub wall_time_s: f64,
     pub done: bool,
+    /// Step of the kept best weights (`keep_best`).
+    #[serde(default)]
+    pub best_step: Option<usize>,
+    /// Evaluations since the best one (for `patience`).
+    #[serde(default)]
+    pub evals_since_best: usize,
+}
+
+/// Where training starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Init<'a> {
+    /// Fresh weights from the config and `seed`.
+    Seeded,
+    /// The checkpoint in this directory (fine-tuning, e.g. the revision model).
+    From(&'a Path),
+    /// The causal checkpoint's backbone with a fresh score head (PRM / ORM).
+    ScoreHeadFrom(&'a Path),
+}
+
+/// Loss of one batch and the number of positions it averages over: next-token
+/// cross-entropy for a causal LM, soft-label BCE at the score positions for a score head.
+pub fn batch_loss<B: burn::tensor::backend::Backend>(
+    model: &Transformer<B>,
+    batch: crate::sft_data::Batch<B>,
+    dropout: f64,
+) -> (burn::tensor::Tensor<B, 1>, usize) {
+    if model.config().head() == ttc_model::config::Head::Score {
+        let logits = model
+            .forward_dropout(batch.inputs, dropout)
+            .squeeze_dim::<2>(2);
+        (
+            masked_soft_bce(logits, batch.score_targets, batch.score_mask),
+            batch.score_count,
+        )
+    } else {
+        (
+            masked_cross_entropy(model.forward(batch.inputs), batch.targets, batch.mask),
+            batch.loss_tokens,
+        )
+    }
 }
 
 /// One line of `metrics.jsonl`.
@@ -229,10 +282,9 @@ pub fn eval_loss(
     for b in epoch_batches(examples, batch_tokens, 0, 0) {
         let refs: Vec<&Example> = b.iter().map(|&i| &examples[i]).collect();
         let batch = make_batch::<CpuBackend>(&refs, pad, &dev);
-        let l = masked_cross_entropy(model.forward(batch.inputs), batch.targets, batch.mask)
-            .into_scalar();
-        sum += l as f64 * batch.loss_tokens as f64;
-        n += batch.loss_tokens;
+        let (l, count) = batch_loss(model, batch, 0.0);
+        sum += l.into_scalar() as f64 * count as f64;
+        n += count;
     }
     sum / n.max(1) as f64
 }
@@ -242,6 +294,7 @@ pub fn eval_loss(
 #[allow(clippy::too_many_arguments)]
 pub fn train_sft(
     model_cfg: &LlamaConfig,
+    init: Init,
     cfg: &SftConfig,
     train: &[Example],
     val: &[Example],
@@ -272,7 +325,19 @@ pub fn train_sft(
     let dev = Default::default();
     let rec = CkptRecorder::new();
     let total = total_steps(train, cfg);
-    let mut model: Model = Model::from_inner(ttc_model::init_cpu_seeded(model_cfg, cfg.seed));
+    let inner = match init {
+        Init::Seeded => ttc_model::init_cpu_seeded(model_cfg, cfg.seed),
+        Init::From(dir) => ttc_model::hf_io::load_checkpoint(dir, &dev)?,
+        Init::ScoreHeadFrom(dir) => {
+            ttc_model::hf_io::load_backbone_with_score_head(dir, cfg.seed, &dev)?
+        }
+    };
+    if inner.config() != model_cfg {
+        return Err(Error::Config(
+            "the initial checkpoint's config differs from the model config to train".into(),
+        ));
+    }
+    let mut model: Model = Model::from_inner(inner);
     let mut optim = AdamWConfig::new()
         .with_beta_1(0.9)
         .with_beta_2(0.95)
@@ -290,6 +355,8 @@ pub fn train_sft(
         last_val_loss: None,
         wall_time_s: 0.0,
         done: false,
+        best_step: None,
+        evals_since_best: 0,
     };
     let mut metrics: Vec<Metric> = Vec::new();
     if let Some(prev) = load_state(out)?
@@ -327,7 +394,8 @@ pub fn train_sft(
         let idx = sched.batch(step).to_vec();
         let refs: Vec<&Example> = idx.iter().map(|&i| &train[i]).collect();
         let batch = make_batch::<CpuAutodiff>(&refs, pad, &dev);
-        let loss = masked_cross_entropy(model.forward(batch.inputs), batch.targets, batch.mask);
+        let tokens = batch.tokens;
+        let (loss, _) = batch_loss(&model, batch, cfg.dropout);
         let loss_v = loss.clone().into_scalar() as f64;
         if !loss_v.is_finite() {
             return Err(Error::Diverged(format!(
@@ -339,8 +407,8 @@ pub fn train_sft(
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(lr, model, grads);
         state.step += 1;
-        state.tokens_seen += batch.tokens as u64;
-        window.1 += batch.tokens as u64;
+        state.tokens_seen += tokens as u64;
+        window.1 += tokens as u64;
         let mut m = Metric {
             step: state.step,
             lr,
@@ -359,25 +427,48 @@ pub fn train_sft(
             state.last_val_loss = Some(vl);
             if state.best_val_loss.is_none_or(|b| vl < b) {
                 state.best_val_loss = Some(vl);
+                state.evals_since_best = 0;
+                if cfg.keep_best {
+                    ttc_model::hf_io::save_checkpoint(&best_dir(out), &model.valid())?;
+                    state.best_step = Some(state.step);
+                }
+            } else {
+                state.evals_since_best += 1;
             }
             window = (Instant::now(), 0);
         }
         on(Event::Step(&m));
         metrics.push(m);
         state.wall_time_s = wall_before + started.elapsed().as_secs_f64();
+        if cfg.patience > 0 && state.evals_since_best >= cfg.patience {
+            break;
+        }
         if state.step.is_multiple_of(cfg.checkpoint_every) && state.step < total {
             checkpoint(out, &model, &optim, &state, &metrics, &rec)?;
             on(Event::Checkpoint(state.step));
         }
     }
-    let final_model = model.valid();
-    ttc_model::hf_io::save_checkpoint(out, &final_model)?;
+    if cfg.keep_best && state.best_step.is_some() {
+        let bd = best_dir(out);
+        for f in ["config.json", "model.safetensors"] {
+            let (from, to) = (bd.join(f), out.join(f));
+            let bytes = std::fs::read(&from).map_err(|e| ttc_core::Error::io(&from, e))?;
+            ttc_core::atomic::write_atomic(&to, &bytes)?;
+        }
+    } else {
+        ttc_model::hf_io::save_checkpoint(out, &model.valid())?;
+    }
     state.done = true;
     state.wall_time_s = wall_before + started.elapsed().as_secs_f64();
     save_metrics(out, &metrics)?;
     save_json(&out.join("train_state.json"), &state)?;
     let _ = std::fs::remove_dir_all(state_dir(out));
     Ok(state)
+}
+
+/// Where `keep_best` keeps the best weights while training (inside `state/`).
+fn best_dir(out: &Path) -> PathBuf {
+    state_dir(out).join("best")
 }
 
 fn checkpointed_step(out: &Path) -> Result<usize> {
@@ -424,6 +515,7 @@ mod tests {
             .map(|i| Example {
                 tokens: (0..12).map(|j| ((i * 3 + j * 5) % 50) as u32 + 1).collect(),
                 prompt_len: 4,
+                scores: vec![],
             })
             .collect()
     }
@@ -440,6 +532,9 @@ mod tests {
             eval_every: 4,
             checkpoint_every: 2,
             seed: 3,
+            keep_best: false,
+            patience: 0,
+            dropout: 0.0,
         }
     }
 
@@ -450,6 +545,7 @@ mod tests {
         let ex = examples(32);
         let st = train_sft(
             &mc,
+            Init::Seeded,
             &cfg(3e-3),
             &ex,
             &ex[..8],
@@ -482,9 +578,19 @@ mod tests {
             checkpoint_every: 1,
             ..cfg(1e12)
         };
-        let e = train_sft(&mc, &c, &ex, &[], 0, "h", dir.path(), &mut |_| {})
-            .unwrap_err()
-            .to_string();
+        let e = train_sft(
+            &mc,
+            Init::Seeded,
+            &c,
+            &ex,
+            &[],
+            0,
+            "h",
+            dir.path(),
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("loss became") && e.contains("last good checkpoint"),
             "{e}"
@@ -499,5 +605,69 @@ mod tests {
                 .exists()
         );
         assert!(e.contains(&format!("(step {})", st.step)), "{e}");
+    }
+
+    /// A score head learns soft targets at marked positions (a PRM in miniature): the
+    /// target depends on the token at the position, so the head must read the input.
+    #[test]
+    fn score_head_learns_soft_targets_and_keeps_the_best_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let mc = LlamaConfig::tiny(64).with_score_head();
+        let ex: Vec<Example> = (0..48)
+            .map(|i| {
+                let tokens: Vec<u32> = (0..10).map(|j| ((i * 7 + j * 3) % 60) as u32 + 1).collect();
+                let scores = [3usize, 6, 8]
+                    .iter()
+                    .map(|&p| {
+                        (
+                            p,
+                            if tokens[p].is_multiple_of(2) {
+                                0.9
+                            } else {
+                                0.2
+                            },
+                        )
+                    })
+                    .collect();
+                Example {
+                    tokens,
+                    prompt_len: 2,
+                    scores,
+                }
+            })
+            .collect();
+        let c = SftConfig {
+            epochs: 6.0,
+            keep_best: true,
+            patience: 3,
+            dropout: 0.1,
+            ..cfg(5e-3)
+        };
+        let st = train_sft(
+            &mc,
+            Init::Seeded,
+            &c,
+            &ex,
+            &ex[..16],
+            0,
+            "p",
+            dir.path(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(st.done);
+        let m: Vec<Metric> =
+            ttc_core::jsonl::read_jsonl(&dir.path().join("metrics.jsonl")).unwrap();
+        let vals: Vec<f64> = m.iter().filter_map(|m| m.val_loss).collect();
+        assert!(vals.last().unwrap() < &vals[0] || st.best_val_loss.unwrap() < vals[0]);
+        // The kept weights are the best evaluation's.
+        let kept = ttc_model::hf_io::load_checkpoint::<CpuBackend>(dir.path(), &Default::default())
+            .unwrap();
+        let vl = eval_loss(&kept, &ex[..16], c.batch_tokens, 0);
+        assert!(
+            (vl - st.best_val_loss.unwrap()).abs() < 1e-5,
+            "{vl} vs {:?}",
+            st.best_val_loss
+        );
     }
 }

@@ -9,12 +9,15 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 /// One tokenized example.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Example {
     /// Prompt then target tokens (EOS last).
     pub tokens: Vec<u32>,
     /// Number of prompt tokens (no loss on predicting them).
     pub prompt_len: usize,
+    /// Score-head targets (PRM / ORM): (index into `tokens`, soft label in [0, 1]).
+    /// The last token is never an input, so score positions must be before it.
+    pub scores: Vec<(usize, f32)>,
 }
 
 impl Example {
@@ -67,6 +70,11 @@ pub struct Batch<B: Backend> {
     pub inputs: Tensor<B, 2, Int>,
     pub targets: Tensor<B, 2, Int>,
     pub mask: Tensor<B, 2>,
+    /// Score-head targets and their mask `[b, t]` (all zero for LM examples).
+    pub score_targets: Tensor<B, 2>,
+    pub score_mask: Tensor<B, 2>,
+    /// Positions carrying a score target.
+    pub score_count: usize,
     /// Tokens carrying loss.
     pub loss_tokens: usize,
     /// Real (non-padding) input tokens.
@@ -85,7 +93,9 @@ pub fn make_batch<B: Backend>(examples: &[&Example], pad: u32, dev: &B::Device) 
     let mut inputs = vec![pad as i64; b * t];
     let mut targets = vec![pad as i64; b * t];
     let mut mask = vec![0.0f32; b * t];
-    let (mut loss_tokens, mut tokens) = (0, 0);
+    let mut st = vec![0.0f32; b * t];
+    let mut sm = vec![0.0f32; b * t];
+    let (mut loss_tokens, mut tokens, mut score_count) = (0, 0, 0);
     for (r, e) in examples.iter().enumerate() {
         let n = e.tokens.len() - 1;
         tokens += n;
@@ -97,11 +107,21 @@ pub fn make_batch<B: Backend>(examples: &[&Example], pad: u32, dev: &B::Device) 
                 loss_tokens += 1;
             }
         }
+        for &(pos, y) in &e.scores {
+            if pos < n {
+                st[r * t + pos] = y;
+                sm[r * t + pos] = 1.0;
+                score_count += 1;
+            }
+        }
     }
     Batch {
         inputs: Tensor::from_data(TensorData::new(inputs, [b, t]), dev),
         targets: Tensor::from_data(TensorData::new(targets, [b, t]), dev),
         mask: Tensor::from_data(TensorData::new(mask, [b, t]), dev),
+        score_targets: Tensor::from_data(TensorData::new(st, [b, t]), dev),
+        score_mask: Tensor::from_data(TensorData::new(sm, [b, t]), dev),
+        score_count,
         loss_tokens,
         tokens,
     }
@@ -116,6 +136,7 @@ mod tests {
         Example {
             tokens: (0..len as u32).map(|i| i + 10).collect(),
             prompt_len: prompt,
+            scores: vec![],
         }
     }
 

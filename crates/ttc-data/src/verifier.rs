@@ -1,0 +1,101 @@
+//! A PRM / ORM as a step scorer over the fast CPU path: sigmoid of the score head at each
+//! step's last token (DESIGN §4), for batches of (prompt, steps).
+
+use ttc_model::cpu::{CpuModel, Row};
+use ttc_model::generate::Engine;
+use ttc_task::tokenizer::prompt_text;
+
+use crate::Result;
+use crate::steps::layout;
+
+/// Scores steps with a score-head model.
+pub struct StepScorer<'m> {
+    pub engine: Engine<'m>,
+    /// Rows per forward call (bounds activation memory).
+    pub max_rows: usize,
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl<'m> StepScorer<'m> {
+    pub fn new(model: &'m CpuModel, tok: &'m ttc_task::tokenizer::Tokenizer) -> Result<Self> {
+        if model.head_outputs() != 1 {
+            return Err(crate::Error::Input(format!(
+                "a step scorer needs a one-label score head; this model has {} outputs (is it a policy?)",
+                model.head_outputs()
+            )));
+        }
+        Ok(StepScorer {
+            engine: Engine::new(model, tok)?,
+            max_rows: 8192,
+        })
+    }
+
+    /// Token layout of a question's prompt + steps.
+    pub fn layout(&self, problem: &str, steps: &[String]) -> Result<crate::steps::StepLayout> {
+        let encode = |s: &str| -> Result<Vec<u32>> { Ok(self.engine.encode(s)?) };
+        let prompt = encode(&prompt_text(problem))?;
+        layout(&encode, &prompt, steps, false)
+    }
+
+    /// Per-step scores in (0, 1) of each (problem text, steps) item. Items with no steps
+    /// get no scores. Every sequence is computed once, batched up to `max_rows` rows.
+    pub fn score(&self, items: &[(&str, &[String])]) -> Result<Vec<Vec<f32>>> {
+        let layouts = items
+            .iter()
+            .map(|(p, s)| {
+                if s.is_empty() {
+                    Ok(None)
+                } else {
+                    self.layout(p, s).map(Some)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let model = self.engine.model;
+        let max_pos = model.max_positions();
+        let mut out = vec![Vec::new(); items.len()];
+        let mut i = 0;
+        while i < items.len() {
+            let mut rows = Vec::new();
+            let mut out_rows = Vec::new();
+            let mut owners = Vec::new();
+            let mut caches = Vec::new();
+            while i < items.len() {
+                let Some(l) = &layouts[i] else {
+                    i += 1;
+                    continue;
+                };
+                let n = l.tokens.len().min(max_pos);
+                if !rows.is_empty() && rows.len() + n > self.max_rows {
+                    break;
+                }
+                let slot = caches.len();
+                let base = rows.len();
+                for (pos, &token) in l.tokens[..n].iter().enumerate() {
+                    rows.push(Row {
+                        seq: slot,
+                        token,
+                        pos,
+                    });
+                }
+                for &e in &l.step_ends {
+                    // A step past the context limit gets the last position's score.
+                    out_rows.push(base + e.min(n - 1));
+                    owners.push(i);
+                }
+                caches.push(model.new_cache());
+                i += 1;
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            let scores = model.forward(&mut caches, &rows, &out_rows);
+            for (s, &o) in scores.iter().zip(&owners) {
+                out[o].push(sigmoid(*s));
+            }
+        }
+        Ok(out)
+    }
+}

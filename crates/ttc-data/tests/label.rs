@@ -1,0 +1,150 @@
+//! Sampling and MC labelling with a real (tiny, random) model: label structure, the last
+//! step labelled by the sample's own correctness, determinism, and prefix sharing.
+
+use ttc_data::label::label_questions;
+use ttc_data::sample::{SampleConfig, SampleRow, arith_of, judge, sample_questions};
+use ttc_data::steps::{join_steps, layout, split_steps};
+use ttc_model::LlamaConfig;
+use ttc_model::bench::random_cpu_model;
+use ttc_model::generate::Engine;
+use ttc_task::Problem;
+use ttc_task::arith::{ArithConfig, generate};
+use ttc_task::tokenizer::{Tokenizer, TokenizerConfig, corpus_text, prompt_text, train_tokenizer};
+
+fn setup() -> (Vec<Problem>, Tokenizer) {
+    let s = generate(&ArithConfig::tiny()).unwrap();
+    let texts: Vec<String> = s.train.iter().map(corpus_text).collect();
+    let tok = train_tokenizer(&TokenizerConfig::default(), texts.iter()).unwrap();
+    (s.test, tok)
+}
+
+fn row(p: &Problem, qi: usize, sid: u32, text: &str) -> SampleRow {
+    let j = judge(p, arith_of(p).as_ref(), text);
+    SampleRow {
+        question_id: p.unique_id.clone(),
+        question_index: qi as u32,
+        level: p.level,
+        sample_id: sid,
+        text: text.into(),
+        steps: j.steps,
+        answer: j.answer,
+        correct: j.correct,
+        finish: "eos".into(),
+        generated_tokens: 0,
+        step_verdicts: j.step_verdicts,
+        first_error: j.first_error,
+    }
+}
+
+#[test]
+fn piecewise_step_layout_equals_whole_text_encoding() {
+    let (problems, tok) = setup();
+    let enc = |s: &str| -> ttc_data::Result<Vec<u32>> {
+        Ok(tok.encode(s, false).unwrap().get_ids().to_vec())
+    };
+    for p in &problems {
+        let prompt = enc(&prompt_text(&p.problem)).unwrap();
+        let steps = split_steps(&p.solution);
+        let l = layout(&enc, &prompt, &steps, false).unwrap();
+        let mut whole = prompt.clone();
+        whole.extend(enc(&join_steps(&steps)).unwrap());
+        assert_eq!(l.tokens, whole, "{}", p.solution);
+        assert_eq!(l.step_ends.len(), steps.len());
+    }
+}
+
+#[test]
+fn labels_have_known_structure_and_share_prefixes() {
+    let (problems, tok) = setup();
+    let cfg = LlamaConfig::tiny(tok.get_vocab_size(true));
+    let model = random_cpu_model(&cfg, 5).unwrap();
+    let engine = Engine::new(&model, &tok).unwrap();
+    let ps = &problems[..3];
+    // Per question: the reference (right), the reference with a wrong final answer, and a
+    // text without an answer (dropped).
+    let samples: Vec<Vec<SampleRow>> = ps
+        .iter()
+        .enumerate()
+        .map(|(qi, p)| {
+            let wrong = p.solution.replace(
+                &format!("\\boxed{{{}}}", p.answer),
+                &format!("\\boxed{{{}}}", p.answer.parse::<i64>().unwrap() + 1),
+            );
+            vec![
+                row(p, qi, 0, &p.solution),
+                row(p, qi, 1, &wrong),
+                row(p, qi, 2, "no answer"),
+            ]
+        })
+        .collect();
+    let sc = SampleConfig {
+        n: 3,
+        temperature: 1.0,
+        top_p: 1.0,
+        max_new_tokens: 24,
+        seed: 9,
+    };
+    let (rows, stats) = label_questions(&engine, ps, &samples, &sc).unwrap();
+    assert_eq!(stats.samples_dropped, 3);
+    assert_eq!(stats.samples_labelled, 6);
+    let mut expected_rollouts = 0;
+    for (qi, ss) in samples.iter().enumerate() {
+        for s in &ss[..2] {
+            let mine: Vec<_> = rows
+                .iter()
+                .filter(|r| r.question_index == qi as u32 && r.sample_id == s.sample_id)
+                .collect();
+            assert_eq!(mine.len(), s.steps.len());
+            for (k, r) in mine.iter().enumerate() {
+                assert_eq!(r.step_index as usize, k);
+                if k + 1 == s.steps.len() {
+                    // The whole solution: labelled by its own correctness, no rollouts.
+                    assert_eq!(r.rollouts, 0);
+                    assert_eq!(r.soft, if s.correct { 1.0 } else { 0.0 });
+                    assert_eq!(r.hard, s.correct);
+                } else {
+                    assert_eq!(r.rollouts, 3);
+                    assert_eq!(r.soft, r.correct_rollouts as f32 / 3.0);
+                    assert_eq!(r.hard, r.correct_rollouts > 0);
+                    expected_rollouts += 3;
+                }
+                assert_eq!(
+                    r.verdict.as_deref(),
+                    s.step_verdicts.get(k).map(|v| v.as_str())
+                );
+                if k > 0 {
+                    assert!(r.prefix_tokens > mine[k - 1].prefix_tokens);
+                }
+            }
+        }
+    }
+    assert_eq!(stats.rollouts, expected_rollouts);
+    // Prefix sharing: every token of the prefix tree computed about once.
+    assert!(
+        (stats.computed_tokens as f64) <= 1.2 * stats.unique_tokens as f64,
+        "{stats:?}"
+    );
+    // Same seed, same labels.
+    let (again, _) = label_questions(&engine, ps, &samples, &sc).unwrap();
+    assert_eq!(rows, again);
+}
+
+#[test]
+fn samples_do_not_depend_on_chunking() {
+    let (problems, tok) = setup();
+    let cfg = LlamaConfig::tiny(tok.get_vocab_size(true));
+    let model = random_cpu_model(&cfg, 6).unwrap();
+    let engine = Engine::new(&model, &tok).unwrap();
+    let sc = SampleConfig {
+        n: 2,
+        temperature: 1.0,
+        top_p: 1.0,
+        max_new_tokens: 16,
+        seed: 4,
+    };
+    let all = sample_questions(&engine, &problems[..4], 0, &sc).unwrap();
+    let mut parts = sample_questions(&engine, &problems[..1], 0, &sc).unwrap();
+    parts.extend(sample_questions(&engine, &problems[1..4], 1, &sc).unwrap());
+    assert_eq!(all, parts);
+    assert_eq!(all.len(), 8);
+}

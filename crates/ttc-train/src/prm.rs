@@ -1,0 +1,234 @@
+//! PRM data and evaluation (DESIGN §6): training examples from MC labels, step AUROC,
+//! ProcessBench-style first-error F1, calibration, best-of-N vs majority.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+use ttc_data::label::LabelRow;
+use ttc_data::sample::SampleRow;
+use ttc_data::steps::layout;
+use ttc_task::tokenizer::prompt_text;
+
+use crate::sft_data::Example;
+use crate::{Error, Result};
+
+/// One PRM training example per labelled sample: prompt + steps + EOS, a target at each
+/// step's last token (soft label, or hard when `hard`). Returns (question index, example).
+pub fn prm_examples(
+    tok: &Tokenizer,
+    problems: &HashMap<String, String>,
+    samples: &[SampleRow],
+    labels: &[LabelRow],
+    hard: bool,
+    eos: u32,
+) -> Result<Vec<(u32, Example)>> {
+    let mut by_sample: HashMap<(&str, u32), Vec<&LabelRow>> = HashMap::new();
+    for l in labels {
+        by_sample
+            .entry((l.question_id.as_str(), l.sample_id))
+            .or_default()
+            .push(l);
+    }
+    let encode = |s: &str| -> ttc_data::Result<Vec<u32>> {
+        tok.encode(s, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| ttc_data::Error::Input(format!("tokenizer: {e}")))
+    };
+    let mut out = Vec::new();
+    for s in samples {
+        let Some(ls) = by_sample.get(&(s.question_id.as_str(), s.sample_id)) else {
+            continue;
+        };
+        let problem = problems.get(&s.question_id).ok_or_else(|| {
+            Error::Config(format!(
+                "labels name question {} not in the split",
+                s.question_id
+            ))
+        })?;
+        let prompt = encode(&prompt_text(problem)).map_err(|e| Error::Config(e.to_string()))?;
+        let l =
+            layout(&encode, &prompt, &s.steps, false).map_err(|e| Error::Config(e.to_string()))?;
+        let mut tokens = l.tokens;
+        tokens.push(eos);
+        let mut scores = Vec::with_capacity(ls.len());
+        for r in ls {
+            let Some(&pos) = l.step_ends.get(r.step_index as usize) else {
+                return Err(Error::Config(format!(
+                    "label for {} sample {} step {} but the sample has {} steps",
+                    s.question_id,
+                    s.sample_id,
+                    r.step_index,
+                    l.step_ends.len()
+                )));
+            };
+            let y = if hard { r.hard as u8 as f32 } else { r.soft };
+            scores.push((pos, y));
+        }
+        out.push((
+            s.question_index,
+            Example {
+                tokens,
+                prompt_len: l.prompt_len,
+                scores,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Area under the ROC curve of `scores` for `positive` (ties count half); `None` when one
+/// class is absent.
+pub fn auroc(scores: &[f32], positive: &[bool]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let (mut rank_sum, mut i) = (0.0f64, 0);
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            if positive[k] {
+                rank_sum += avg;
+            }
+        }
+        i = j + 1;
+    }
+    let np = positive.iter().filter(|&&p| p).count() as f64;
+    let nn = positive.len() as f64 - np;
+    if np == 0.0 || nn == 0.0 {
+        return None;
+    }
+    Some((rank_sum - np * (np + 1.0) / 2.0) / (np * nn))
+}
+
+/// ProcessBench-style first-error identification.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FirstErrorScore {
+    /// Accuracy of the predicted first-error index on solutions with an error.
+    pub acc_erroneous: f64,
+    pub n_erroneous: usize,
+    /// Accuracy of predicting "no error" on solutions without one.
+    pub acc_correct: f64,
+    pub n_correct: usize,
+    /// Harmonic mean of the two.
+    pub f1: f64,
+}
+
+/// Predicted first error = first step scored below `threshold`; truth = the step
+/// checker's first non-correct step.
+pub fn first_error_f1(
+    step_scores: &[Vec<f32>],
+    truth: &[Option<u32>],
+    threshold: f32,
+) -> FirstErrorScore {
+    let (mut ok_e, mut n_e, mut ok_c, mut n_c) = (0usize, 0usize, 0usize, 0usize);
+    for (s, t) in step_scores.iter().zip(truth) {
+        let pred = s.iter().position(|&x| x < threshold).map(|i| i as u32);
+        match t {
+            Some(_) => {
+                n_e += 1;
+                ok_e += (pred == *t) as usize;
+            }
+            None => {
+                n_c += 1;
+                ok_c += pred.is_none() as usize;
+            }
+        }
+    }
+    let ae = ok_e as f64 / n_e.max(1) as f64;
+    let ac = ok_c as f64 / n_c.max(1) as f64;
+    FirstErrorScore {
+        acc_erroneous: ae,
+        n_erroneous: n_e,
+        acc_correct: ac,
+        n_correct: n_c,
+        f1: if ae + ac > 0.0 {
+            2.0 * ae * ac / (ae + ac)
+        } else {
+            0.0
+        },
+    }
+}
+
+/// One bin of a calibration table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    pub lo: f64,
+    pub hi: f64,
+    pub n: usize,
+    pub mean_score: f64,
+    /// Mean of the reference (MC soft label, or 1/0 step truth) in the bin.
+    pub mean_target: f64,
+}
+
+/// Equal-width calibration table of `scores` against `targets` over `bins` bins.
+pub fn calibration(scores: &[f32], targets: &[f32], bins: usize) -> Vec<CalibrationBin> {
+    let mut acc = vec![(0usize, 0.0f64, 0.0f64); bins];
+    for (&s, &t) in scores.iter().zip(targets) {
+        let b = ((s.clamp(0.0, 1.0) * bins as f32) as usize).min(bins - 1);
+        acc[b].0 += 1;
+        acc[b].1 += s as f64;
+        acc[b].2 += t as f64;
+    }
+    acc.into_iter()
+        .enumerate()
+        .map(|(b, (n, ss, ts))| CalibrationBin {
+            lo: b as f64 / bins as f64,
+            hi: (b + 1) as f64 / bins as f64,
+            n,
+            mean_score: ss / n.max(1) as f64,
+            mean_target: ts / n.max(1) as f64,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auroc_of_known_rankings() {
+        assert_eq!(
+            auroc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]),
+            Some(1.0)
+        );
+        assert_eq!(
+            auroc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]),
+            Some(0.0)
+        );
+        assert_eq!(auroc(&[0.5, 0.5], &[false, true]), Some(0.5));
+        // 1 of 4 positive/negative pairs misordered.
+        assert_eq!(
+            auroc(&[0.1, 0.6, 0.5, 0.9], &[false, false, true, true]),
+            Some(0.75)
+        );
+        assert_eq!(auroc(&[0.1, 0.2], &[true, true]), None);
+    }
+
+    #[test]
+    fn first_error_f1_on_a_handmade_set() {
+        let scores = vec![
+            vec![0.9, 0.2, 0.1], // predicted error at 1
+            vec![0.9, 0.8, 0.7], // predicted no error
+            vec![0.3, 0.9],      // predicted error at 0
+            vec![0.9, 0.9],      // predicted no error
+        ];
+        let truth = [Some(1), None, Some(1), Some(0)];
+        let f = first_error_f1(&scores, &truth, 0.5);
+        assert_eq!((f.n_erroneous, f.n_correct), (3, 1));
+        assert!((f.acc_erroneous - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(f.acc_correct, 1.0);
+        assert!((f.f1 - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn calibration_bins_scores() {
+        let c = calibration(&[0.05, 0.15, 0.95, 1.0], &[0.0, 1.0, 1.0, 1.0], 10);
+        assert_eq!(c.len(), 10);
+        assert_eq!((c[0].n, c[1].n, c[9].n), (1, 1, 2));
+        assert_eq!(c[1].mean_target, 1.0);
+    }
+}
