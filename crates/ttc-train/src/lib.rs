@@ -14,6 +14,7 @@ pub mod policy_eval;
 pub mod prm;
 pub mod schedule;
 pub mod sft;
+pub mod sft_config;
 pub mod sft_data;
 
 pub use error::{Error, Result};
