@@ -9,7 +9,7 @@ default:
     @just --list
 
 # The main job: every stage that exists, on the default preset.
-pipeline preset=preset: (data preset) (tokenizer preset) (policy preset) (labels preset) (prm preset) (eval-prm preset)
+pipeline preset=preset: (data preset) (tokenizer preset) (policy preset) (labels preset) (prm preset) (eval-prm preset) (search preset)
 
 # CI's end-to-end run on the tiny preset.
 smoke: (pipeline "pipelines/smoke.toml")
@@ -60,6 +60,15 @@ test-samples preset=preset: (policy preset)
 # PRM evaluation: AUROC, first-error F1, calibration, best-of-N vs majority (reports/<run>/prm/).
 eval-prm preset=preset: (prm preset) (test-samples preset)
     {{ttc}} eval prm --preset {{preset}}
+
+# Every search strategy at budget N over the PRM (reports/<run>/search/<strategy>-n<N>-<agg>/).
+search preset=preset n="16": (prm preset)
+    {{ttc}} search --preset {{preset}} --n {{n}} --strategy majority
+    {{ttc}} search --preset {{preset}} --n {{n}} --strategy bon
+    {{ttc}} search --preset {{preset}} --n {{n}} --strategy weighted-bon
+    {{ttc}} search --preset {{preset}} --n {{n}} --strategy beam
+    {{ttc}} search --preset {{preset}} --n {{n}} --strategy dvts
+    {{ttc}} search --preset {{preset}} --n {{n}} --strategy lookahead --lookahead 2
 
 # Greedy pass@1 per level of the trained policy on the test split.
 eval-policy preset=preset:

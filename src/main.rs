@@ -56,6 +56,9 @@ enum Command {
     /// Monte Carlo step labels of the train samples: rollouts from every step prefix
     /// (prefix-shared KV cache); soft = fraction right, hard = any right.
     Label(commands::sample::LabelArgs),
+    /// Search over the PRM (majority, best-of-N, beam, lookahead, DVTS) on a split,
+    /// batched across questions; parquet rows with accuracy and compute accounting.
+    Search(commands::search::SearchArgs),
     /// Training stages.
     #[command(subcommand)]
     Train(commands::train::TrainCommand),
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Model(c) => commands::model::run(c),
         Command::Sample(a) => commands::sample::sample(&a, &cli.dirs),
         Command::Label(a) => commands::sample::label(&a, &cli.dirs),
+        Command::Search(a) => commands::search::run(&a, &cli.dirs),
         Command::Train(c) => commands::train::run(c, &cli.dirs),
         Command::Eval(c) => commands::eval::run(c, &cli.dirs),
     };

@@ -38,6 +38,66 @@ pub struct Preset {
     /// Policy samples of test questions (PRM evaluation, best-of-N, majority, bins).
     #[serde(default)]
     pub test_samples: Option<SampleStage>,
+    /// Search strategies over the PRM (`ttc search`).
+    #[serde(default)]
+    pub search: Option<SearchStage>,
+}
+
+/// Knobs of `ttc search` (DESIGN §8 defaults); the strategy and N come from the CLI.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchStage {
+    #[serde(default = "default_temperature")]
+    pub temperature: f32,
+    #[serde(default = "default_top_p")]
+    pub top_p: f32,
+    #[serde(default = "default_eval_tokens")]
+    pub max_new_tokens: usize,
+    /// Beam-search / DVTS rounds before unfinished paths end.
+    #[serde(default = "default_max_rounds")]
+    pub max_rounds: usize,
+    /// Beam width M (0: √N).
+    #[serde(default = "default_width")]
+    pub width: usize,
+    /// Step-score aggregation: last, min, prod or mean.
+    #[serde(default = "default_aggregation")]
+    pub aggregation: String,
+    #[serde(default)]
+    pub seed: u64,
+    /// Use only the first this many test questions (all when absent).
+    pub questions: Option<usize>,
+    /// Questions searched together (one batch; one resumable part).
+    #[serde(default = "default_search_chunk")]
+    pub chunk: usize,
+}
+
+impl Default for SearchStage {
+    fn default() -> Self {
+        SearchStage {
+            temperature: default_temperature(),
+            top_p: default_top_p(),
+            max_new_tokens: default_eval_tokens(),
+            max_rounds: default_max_rounds(),
+            width: default_width(),
+            aggregation: default_aggregation(),
+            seed: 0,
+            questions: None,
+            chunk: default_search_chunk(),
+        }
+    }
+}
+
+fn default_max_rounds() -> usize {
+    40
+}
+fn default_width() -> usize {
+    4
+}
+fn default_aggregation() -> String {
+    "last".into()
+}
+fn default_search_chunk() -> usize {
+    50
 }
 
 /// A sampling stage: `n` solutions per question of (the first `questions` of) a split.

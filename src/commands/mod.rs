@@ -10,6 +10,7 @@ pub mod grade;
 pub mod model;
 pub mod prm;
 pub mod sample;
+pub mod search;
 pub mod tokenizer;
 pub mod train;
 

@@ -305,7 +305,24 @@ impl<'m> Engine<'m> {
         params: &SamplingParams,
         seeds: &[u64],
     ) -> Vec<(Sequence, Generation)> {
+        self.decode_limited(seqs, params, seeds, None)
+    }
+
+    /// [`Engine::decode`] with a per-sequence cap on new tokens (`limits[i]`, also capped
+    /// by `params.max_new_tokens`): paths of different lengths share one batch.
+    pub fn decode_limited(
+        &self,
+        seqs: Vec<Sequence>,
+        params: &SamplingParams,
+        seeds: &[u64],
+        limits: Option<&[usize]>,
+    ) -> Vec<(Sequence, Generation)> {
         assert_eq!(seqs.len(), seeds.len(), "one seed per sequence");
+        if let Some(l) = limits {
+            assert_eq!(l.len(), seqs.len(), "one limit per sequence");
+        }
+        let limit =
+            |i: usize| limits.map_or(params.max_new_tokens, |l| l[i].min(params.max_new_tokens));
         // Resume: a pending token must be computed before sampling.
         let mut seqs = seqs;
         let pend: Vec<(usize, &[u32])> = seqs
@@ -347,9 +364,7 @@ impl<'m> Engine<'m> {
                 text[i].extend_from_slice(&self.token_bytes[t as usize]);
                 if stop_hit(&text[i], before, &params.stop).is_some() {
                     finish[i] = Some(FinishReason::Stop);
-                } else if produced[i].len() >= params.max_new_tokens
-                    || seqs[i].cache.len() + 1 >= max_pos
-                {
+                } else if produced[i].len() >= limit(i) || seqs[i].cache.len() + 1 >= max_pos {
                     finish[i] = Some(FinishReason::Length);
                 } else {
                     still.push(i);

@@ -1,0 +1,356 @@
+//! The real [`Generator`] (the policy on the forkable-KV CPU sampler) and [`Verifier`]
+//! (a PRM with its own per-node KV cache).
+//!
+//! Both keep one cached sequence per live node: children fork their parent's cache, so a
+//! shared prefix is computed once (never re-encoded), and the PRM scores a new step by
+//! running only that step's tokens.
+
+use std::collections::HashMap;
+
+use ttc_model::generate::{Engine, FinishReason, Sequence, derive_seed};
+use ttc_model::sampling::SamplingParams;
+use ttc_task::STEP_DELIMITER;
+use ttc_task::tokenizer::prompt_text;
+
+use crate::tree::NodeId;
+use crate::{
+    Continuation, Error, Expansion, Generator, Request, Result, ScoreRequest, Scored, Until,
+    Verifier,
+};
+
+fn prompt_tokens(engine: &Engine, problems: &[String], q: usize) -> Result<Vec<u32>> {
+    let p = problems
+        .get(q)
+        .ok_or_else(|| Error::Input(format!("no question {q} (have {})", problems.len())))?;
+    Ok(engine.encode(&prompt_text(p))?)
+}
+
+/// Prefill the prompts of `qs` not yet in `roots`; returns the tokens computed per question.
+fn ensure_roots(
+    engine: &Engine,
+    problems: &[String],
+    roots: &mut HashMap<usize, Sequence>,
+    qs: impl Iterator<Item = usize>,
+) -> Result<HashMap<usize, usize>> {
+    let mut missing: Vec<usize> = qs.filter(|q| !roots.contains_key(q)).collect();
+    missing.sort_unstable();
+    missing.dedup();
+    let prompts = missing
+        .iter()
+        .map(|&q| prompt_tokens(engine, problems, q))
+        .collect::<Result<Vec<_>>>()?;
+    let mut cost = HashMap::new();
+    for ((q, s), p) in missing.iter().zip(engine.prefill(&prompts)).zip(&prompts) {
+        roots.insert(*q, s);
+        cost.insert(*q, p.len());
+    }
+    Ok(cost)
+}
+
+/// A forked child being generated: (request index, child index, its sequence).
+type Member = (usize, usize, Sequence);
+
+/// The policy as a [`Generator`].
+pub struct PolicyGenerator<'e, 'm> {
+    pub engine: &'e Engine<'m>,
+    /// Problem texts by question id.
+    problems: Vec<String>,
+    temperature: f32,
+    top_p: f32,
+    roots: HashMap<usize, Sequence>,
+    seqs: HashMap<NodeId, Sequence>,
+}
+
+impl<'e, 'm> PolicyGenerator<'e, 'm> {
+    pub fn new(
+        engine: &'e Engine<'m>,
+        problems: Vec<String>,
+        temperature: f32,
+        top_p: f32,
+    ) -> Self {
+        PolicyGenerator {
+            engine,
+            problems,
+            temperature,
+            top_p,
+            roots: HashMap::new(),
+            seqs: HashMap::new(),
+        }
+    }
+
+    /// Live cached sequences (for tests and memory checks).
+    pub fn live(&self) -> usize {
+        self.seqs.len() + self.roots.len()
+    }
+}
+
+impl Generator for PolicyGenerator<'_, '_> {
+    fn expand(&mut self, reqs: &[Request]) -> Result<Vec<Expansion>> {
+        let root_cost = ensure_roots(
+            self.engine,
+            &self.problems,
+            &mut self.roots,
+            reqs.iter()
+                .filter(|r| r.parent.is_none())
+                .map(|r| r.question),
+        )?;
+        let mut out: Vec<Expansion> = reqs
+            .iter()
+            .map(|r| Expansion {
+                prefix_computed: 0,
+                children: vec![
+                    Continuation {
+                        text: String::new(),
+                        finished: false,
+                        generated_tokens: 0,
+                        computed_tokens: 0,
+                    };
+                    r.children.len()
+                ],
+            })
+            .collect();
+        let mut charged = std::collections::HashSet::new();
+        for (r, e) in reqs.iter().zip(out.iter_mut()) {
+            if r.parent.is_none() && charged.insert(r.question) {
+                e.prefix_computed += root_cost.get(&r.question).copied().unwrap_or(0);
+            }
+        }
+        // A parent's pending token is computed once, before its children fork.
+        let mut bases: Vec<Sequence> = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            let base = match r.parent {
+                None => self.roots.get_mut(&r.question).expect("root prefilled"),
+                Some(p) => self.seqs.get_mut(&p).ok_or_else(|| {
+                    Error::Input(format!("node {p} is not live (released or finished)"))
+                })?,
+            };
+            bases.push(base.fork());
+        }
+        let pend: Vec<(usize, &[u32])> = bases
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.pending.is_some())
+            .map(|(i, _)| (i, &[][..]))
+            .collect();
+        for &(i, _) in &pend {
+            out[i].prefix_computed += 1;
+        }
+        if !pend.is_empty() {
+            self.engine.extend(&mut bases, &pend);
+        }
+        // Fork children; group them by (until, greedy) — one decode batch per group.
+        let mut groups: Vec<((Until, bool), Vec<Member>)> = Vec::new();
+        for (ri, (r, b)) in reqs.iter().zip(bases.iter_mut()).enumerate() {
+            let key = (r.until, r.greedy);
+            let gi = match groups.iter().position(|(k, _)| *k == key) {
+                Some(g) => g,
+                None => {
+                    groups.push((key, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            for j in 0..r.children.len() {
+                groups[gi].1.push((ri, j, b.fork()));
+            }
+        }
+        drop(bases);
+        for ((until, greedy), members) in groups {
+            let max = reqs.iter().map(|r| r.budget).max().unwrap_or(1).max(1);
+            let mut params = if greedy {
+                SamplingParams::greedy(max)
+            } else {
+                SamplingParams::sampled(self.temperature, self.top_p, max)
+            };
+            let rounds = match until {
+                Until::Step => 1,
+                Until::Steps(k) => k.max(1),
+                Until::End => 1,
+            };
+            if until != Until::End {
+                params = params.with_stop(&[STEP_DELIMITER]);
+            }
+            let mut live: Vec<Member> = members;
+            for round in 0..rounds {
+                if live.is_empty() {
+                    break;
+                }
+                let seeds: Vec<u64> = live
+                    .iter()
+                    .map(|(ri, j, _)| derive_seed(reqs[*ri].seed, *j as u64, round as u64))
+                    .collect();
+                let limits: Vec<usize> = live
+                    .iter()
+                    .map(|(ri, j, _)| {
+                        reqs[*ri]
+                            .budget
+                            .saturating_sub(out[*ri].children[*j].generated_tokens)
+                    })
+                    .collect();
+                let (idx, seqs): (Vec<(usize, usize)>, Vec<Sequence>) =
+                    live.into_iter().map(|(ri, j, s)| ((ri, j), s)).unzip();
+                let gens = self
+                    .engine
+                    .decode_limited(seqs, &params, &seeds, Some(&limits));
+                live = Vec::new();
+                for ((ri, j), (seq, g)) in idx.into_iter().zip(gens) {
+                    let c = &mut out[ri].children[j];
+                    c.text.push_str(&g.text);
+                    c.generated_tokens += g.generated_tokens;
+                    c.computed_tokens += g.computed_tokens;
+                    let ended =
+                        g.finish != FinishReason::Stop || c.generated_tokens >= reqs[ri].budget;
+                    c.finished = ended;
+                    let id = reqs[ri].children[j];
+                    if ended {
+                        continue;
+                    }
+                    if round + 1 < rounds {
+                        live.push((ri, j, seq));
+                    } else {
+                        self.seqs.insert(id, seq);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn release(&mut self, nodes: &[NodeId]) {
+        for n in nodes {
+            self.seqs.remove(n);
+        }
+    }
+
+    fn finish_question(&mut self, question: usize) {
+        self.roots.remove(&question);
+    }
+
+    fn flops_per_token(&self) -> f64 {
+        2.0 * self.engine.model.cfg.num_params() as f64
+    }
+}
+
+/// A score-head model (PRM) as a [`Verifier`].
+pub struct PrmVerifier<'m> {
+    pub engine: Engine<'m>,
+    problems: Vec<String>,
+    delim: Vec<u32>,
+    roots: HashMap<usize, Sequence>,
+    /// Node → its cached sequence and how many steps it holds.
+    seqs: HashMap<NodeId, (Sequence, usize)>,
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl<'m> PrmVerifier<'m> {
+    pub fn new(engine: Engine<'m>, problems: Vec<String>) -> Result<Self> {
+        if engine.model.head_outputs() != 1 {
+            return Err(Error::Input(format!(
+                "a verifier needs a one-label score head; this model has {} outputs (is it a policy?)",
+                engine.model.head_outputs()
+            )));
+        }
+        let delim = engine.encode(STEP_DELIMITER)?;
+        Ok(PrmVerifier {
+            engine,
+            problems,
+            delim,
+            roots: HashMap::new(),
+            seqs: HashMap::new(),
+        })
+    }
+
+    /// Tokens of step `i` as it follows the previous content.
+    fn step_tokens(&self, i: usize, step: &str) -> Result<Vec<u32>> {
+        let mut t = if i > 0 {
+            self.delim.clone()
+        } else {
+            Vec::new()
+        };
+        let s = self.engine.encode(step)?;
+        if s.is_empty() {
+            return Err(Error::Input(format!("step {i} encodes to no tokens")));
+        }
+        t.extend(s);
+        Ok(t)
+    }
+}
+
+impl Verifier for PrmVerifier<'_> {
+    fn score(&mut self, reqs: &[ScoreRequest<'_>]) -> Result<Vec<Scored>> {
+        let root_cost = ensure_roots(
+            &self.engine,
+            &self.problems,
+            &mut self.roots,
+            reqs.iter().map(|r| r.question),
+        )?;
+        let mut out: Vec<Scored> = reqs
+            .iter()
+            .map(|_| Scored {
+                scores: Vec::new(),
+                computed_tokens: 0,
+            })
+            .collect();
+        let mut charged = std::collections::HashSet::new();
+        // Start from the parent's cache when it holds exactly the old steps; otherwise
+        // rebuild the old steps from the prompt (e.g. the parent added no step).
+        let mut seqs = Vec::with_capacity(reqs.len());
+        let mut todo: Vec<Vec<Vec<u32>>> = Vec::with_capacity(reqs.len());
+        for (r, o) in reqs.iter().zip(out.iter_mut()) {
+            if charged.insert(r.question) {
+                o.computed_tokens += root_cost.get(&r.question).copied().unwrap_or(0);
+            }
+            let cached = r
+                .parent
+                .and_then(|p| self.seqs.get_mut(&p))
+                .filter(|(_, k)| *k == r.new_from);
+            let (seq, from) = match cached {
+                Some((s, _)) => (s.fork(), r.new_from),
+                None => (self.roots.get_mut(&r.question).expect("root").fork(), 0),
+            };
+            seqs.push(seq);
+            let mut pieces = Vec::new();
+            for (i, s) in r.steps.iter().enumerate().skip(from) {
+                pieces.push(self.step_tokens(i, s)?);
+            }
+            todo.push(pieces);
+        }
+        // Wave w runs the w-th pending piece of every request in one batch.
+        let waves = todo.iter().map(Vec::len).max().unwrap_or(0);
+        for w in 0..waves {
+            let items: Vec<(usize, &[u32])> = todo
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.get(w).map(|t| (i, t.as_slice())))
+                .collect();
+            self.engine.extend(&mut seqs, &items);
+            for &(i, t) in &items {
+                out[i].computed_tokens += t.len();
+                let first_new = todo[i].len() - (reqs[i].steps.len() - reqs[i].new_from);
+                if w >= first_new {
+                    out[i].scores.push(sigmoid(seqs[i].logits[0]));
+                }
+            }
+        }
+        for (r, s) in reqs.iter().zip(seqs) {
+            self.seqs.insert(r.node, (s, r.steps.len()));
+        }
+        Ok(out)
+    }
+
+    fn release(&mut self, nodes: &[NodeId]) {
+        for n in nodes {
+            self.seqs.remove(n);
+        }
+    }
+
+    fn finish_question(&mut self, question: usize) {
+        self.roots.remove(&question);
+    }
+
+    fn flops_per_token(&self) -> f64 {
+        2.0 * self.engine.model.cfg.num_params() as f64
+    }
+}
