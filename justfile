@@ -70,6 +70,15 @@ search preset=preset n="16": (prm preset)
     {{ttc}} search --preset {{preset}} --n {{n}} --strategy dvts
     {{ttc}} search --preset {{preset}} --n {{n}} --strategy lookahead --lookahead 2
 
+# High-temperature samples and revision trajectories (datasets/<run>/revisions/).
+revision-data preset=preset: (policy preset)
+    {{ttc}} sample --split revision --preset {{preset}}
+    {{ttc}} revisions build --preset {{preset}}
+
+# Fine-tune the revision model from the policy (checkpoints/<run>/revision/).
+revision preset=preset: (revision-data preset)
+    {{ttc}} train revision --preset {{preset}}
+
 # Greedy pass@1 per level of the trained policy on the test split.
 eval-policy preset=preset:
     {{ttc}} eval policy --preset {{preset}} --split test

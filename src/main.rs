@@ -59,6 +59,9 @@ enum Command {
     /// Search over the PRM (majority, best-of-N, beam, lookahead, DVTS) on a split,
     /// batched across questions; parquet rows with accuracy and compute accounting.
     Search(commands::search::SearchArgs),
+    /// Revision data: trajectories of wrong attempts → a correct answer.
+    #[command(subcommand)]
+    Revisions(commands::revision::RevisionsCommand),
     /// Training stages.
     #[command(subcommand)]
     Train(commands::train::TrainCommand),
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Sample(a) => commands::sample::sample(&a, &cli.dirs),
         Command::Label(a) => commands::sample::label(&a, &cli.dirs),
         Command::Search(a) => commands::search::run(&a, &cli.dirs),
+        Command::Revisions(c) => commands::revision::run(c, &cli.dirs),
         Command::Train(c) => commands::train::run(c, &cli.dirs),
         Command::Eval(c) => commands::eval::run(c, &cli.dirs),
     };

@@ -41,6 +41,33 @@ pub struct Preset {
     /// Search strategies over the PRM (`ttc search`).
     #[serde(default)]
     pub search: Option<SearchStage>,
+    /// High-temperature samples of train questions for revision data (paper: 64 at T=1).
+    #[serde(default)]
+    pub revision_samples: Option<SampleStage>,
+    /// Revision trajectories and the revision model's fine-tuning.
+    #[serde(default)]
+    pub revision: Option<RevisionConfig>,
+}
+
+/// Revision data and model (DESIGN §7).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevisionConfig {
+    /// Most previous wrong attempts in context (k ~ U{0..max_attempts}); also the context
+    /// window of revision chains.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: usize,
+    /// Seeds the draws of k and of the random attempts.
+    #[serde(default)]
+    pub seed: u64,
+    /// Fraction of questions held out for validation / early stopping.
+    #[serde(default = "default_val_fraction")]
+    pub val_fraction: f64,
+    pub train: SftConfig,
+}
+
+fn default_max_attempts() -> usize {
+    4
 }
 
 /// Knobs of `ttc search` (DESIGN §8 defaults); the strategy and N come from the CLI.

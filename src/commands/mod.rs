@@ -9,6 +9,7 @@ pub mod eval;
 pub mod grade;
 pub mod model;
 pub mod prm;
+pub mod revision;
 pub mod sample;
 pub mod search;
 pub mod tokenizer;

@@ -28,7 +28,8 @@ pub struct SampleArgs {
     #[arg(long)]
     pub preset: PathBuf,
     /// Split: `train` uses the preset's [samples] (for MC labels), `test` its
-    /// [test_samples] (for PRM evaluation and best-of-N).
+    /// [test_samples] (for PRM evaluation and best-of-N), `revision` its
+    /// [revision_samples] on train questions (high-temperature, for revision data).
     #[arg(long, default_value = "train")]
     pub split: String,
     /// Run only chunks c with c % n == i (one Slurm array task); `ttc merge` joins them.
@@ -84,12 +85,19 @@ pub fn labels_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
     preset.data_dir(dirs).join("labels")
 }
 
+/// The dataset split a sampling split draws its questions from (`revision` samples the
+/// train questions).
+pub fn data_split(split: &str) -> &str {
+    if split == "revision" { "train" } else { split }
+}
+
 /// The stage section for a split.
 pub fn sample_stage(preset: &Preset, split: &str) -> Result<SampleStage> {
     let (s, key) = match split {
         "train" => (&preset.samples, "samples"),
         "test" => (&preset.test_samples, "test_samples"),
-        other => anyhow::bail!("--split: expected train or test, got {other:?}"),
+        "revision" => (&preset.revision_samples, "revision_samples"),
+        other => anyhow::bail!("--split: expected train, test or revision, got {other:?}"),
     };
     let s = s
         .clone()
@@ -128,7 +136,7 @@ pub fn sample(a: &SampleArgs, dirs: &Dirs) -> Result<()> {
         &pdir.join("model.safetensors"),
         &format!("ttc train policy --preset {}", a.preset.display()),
     )?;
-    let split_path = preset.data_dir(dirs).join(split_file(&a.split));
+    let split_path = preset.data_dir(dirs).join(split_file(data_split(&a.split)));
     let mut problems = load_problems(&split_path)?;
     if let Some(q) = st.questions {
         problems.truncate(q);

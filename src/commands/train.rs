@@ -24,6 +24,10 @@ pub enum TrainCommand {
     /// soft-label BCE at each step's last token on the MC labels; early stopping on the
     /// held-out questions' loss. Writes checkpoints/<run>/prm/ (prm-hard/ with --hard).
     Prm(super::prm::PrmArgs),
+    /// The revision model: fine-tuned from the policy on revision trajectories (previous
+    /// wrong attempts in the prompt, loss on the correct target); keeps the checkpoint at
+    /// the validation-loss minimum. Writes checkpoints/<run>/revision/.
+    Revision(super::revision::RevisionArgs),
 }
 
 #[derive(Args)]
@@ -43,6 +47,7 @@ pub fn run(cmd: TrainCommand, dirs: &Dirs) -> Result<()> {
     match cmd {
         TrainCommand::Policy(a) => policy(&a, dirs),
         TrainCommand::Prm(a) => super::prm::train(&a, dirs),
+        TrainCommand::Revision(a) => super::revision::train(&a, dirs),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod label;
+pub mod revision;
 pub mod sample;
 pub mod select;
 pub mod shards;

@@ -23,9 +23,14 @@ fn encode(tok: &Tokenizer, text: &str) -> Result<Vec<u32>> {
 
 /// Prompt + reference solution + EOS; loss on the solution and EOS.
 pub fn policy_example(tok: &Tokenizer, p: &Problem, eos: u32) -> Result<Example> {
-    let prompt = encode(tok, &prompt_text(&p.problem))?;
+    prompt_example(tok, &prompt_text(&p.problem), &p.solution, eos)
+}
+
+/// `prompt` (no loss) then `target` and EOS (loss): one SFT example.
+pub fn prompt_example(tok: &Tokenizer, prompt: &str, target: &str, eos: u32) -> Result<Example> {
+    let prompt = encode(tok, prompt)?;
     let mut tokens = prompt.clone();
-    tokens.extend(encode(tok, &p.solution)?);
+    tokens.extend(encode(tok, target)?);
     tokens.push(eos);
     Ok(Example {
         tokens,

@@ -1,0 +1,239 @@
+//! `ttc revisions build` and `ttc train revision` (DESIGN §7; Snell et al. §6).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use ttc_core::manifest::Manifest;
+use ttc_data::revision::{TrajectoryRow, build_trajectories, revision_prompt};
+use ttc_data::sample::SampleRow;
+use ttc_model::LlamaConfig;
+use ttc_task::dataset::split_file;
+use ttc_task::math500::load_problems;
+use ttc_train::policy_eval::prompt_example;
+use ttc_train::sft::{Init, train_sft};
+
+use super::sample::{group_by_question, policy_dir, samples_dir};
+use super::train::{eos_pad, on_event, require};
+use crate::Dirs;
+use crate::preset::{Preset, RevisionConfig};
+
+#[derive(Subcommand)]
+pub enum RevisionsCommand {
+    /// Revision trajectories from the high-temperature samples (`ttc sample --split
+    /// revision`): for each correct sample, k ~ U{0..max_attempts} previous wrong attempts
+    /// (the last the nearest in edit distance), target = the correct sample.
+    /// Writes datasets/<run>/revisions/trajectories.parquet.
+    Build(RevisionArgs),
+}
+
+#[derive(Args)]
+pub struct RevisionArgs {
+    /// Pipeline preset (TOML).
+    #[arg(long)]
+    pub preset: PathBuf,
+    /// Start over even if the output is up to date.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(cmd: RevisionsCommand, dirs: &Dirs) -> Result<()> {
+    match cmd {
+        RevisionsCommand::Build(a) => build(&a, dirs),
+    }
+}
+
+fn revision_config(preset: &Preset) -> Result<RevisionConfig> {
+    let c = preset
+        .revision
+        .clone()
+        .context("preset has no [revision] section")?;
+    if !(0.0..1.0).contains(&c.val_fraction) {
+        anyhow::bail!("revision.val_fraction: must be in [0, 1)");
+    }
+    c.train.validate()?;
+    Ok(c)
+}
+
+/// `datasets/<run>/revisions/`.
+pub fn revisions_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
+    preset.data_dir(dirs).join("revisions")
+}
+
+/// `checkpoints/<run>/revision/`.
+pub fn revision_model_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
+    dirs.checkpoints_dir.join(&preset.name).join("revision")
+}
+
+fn build(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
+    let preset = Preset::load(&a.preset)?;
+    let rc = revision_config(&preset)?;
+    let sfile = samples_dir(&preset, dirs, "revision").join("samples.parquet");
+    require(
+        &sfile,
+        &format!(
+            "ttc sample --split revision --preset {}",
+            a.preset.display()
+        ),
+    )?;
+    let out = revisions_dir(&preset, dirs);
+    let mut inputs = BTreeMap::new();
+    inputs.insert("samples".to_string(), ttc_core::hash::hash_file(&sfile)?);
+    let key = (rc.max_attempts, rc.seed);
+    let cfg_hash = ttc_core::hash::hash_json(&key);
+    if a.force {
+        let _ = std::fs::remove_dir_all(&out);
+    } else if super::is_fresh("revisions", &out, &cfg_hash, &inputs)? {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let samples: Vec<SampleRow> = ttc_core::table::read_parquet(&sfile)?;
+    let n_q = samples
+        .iter()
+        .map(|s| s.question_index as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let groups = group_by_question(samples, n_q);
+    let mut rows: Vec<TrajectoryRow> = Vec::new();
+    let mut with_correct = 0;
+    for g in &groups {
+        with_correct += usize::from(g.iter().any(|s| s.correct));
+        rows.extend(build_trajectories(g, rc.max_attempts, rc.seed));
+    }
+    if rows.is_empty() {
+        anyhow::bail!(
+            "{}: no correct sample in any question, so no revision target; the policy needs to be better",
+            sfile.display()
+        );
+    }
+    let file = out.join("trajectories.parquet");
+    ttc_core::table::write_parquet(&file, &rows)?;
+    let mut hist = [0u64; 8];
+    for r in &rows {
+        hist[(r.k as usize).min(7)] += 1;
+    }
+    let mean_d = {
+        let d: Vec<u32> = rows
+            .iter()
+            .filter_map(|r| r.edit_distances.last().copied())
+            .collect();
+        d.iter().map(|&x| x as f64).sum::<f64>() / d.len().max(1) as f64
+    };
+    let mut m = Manifest::new("revisions", &key, rc.seed);
+    m.inputs = inputs;
+    m.record_output(&out, "trajectories.parquet")?;
+    m.counts.insert("trajectories".into(), rows.len() as u64);
+    m.counts.insert(
+        "questions_with_a_correct_sample".into(),
+        with_correct as u64,
+    );
+    for (k, c) in hist.iter().enumerate().take(rc.max_attempts + 1) {
+        m.counts.insert(format!("k{k}"), *c);
+    }
+    m.wall_time_s = started.elapsed().as_secs_f64();
+    m.save(&out)?;
+    eprintln!(
+        "revisions: {} trajectories from {} of {} questions (k = 0..{}: {:?}), mean edit distance of the last attempt {:.1}; wrote {}",
+        rows.len(),
+        with_correct,
+        groups.len(),
+        rc.max_attempts,
+        &hist[..=rc.max_attempts.min(7)],
+        mean_d,
+        file.display()
+    );
+    Ok(())
+}
+
+/// Fine-tune the revision model from the policy on the trajectories (loss on the target).
+pub fn train(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
+    let preset = Preset::load(&a.preset)?;
+    let rc = revision_config(&preset)?;
+    let pdir = policy_dir(&preset, dirs);
+    let tfile = revisions_dir(&preset, dirs).join("trajectories.parquet");
+    require(
+        &tfile,
+        &format!("ttc revisions build --preset {}", a.preset.display()),
+    )?;
+    let tok = ttc_task::tokenizer::load_tokenizer(&pdir.join("tokenizer.json"))
+        .with_context(|| format!("{}: the policy's tokenizer", pdir.display()))?;
+    let (eos, pad) = eos_pad(&tok)?;
+    let problems: HashMap<String, String> =
+        load_problems(&preset.data_dir(dirs).join(split_file("train")))?
+            .into_iter()
+            .map(|p| (p.unique_id, p.problem))
+            .collect();
+    let rows: Vec<TrajectoryRow> = ttc_core::table::read_parquet(&tfile)?;
+    let mut qs: Vec<u32> = rows.iter().map(|r| r.question_index).collect();
+    qs.sort_unstable();
+    qs.dedup();
+    qs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(rc.seed ^ 0x5eed));
+    let n_val = ((qs.len() as f64) * rc.val_fraction).round() as usize;
+    let val_q: HashSet<u32> = qs
+        .into_iter()
+        .take(n_val.max(usize::from(rc.val_fraction > 0.0)))
+        .collect();
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for r in &rows {
+        let p = problems.get(&r.question_id).with_context(|| {
+            format!(
+                "{}: question {} is not in the train split",
+                tfile.display(),
+                r.question_id
+            )
+        })?;
+        let attempts: Vec<&str> = r.attempts.iter().map(String::as_str).collect();
+        let ex = prompt_example(&tok, &revision_prompt(p, &attempts), &r.target, eos)?;
+        if val_q.contains(&r.question_index) {
+            &mut val
+        } else {
+            &mut train
+        }
+        .push(ex);
+    }
+    let model_cfg = LlamaConfig::load(&pdir.join("config.json"))?;
+    let out = revision_model_dir(&preset, dirs);
+    let run_hash = ttc_core::hash::hash_json(&(
+        &model_cfg,
+        &rc,
+        ttc_core::hash::hash_file(&pdir.join("model.safetensors"))?,
+        ttc_core::hash::hash_file(&tfile)?,
+    ));
+    if a.force {
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    let pb = crate::progress::bar(0, "revision");
+    let state = train_sft(
+        &model_cfg,
+        Init::From(&pdir),
+        &rc.train,
+        &train,
+        &val,
+        pad,
+        &run_hash,
+        &out,
+        &mut on_event(&pb),
+    )
+    .with_context(|| format!("training into {}", out.display()))?;
+    pb.finish_and_clear();
+    ttc_model::hf_io::write_tokenizer_files(
+        &out,
+        &pdir.join("tokenizer.json"),
+        model_cfg.max_position_embeddings,
+    )?;
+    eprintln!(
+        "revision: {} train / {} val trajectories, {} steps, best val loss {:.4} at step {} in {:.0}s -> {}",
+        train.len(),
+        val.len(),
+        state.step,
+        state.best_val_loss.unwrap_or(f64::NAN),
+        state.best_step.map(|s| s.to_string()).unwrap_or("-".into()),
+        state.wall_time_s,
+        out.display()
+    );
+    Ok(())
+}

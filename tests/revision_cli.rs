@@ -1,0 +1,95 @@
+//! `ttc revisions build` on a handmade sample table: trajectories with the documented k
+//! cap, the nearest wrong attempt last, and a clean error without any correct sample.
+
+use std::path::Path;
+
+use ttc_data::revision::TrajectoryRow;
+use ttc_data::sample::SampleRow;
+
+mod common;
+use common::{stderr, ttc};
+
+fn row(q: u32, id: u32, text: &str, answer: Option<&str>, correct: bool) -> SampleRow {
+    SampleRow {
+        question_id: format!("arith/train/{q}"),
+        question_index: q,
+        level: 1,
+        sample_id: id,
+        text: text.into(),
+        steps: vec![text.into()],
+        answer: answer.map(str::to_string),
+        correct,
+        finish: "eos".into(),
+        generated_tokens: 5,
+        step_verdicts: Vec::new(),
+        first_error: None,
+    }
+}
+
+fn preset(dir: &Path) -> String {
+    let p = dir.join("rev.toml");
+    std::fs::write(
+        &p,
+        r#"name = "rev"
+[data]
+train = 10
+val = 2
+test = 2
+[revision]
+max_attempts = 4
+seed = 5
+[revision.train]
+epochs = 1.0
+batch_tokens = 512
+lr = 1e-3
+"#,
+    )
+    .unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn revisions_build_writes_trajectories_from_samples() {
+    let t = tempfile::tempdir().unwrap();
+    let p = preset(t.path());
+    let sdir = t.path().join("datasets/rev/samples-revision");
+    std::fs::create_dir_all(&sdir).unwrap();
+    let samples = vec![
+        row(0, 0, "a = 1 + 2 = 3 \\boxed{3}", Some("3"), true),
+        row(0, 1, "a = 1 + 2 = 4 \\boxed{4}", Some("4"), false),
+        row(0, 2, "a = 7 * 7 = 49 \\boxed{49}", Some("49"), false),
+        row(1, 0, "b = 2 \\boxed{2}", Some("2"), true),
+        row(1, 1, "garbled", None, false),
+    ];
+    ttc_core::table::write_parquet(&sdir.join("samples.parquet"), &samples).unwrap();
+    let o = ttc(t.path(), &["revisions", "build", "--preset", &p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<TrajectoryRow> = ttc_core::table::read_parquet(
+        &t.path().join("datasets/rev/revisions/trajectories.parquet"),
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 2, "one per correct sample");
+    let q0 = rows.iter().find(|r| r.question_index == 0).unwrap();
+    assert!(q0.k <= 2);
+    if q0.k > 0 {
+        assert_eq!(
+            *q0.attempt_ids.last().unwrap(),
+            1,
+            "nearest wrong attempt last"
+        );
+    }
+    let q1 = rows.iter().find(|r| r.question_index == 1).unwrap();
+    assert_eq!(q1.k, 0, "the unanswered sample is not an attempt");
+    // Rerun: fresh, skipped.
+    let o = ttc(t.path(), &["revisions", "build", "--preset", &p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // No correct sample anywhere: a clear error naming the file.
+    let none = vec![row(0, 0, "x \\boxed{1}", Some("1"), false)];
+    ttc_core::table::write_parquet(&sdir.join("samples.parquet"), &none).unwrap();
+    let o = ttc(t.path(), &["revisions", "build", "--preset", &p]);
+    let err = stderr(&o);
+    assert!(
+        !o.status.success() && err.contains("samples.parquet") && err.contains("no correct sample"),
+        "{err}"
+    );
+}
