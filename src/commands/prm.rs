@@ -16,7 +16,7 @@ use ttc_model::LlamaConfig;
 use ttc_task::dataset::split_file;
 use ttc_task::math500::load_problems;
 use ttc_train::prm::{auroc, calibration, first_error_f1, prm_examples};
-use ttc_train::sft::{Init, train_sft};
+use ttc_train::sft::Init;
 
 use super::sample::{labels_dir, load_cpu, policy_dir, samples_dir};
 use crate::Dirs;
@@ -64,7 +64,13 @@ pub fn prm_dir(preset: &Preset, dirs: &Dirs, hard: bool) -> PathBuf {
 
 /// Held-out questions: a seeded `val_fraction` of the labelled question indices.
 fn val_questions(labels: &[LabelRow], frac: f64, seed: u64) -> HashSet<u32> {
-    let mut q: Vec<u32> = labels.iter().map(|l| l.question_index).collect();
+    held_out(labels.iter().map(|l| l.question_index), frac, seed)
+}
+
+/// A seeded fraction `frac` of the distinct question indices in `qs` (at least one when
+/// `frac` > 0): the validation questions of a training stage.
+pub fn held_out(qs: impl Iterator<Item = u32>, frac: f64, seed: u64) -> HashSet<u32> {
+    let mut q: Vec<u32> = qs.collect();
     q.sort_unstable();
     q.dedup();
     q.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed));
@@ -135,29 +141,19 @@ pub fn train(a: &PrmArgs, dirs: &Dirs) -> Result<()> {
         ttc_core::hash::hash_file(&inp.samples_file)?,
         ttc_core::hash::hash_file(&inp.labels_file)?,
     ));
-    if a.force {
-        let _ = std::fs::remove_dir_all(&out);
-    }
     let name = if hard { "prm-hard" } else { "prm" };
-    let pb = crate::progress::bar(0, name);
-    let state = train_sft(
-        &model_cfg,
-        Init::ScoreHeadFrom(&pdir),
-        &pc.train,
-        &train,
-        &val,
+    let job = super::train::Job {
+        label: name,
+        model_cfg: &model_cfg,
+        init: Init::ScoreHeadFrom(&pdir),
+        cfg: &pc.train,
         pad,
-        &run_hash,
-        &out,
-        &mut super::train::on_event(&pb),
-    )
-    .with_context(|| format!("training into {}", out.display()))?;
-    pb.finish_and_clear();
-    ttc_model::hf_io::write_tokenizer_files(
-        &out,
-        &pdir.join("tokenizer.json"),
-        model_cfg.max_position_embeddings,
-    )?;
+        run_hash: &run_hash,
+        out: &out,
+        tokenizer: &pdir.join("tokenizer.json"),
+        force: a.force,
+    };
+    let state = super::train::fine_tune(job, &train, &val)?;
     eprintln!(
         "{name}: {} train / {} val samples ({} labels), {} steps, best val BCE {:.4} at step {} in {:.0}s -> {}",
         train.len(),

@@ -1,13 +1,11 @@
 //! `ttc revisions build` and `ttc train revision` (DESIGN §7; Snell et al. §6).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use ttc_core::manifest::Manifest;
 use ttc_data::revision::{TrajectoryRow, build_trajectories, revision_prompt};
 use ttc_data::sample::SampleRow;
@@ -15,10 +13,10 @@ use ttc_model::LlamaConfig;
 use ttc_task::dataset::split_file;
 use ttc_task::math500::load_problems;
 use ttc_train::policy_eval::prompt_example;
-use ttc_train::sft::{Init, train_sft};
+use ttc_train::sft::Init;
 
 use super::sample::{group_by_question, policy_dir, samples_dir};
-use super::train::{eos_pad, on_event, require};
+use super::train::{eos_pad, require};
 use crate::Dirs;
 use crate::preset::{Preset, RevisionConfig};
 
@@ -168,15 +166,11 @@ pub fn train(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
             .map(|p| (p.unique_id, p.problem))
             .collect();
     let rows: Vec<TrajectoryRow> = ttc_core::table::read_parquet(&tfile)?;
-    let mut qs: Vec<u32> = rows.iter().map(|r| r.question_index).collect();
-    qs.sort_unstable();
-    qs.dedup();
-    qs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(rc.seed ^ 0x5eed));
-    let n_val = ((qs.len() as f64) * rc.val_fraction).round() as usize;
-    let val_q: HashSet<u32> = qs
-        .into_iter()
-        .take(n_val.max(usize::from(rc.val_fraction > 0.0)))
-        .collect();
+    let val_q = super::prm::held_out(
+        rows.iter().map(|r| r.question_index),
+        rc.val_fraction,
+        rc.seed,
+    );
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for r in &rows {
         let p = problems.get(&r.question_id).with_context(|| {
@@ -203,28 +197,18 @@ pub fn train(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
         ttc_core::hash::hash_file(&pdir.join("model.safetensors"))?,
         ttc_core::hash::hash_file(&tfile)?,
     ));
-    if a.force {
-        let _ = std::fs::remove_dir_all(&out);
-    }
-    let pb = crate::progress::bar(0, "revision");
-    let state = train_sft(
-        &model_cfg,
-        Init::From(&pdir),
-        &rc.train,
-        &train,
-        &val,
+    let job = super::train::Job {
+        label: "revision",
+        model_cfg: &model_cfg,
+        init: Init::From(&pdir),
+        cfg: &rc.train,
         pad,
-        &run_hash,
-        &out,
-        &mut on_event(&pb),
-    )
-    .with_context(|| format!("training into {}", out.display()))?;
-    pb.finish_and_clear();
-    ttc_model::hf_io::write_tokenizer_files(
-        &out,
-        &pdir.join("tokenizer.json"),
-        model_cfg.max_position_embeddings,
-    )?;
+        run_hash: &run_hash,
+        out: &out,
+        tokenizer: &pdir.join("tokenizer.json"),
+        force: a.force,
+    };
+    let state = super::train::fine_tune(job, &train, &val)?;
     eprintln!(
         "revision: {} train / {} val trajectories, {} steps, best val loss {:.4} at step {} in {:.0}s -> {}",
         train.len(),

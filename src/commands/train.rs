@@ -143,24 +143,18 @@ fn policy(a: &PolicyArgs, dirs: &Dirs) -> Result<()> {
         ttc_core::hash::hash_file(&data_dir.join(split_file("train")))?,
         ttc_core::hash::hash_file(&tok_path)?,
     ));
-    if a.force {
-        let _ = std::fs::remove_dir_all(&out);
-    }
-    let pb = crate::progress::bar(0, name);
-    let state = train_sft(
-        &model_cfg,
-        Init::Seeded,
-        &pc.train,
-        &train,
-        &val,
+    let job = Job {
+        label: name,
+        model_cfg: &model_cfg,
+        init: Init::Seeded,
+        cfg: &pc.train,
         pad,
-        &run_hash,
-        &out,
-        &mut on_event(&pb),
-    )
-    .with_context(|| format!("training into {}", out.display()))?;
-    pb.finish_and_clear();
-    ttc_model::hf_io::write_tokenizer_files(&out, &tok_path, model_cfg.max_position_embeddings)?;
+        run_hash: &run_hash,
+        out: &out,
+        tokenizer: &tok_path,
+        force: a.force,
+    };
+    let state = fine_tune(job, &train, &val)?;
     let eval_path = out.join("pass_at_1_val.json");
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     if mtime(&eval_path) < mtime(&out.join("model.safetensors")) {
@@ -185,6 +179,53 @@ fn policy(a: &PolicyArgs, dirs: &Dirs) -> Result<()> {
         levels.join(", ")
     );
     Ok(())
+}
+
+/// What a training run needs besides its examples.
+pub struct Job<'a> {
+    pub label: &'a str,
+    pub model_cfg: &'a LlamaConfig,
+    pub init: Init<'a>,
+    pub cfg: &'a ttc_train::sft::SftConfig,
+    pub pad: u32,
+    pub run_hash: &'a str,
+    pub out: &'a Path,
+    /// The tokenizer written beside the weights.
+    pub tokenizer: &'a Path,
+    /// Remove `out` first.
+    pub force: bool,
+}
+
+/// Train (or resume) into `job.out` behind a progress bar; then write the tokenizer
+/// files next to the weights so the directory is a complete HF checkpoint.
+pub fn fine_tune(
+    job: Job<'_>,
+    train: &[ttc_train::sft_data::Example],
+    val: &[ttc_train::sft_data::Example],
+) -> Result<ttc_train::sft::TrainState> {
+    if job.force {
+        let _ = std::fs::remove_dir_all(job.out);
+    }
+    let pb = crate::progress::bar(0, job.label);
+    let state = train_sft(
+        job.model_cfg,
+        job.init,
+        job.cfg,
+        train,
+        val,
+        job.pad,
+        job.run_hash,
+        job.out,
+        &mut on_event(&pb),
+    )
+    .with_context(|| format!("training into {}", job.out.display()))?;
+    pb.finish_and_clear();
+    ttc_model::hf_io::write_tokenizer_files(
+        job.out,
+        job.tokenizer,
+        job.model_cfg.max_position_embeddings,
+    )?;
+    Ok(state)
 }
 
 /// The progress-bar side of a training run: steps, loss, val loss, tokens/s, ETA.
