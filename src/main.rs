@@ -62,6 +62,9 @@ enum Command {
     /// Revision data: trajectories of wrong attempts → a correct answer.
     #[command(subcommand)]
     Revisions(commands::revision::RevisionsCommand),
+    /// Revision chains with the revision model on a split: each attempt conditioned on
+    /// the last `max_attempts` ones; per-step pass@1 and right→wrong rates.
+    Revise(commands::revision::ReviseArgs),
     /// Training stages.
     #[command(subcommand)]
     Train(commands::train::TrainCommand),
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Command::Label(a) => commands::sample::label(&a, &cli.dirs),
         Command::Search(a) => commands::search::run(&a, &cli.dirs),
         Command::Revisions(c) => commands::revision::run(c, &cli.dirs),
+        Command::Revise(a) => commands::revision::revise(&a, &cli.dirs),
         Command::Train(c) => commands::train::run(c, &cli.dirs),
         Command::Eval(c) => commands::eval::run(c, &cli.dirs),
     };

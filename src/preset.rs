@@ -63,11 +63,66 @@ pub struct RevisionConfig {
     /// Fraction of questions held out for validation / early stopping.
     #[serde(default = "default_val_fraction")]
     pub val_fraction: f64,
+    /// Context of the revision model (its prompts hold up to `max_attempts` solutions).
+    #[serde(default = "default_revision_positions")]
+    pub max_position_embeddings: usize,
     pub train: SftConfig,
+    /// Revision chains at inference (`ttc revise`).
+    #[serde(default)]
+    pub chains: ChainStage,
+}
+
+/// `ttc revise`: chains of revisions on the test split.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainStage {
+    /// Independent chains per question.
+    #[serde(default = "default_chains")]
+    pub chains: usize,
+    /// Revisions after the first attempt (the paper goes to 64).
+    #[serde(default = "default_chain_steps")]
+    pub steps: usize,
+    #[serde(default = "default_temperature")]
+    pub temperature: f32,
+    #[serde(default = "default_top_p")]
+    pub top_p: f32,
+    #[serde(default = "default_eval_tokens")]
+    pub max_new_tokens: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// Use only the first this many test questions (all when absent).
+    pub questions: Option<usize>,
+    /// Questions per resumable part.
+    #[serde(default = "default_chunk")]
+    pub chunk: usize,
+}
+
+impl Default for ChainStage {
+    fn default() -> Self {
+        ChainStage {
+            chains: default_chains(),
+            steps: default_chain_steps(),
+            temperature: default_temperature(),
+            top_p: default_top_p(),
+            max_new_tokens: default_eval_tokens(),
+            seed: 0,
+            questions: None,
+            chunk: default_chunk(),
+        }
+    }
 }
 
 fn default_max_attempts() -> usize {
     4
+}
+fn default_revision_positions() -> usize {
+    1024
+}
+fn default_chains() -> usize {
+    4
+}
+fn default_chain_steps() -> usize {
+    8
 }
 
 /// Knobs of `ttc search` (DESIGN §8 defaults); the strategy and N come from the CLI.

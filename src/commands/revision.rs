@@ -189,7 +189,10 @@ pub fn train(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
         }
         .push(ex);
     }
-    let model_cfg = LlamaConfig::load(&pdir.join("config.json"))?;
+    let mut model_cfg = LlamaConfig::load(&pdir.join("config.json"))?;
+    model_cfg.max_position_embeddings = model_cfg
+        .max_position_embeddings
+        .max(rc.max_position_embeddings);
     let out = revision_model_dir(&preset, dirs);
     let run_hash = ttc_core::hash::hash_json(&(
         &model_cfg,
@@ -218,6 +221,123 @@ pub fn train(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
         state.best_step.map(|s| s.to_string()).unwrap_or("-".into()),
         state.wall_time_s,
         out.display()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ReviseArgs {
+    /// Pipeline preset (TOML); `[revision.chains]` sets chains, steps, sampling, questions.
+    #[arg(long)]
+    pub preset: PathBuf,
+    /// Dataset split whose questions are revised.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Run only chunks c with c % n == i (one Slurm array task).
+    #[arg(long)]
+    pub shard: Option<ttc_data::shards::Shard>,
+    /// Start over even if the output is up to date.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Revision chains with the revision model: every attempt of every chain, per-step
+/// pass@1, and how often a right answer is revised into a wrong one.
+pub fn revise(a: &ReviseArgs, dirs: &Dirs) -> Result<()> {
+    use ttc_data::revision::{ChainConfig, ChainRow, chain_stats, revise_questions};
+    let preset = Preset::load(&a.preset)?;
+    let rc = revision_config(&preset)?;
+    let cs = &rc.chains;
+    if cs.chains == 0 || cs.chunk == 0 {
+        anyhow::bail!("revision.chains: chains and chunk must be at least 1");
+    }
+    let mdir = revision_model_dir(&preset, dirs);
+    require(
+        &mdir.join("model.safetensors"),
+        &format!("ttc train revision --preset {}", a.preset.display()),
+    )?;
+    let split_path = preset.data_dir(dirs).join(split_file(&a.split));
+    let mut problems = load_problems(&split_path)?;
+    if let Some(q) = cs.questions {
+        problems.truncate(q);
+    }
+    let out = dirs.reports_dir.join(&preset.name).join("revisions");
+    let mut inputs = BTreeMap::new();
+    inputs.insert(
+        "revision".to_string(),
+        ttc_core::hash::hash_file(&mdir.join("model.safetensors"))?,
+    );
+    inputs.insert("split".to_string(), ttc_core::hash::hash_file(&split_path)?);
+    let cfg = ChainConfig {
+        chains: cs.chains,
+        steps: cs.steps,
+        window: rc.max_attempts,
+        temperature: cs.temperature,
+        top_p: cs.top_p,
+        max_new_tokens: cs.max_new_tokens,
+        seed: cs.seed,
+    };
+    let key = (&cfg, &a.split, problems.len(), cs.chunk);
+    let cfg_hash = ttc_core::hash::hash_json(&key);
+    if a.force {
+        let _ = std::fs::remove_dir_all(&out);
+    } else if super::is_fresh("revise", &out, &cfg_hash, &inputs)? {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let (model, tok) = super::sample::load_cpu(&mdir)?;
+    let engine = ttc_model::generate::Engine::new(&model, &tok)?;
+    let file = out.join("chains.parquet");
+    let parts = ttc_data::shards::Parts::open(
+        &file,
+        cs.chunk,
+        problems.len(),
+        &format!("{cfg_hash}{inputs:?}"),
+    )?;
+    let shard = a.shard.unwrap_or(ttc_data::shards::Shard::ALL);
+    let complete = super::sample::run_parts(&parts, shard, "revise", |_, r| {
+        Ok(revise_questions(
+            &engine,
+            &problems[r.clone()],
+            r.start,
+            &cfg,
+        )?)
+    })?;
+    if !complete {
+        eprintln!("revise: shard {shard} done; other shards pending");
+        return Ok(());
+    }
+    let rows: Vec<ChainRow> = parts.merge()?;
+    let stats = chain_stats(&rows);
+    ttc_core::atomic::write_atomic(&out.join("stats.json"), &serde_json::to_vec_pretty(&stats)?)?;
+    let mut csv = String::from("step,pass_at_1\n");
+    for (t, p) in stats.pass_at_1.iter().enumerate() {
+        csv.push_str(&format!("{t},{p:.6}\n"));
+    }
+    ttc_core::atomic::write_atomic(&out.join("pass_at_1_by_step.csv"), csv.as_bytes())?;
+    let mut m = Manifest::new("revise", &key, cs.seed);
+    m.inputs = inputs;
+    for f in ["chains.parquet", "stats.json", "pass_at_1_by_step.csv"] {
+        m.record_output(&out, f)?;
+    }
+    m.counts.insert("attempts".into(), rows.len() as u64);
+    m.wall_time_s = started.elapsed().as_secs_f64();
+    m.save(&out)?;
+    let p = &stats.pass_at_1;
+    eprintln!(
+        "revise: {} questions x {} chains x {} attempts; pass@1 step 0 {:.1}%, step {} {:.1}%; right->wrong {:.1}% of {} , wrong->right {:.1}% of {}; wrote {} in {:.1}s",
+        problems.len(),
+        cs.chains,
+        cs.steps + 1,
+        100.0 * p.first().copied().unwrap_or(0.0),
+        p.len().saturating_sub(1),
+        100.0 * p.last().copied().unwrap_or(0.0),
+        100.0 * stats.right_to_wrong,
+        stats.transitions_from_right,
+        100.0 * stats.wrong_to_right,
+        stats.transitions_from_wrong,
+        file.display(),
+        m.wall_time_s
     );
     Ok(())
 }

@@ -103,6 +103,144 @@ pub fn build_trajectories(samples: &[SampleRow], max_k: usize, seed: u64) -> Vec
     out
 }
 
+/// Knobs of revision chains at inference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainConfig {
+    /// Independent chains per question.
+    pub chains: usize,
+    /// Revisions per chain after the first attempt (the chain holds `steps + 1` answers).
+    pub steps: usize,
+    /// Previous attempts in context (the paper: 4).
+    pub window: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub max_new_tokens: usize,
+    pub seed: u64,
+}
+
+/// One attempt of a revision chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainRow {
+    pub question_id: String,
+    pub question_index: u32,
+    pub level: u8,
+    pub chain: u32,
+    /// 0 = the first attempt (no previous attempts in context).
+    pub step: u32,
+    pub text: String,
+    pub answer: Option<String>,
+    pub correct: bool,
+    pub generated_tokens: u32,
+}
+
+/// Revision chains for `problems` (split indices from `first_index`): every step, all
+/// questions' chains generate together, each conditioned on its last `window` attempts.
+/// Chain `c` of question `q` samples step `t` with seed derive_seed(seed, q·chains + c, t),
+/// so results do not depend on batching.
+pub fn revise_questions(
+    engine: &ttc_model::generate::Engine,
+    problems: &[ttc_task::Problem],
+    first_index: usize,
+    cfg: &ChainConfig,
+) -> crate::Result<Vec<ChainRow>> {
+    let params = ttc_model::sampling::SamplingParams::sampled(
+        cfg.temperature,
+        cfg.top_p,
+        cfg.max_new_tokens,
+    );
+    let n = problems.len() * cfg.chains;
+    let mut history: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut rows = Vec::with_capacity(n * (cfg.steps + 1));
+    for step in 0..=cfg.steps {
+        let prompts = (0..n)
+            .map(|k| {
+                let p = &problems[k / cfg.chains];
+                let ctx = context_window(&history[k], cfg.window);
+                engine.encode(&revision_prompt(&p.problem, &ctx))
+            })
+            .collect::<ttc_model::Result<Vec<_>>>()?;
+        let seeds: Vec<u64> = (0..n)
+            .map(|k| {
+                let q = (first_index + k / cfg.chains) as u64;
+                derive_seed(
+                    cfg.seed,
+                    q * cfg.chains as u64 + (k % cfg.chains) as u64,
+                    step as u64,
+                )
+            })
+            .collect();
+        let seqs = engine.prefill(&prompts);
+        for (k, (_, g)) in engine.decode(seqs, &params, &seeds).into_iter().enumerate() {
+            let p = &problems[k / cfg.chains];
+            let j = crate::sample::judge(p, None, &g.text);
+            rows.push(ChainRow {
+                question_id: p.unique_id.clone(),
+                question_index: (first_index + k / cfg.chains) as u32,
+                level: p.level,
+                chain: (k % cfg.chains) as u32,
+                step: step as u32,
+                text: g.text.clone(),
+                answer: j.answer,
+                correct: j.correct,
+                generated_tokens: g.generated_tokens as u32,
+            });
+            history[k].push(g.text);
+        }
+    }
+    Ok(rows)
+}
+
+/// Per-step pass@1 of chains (mean over every chain of every question) and the share of
+/// correct answers revised into wrong ones (transitions step t right → step t+1 wrong,
+/// over all transitions from a right answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainStats {
+    pub pass_at_1: Vec<f64>,
+    pub right_to_wrong: f64,
+    pub wrong_to_right: f64,
+    pub transitions_from_right: u64,
+    pub transitions_from_wrong: u64,
+}
+
+pub fn chain_stats(rows: &[ChainRow]) -> ChainStats {
+    let steps = rows.iter().map(|r| r.step as usize + 1).max().unwrap_or(0);
+    let mut right = vec![0u64; steps];
+    let mut total = vec![0u64; steps];
+    let mut by_chain: std::collections::BTreeMap<(u32, u32), Vec<(u32, bool)>> = Default::default();
+    for r in rows {
+        right[r.step as usize] += u64::from(r.correct);
+        total[r.step as usize] += 1;
+        by_chain
+            .entry((r.question_index, r.chain))
+            .or_default()
+            .push((r.step, r.correct));
+    }
+    let (mut rw, mut from_r, mut wr, mut from_w) = (0u64, 0u64, 0u64, 0u64);
+    for v in by_chain.values_mut() {
+        v.sort_unstable();
+        for w in v.windows(2) {
+            if w[0].1 {
+                from_r += 1;
+                rw += u64::from(!w[1].1);
+            } else {
+                from_w += 1;
+                wr += u64::from(w[1].1);
+            }
+        }
+    }
+    ChainStats {
+        pass_at_1: right
+            .iter()
+            .zip(&total)
+            .map(|(&r, &t)| r as f64 / t.max(1) as f64)
+            .collect(),
+        right_to_wrong: rw as f64 / from_r.max(1) as f64,
+        wrong_to_right: wr as f64 / from_w.max(1) as f64,
+        transitions_from_right: from_r,
+        transitions_from_wrong: from_w,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +325,38 @@ mod tests {
         let chain: Vec<String> = (0..6).map(|i| i.to_string()).collect();
         assert_eq!(context_window(&chain, 4), ["2", "3", "4", "5"]);
         assert_eq!(context_window(&chain[..2], 4), ["0", "1"]);
+    }
+
+    #[test]
+    fn chain_stats_count_transitions() {
+        let r = |q: u32, c: u32, t: u32, ok: bool| ChainRow {
+            question_id: String::new(),
+            question_index: q,
+            level: 1,
+            chain: c,
+            step: t,
+            text: String::new(),
+            answer: None,
+            correct: ok,
+            generated_tokens: 0,
+        };
+        // Chain (0,0): R W R; chain (0,1): W W R; chain (1,0): R R R.
+        let rows = vec![
+            r(0, 0, 0, true),
+            r(0, 0, 1, false),
+            r(0, 0, 2, true),
+            r(0, 1, 2, true),
+            r(0, 1, 0, false),
+            r(0, 1, 1, false),
+            r(1, 0, 0, true),
+            r(1, 0, 1, true),
+            r(1, 0, 2, true),
+        ];
+        let s = chain_stats(&rows);
+        assert_eq!(s.pass_at_1, vec![2.0 / 3.0, 1.0 / 3.0, 1.0]);
+        // From right: (0,0) R→W, (1,0) R→R, R→R: 1 of 3. From wrong: W→R, W→W, W→R: 2 of 3.
+        assert_eq!((s.transitions_from_right, s.transitions_from_wrong), (3, 3));
+        assert!((s.right_to_wrong - 1.0 / 3.0).abs() < 1e-12);
+        assert!((s.wrong_to_right - 2.0 / 3.0).abs() < 1e-12);
     }
 }

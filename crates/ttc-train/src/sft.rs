@@ -234,6 +234,7 @@ pub fn train_sft(
     let dev = Default::default();
     let rec = CkptRecorder::new();
     let total = total_steps(train, cfg);
+    let loaded = !matches!(init, Init::Seeded);
     let inner = match init {
         Init::Seeded => ttc_model::init_cpu_seeded(model_cfg, cfg.seed),
         Init::From(dir) => ttc_model::hf_io::load_checkpoint(dir, &dev)?,
@@ -247,6 +248,15 @@ pub fn train_sft(
         ));
     }
     let mut model: Model = Model::from_inner(inner);
+    if loaded {
+        // burn 0.21: a parameter built from a tensor of the inner (non-autodiff) backend
+        // records require_grad = false, and `from_inner` keeps that — the loaded model
+        // would get no gradients. Loading its record into a freshly initialised model keeps
+        // the fresh parameters' require_grad and takes the loaded values.
+        model = model_cfg
+            .init::<CpuAutodiff>(&dev)
+            .load_record(model.into_record());
+    }
     let mut optim = AdamWConfig::new()
         .with_beta_1(0.9)
         .with_beta_2(0.95)
@@ -522,7 +532,31 @@ mod tests {
     fn score_head_learns_soft_targets_and_keeps_the_best_weights() {
         let dir = tempfile::tempdir().unwrap();
         let mc = LlamaConfig::tiny(64).with_score_head();
-        let ex: Vec<Example> = (0..48)
+        let ex = score_examples();
+        score_head_run(&mc, Init::Seeded, &ex, dir.path());
+    }
+
+    /// Regression: a model loaded from a checkpoint (PRM from the policy, revision model)
+    /// must train — burn 0.21 drops require_grad on parameters loaded from tensors.
+    #[test]
+    fn fine_tuning_from_a_checkpoint_changes_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy_dir = dir.path().join("policy");
+        let pc = LlamaConfig::tiny(64);
+        let policy = ttc_model::init_cpu_seeded(&pc, 3);
+        ttc_model::hf_io::save_checkpoint(&policy_dir, &policy).unwrap();
+        let ex = score_examples();
+        let mc = pc.with_score_head();
+        score_head_run(
+            &mc,
+            Init::ScoreHeadFrom(&policy_dir),
+            &ex,
+            &dir.path().join("prm"),
+        );
+    }
+
+    fn score_examples() -> Vec<Example> {
+        (0..48)
             .map(|i| {
                 let tokens: Vec<u32> = (0..10).map(|j| ((i * 7 + j * 3) % 60) as u32 + 1).collect();
                 let scores = [3usize, 6, 8]
@@ -544,7 +578,10 @@ mod tests {
                     scores,
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    fn score_head_run(mc: &LlamaConfig, init: Init, ex: &[Example], out: &Path) {
         let c = SftConfig {
             epochs: 6.0,
             keep_best: true,
@@ -552,26 +589,17 @@ mod tests {
             dropout: 0.1,
             ..cfg(5e-3)
         };
-        let st = train_sft(
-            &mc,
-            Init::Seeded,
-            &c,
-            &ex,
-            &ex[..16],
-            0,
-            "p",
-            dir.path(),
-            &mut |_| {},
-        )
-        .unwrap();
+        let st = train_sft(mc, init, &c, ex, &ex[..16], 0, "p", out, &mut |_| {}).unwrap();
         assert!(st.done);
-        let m: Vec<Metric> =
-            ttc_core::jsonl::read_jsonl(&dir.path().join("metrics.jsonl")).unwrap();
+        let m: Vec<Metric> = ttc_core::jsonl::read_jsonl(&out.join("metrics.jsonl")).unwrap();
         let vals: Vec<f64> = m.iter().filter_map(|m| m.val_loss).collect();
-        assert!(vals.last().unwrap() < &vals[0] || st.best_val_loss.unwrap() < vals[0]);
+        assert!(
+            st.best_val_loss.unwrap() < vals[0] - 0.01,
+            "validation loss never improved: {vals:?}"
+        );
         // The kept weights are the best evaluation's.
-        let kept = ttc_model::hf_io::load_checkpoint::<CpuBackend>(dir.path(), &Default::default())
-            .unwrap();
+        let kept =
+            ttc_model::hf_io::load_checkpoint::<CpuBackend>(out, &Default::default()).unwrap();
         let vl = eval_loss(&kept, &ex[..16], c.batch_tokens, 0);
         assert!(
             (vl - st.best_val_loss.unwrap()).abs() < 1e-5,
