@@ -79,6 +79,13 @@ revision-data preset=preset: (policy preset)
 revision preset=preset: (revision-data preset)
     {{ttc}} train revision --preset {{preset}}
 
+# Revision chains on the test split; the ORM from chains on train questions; selection.
+eval-revisions preset=preset: (revision preset)
+    {{ttc}} revise --split train --preset {{preset}}
+    {{ttc}} train orm --preset {{preset}}
+    {{ttc}} revise --split test --preset {{preset}}
+    {{ttc}} eval revisions --preset {{preset}}
+
 # Greedy pass@1 per level of the trained policy on the test split.
 eval-policy preset=preset:
     {{ttc}} eval policy --preset {{preset}} --split test

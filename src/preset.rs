@@ -70,6 +70,26 @@ pub struct RevisionConfig {
     /// Revision chains at inference (`ttc revise`).
     #[serde(default)]
     pub chains: ChainStage,
+    /// The revision verifier: an outcome model over revision outputs with the previous
+    /// attempts in context (`ttc train orm`), trained on chains of train questions.
+    #[serde(default)]
+    pub orm: Option<OrmConfig>,
+}
+
+/// `ttc train orm`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrmConfig {
+    /// Train questions whose revision chains are the ORM's data (`ttc revise --split train`).
+    #[serde(default = "default_orm_questions")]
+    pub questions: usize,
+    #[serde(default = "default_val_fraction")]
+    pub val_fraction: f64,
+    pub train: SftConfig,
+}
+
+fn default_orm_questions() -> usize {
+    200
 }
 
 /// `ttc revise`: chains of revisions on the test split.

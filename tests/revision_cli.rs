@@ -93,3 +93,82 @@ fn revisions_build_writes_trajectories_from_samples() {
         "{err}"
     );
 }
+
+/// Revision chains, the ORM and chain selection end to end on a tiny random revision model
+/// (the plumbing; the default preset measures the numbers).
+#[test]
+fn revise_train_orm_and_eval_revisions_run_end_to_end() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("chain.toml");
+    std::fs::write(
+        &p,
+        r#"name = "chain"
+[data]
+train = 40
+val = 4
+test = 6
+[revision]
+max_attempts = 2
+[revision.train]
+epochs = 1.0
+batch_tokens = 512
+lr = 1e-3
+[revision.chains]
+chains = 2
+steps = 3
+max_new_tokens = 24
+questions = 3
+chunk = 2
+[revision.orm]
+questions = 4
+[revision.orm.train]
+epochs = 1.0
+batch_tokens = 1024
+lr = 1e-3
+eval_every = 2
+"#,
+    )
+    .unwrap();
+    let p = p.display().to_string();
+    let ok = |args: &[&str]| {
+        let o = ttc(t.path(), args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stderr(&o)
+    };
+    ok(&["data", "gen", "--preset", &p]);
+    ok(&["tokenizer", "train", "--preset", &p]);
+    ok(&[
+        "model",
+        "init",
+        "--size",
+        "tiny",
+        "--tokenizer",
+        "checkpoints/chain/tokenizer/tokenizer.json",
+        "--out",
+        "checkpoints/chain/revision",
+    ]);
+    ok(&["revise", "--split", "train", "--preset", &p]);
+    let rows: Vec<ttc_data::revision::ChainRow> =
+        ttc_core::table::read_parquet(&t.path().join("datasets/chain/chains-train/chains.parquet"))
+            .unwrap();
+    assert_eq!(
+        rows.len(),
+        4 * 2 * 4,
+        "4 questions x 2 chains x (1 + 3 steps)"
+    );
+    let e = ok(&["train", "orm", "--preset", &p]);
+    assert!(e.contains("orm:"), "{e}");
+    ok(&["revise", "--preset", &p]);
+    let e = ok(&["eval", "revisions", "--preset", &p]);
+    let csv =
+        std::fs::read_to_string(t.path().join("reports/chain/revisions/selection.csv")).unwrap();
+    let lengths: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(lengths, ["1", "2", "4"], "{e}\n{csv}");
+    // A second revise is fresh.
+    let e = ok(&["revise", "--preset", &p]);
+    assert!(e.contains("up to date"), "{e}");
+}

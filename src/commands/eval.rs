@@ -19,6 +19,10 @@ pub enum EvalCommand {
     /// checker, calibration, and best-of-N (vanilla, weighted) vs majority at N = 1, 4,
     /// 16, 64 on the test samples. Writes reports/<run>/prm/.
     Prm(super::prm::PrmArgs),
+    /// Selection over revision chains of the test split: last answer, majority and
+    /// ORM-weighted best-of-N within a chain, hierarchical and flat majority across chains,
+    /// at chain lengths 1, 2, 4, …. Writes reports/<run>/revisions/selection.csv.
+    Revisions(super::orm::OrmArgs),
 }
 
 #[derive(Args)]
@@ -38,6 +42,7 @@ pub fn run(cmd: EvalCommand, dirs: &Dirs) -> Result<()> {
     match cmd {
         EvalCommand::Policy(a) => policy(&a, dirs),
         EvalCommand::Prm(a) => super::prm::eval(&a, dirs),
+        EvalCommand::Revisions(a) => super::orm::eval(&a, dirs),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod data;
 pub mod eval;
 pub mod grade;
 pub mod model;
+pub mod orm;
 pub mod prm;
 pub mod revision;
 pub mod sample;

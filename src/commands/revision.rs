@@ -45,7 +45,7 @@ pub fn run(cmd: RevisionsCommand, dirs: &Dirs) -> Result<()> {
     }
 }
 
-fn revision_config(preset: &Preset) -> Result<RevisionConfig> {
+pub fn revision_config(preset: &Preset) -> Result<RevisionConfig> {
     let c = preset
         .revision
         .clone()
@@ -60,6 +60,11 @@ fn revision_config(preset: &Preset) -> Result<RevisionConfig> {
 /// `datasets/<run>/revisions/`.
 pub fn revisions_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
     preset.data_dir(dirs).join("revisions")
+}
+
+/// `datasets/<run>/chains-<split>/`: revision chains (train: ORM data; test: evaluation).
+pub fn chains_dir(preset: &Preset, dirs: &Dirs, split: &str) -> PathBuf {
+    preset.data_dir(dirs).join(format!("chains-{split}"))
 }
 
 /// `checkpoints/<run>/revision/`.
@@ -233,6 +238,10 @@ pub struct ReviseArgs {
     /// Dataset split whose questions are revised.
     #[arg(long, default_value = "test")]
     pub split: String,
+    /// Only the first this many questions (default: `[revision.chains] questions` on test,
+    /// `[revision.orm] questions` on train, else all).
+    #[arg(long)]
+    pub questions: Option<usize>,
     /// Run only chunks c with c % n == i (one Slurm array task).
     #[arg(long)]
     pub shard: Option<ttc_data::shards::Shard>,
@@ -258,10 +267,15 @@ pub fn revise(a: &ReviseArgs, dirs: &Dirs) -> Result<()> {
     )?;
     let split_path = preset.data_dir(dirs).join(split_file(&a.split));
     let mut problems = load_problems(&split_path)?;
-    if let Some(q) = cs.questions {
+    let default_q = if a.split == "train" {
+        rc.orm.as_ref().map(|o| o.questions)
+    } else {
+        cs.questions
+    };
+    if let Some(q) = a.questions.or(default_q) {
         problems.truncate(q);
     }
-    let out = dirs.reports_dir.join(&preset.name).join("revisions");
+    let out = chains_dir(&preset, dirs, &a.split);
     let mut inputs = BTreeMap::new();
     inputs.insert(
         "revision".to_string(),

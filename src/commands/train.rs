@@ -28,6 +28,10 @@ pub enum TrainCommand {
     /// wrong attempts in the prompt, loss on the correct target); keeps the checkpoint at
     /// the validation-loss minimum. Writes checkpoints/<run>/revision/.
     Revision(super::revision::RevisionArgs),
+    /// The revision verifier: an outcome model (score head on the revision model) trained
+    /// on revision chains of train questions with the previous attempts in context; label =
+    /// the attempt's correctness. Writes checkpoints/<run>/orm/.
+    Orm(super::orm::OrmArgs),
 }
 
 #[derive(Args)]
@@ -48,6 +52,7 @@ pub fn run(cmd: TrainCommand, dirs: &Dirs) -> Result<()> {
         TrainCommand::Policy(a) => policy(&a, dirs),
         TrainCommand::Prm(a) => super::prm::train(&a, dirs),
         TrainCommand::Revision(a) => super::revision::train(&a, dirs),
+        TrainCommand::Orm(a) => super::orm::train(&a, dirs),
     }
 }
 

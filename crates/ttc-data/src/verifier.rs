@@ -35,21 +35,42 @@ impl<'m> StepScorer<'m> {
 
     /// Token layout of a question's prompt + steps.
     pub fn layout(&self, problem: &str, steps: &[String]) -> Result<crate::steps::StepLayout> {
+        self.layout_prompt(&prompt_text(problem), steps)
+    }
+
+    /// Token layout of a full prompt text + steps.
+    pub fn layout_prompt(
+        &self,
+        prompt: &str,
+        steps: &[String],
+    ) -> Result<crate::steps::StepLayout> {
         let encode = |s: &str| -> Result<Vec<u32>> { Ok(self.engine.encode(s)?) };
-        let prompt = encode(&prompt_text(problem))?;
+        let prompt = encode(prompt)?;
         layout(&encode, &prompt, steps, false)
     }
 
     /// Per-step scores in (0, 1) of each (problem text, steps) item. Items with no steps
     /// get no scores. Every sequence is computed once, batched up to `max_rows` rows.
     pub fn score(&self, items: &[(&str, &[String])]) -> Result<Vec<Vec<f32>>> {
+        let prompts: Vec<String> = items.iter().map(|(p, _)| prompt_text(p)).collect();
+        let with: Vec<(&str, &[String])> = prompts
+            .iter()
+            .zip(items)
+            .map(|(p, (_, s))| (p.as_str(), *s))
+            .collect();
+        self.score_prompts(&with)
+    }
+
+    /// [`StepScorer::score`] with full prompt texts (e.g. a revision prompt holding the
+    /// previous attempts, for an outcome model that sees them).
+    pub fn score_prompts(&self, items: &[(&str, &[String])]) -> Result<Vec<Vec<f32>>> {
         let layouts = items
             .iter()
             .map(|(p, s)| {
                 if s.is_empty() {
                     Ok(None)
                 } else {
-                    self.layout(p, s).map(Some)
+                    self.layout_prompt(p, s).map(Some)
                 }
             })
             .collect::<Result<Vec<_>>>()?;

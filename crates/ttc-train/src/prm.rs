@@ -77,6 +77,36 @@ pub fn prm_examples(
     Ok(out)
 }
 
+/// An outcome-model (ORM) example: `prompt` (e.g. a revision prompt holding the previous
+/// attempts) + the solution's steps + EOS, with one target — the solution's correctness —
+/// at its last step's last token. `None` for a solution without steps.
+pub fn orm_example(
+    tok: &Tokenizer,
+    prompt: &str,
+    steps: &[String],
+    correct: bool,
+    eos: u32,
+) -> Result<Option<Example>> {
+    if steps.is_empty() {
+        return Ok(None);
+    }
+    let encode = |s: &str| -> ttc_data::Result<Vec<u32>> {
+        tok.encode(s, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| ttc_data::Error::Input(format!("tokenizer: {e}")))
+    };
+    let p = encode(prompt).map_err(|e| Error::Config(e.to_string()))?;
+    let l = layout(&encode, &p, steps, false).map_err(|e| Error::Config(e.to_string()))?;
+    let mut tokens = l.tokens;
+    tokens.push(eos);
+    let last = *l.step_ends.last().expect("non-empty steps");
+    Ok(Some(Example {
+        tokens,
+        prompt_len: l.prompt_len,
+        scores: vec![(last, f32::from(u8::from(correct)))],
+    }))
+}
+
 /// Area under the ROC curve of `scores` for `positive` (ties count half); `None` when one
 /// class is absent.
 pub fn auroc(scores: &[f32], positive: &[bool]) -> Option<f64> {

@@ -1,0 +1,320 @@
+//! `ttc train orm` and `ttc eval revisions` (DESIGN §7): the revision verifier and
+//! selection over revision chains.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+use ttc_data::revision::{ChainRow, context_window, revision_prompt};
+use ttc_data::select::{majority, weighted_best_of_n};
+use ttc_data::steps::split_steps;
+use ttc_data::verifier::StepScorer;
+use ttc_model::LlamaConfig;
+use ttc_task::dataset::split_file;
+use ttc_task::grader::is_equivalent;
+use ttc_task::math500::load_problems;
+use ttc_train::prm::orm_example;
+use ttc_train::sft::Init;
+
+use super::revision::{chains_dir, revision_config, revision_model_dir};
+use super::train::{eos_pad, require};
+use crate::Dirs;
+use crate::preset::Preset;
+
+#[derive(Args)]
+pub struct OrmArgs {
+    /// Pipeline preset (TOML).
+    #[arg(long)]
+    pub preset: PathBuf,
+    /// Start over even if a finished or resumable run exists (train only).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `checkpoints/<run>/orm/`.
+pub fn orm_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
+    dirs.checkpoints_dir.join(&preset.name).join("orm")
+}
+
+/// Each chain's attempts in step order, keyed by (question index, chain).
+fn chains_of(rows: &[ChainRow]) -> Vec<Vec<&ChainRow>> {
+    let mut by: std::collections::BTreeMap<(u32, u32), Vec<&ChainRow>> = Default::default();
+    for r in rows {
+        by.entry((r.question_index, r.chain)).or_default().push(r);
+    }
+    by.into_values()
+        .map(|mut v| {
+            v.sort_by_key(|r| r.step);
+            v
+        })
+        .collect()
+}
+
+/// One attempt as the ORM sees it: (question index, prompt with the previous attempts,
+/// the attempt's steps, correct).
+type InContext = (u32, String, Vec<String>, bool);
+
+/// A chain's answers and ORM scores in step order, with its question id.
+type ScoredChain<'a> = (Vec<Option<String>>, Vec<f32>, &'a str);
+
+/// Every attempt of every chain, in its context.
+fn attempts_in_context(
+    chains: &[Vec<&ChainRow>],
+    problems: &HashMap<String, String>,
+    window: usize,
+    file: &std::path::Path,
+) -> Result<Vec<InContext>> {
+    let mut out = Vec::new();
+    for c in chains {
+        let texts: Vec<String> = c.iter().map(|r| r.text.clone()).collect();
+        for (i, r) in c.iter().enumerate() {
+            let p = problems.get(&r.question_id).with_context(|| {
+                format!(
+                    "{}: question {} is not in the split",
+                    file.display(),
+                    r.question_id
+                )
+            })?;
+            let prompt = revision_prompt(p, &context_window(&texts[..i], window));
+            out.push((r.question_index, prompt, split_steps(&r.text), r.correct));
+        }
+    }
+    Ok(out)
+}
+
+pub fn train(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
+    let preset = Preset::load(&a.preset)?;
+    let rc = revision_config(&preset)?;
+    let oc = rc
+        .orm
+        .clone()
+        .context("preset has no [revision.orm] section")?;
+    oc.train.validate()?;
+    let rdir = revision_model_dir(&preset, dirs);
+    let cfile = chains_dir(&preset, dirs, "train").join("chains.parquet");
+    require(
+        &cfile,
+        &format!("ttc revise --split train --preset {}", a.preset.display()),
+    )?;
+    let tok = ttc_task::tokenizer::load_tokenizer(&rdir.join("tokenizer.json"))
+        .with_context(|| format!("{}: the revision model's tokenizer", rdir.display()))?;
+    let (eos, pad) = eos_pad(&tok)?;
+    let problems: HashMap<String, String> =
+        load_problems(&preset.data_dir(dirs).join(split_file("train")))?
+            .into_iter()
+            .map(|p| (p.unique_id, p.problem))
+            .collect();
+    let rows: Vec<ChainRow> = ttc_core::table::read_parquet(&cfile)?;
+    let items = attempts_in_context(&chains_of(&rows), &problems, rc.max_attempts, &cfile)?;
+    let val_q = super::prm::held_out(items.iter().map(|i| i.0), oc.val_fraction, oc.train.seed);
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (q, prompt, steps, correct) in &items {
+        if let Some(e) = orm_example(&tok, prompt, steps, *correct, eos)? {
+            if val_q.contains(q) {
+                &mut val
+            } else {
+                &mut train
+            }
+            .push(e);
+        }
+    }
+    if train.is_empty() {
+        anyhow::bail!(
+            "{}: no attempt with steps to train the ORM on",
+            cfile.display()
+        );
+    }
+    let model_cfg = LlamaConfig::load(&rdir.join("config.json"))?.with_score_head();
+    let out = orm_dir(&preset, dirs);
+    let run_hash = ttc_core::hash::hash_json(&(
+        &model_cfg,
+        &oc,
+        rc.max_attempts,
+        ttc_core::hash::hash_file(&rdir.join("model.safetensors"))?,
+        ttc_core::hash::hash_file(&cfile)?,
+    ));
+    let job = super::train::Job {
+        label: "orm",
+        model_cfg: &model_cfg,
+        init: Init::ScoreHeadFrom(&rdir),
+        cfg: &oc.train,
+        pad,
+        run_hash: &run_hash,
+        out: &out,
+        tokenizer: &rdir.join("tokenizer.json"),
+        force: a.force,
+    };
+    let state = super::train::fine_tune(job, &train, &val)?;
+    let right = items.iter().filter(|i| i.3).count();
+    eprintln!(
+        "orm: {} train / {} val attempts ({:.1}% right), {} steps, best val BCE {:.4} at step {} in {:.0}s -> {}",
+        train.len(),
+        val.len(),
+        100.0 * right as f64 / items.len().max(1) as f64,
+        state.step,
+        state.best_val_loss.unwrap_or(f64::NAN),
+        state.best_step.map(|s| s.to_string()).unwrap_or("-".into()),
+        state.wall_time_s,
+        out.display()
+    );
+    Ok(())
+}
+
+/// Accuracy of each selection rule over the first `length` attempts of the chains.
+#[derive(Debug, Clone, Serialize)]
+struct SelectionRow {
+    length: usize,
+    /// The chain's last answer (pass@1 at revision step length-1).
+    last: f64,
+    /// Majority over the chain's answers.
+    majority: f64,
+    /// ORM-weighted best-of-N over the chain's answers.
+    orm_weighted: f64,
+    /// Weighted BoN within each chain, then across the question's chains.
+    hierarchical: f64,
+    /// Majority over every answer of every chain of the question.
+    flat_majority: f64,
+    chains: usize,
+    questions: usize,
+}
+
+/// Selection over revision chains on the test split.
+pub fn eval(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
+    let preset = Preset::load(&a.preset)?;
+    let rc = revision_config(&preset)?;
+    let cfile = chains_dir(&preset, dirs, "test").join("chains.parquet");
+    require(
+        &cfile,
+        &format!("ttc revise --preset {}", a.preset.display()),
+    )?;
+    let mdir = orm_dir(&preset, dirs);
+    require(
+        &mdir.join("model.safetensors"),
+        &format!("ttc train orm --preset {}", a.preset.display()),
+    )?;
+    let problems_v = load_problems(&preset.data_dir(dirs).join(split_file("test")))?;
+    let gold: HashMap<&str, &str> = problems_v
+        .iter()
+        .map(|p| (p.unique_id.as_str(), p.answer.as_str()))
+        .collect();
+    let problems: HashMap<String, String> = problems_v
+        .iter()
+        .map(|p| (p.unique_id.clone(), p.problem.clone()))
+        .collect();
+    let rows: Vec<ChainRow> = ttc_core::table::read_parquet(&cfile)?;
+    let chains = chains_of(&rows);
+    let items = attempts_in_context(&chains, &problems, rc.max_attempts, &cfile)?;
+    let (model, tok) = super::sample::load_cpu(&mdir)?;
+    let scorer = StepScorer::new(&model, &tok)?;
+    let pb = crate::progress::bar(items.len() as u64, "orm scores");
+    let mut scores = Vec::with_capacity(items.len());
+    for chunk in items.chunks(256) {
+        let batch: Vec<(&str, &[String])> = chunk
+            .iter()
+            .map(|i| (i.1.as_str(), i.2.as_slice()))
+            .collect();
+        for s in scorer.score_prompts(&batch)? {
+            scores.push(s.last().copied().unwrap_or(0.0));
+        }
+        pb.inc(chunk.len() as u64);
+    }
+    pb.finish_and_clear();
+    // Per chain: (answers, scores) in step order.
+    let mut k = 0;
+    let mut per_q: std::collections::BTreeMap<u32, Vec<ScoredChain>> = Default::default();
+    for c in &chains {
+        let ans: Vec<Option<String>> = c.iter().map(|r| r.answer.clone()).collect();
+        let sc = scores[k..k + c.len()].to_vec();
+        k += c.len();
+        per_q
+            .entry(c[0].question_index)
+            .or_default()
+            .push((ans, sc, c[0].question_id.as_str()));
+    }
+    let max_len = chains.iter().map(Vec::len).max().unwrap_or(0);
+    let mut lengths: Vec<usize> = std::iter::successors(Some(1usize), |l| Some(l * 2))
+        .take_while(|&l| l <= max_len)
+        .collect();
+    if lengths.last() != Some(&max_len) && max_len > 0 {
+        lengths.push(max_len);
+    }
+    let right = |qid: &str, a: Option<&str>| a.is_some_and(|a| is_equivalent(a, gold[qid]));
+    let mut table = Vec::new();
+    for &len in &lengths {
+        let (mut last, mut maj, mut orm, mut hier, mut flat, mut nc) = (0.0, 0.0, 0.0, 0.0, 0.0, 0);
+        for chains in per_q.values() {
+            let mut winners: Vec<(Option<&str>, f32)> = Vec::new();
+            let mut all: Vec<Option<&str>> = Vec::new();
+            for (ans, sc, qid) in chains {
+                let n = len.min(ans.len());
+                let a: Vec<Option<&str>> = ans[..n].iter().map(|x| x.as_deref()).collect();
+                nc += 1;
+                last += f64::from(u8::from(right(qid, a[n - 1])));
+                maj += f64::from(u8::from(right(qid, majority(&a).and_then(|i| a[i]))));
+                let w = weighted_best_of_n(&a, &sc[..n]);
+                orm += f64::from(u8::from(right(qid, w.and_then(|i| a[i]))));
+                if let Some(i) = w {
+                    let total: f32 = (0..n)
+                        .filter(|&j| {
+                            a[j].is_some_and(|x| a[i].is_some_and(|y| is_equivalent(x, y)))
+                        })
+                        .map(|j| sc[j])
+                        .sum();
+                    winners.push((a[i], total));
+                }
+                all.extend(a);
+            }
+            let qid = chains[0].2;
+            let wa: Vec<Option<&str>> = winners.iter().map(|w| w.0).collect();
+            let ws: Vec<f32> = winners.iter().map(|w| w.1).collect();
+            hier += f64::from(u8::from(right(
+                qid,
+                weighted_best_of_n(&wa, &ws).and_then(|i| wa[i]),
+            )));
+            flat += f64::from(u8::from(right(qid, majority(&all).and_then(|i| all[i]))));
+        }
+        let nq = per_q.len().max(1) as f64;
+        let ncf = nc.max(1) as f64;
+        table.push(SelectionRow {
+            length: len,
+            last: last / ncf,
+            majority: maj / ncf,
+            orm_weighted: orm / ncf,
+            hierarchical: hier / nq,
+            flat_majority: flat / nq,
+            chains: nc,
+            questions: per_q.len(),
+        });
+    }
+    let out = dirs.reports_dir.join(&preset.name).join("revisions");
+    let mut csv = String::from(
+        "length,last,majority,orm_weighted,hierarchical,flat_majority,chains,questions\n",
+    );
+    for r in &table {
+        csv.push_str(&format!(
+            "{},{:.4},{:.4},{:.4},{:.4},{:.4},{},{}\n",
+            r.length,
+            r.last,
+            r.majority,
+            r.orm_weighted,
+            r.hierarchical,
+            r.flat_majority,
+            r.chains,
+            r.questions
+        ));
+    }
+    ttc_core::atomic::write_atomic(&out.join("selection.csv"), csv.as_bytes())?;
+    eprintln!(
+        "eval revisions: wrote {}",
+        out.join("selection.csv").display()
+    );
+    for r in &table {
+        eprintln!(
+            "  L={:<3} last {:.3}  majority {:.3}  orm {:.3}  hierarchical {:.3}  flat majority {:.3}",
+            r.length, r.last, r.majority, r.orm_weighted, r.hierarchical, r.flat_majority
+        );
+    }
+    Ok(())
+}
