@@ -9,7 +9,7 @@ default:
     @just --list
 
 # The main job: every stage that exists, on the default preset.
-pipeline preset=preset: (data preset) (tokenizer preset) (policy preset) (labels preset) (prm preset) (eval-prm preset) (search preset)
+pipeline preset=preset: (data preset) (tokenizer preset) (policy preset) (labels preset) (prm preset) (eval-prm preset) (search preset) (analysis preset)
 
 # CI's end-to-end run on the tiny preset.
 smoke: (pipeline "pipelines/smoke.toml")
@@ -85,6 +85,12 @@ eval-revisions preset=preset: (revision preset)
     {{ttc}} train orm --preset {{preset}}
     {{ttc}} revise --split test --preset {{preset}}
     {{ttc}} eval revisions --preset {{preset}}
+
+# Accuracy vs budget, difficulty bins, two-fold CV compute-optimal (reports/<run>/{sweep,bins,compute_optimal}/).
+analysis preset=preset: (eval-prm preset) (search preset)
+    {{ttc}} eval sweep --preset {{preset}}
+    {{ttc}} eval bins --preset {{preset}}
+    {{ttc}} eval compute-optimal --preset {{preset}}
 
 # Greedy pass@1 per level of the trained policy on the test split.
 eval-policy preset=preset:

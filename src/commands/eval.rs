@@ -23,6 +23,18 @@ pub enum EvalCommand {
     /// ORM-weighted best-of-N within a chain, hierarchical and flat majority across chains,
     /// at chain lengths 1, 2, 4, …. Writes reports/<run>/revisions/selection.csv.
     Revisions(super::orm::OrmArgs),
+    /// Accuracy against budget N = 1, 2, 4, … : majority / best-of-N / weighted best-of-N
+    /// over random subsets of the test samples (several seeds), plus every `ttc search`
+    /// result. Writes reports/<run>/sweep/{rows.parquet, accuracy.csv} (95% intervals).
+    Sweep(super::analysis::AnalysisArgs),
+    /// Difficulty bins of the test questions: oracle pass@1 over the test samples and the
+    /// PRM's mean final score (predicted), each cut into quantile bins (1 = easiest).
+    /// Writes reports/<run>/bins/.
+    Bins(super::analysis::AnalysisArgs),
+    /// Two-fold cross-validated compute-optimal accuracy per bin and budget (oracle and
+    /// predicted bins) and its efficiency against weighted best-of-N. Writes
+    /// reports/<run>/compute_optimal/.
+    ComputeOptimal(super::analysis::AnalysisArgs),
 }
 
 #[derive(Args)]
@@ -43,6 +55,9 @@ pub fn run(cmd: EvalCommand, dirs: &Dirs) -> Result<()> {
         EvalCommand::Policy(a) => policy(&a, dirs),
         EvalCommand::Prm(a) => super::prm::eval(&a, dirs),
         EvalCommand::Revisions(a) => super::orm::eval(&a, dirs),
+        EvalCommand::Sweep(a) => super::analysis::sweep(&a, dirs),
+        EvalCommand::Bins(a) => super::analysis::bins(&a, dirs),
+        EvalCommand::ComputeOptimal(a) => super::analysis::compute_optimal_cmd(&a, dirs),
     }
 }
 

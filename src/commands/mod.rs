@@ -2,6 +2,7 @@
 //! already fresh (manifest), runs the library function with a progress bar, and prints a
 //! one-line summary.
 
+pub mod analysis;
 pub mod bench;
 pub mod check_steps;
 pub mod data;

@@ -1,0 +1,396 @@
+//! `ttc eval sweep`, `ttc eval bins`, `ttc eval compute-optimal` (DESIGN §9): accuracy
+//! against budget, difficulty bins, and two-fold cross-validated compute-optimal selection.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use ttc_data::select::{best_of_n, majority, weighted_best_of_n};
+use ttc_eval::bins::quantile_bins;
+use ttc_eval::cv::{Cell, compute_optimal, efficiency};
+use ttc_eval::stats::wilson95;
+use ttc_model::generate::derive_seed;
+
+use super::prm::{ScoredSample, prm_dir};
+use super::search::SearchRow;
+use super::train::require;
+use crate::Dirs;
+use crate::preset::Preset;
+
+#[derive(Args)]
+pub struct AnalysisArgs {
+    /// Pipeline preset (TOML).
+    #[arg(long)]
+    pub preset: PathBuf,
+    /// Random subsets per budget for the sampling strategies (sweep).
+    #[arg(long, default_value_t = 8)]
+    pub seeds: u64,
+    /// Difficulty bins (bins, compute-optimal).
+    #[arg(long, default_value_t = 5)]
+    pub bins: usize,
+}
+
+/// One (question, strategy, N, seed) result of the sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepRow {
+    pub question_id: String,
+    pub level: u8,
+    pub strategy: String,
+    pub n: u32,
+    pub seed: u64,
+    pub correct: bool,
+    pub generations: u64,
+    pub generated_tokens: u64,
+    pub verifier_tokens: u64,
+    pub flops: f64,
+}
+
+/// A question's difficulty: oracle pass@1 and the PRM's mean final score over its samples.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BinRow {
+    pub question_id: String,
+    pub level: u8,
+    pub samples: u32,
+    pub oracle_pass_at_1: f64,
+    pub oracle_bin: u8,
+    pub predicted_score: f64,
+    pub predicted_bin: u8,
+}
+
+fn out_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
+    dirs.reports_dir.join(&preset.name)
+}
+
+fn scored_samples(preset: &Preset, dirs: &Dirs, a: &AnalysisArgs) -> Result<Vec<ScoredSample>> {
+    let f = out_dir(preset, dirs).join("prm").join("scores.parquet");
+    require(&f, &format!("ttc eval prm --preset {}", a.preset.display()))?;
+    Ok(ttc_core::table::read_parquet(&f)?)
+}
+
+fn params(dir: &std::path::Path) -> Result<f64> {
+    Ok(ttc_model::LlamaConfig::load(&dir.join("config.json"))?.num_params() as f64)
+}
+
+fn write_csv(path: &std::path::Path, header: &str, lines: &[String]) -> Result<()> {
+    let mut s = format!("{header}\n");
+    for l in lines {
+        s.push_str(l);
+        s.push('\n');
+    }
+    ttc_core::atomic::write_atomic(path, s.as_bytes())?;
+    Ok(())
+}
+
+/// Majority / best-of-N / weighted best-of-N at every budget 1, 2, 4, … up to the samples
+/// per question, over `seeds` random subsets each; plus every `ttc search` result.
+pub fn sweep(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
+    let preset = Preset::load(&a.preset)?;
+    let scored = scored_samples(&preset, dirs, a)?;
+    let samples: Vec<ttc_data::sample::SampleRow> = ttc_core::table::read_parquet(
+        &super::sample::samples_dir(&preset, dirs, "test").join("samples.parquet"),
+    )?;
+    let tokens: HashMap<(u32, u32), u64> = samples
+        .iter()
+        .map(|s| ((s.question_index, s.sample_id), s.generated_tokens as u64))
+        .collect();
+    let p_policy = params(&super::sample::policy_dir(&preset, dirs))?;
+    let p_prm = params(&prm_dir(&preset, dirs, false))?;
+    let mut by_q: BTreeMap<u32, Vec<&ScoredSample>> = BTreeMap::new();
+    for s in &scored {
+        by_q.entry(s.question_index).or_default().push(s);
+    }
+    let n_max = by_q.values().map(Vec::len).min().unwrap_or(0);
+    let budgets: Vec<usize> = std::iter::successors(Some(1usize), |n| Some(n * 2))
+        .take_while(|&n| n <= n_max)
+        .collect();
+    let mut rows = Vec::new();
+    for (&q, ss) in &by_q {
+        for &n in &budgets {
+            // With N = all samples there is one subset; more seeds would repeat it.
+            let seeds = if n == ss.len() { 1 } else { a.seeds };
+            for seed in 0..seeds {
+                let mut idx: Vec<usize> = (0..ss.len()).collect();
+                idx.shuffle(&mut rand::rngs::StdRng::seed_from_u64(derive_seed(
+                    seed,
+                    u64::from(q),
+                    n as u64,
+                )));
+                idx.truncate(n);
+                idx.sort_unstable();
+                let sub: Vec<&ScoredSample> = idx.iter().map(|&i| ss[i]).collect();
+                let answers: Vec<Option<&str>> = sub.iter().map(|s| s.answer.as_deref()).collect();
+                let last: Vec<f32> = sub
+                    .iter()
+                    .map(|s| s.step_scores.last().copied().unwrap_or(0.0))
+                    .collect();
+                let gen_tokens: u64 = sub
+                    .iter()
+                    .map(|s| {
+                        tokens
+                            .get(&(s.question_index, s.sample_id))
+                            .copied()
+                            .unwrap_or(0)
+                    })
+                    .sum();
+                for (name, pick, verified) in [
+                    ("majority", majority(&answers), false),
+                    ("bon", best_of_n(&answers, &last), true),
+                    ("weighted-bon", weighted_best_of_n(&answers, &last), true),
+                ] {
+                    let ver = if verified { gen_tokens } else { 0 };
+                    rows.push(SweepRow {
+                        question_id: sub[0].question_id.clone(),
+                        level: sub[0].level,
+                        strategy: name.into(),
+                        n: n as u32,
+                        seed,
+                        correct: pick.is_some_and(|i| sub[i].correct),
+                        generations: n as u64,
+                        generated_tokens: gen_tokens,
+                        verifier_tokens: ver,
+                        flops: 2.0 * (p_policy * gen_tokens as f64 + p_prm * ver as f64),
+                    });
+                }
+            }
+        }
+    }
+    // Tree searches: every finished `ttc search` run of this preset.
+    let sdir = super::search::search_dir(&preset, dirs);
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(&sdir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path().join("results.parquet")))
+                .collect()
+        })
+        .unwrap_or_default();
+    runs.sort();
+    for f in runs.into_iter().filter(|f| f.exists()) {
+        let rs: Vec<SearchRow> = ttc_core::table::read_parquet(&f)?;
+        for r in rs
+            .into_iter()
+            .filter(|r| !["majority", "bon", "weighted-bon"].contains(&r.strategy.as_str()))
+        {
+            rows.push(SweepRow {
+                question_id: r.question_id,
+                level: r.level,
+                strategy: r.strategy,
+                n: r.n,
+                seed: r.seed,
+                correct: r.correct,
+                generations: r.generations,
+                generated_tokens: r.generated_tokens,
+                verifier_tokens: r.verifier_tokens,
+                flops: r.flops,
+            });
+        }
+    }
+    let out = out_dir(&preset, dirs).join("sweep");
+    ttc_core::table::write_parquet(&out.join("rows.parquet"), &rows)?;
+    let mut acc: BTreeMap<(String, u32), (u64, u64, f64)> = BTreeMap::new();
+    for r in &rows {
+        let e = acc.entry((r.strategy.clone(), r.n)).or_default();
+        e.0 += u64::from(r.correct);
+        e.1 += 1;
+        e.2 += r.flops;
+    }
+    let lines: Vec<String> = acc
+        .iter()
+        .map(|((s, n), &(k, t, f))| {
+            let (lo, hi) = wilson95(k, t);
+            format!(
+                "{s},{n},{:.4},{lo:.4},{hi:.4},{t},{:.4e}",
+                k as f64 / t as f64,
+                f / t as f64
+            )
+        })
+        .collect();
+    write_csv(
+        &out.join("accuracy.csv"),
+        "strategy,n,accuracy,lo95,hi95,rows,flops_per_question",
+        &lines,
+    )?;
+    eprintln!(
+        "eval sweep: {} rows, budgets {:?}; wrote {}",
+        rows.len(),
+        budgets,
+        out.display()
+    );
+    for l in &lines {
+        eprintln!("  {l}");
+    }
+    Ok(())
+}
+
+/// Oracle and predicted difficulty bins of the test questions.
+pub fn bins(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
+    let preset = Preset::load(&a.preset)?;
+    let scored = scored_samples(&preset, dirs, a)?;
+    let mut by_q: BTreeMap<&str, (u8, u32, u32, f64)> = BTreeMap::new();
+    for s in &scored {
+        let e = by_q
+            .entry(s.question_id.as_str())
+            .or_insert((s.level, 0, 0, 0.0));
+        e.1 += 1;
+        e.2 += u32::from(s.correct);
+        e.3 += f64::from(s.step_scores.last().copied().unwrap_or(0.0));
+    }
+    let oracle: Vec<(String, f64)> = by_q
+        .iter()
+        .map(|(q, e)| (q.to_string(), f64::from(e.2) / f64::from(e.1)))
+        .collect();
+    let predicted: Vec<(String, f64)> = by_q
+        .iter()
+        .map(|(q, e)| (q.to_string(), e.3 / f64::from(e.1)))
+        .collect();
+    let ob = quantile_bins(&oracle, a.bins);
+    let pb = quantile_bins(&predicted, a.bins);
+    let rows: Vec<BinRow> = oracle
+        .iter()
+        .zip(&predicted)
+        .map(|((q, o), (_, p))| BinRow {
+            question_id: q.clone(),
+            level: by_q[q.as_str()].0,
+            samples: by_q[q.as_str()].1,
+            oracle_pass_at_1: *o,
+            oracle_bin: ob[q],
+            predicted_score: *p,
+            predicted_bin: pb[q],
+        })
+        .collect();
+    let out = out_dir(&preset, dirs).join("bins");
+    ttc_core::table::write_parquet(&out.join("bins.parquet"), &rows)?;
+    ttc_core::table::write_csv(&out.join("bins.csv"), &rows)?;
+    // How the two binnings and the task levels agree.
+    let agree = rows
+        .iter()
+        .filter(|r| r.oracle_bin == r.predicted_bin)
+        .count();
+    eprintln!(
+        "eval bins: {} questions in {} quantile bins; predicted bin = oracle bin for {:.1}%; wrote {}",
+        rows.len(),
+        a.bins,
+        100.0 * agree as f64 / rows.len().max(1) as f64,
+        out.display()
+    );
+    for b in 1..=a.bins as u8 {
+        let r: Vec<&BinRow> = rows.iter().filter(|r| r.oracle_bin == b).collect();
+        let mean = r.iter().map(|r| r.oracle_pass_at_1).sum::<f64>() / r.len().max(1) as f64;
+        let lv = r.iter().map(|r| f64::from(r.level)).sum::<f64>() / r.len().max(1) as f64;
+        eprintln!(
+            "  oracle bin {b}: {} questions, mean pass@1 {:.3}, mean task level {:.2}",
+            r.len(),
+            mean,
+            lv
+        );
+    }
+    Ok(())
+}
+
+/// Two-fold CV compute-optimal accuracy per bin and budget, for oracle and predicted bins,
+/// and its efficiency against weighted best-of-N.
+pub fn compute_optimal_cmd(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
+    let preset = Preset::load(&a.preset)?;
+    let base = out_dir(&preset, dirs);
+    let sf = base.join("sweep").join("rows.parquet");
+    let bf = base.join("bins").join("bins.parquet");
+    require(
+        &sf,
+        &format!("ttc eval sweep --preset {}", a.preset.display()),
+    )?;
+    require(
+        &bf,
+        &format!("ttc eval bins --preset {}", a.preset.display()),
+    )?;
+    let rows: Vec<SweepRow> = ttc_core::table::read_parquet(&sf)?;
+    let bins: Vec<BinRow> = ttc_core::table::read_parquet(&bf)?;
+    // Mean over seeds per (question, method, N).
+    let mut mean: BTreeMap<(String, String, u32), (f64, u32)> = BTreeMap::new();
+    for r in &rows {
+        let e = mean
+            .entry((r.question_id.clone(), r.strategy.clone(), r.n))
+            .or_default();
+        e.0 += f64::from(u8::from(r.correct));
+        e.1 += 1;
+    }
+    let out = base.join("compute_optimal");
+    let mut lines = Vec::new();
+    let mut eff_lines = Vec::new();
+    for (kind, bin_of) in [
+        (
+            "oracle",
+            bins.iter()
+                .map(|b| (b.question_id.clone(), b.oracle_bin))
+                .collect::<HashMap<_, _>>(),
+        ),
+        (
+            "predicted",
+            bins.iter()
+                .map(|b| (b.question_id.clone(), b.predicted_bin))
+                .collect(),
+        ),
+    ] {
+        let cells: Vec<Cell> = mean
+            .iter()
+            .filter_map(|((q, m, n), (s, c))| {
+                bin_of.get(q).map(|&bin| Cell {
+                    question: q.clone(),
+                    bin,
+                    method: m.clone(),
+                    budget: *n,
+                    accuracy: s / f64::from(*c),
+                })
+            })
+            .collect();
+        let co = compute_optimal(&cells, 17);
+        // Overall: question-weighted over bins, per budget.
+        let mut overall: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
+        for r in &co {
+            lines.push(format!(
+                "{kind},{},{},{:.4},{},{},{}",
+                r.bin, r.budget, r.accuracy, r.questions, r.chosen[0], r.chosen[1]
+            ));
+            let e = overall.entry(r.budget).or_default();
+            e.0 += r.accuracy * r.questions as f64;
+            e.1 += r.questions;
+        }
+        let curve: Vec<(u32, f64)> = overall
+            .iter()
+            .map(|(&n, &(s, q))| (n, s / q as f64))
+            .collect();
+        let mut bon: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
+        for ((_, m, n), (s, c)) in &mean {
+            if m == "weighted-bon" {
+                let e = bon.entry(*n).or_default();
+                e.0 += s / f64::from(*c);
+                e.1 += 1;
+            }
+        }
+        let bon: Vec<(u32, f64)> = bon.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
+        for ((n, np, ratio), (_, co_acc)) in efficiency(&curve, &bon).into_iter().zip(&curve) {
+            let b = bon.iter().find(|x| x.0 == n).map_or(f64::NAN, |x| x.1);
+            eff_lines.push(format!(
+                "{kind},{n},{b:.4},{co_acc:.4},{},{}",
+                np.map_or("".into(), |v| v.to_string()),
+                ratio.map_or("".into(), |v| format!("{v:.2}"))
+            ));
+        }
+    }
+    write_csv(
+        &out.join("per_bin.csv"),
+        "bins,bin,budget,accuracy,questions,chosen_fold0,chosen_fold1",
+        &lines,
+    )?;
+    write_csv(
+        &out.join("efficiency.csv"),
+        "bins,n,weighted_bon,compute_optimal,matching_n,efficiency",
+        &eff_lines,
+    )?;
+    eprintln!("eval compute-optimal: wrote {}", out.display());
+    for l in &eff_lines {
+        eprintln!("  {l}");
+    }
+    Ok(())
+}
