@@ -9,7 +9,7 @@ default:
     @just --list
 
 # The main job: every stage that exists, on the default preset.
-pipeline preset=preset: (data preset) (tokenizer preset) (policy preset) (labels preset) (prm preset) (eval-prm preset) (search preset) (analysis preset)
+pipeline preset=preset: (data preset) (tokenizer preset) (policy preset) (labels preset) (prm preset) (eval-prm preset) (search preset) (analysis preset) (report preset)
 
 # CI's end-to-end run on the tiny preset.
 smoke: (pipeline "pipelines/smoke.toml")
@@ -91,6 +91,10 @@ analysis preset=preset: (eval-prm preset) (search preset)
     {{ttc}} eval sweep --preset {{preset}}
     {{ttc}} eval bins --preset {{preset}}
     {{ttc}} eval compute-optimal --preset {{preset}}
+
+# The report: reports/<run>/report.md + report.html (figures inline), findings first.
+report preset=preset:
+    {{ttc}} report --preset {{preset}}
 
 # Greedy pass@1 per level of the trained policy on the test split.
 eval-policy preset=preset:

@@ -65,6 +65,9 @@ enum Command {
     /// Revision chains with the revision model on a split: each attempt conditioned on
     /// the last `max_attempts` ones; per-step pass@1 and right→wrong rates.
     Revise(commands::revision::ReviseArgs),
+    /// The report: reports/<run>/report.md and report.html (SVG figures inline) with a
+    /// findings section checking the paper's claims on this run.
+    Report(commands::report::ReportArgs),
     /// Training stages.
     #[command(subcommand)]
     Train(commands::train::TrainCommand),
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Search(a) => commands::search::run(&a, &cli.dirs),
         Command::Revisions(c) => commands::revision::run(c, &cli.dirs),
         Command::Revise(a) => commands::revision::revise(&a, &cli.dirs),
+        Command::Report(a) => commands::report::run(&a, &cli.dirs),
         Command::Train(c) => commands::train::run(c, &cli.dirs),
         Command::Eval(c) => commands::eval::run(c, &cli.dirs),
     };

@@ -111,4 +111,27 @@ fn sweep_bins_and_compute_optimal_from_scored_samples() {
     let eff =
         std::fs::read_to_string(root.join("reports/a/compute_optimal/efficiency.csv")).unwrap();
     assert!(eff.lines().any(|l| l.starts_with("oracle,4,")), "{eff}");
+    // The report: findings from these numbers, figures inline in the HTML.
+    run(&["report", "--preset", &p]);
+    let md = std::fs::read_to_string(root.join("reports/a/report.md")).unwrap();
+    // Vanilla BoN also gets q 2 only (its one right sample scores 0.9): no gain to claim.
+    assert!(
+        md.contains(
+            "| weighted best-of-N beats vanilla best-of-N (N=4) | does not hold | 16.7% vs 16.7% |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "PRM-weighted best-of-N beats majority voting (N=4) | does not hold | 16.7% vs 50.0%"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("Revision chains: not computed yet"), "{md}");
+    let html = std::fs::read_to_string(root.join("reports/a/report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 3, "figures inline");
+    assert!(
+        root.join("reports/a/figures/accuracy_vs_budget.svg")
+            .exists()
+    );
 }
