@@ -69,6 +69,8 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
         chart
             .configure_mesh()
             .x_labels(ticks)
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
             .x_desc(axes.x)
             .y_desc(axes.y)
             .x_label_formatter(&|v| {
@@ -100,6 +102,7 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
+            .label_font(("sans-serif", 13))
             .position(SeriesLabelPosition::UpperLeft)
             .draw()?;
         root.present()?;
