@@ -251,6 +251,26 @@ pub fn load_checkpoint<B: Backend>(dir: &Path, dev: &B::Device) -> Result<Transf
     Transformer::from_weights(&cfg, w, &file, dev)
 }
 
+/// The checkpoint in `dir` built with `cfg`, which may differ from the checkpoint's own
+/// config only in `max_position_embeddings` (RoPE has no weights, so the context can grow —
+/// e.g. a revision model whose prompts hold previous attempts).
+pub fn load_checkpoint_as<B: Backend>(
+    dir: &Path,
+    cfg: &LlamaConfig,
+    dev: &B::Device,
+) -> Result<Transformer<B>> {
+    let mut own = LlamaConfig::load(&dir.join("config.json"))?;
+    own.max_position_embeddings = cfg.max_position_embeddings;
+    if &own != cfg {
+        return Err(Error::Weights(format!(
+            "{}: the checkpoint's config differs from the requested one beyond max_position_embeddings",
+            dir.display()
+        )));
+    }
+    let file = dir.join("model.safetensors");
+    Transformer::from_weights(cfg, read_safetensors(&file)?, &file, dev)
+}
+
 /// A score-head model (PRM / ORM) whose backbone is the causal checkpoint in `dir` and
 /// whose head is freshly initialised from `seed` (the policy's LM head is dropped).
 pub fn load_backbone_with_score_head<B: Backend>(

@@ -209,3 +209,29 @@ fn config_and_weights_that_disagree_name_the_tensor() {
         .to_string();
     assert!(e.contains("config.json") && e.contains("yarn"), "{e}");
 }
+
+/// A checkpoint loads with a longer context (RoPE has no weights) but not with any other
+/// config change.
+#[test]
+fn checkpoints_load_with_a_longer_context_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ttc_model::LlamaConfig::tiny(40);
+    let m = ttc_model::init_cpu_seeded(&cfg, 2);
+    ttc_model::hf_io::save_checkpoint(dir.path(), &m).unwrap();
+    let dev = Default::default();
+    let mut long = cfg.clone();
+    long.max_position_embeddings = cfg.max_position_embeddings * 4;
+    let l = ttc_model::hf_io::load_checkpoint_as::<ttc_model::CpuBackend>(dir.path(), &long, &dev)
+        .unwrap();
+    assert_eq!(
+        l.config().max_position_embeddings,
+        long.max_position_embeddings
+    );
+    assert_eq!(l.to_weights().len(), m.to_weights().len());
+    let mut other = long.clone();
+    other.num_hidden_layers += 1;
+    let e = ttc_model::hf_io::load_checkpoint_as::<ttc_model::CpuBackend>(dir.path(), &other, &dev)
+        .err()
+        .expect("a different depth must not load");
+    assert!(e.to_string().contains("max_position_embeddings"), "{e}");
+}

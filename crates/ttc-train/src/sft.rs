@@ -237,7 +237,7 @@ pub fn train_sft(
     let loaded = !matches!(init, Init::Seeded);
     let inner = match init {
         Init::Seeded => ttc_model::init_cpu_seeded(model_cfg, cfg.seed),
-        Init::From(dir) => ttc_model::hf_io::load_checkpoint(dir, &dev)?,
+        Init::From(dir) => ttc_model::hf_io::load_checkpoint_as(dir, model_cfg, &dev)?,
         Init::ScoreHeadFrom(dir) => {
             ttc_model::hf_io::load_backbone_with_score_head(dir, cfg.seed, &dev)?
         }
