@@ -8,10 +8,16 @@ ttc := "cargo run --release --quiet --"
 default:
     @just --list
 
-# The main job: every stage that exists, on the default preset.
-pipeline preset=preset: (data preset) (tokenizer preset) (policy preset) (labels preset) (prm preset) (eval-prm preset) (search preset) (analysis preset) (report preset)
+# The main job: the preset's whole DAG (`ttc pipeline run`): finished stages are skipped,
+# a killed stage resumes; per-stage times in reports/<run>/timings.csv.
+pipeline preset=preset:
+    {{ttc}} pipeline run {{preset}}
 
-# CI's end-to-end run on the tiny preset.
+# Each stage of the preset: done / stale / partial / missing / waiting.
+status preset=preset:
+    {{ttc}} pipeline status {{preset}}
+
+# CI's end-to-end run on the tiny preset (the whole DAG, a few minutes).
 smoke: (pipeline "pipelines/smoke.toml")
 
 # Generate the problem dataset (datasets/<run>/).
@@ -79,12 +85,25 @@ revision-data preset=preset: (policy preset)
 revision preset=preset: (revision-data preset)
     {{ttc}} train revision --preset {{preset}}
 
-# Revision chains on the test split; the ORM from chains on train questions; selection.
-eval-revisions preset=preset: (revision preset)
+# Revision chains of train questions and the ORM trained on them (checkpoints/<run>/orm/).
+orm preset=preset: (revision preset)
     {{ttc}} revise --split train --preset {{preset}}
     {{ttc}} train orm --preset {{preset}}
+
+# Revision chains on the test split and selection over them (reports/<run>/revisions/).
+eval-revisions preset=preset: (orm preset)
     {{ttc}} revise --split test --preset {{preset}}
     {{ttc}} eval revisions --preset {{preset}}
+
+# Every evaluation stage of the pipeline (PRM, searches, revisions, bins, compute-optimal,
+# exchange) — the DAG up to the report.
+eval preset=preset:
+    {{ttc}} pipeline run {{preset}}
+
+# FLOPs-matched exchange against the larger policy (needs `just policy-large`).
+exchange preset=preset: (analysis preset)
+    {{ttc}} eval policy --large --split test --preset {{preset}}
+    {{ttc}} eval exchange --preset {{preset}}
 
 # Accuracy vs budget, difficulty bins, two-fold CV compute-optimal (reports/<run>/{sweep,bins,compute_optimal}/).
 analysis preset=preset: (eval-prm preset) (search preset)
@@ -100,10 +119,10 @@ report preset=preset:
 eval-policy preset=preset:
     {{ttc}} eval policy --preset {{preset}} --split test
 
-# Format, lint, unit + integration tests, the CUDA build check, and the smoke pipeline.
+# Format, lint, unit + integration tests (tests/pipeline_fault.rs runs the smoke pipeline
+# end to end, twice, killing it in every stage), and the CUDA build check.
 test:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --quiet -- -D warnings
     cargo test --workspace --release
     cargo check --workspace --features cuda --quiet
-    just smoke

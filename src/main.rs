@@ -15,11 +15,11 @@ use clap::{Args, Parser, Subcommand};
 /// generation budgets.
 #[derive(Parser)]
 #[command(name = "ttc", version, about, long_about = None)]
-struct Cli {
+pub struct Cli {
     #[command(flatten)]
-    dirs: Dirs,
+    pub dirs: Dirs,
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
 }
 
 /// Where artifacts live (relative to the working directory by default).
@@ -37,7 +37,11 @@ pub struct Dirs {
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub enum Command {
+    /// The whole DAG of a preset: `run` (skips finished stages, resumes a killed one,
+    /// writes reports/<run>/timings.csv) and `status` (done / stale / missing per stage).
+    #[command(subcommand)]
+    Pipeline(commands::pipeline::PipelineCommand),
     /// Problem datasets.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
@@ -82,25 +86,30 @@ enum Command {
     Bench(commands::bench::BenchCommand),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Data(c) => commands::data::run(c, &cli.dirs),
-        Command::Tokenizer(c) => commands::tokenizer::run(c, &cli.dirs),
+/// Run one subcommand (also how `ttc pipeline run` runs its stages, in process).
+pub fn dispatch(command: Command, dirs: &Dirs) -> anyhow::Result<()> {
+    match command {
+        Command::Pipeline(c) => commands::pipeline::run(c, dirs),
+        Command::Data(c) => commands::data::run(c, dirs),
+        Command::Tokenizer(c) => commands::tokenizer::run(c, dirs),
         Command::Grade(a) => commands::grade::run(a),
         Command::CheckSteps(a) => commands::check_steps::run(a),
         Command::Bench(c) => commands::bench::run(c),
         Command::Model(c) => commands::model::run(c),
-        Command::Sample(a) => commands::sample::sample(&a, &cli.dirs),
-        Command::Label(a) => commands::sample::label(&a, &cli.dirs),
-        Command::Search(a) => commands::search::run(&a, &cli.dirs),
-        Command::Revisions(c) => commands::revision::run(c, &cli.dirs),
-        Command::Revise(a) => commands::revision::revise(&a, &cli.dirs),
-        Command::Report(a) => commands::report::run(&a, &cli.dirs),
-        Command::Train(c) => commands::train::run(c, &cli.dirs),
-        Command::Eval(c) => commands::eval::run(c, &cli.dirs),
-    };
-    match result {
+        Command::Sample(a) => commands::sample::sample(&a, dirs),
+        Command::Label(a) => commands::sample::label(&a, dirs),
+        Command::Search(a) => commands::search::run(&a, dirs),
+        Command::Revisions(c) => commands::revision::run(c, dirs),
+        Command::Revise(a) => commands::revision::revise(&a, dirs),
+        Command::Report(a) => commands::report::run(&a, dirs),
+        Command::Train(c) => commands::train::run(c, dirs),
+        Command::Eval(c) => commands::eval::run(c, dirs),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command, &cli.dirs) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the whole context chain, outermost first.

@@ -47,6 +47,20 @@ pub struct Preset {
     /// Revision trajectories and the revision model's fine-tuning.
     #[serde(default)]
     pub revision: Option<RevisionConfig>,
+    /// How `ttc pipeline run` treats this preset's stages.
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Stages `ttc pipeline run` never runs itself (e.g. `policy-large`, hours on a CPU):
+    /// run them by hand (`just policy-large`); until they are done, the stages that need
+    /// them wait and the report leaves them out.
+    #[serde(default)]
+    pub manual: Vec<String>,
 }
 
 /// Revision data and model (DESIGN §7).
@@ -171,6 +185,32 @@ pub struct SearchStage {
     /// Questions searched together (one batch; one resumable part).
     #[serde(default = "default_search_chunk")]
     pub chunk: usize,
+    /// The searches `ttc pipeline run` performs (`[[search.runs]]`); majority and
+    /// best-of-N need none (the sweep subsamples the test samples for them).
+    #[serde(default)]
+    pub runs: Vec<SearchRun>,
+}
+
+/// One strategy of the pipeline's search stage, run at each of `budgets`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRun {
+    /// majority, bon, weighted-bon, beam, lookahead or dvts.
+    pub strategy: String,
+    /// Generation budgets N.
+    pub budgets: Vec<usize>,
+    /// Beam width M (0: √N); the section's `width` when absent.
+    pub width: Option<usize>,
+    /// Lookahead steps k (strategy `lookahead`).
+    #[serde(default = "default_lookahead")]
+    pub lookahead: usize,
+    /// Drop candidates whose text repeats an earlier candidate's.
+    #[serde(default)]
+    pub dedup: bool,
+}
+
+fn default_lookahead() -> usize {
+    2
 }
 
 impl Default for SearchStage {
@@ -185,6 +225,7 @@ impl Default for SearchStage {
             seed: 0,
             questions: None,
             chunk: default_search_chunk(),
+            runs: Vec::new(),
         }
     }
 }

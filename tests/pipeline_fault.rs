@@ -1,10 +1,12 @@
-//! The smoke pipeline under SIGKILL: every stage is killed partway (at a fraction of its
-//! uninterrupted run time) and rerun; the final data files equal an uninterrupted run's,
-//! and after every kill each parquet / safetensors file under a final name is complete.
+//! `ttc pipeline run` on the smoke preset: a second run skips every stage; SIGKILLed
+//! halfway through each stage and rerun, it ends with the uninterrupted run's bytes (every
+//! table, checkpoint and the report), and after every kill each parquet / safetensors file
+//! under a final name is complete; a changed section reruns only what depends on it;
+//! config errors fail before any work.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn preset() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -13,31 +15,15 @@ fn preset() -> String {
         .to_string()
 }
 
-fn stages() -> Vec<Vec<String>> {
-    let p = preset();
-    let s = |a: &str| -> Vec<String> {
-        a.split_whitespace()
-            .map(str::to_string)
-            .chain(["--preset".to_string(), p.clone()])
-            .collect()
-    };
-    vec![
-        s("data gen"),
-        s("tokenizer train"),
-        s("train policy"),
-        s("sample --split train"),
-        s("label"),
-        s("train prm"),
-        s("sample --split test"),
-        s("eval prm"),
-        s("search --strategy beam --n 4 --width 2"),
-        s("search --strategy dvts --n 4 --width 2"),
-        s("eval sweep"),
-    ]
+fn pipeline(args: &[&str]) -> Vec<String> {
+    ["pipeline", args[0], &preset()]
+        .into_iter()
+        .chain(args[1..].iter().copied())
+        .map(str::to_string)
+        .collect()
 }
 
-fn run(dir: &Path, args: &[String]) -> Duration {
-    let t = Instant::now();
+fn run(dir: &Path, args: &[String]) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_ttc"))
         .current_dir(dir)
         .args(args)
@@ -48,7 +34,20 @@ fn run(dir: &Path, args: &[String]) -> Duration {
         "{args:?}: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    t.elapsed()
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// (stage, action, wall seconds) from reports/smoke/timings.csv.
+fn timings(dir: &Path) -> Vec<(String, String, f64)> {
+    std::fs::read_to_string(dir.join("reports/smoke/timings.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap())
+        })
+        .collect()
 }
 
 /// Start a stage and SIGKILL it after `after` (it may finish first).
@@ -99,35 +98,105 @@ fn assert_complete(dir: &Path, when: &str) {
     }
 }
 
+/// The files two runs must agree on: every table, checkpoint and the report.
+fn outputs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = ["parquet", "safetensors", "csv", "jsonl", "md"]
+        .iter()
+        .flat_map(|e| files(dir, e))
+        // Wall times and tokens/s are the only bytes allowed to differ.
+        .filter(|f| !f.ends_with("timings.csv") && !f.ends_with("metrics.jsonl"))
+        .filter(|f| !f.to_string_lossy().contains(".parts"))
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
-fn killed_stages_resume_to_the_uninterrupted_result() {
+fn the_pipeline_skips_done_stages_and_resumes_killed_ones_to_the_same_bytes() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    let times: Vec<Duration> = stages().iter().map(|s| run(a.path(), s)).collect();
-    for (s, t) in stages().iter().zip(&times) {
-        kill_after(b.path(), s, t.mul_f64(0.5).max(Duration::from_millis(30)));
-        assert_complete(b.path(), &s.join(" "));
-        run(b.path(), s);
+    run(a.path(), &pipeline(&["run"]));
+    let t = timings(a.path());
+    assert!(t.len() >= 20, "{t:?}");
+    assert!(t.iter().all(|x| x.1 == "ran"), "{t:?}");
+    let status = run(a.path(), &pipeline(&["status"]));
+    assert!(
+        status.contains(&format!("{0} of {0} stages done", t.len())),
+        "{status}"
+    );
+    // A second run does nothing.
+    run(a.path(), &pipeline(&["run"]));
+    assert!(timings(a.path()).iter().all(|x| x.1 == "skipped"));
+
+    // Kill the pipeline halfway through each stage that takes a while, rerun, go on.
+    for (stage, _, wall) in &t {
+        let until = pipeline(&["run", "--until", stage]);
+        if *wall >= 0.2 {
+            kill_after(b.path(), &until, Duration::from_secs_f64(0.1 + wall / 2.0));
+            assert_complete(b.path(), stage);
+        }
+        run(b.path(), &until);
     }
-    let data = [
-        "datasets/smoke/samples-train/samples.parquet",
-        "datasets/smoke/labels/labels.parquet",
-        "datasets/smoke/samples-test/samples.parquet",
-        "reports/smoke/search/beam-m2-n4-last/results.parquet",
-        "reports/smoke/search/dvts-m2-n4-last/results.parquet",
-        "reports/smoke/sweep/rows.parquet",
-        "checkpoints/smoke/policy/model.safetensors",
-        "checkpoints/smoke/prm/model.safetensors",
-    ];
-    for f in data {
+    run(b.path(), &pipeline(&["run"]));
+    let (fa, fb) = (outputs(a.path()), outputs(b.path()));
+    assert_eq!(fa, fb, "different files after kills");
+    assert!(fa.len() > 30, "{fa:?}");
+    for f in &fa {
         let (x, y) = (
-            std::fs::read(a.path().join(f)),
-            std::fs::read(b.path().join(f)),
+            std::fs::read(a.path().join(f)).unwrap(),
+            std::fs::read(b.path().join(f)).unwrap(),
         );
-        assert!(x.is_ok(), "{f} missing in the uninterrupted run");
-        assert!(
-            x.unwrap() == y.unwrap_or_default(),
-            "{f} differs after kill + resume"
-        );
+        assert!(x == y, "{} differs after kill + resume", f.display());
+    }
+
+    // A changed search seed reruns the searches and what reads them, nothing upstream.
+    let text = std::fs::read_to_string(preset()).unwrap();
+    let changed = text.replace("seed = 14", "seed = 15");
+    assert_ne!(changed, text);
+    let p2 = a.path().join("smoke2.toml");
+    std::fs::write(&p2, changed).unwrap();
+    let p2 = p2.display().to_string();
+    let status = run(a.path(), &["pipeline".into(), "status".into(), p2.clone()]);
+    assert!(status.contains("stale (config changed)"), "{status}");
+    run(a.path(), &["pipeline".into(), "run".into(), p2]);
+    for (stage, action, _) in timings(a.path()) {
+        let downstream = stage.starts_with("search ")
+            || ["sweep", "compute-optimal", "exchange", "report"].contains(&stage.as_str());
+        if !downstream {
+            assert_eq!(action, "skipped", "{stage} reran");
+        } else if stage.starts_with("search ") {
+            assert_eq!(action, "ran", "{stage} did not rerun");
+        }
+    }
+}
+
+#[test]
+fn pipeline_config_errors_fail_before_any_work() {
+    let d = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(preset()).unwrap();
+    for (bad, expect) in [
+        (
+            text.replace("strategy = \"dvts\"", "strategy = \"dvtz\""),
+            "dvtz",
+        ),
+        (
+            format!("{text}\n[pipeline]\nmanual = [\"policy-huge\"]\n"),
+            "policy-huge",
+        ),
+        (
+            text.replace("[revision.chains]", "[revision.chain]"),
+            "chain",
+        ),
+    ] {
+        let p = d.path().join("bad.toml");
+        std::fs::write(&p, bad).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_ttc"))
+            .current_dir(d.path())
+            .args(["pipeline", "run", p.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(expect), "{err}");
+        assert!(!d.path().join("datasets").exists(), "work started: {err}");
     }
 }

@@ -10,11 +10,21 @@ fn ttc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ttc"))
 }
 
+/// The smoke preset with one policy epoch (resume is what is tested, not the model).
 fn preset() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("pipelines/smoke.toml")
-        .display()
-        .to_string()
+    static P: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        let text = std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/smoke.toml"),
+        )
+        .unwrap();
+        let short = text.replacen("epochs = 4.0", "epochs = 1.0", 1);
+        assert_ne!(short, text, "smoke.toml: policy epochs changed");
+        let p = std::env::temp_dir().join(format!("ttc-resume-{}.toml", std::process::id()));
+        std::fs::write(&p, short).unwrap();
+        p.display().to_string()
+    })
+    .clone()
 }
 
 fn prepare(dir: &Path) {

@@ -61,7 +61,7 @@ pub struct BinRow {
     pub predicted_bin: u8,
 }
 
-fn out_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
+pub fn out_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
     dirs.reports_dir.join(&preset.name)
 }
 
@@ -71,11 +71,11 @@ fn scored_samples(preset: &Preset, dirs: &Dirs, a: &AnalysisArgs) -> Result<Vec<
     Ok(ttc_core::table::read_parquet(&f)?)
 }
 
-fn params(dir: &std::path::Path) -> Result<f64> {
+pub fn params(dir: &std::path::Path) -> Result<f64> {
     Ok(ttc_model::LlamaConfig::load(&dir.join("config.json"))?.num_params() as f64)
 }
 
-fn write_csv(path: &std::path::Path, header: &str, lines: &[String]) -> Result<()> {
+pub fn write_csv(path: &std::path::Path, header: &str, lines: &[String]) -> Result<()> {
     let mut s = format!("{header}\n");
     for l in lines {
         s.push_str(l);
@@ -315,6 +315,24 @@ pub fn compute_optimal_cmd(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
         e.0 += f64::from(u8::from(r.correct));
         e.1 += 1;
     }
+    // One question set for every method and budget: the questions every method covers
+    // (searches may run on fewer questions than the test samples).
+    let mut covered: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (q, m, _) in mean.keys() {
+        covered.entry(m.clone()).or_default().insert(q.clone());
+    }
+    let common: std::collections::BTreeSet<String> = covered
+        .values()
+        .fold(None::<std::collections::BTreeSet<String>>, |acc, qs| {
+            Some(acc.map_or_else(|| qs.clone(), |a| a.intersection(qs).cloned().collect()))
+        })
+        .unwrap_or_default();
+    mean.retain(|(q, _, _), _| common.contains(q));
+    eprintln!(
+        "eval compute-optimal: {} methods over the {} questions every one covers",
+        covered.len(),
+        common.len()
+    );
     let out = base.join("compute_optimal");
     let mut lines = Vec::new();
     let mut eff_lines = Vec::new();

@@ -35,6 +35,11 @@ pub enum EvalCommand {
     /// predicted bins) and its efficiency against weighted best-of-N. Writes
     /// reports/<run>/compute_optimal/.
     ComputeOptimal(super::analysis::AnalysisArgs),
+    /// FLOPs-matched exchange (Snell §7): the policy with compute-optimal test-time compute
+    /// against the ~14× larger policy's greedy answers, per difficulty bin, at
+    /// R = D_inference/D_pretrain ∈ {0.16, 0.79, 22}. Needs `ttc eval policy --large`.
+    /// Writes reports/<run>/exchange/exchange.csv.
+    Exchange(super::analysis::AnalysisArgs),
 }
 
 #[derive(Args)]
@@ -58,6 +63,7 @@ pub fn run(cmd: EvalCommand, dirs: &Dirs) -> Result<()> {
         EvalCommand::Sweep(a) => super::analysis::sweep(&a, dirs),
         EvalCommand::Bins(a) => super::analysis::bins(&a, dirs),
         EvalCommand::ComputeOptimal(a) => super::analysis::compute_optimal_cmd(&a, dirs),
+        EvalCommand::Exchange(a) => super::exchange::exchange(&a, dirs),
     }
 }
 

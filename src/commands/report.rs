@@ -484,6 +484,20 @@ pub fn run(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
         );
     }
 
+    // Exchange.
+    b.push(Block::Heading(
+        "Test-time compute vs a larger model (FLOPs-matched)".into(),
+    ));
+    if !super::exchange::report_blocks(&base, &mut b, &mut findings)? {
+        missing(
+            &mut b,
+            "The exchange",
+            &format!(
+                "just policy-large; ttc eval policy --large --split test --preset {p}; ttc eval exchange --preset {p}"
+            ),
+        );
+    }
+
     // Findings first in the document.
     let mut doc = vec![Block::Heading("Findings".into())];
     if findings.is_empty() {

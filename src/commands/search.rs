@@ -96,6 +96,21 @@ pub fn search_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
     dirs.reports_dir.join(&preset.name).join("search")
 }
 
+/// The output directory name of one search: `<strategy label>-n<N>-<aggregation>`.
+pub fn run_label(
+    st: &SearchStage,
+    strategy: &str,
+    n: usize,
+    width: Option<usize>,
+    lookahead: usize,
+    dedup: bool,
+    aggregation: Option<&str>,
+) -> Result<String> {
+    let s = Strategy::parse(strategy, n, width.unwrap_or(st.width), lookahead, dedup)?;
+    let agg = aggregation.unwrap_or(&st.aggregation);
+    Ok(format!("{}-n{n}-{agg}", s.label()))
+}
+
 pub fn run(a: &SearchArgs, dirs: &Dirs) -> Result<()> {
     let preset = Preset::load(&a.preset)?;
     let st: SearchStage = preset.search.clone().unwrap_or_default();
@@ -140,7 +155,15 @@ pub fn run(a: &SearchArgs, dirs: &Dirs) -> Result<()> {
     if let Some(q) = a.questions.or(st.questions) {
         problems.truncate(q);
     }
-    let label = format!("{}-n{}-{}", strategy.label(), a.n, agg_name);
+    let label = run_label(
+        &st,
+        &a.strategy,
+        a.n,
+        a.width,
+        a.lookahead,
+        a.dedup,
+        Some(&agg_name),
+    )?;
     let out = search_dir(&preset, dirs).join(&label);
     let mut inputs = BTreeMap::new();
     inputs.insert(
