@@ -289,6 +289,40 @@ pub fn bins(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
     Ok(())
 }
 
+/// CSV lines of a compute-optimal result: one per (bin, budget) into `per_bin`, and one per
+/// budget into `eff` — the question-weighted accuracy over bins against `baseline` (N, acc)
+/// with the smallest matching budget N' and N/N'.
+pub fn co_lines(
+    kind: &str,
+    co: &[ttc_eval::cv::CoRow],
+    baseline: &[(u32, f64)],
+    per_bin: &mut Vec<String>,
+    eff: &mut Vec<String>,
+) {
+    let mut overall: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
+    for r in co {
+        per_bin.push(format!(
+            "{kind},{},{},{:.4},{},{},{}",
+            r.bin, r.budget, r.accuracy, r.questions, r.chosen[0], r.chosen[1]
+        ));
+        let e = overall.entry(r.budget).or_default();
+        e.0 += r.accuracy * r.questions as f64;
+        e.1 += r.questions;
+    }
+    let curve: Vec<(u32, f64)> = overall
+        .iter()
+        .map(|(&n, &(s, q))| (n, s / q.max(1) as f64))
+        .collect();
+    for ((n, np, ratio), (_, co_acc)) in efficiency(&curve, baseline).into_iter().zip(&curve) {
+        let b = baseline.iter().find(|x| x.0 == n).map_or(f64::NAN, |x| x.1);
+        eff.push(format!(
+            "{kind},{n},{b:.4},{co_acc:.4},{},{}",
+            np.map_or(String::new(), |v| v.to_string()),
+            ratio.map_or(String::new(), |v| format!("{v:.2}"))
+        ));
+    }
+}
+
 /// Two-fold CV compute-optimal accuracy per bin and budget, for oracle and predicted bins,
 /// and its efficiency against weighted best-of-N.
 pub fn compute_optimal_cmd(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
@@ -363,21 +397,6 @@ pub fn compute_optimal_cmd(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
             })
             .collect();
         let co = compute_optimal(&cells, 17);
-        // Overall: question-weighted over bins, per budget.
-        let mut overall: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
-        for r in &co {
-            lines.push(format!(
-                "{kind},{},{},{:.4},{},{},{}",
-                r.bin, r.budget, r.accuracy, r.questions, r.chosen[0], r.chosen[1]
-            ));
-            let e = overall.entry(r.budget).or_default();
-            e.0 += r.accuracy * r.questions as f64;
-            e.1 += r.questions;
-        }
-        let curve: Vec<(u32, f64)> = overall
-            .iter()
-            .map(|(&n, &(s, q))| (n, s / q as f64))
-            .collect();
         let mut bon: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
         for ((_, m, n), (s, c)) in &mean {
             if m == "weighted-bon" {
@@ -387,14 +406,7 @@ pub fn compute_optimal_cmd(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
             }
         }
         let bon: Vec<(u32, f64)> = bon.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
-        for ((n, np, ratio), (_, co_acc)) in efficiency(&curve, &bon).into_iter().zip(&curve) {
-            let b = bon.iter().find(|x| x.0 == n).map_or(f64::NAN, |x| x.1);
-            eff_lines.push(format!(
-                "{kind},{n},{b:.4},{co_acc:.4},{},{}",
-                np.map_or("".into(), |v| v.to_string()),
-                ratio.map_or("".into(), |v| format!("{v:.2}"))
-            ));
-        }
+        co_lines(kind, &co, &bon, &mut lines, &mut eff_lines);
     }
     write_csv(
         &out.join("per_bin.csv"),
@@ -406,6 +418,7 @@ pub fn compute_optimal_cmd(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
         "bins,n,weighted_bon,compute_optimal,matching_n,efficiency",
         &eff_lines,
     )?;
+    super::ratios::compute_optimal_revisions(&base, &bins)?;
     eprintln!("eval compute-optimal: wrote {}", out.display());
     for l in &eff_lines {
         eprintln!("  {l}");

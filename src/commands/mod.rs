@@ -15,6 +15,7 @@ pub mod orm;
 pub mod pipeline;
 pub mod pipeline_plan;
 pub mod prm;
+pub mod ratios;
 pub mod report;
 pub mod report_doc;
 pub mod revision;

@@ -18,6 +18,7 @@ use ttc_task::math500::load_problems;
 use ttc_train::prm::orm_example;
 use ttc_train::sft::Init;
 
+use super::ratios::hierarchical;
 use super::revision::{chains_dir, revision_config, revision_model_dir};
 use super::train::{eos_pad, require};
 use crate::Dirs;
@@ -245,7 +246,7 @@ pub fn eval(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
     for &len in &lengths {
         let (mut last, mut maj, mut orm, mut hier, mut flat, mut nc) = (0.0, 0.0, 0.0, 0.0, 0.0, 0);
         for chains in per_q.values() {
-            let mut winners: Vec<(Option<&str>, f32)> = Vec::new();
+            let mut winners: Vec<(Vec<Option<&str>>, &[f32])> = Vec::new();
             let mut all: Vec<Option<&str>> = Vec::new();
             for (ans, sc, qid) in chains {
                 let n = len.min(ans.len());
@@ -255,24 +256,11 @@ pub fn eval(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
                 maj += f64::from(u8::from(right(qid, majority(&a).and_then(|i| a[i]))));
                 let w = weighted_best_of_n(&a, &sc[..n]);
                 orm += f64::from(u8::from(right(qid, w.and_then(|i| a[i]))));
-                if let Some(i) = w {
-                    let total: f32 = (0..n)
-                        .filter(|&j| {
-                            a[j].is_some_and(|x| a[i].is_some_and(|y| is_equivalent(x, y)))
-                        })
-                        .map(|j| sc[j])
-                        .sum();
-                    winners.push((a[i], total));
-                }
-                all.extend(a);
+                all.extend(a.iter().copied());
+                winners.push((a, &sc[..n]));
             }
             let qid = chains[0].2;
-            let wa: Vec<Option<&str>> = winners.iter().map(|w| w.0).collect();
-            let ws: Vec<f32> = winners.iter().map(|w| w.1).collect();
-            hier += f64::from(u8::from(right(
-                qid,
-                weighted_best_of_n(&wa, &ws).and_then(|i| wa[i]),
-            )));
+            hier += f64::from(u8::from(right(qid, hierarchical(&winners))));
             flat += f64::from(u8::from(right(qid, majority(&all).and_then(|i| all[i]))));
         }
         let nq = per_q.len().max(1) as f64;
@@ -289,6 +277,32 @@ pub fn eval(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
         });
     }
     let out = dirs.reports_dir.join(&preset.name).join("revisions");
+    // Sequential : parallel splits of each budget.
+    let mut ratio_rows = Vec::new();
+    for chains in per_q.values() {
+        let qid = chains[0].2;
+        let owned: Vec<(Vec<Option<String>>, Vec<f32>)> = chains
+            .iter()
+            .map(|(a, s, _)| (a.clone(), s.clone()))
+            .collect();
+        ratio_rows.extend(super::ratios::ratio_rows(qid, &owned, &|a| right(qid, a)));
+    }
+    ttc_core::table::write_parquet(&out.join("ratios.parquet"), &ratio_rows)?;
+    let mut agg: std::collections::BTreeMap<(u32, u32, u32), (u64, u64)> = Default::default();
+    for r in &ratio_rows {
+        let e = agg.entry((r.n, r.sequential, r.parallel)).or_default();
+        e.0 += u64::from(r.correct);
+        e.1 += 1;
+    }
+    let mut rcsv = String::from("n,sequential,parallel,accuracy,lo95,hi95,questions\n");
+    for ((n, s, p), (k, t)) in &agg {
+        let (lo, hi) = ttc_eval::stats::wilson95(*k, *t);
+        rcsv += &format!(
+            "{n},{s},{p},{:.4},{lo:.4},{hi:.4},{t}\n",
+            *k as f64 / *t as f64
+        );
+    }
+    ttc_core::atomic::write_atomic(&out.join("ratios.csv"), rcsv.as_bytes())?;
     let mut csv = String::from(
         "length,last,majority,orm_weighted,hierarchical,flat_majority,chains,questions\n",
     );
@@ -307,8 +321,9 @@ pub fn eval(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
     }
     ttc_core::atomic::write_atomic(&out.join("selection.csv"), csv.as_bytes())?;
     eprintln!(
-        "eval revisions: wrote {}",
-        out.join("selection.csv").display()
+        "eval revisions: wrote {} and ratios.csv ({} sequential:parallel splits)",
+        out.join("selection.csv").display(),
+        agg.len()
     );
     for r in &table {
         eprintln!(

@@ -162,7 +162,8 @@ fn state_of(
         return State::Stale("inputs changed".into());
     }
     for o in &s.outputs {
-        if rec.outputs.get(&key(o)) != h.get(o).as_ref() {
+        let now = h.get(o);
+        if now.is_none() || rec.outputs.get(&key(o)) != now.as_ref() {
             return State::Stale(format!("{} changed or missing", o.display()));
         }
     }

@@ -254,7 +254,10 @@ pub fn plan(preset: &Preset, dirs: &Dirs) -> Result<Vec<Stage>> {
                 "eval revisions",
                 rcfg,
                 &["data", "orm", "chains-test"],
-                vec![rep.join("revisions").join("selection.csv")],
+                vec![
+                    rep.join("revisions").join("selection.csv"),
+                    rep.join("revisions").join("ratios.parquet"),
+                ],
             );
             report_after.push("eval-revisions".into());
         }
@@ -276,11 +279,15 @@ pub fn plan(preset: &Preset, dirs: &Dirs) -> Result<Vec<Stage>> {
             &["eval-prm"],
             vec![rep.join("bins").join("bins.parquet")],
         );
+        let mut co_after = vec!["sweep", "bins"];
+        if report_after.iter().any(|s| s == "eval-revisions") {
+            co_after.push("eval-revisions");
+        }
         add(
             "compute-optimal",
             "eval compute-optimal",
             vec![],
-            &["sweep", "bins"],
+            &co_after,
             vec![rep.join("compute_optimal").join("efficiency.csv")],
         );
         report_after.extend(["eval-prm", "sweep", "bins", "compute-optimal"].map(String::from));

@@ -484,6 +484,8 @@ pub fn run(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
         );
     }
 
+    super::ratios::report_blocks(&base, &mut b, &mut findings)?;
+
     // Exchange.
     b.push(Block::Heading(
         "Test-time compute vs a larger model (FLOPs-matched)".into(),
