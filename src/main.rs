@@ -63,6 +63,11 @@ pub enum Command {
     /// Search over the PRM (majority, best-of-N, beam, lookahead, DVTS) on a split,
     /// batched across questions; parquet rows with accuracy and compute accounting.
     Search(commands::search::SearchArgs),
+    /// Join the parts that `--shard i/n` runs wrote into a stage's output (the last job of
+    /// a Slurm array): computes nothing, fails naming the missing chunks if any shard has not
+    /// finished. E.g. `ttc merge sample --split test --preset p.toml`.
+    #[command(subcommand)]
+    Merge(MergeCommand),
     /// Revision data: trajectories of wrong attempts → a correct answer.
     #[command(subcommand)]
     Revisions(commands::revision::RevisionsCommand),
@@ -86,6 +91,19 @@ pub enum Command {
     Bench(commands::bench::BenchCommand),
 }
 
+/// The sharded stages `ttc merge` can join.
+#[derive(Subcommand)]
+pub enum MergeCommand {
+    /// `ttc sample` parts.
+    Sample(commands::sample::SampleArgs),
+    /// `ttc label` parts.
+    Label(commands::sample::LabelArgs),
+    /// `ttc search` parts.
+    Search(commands::search::SearchArgs),
+    /// `ttc revise` parts.
+    Revise(commands::revision::ReviseArgs),
+}
+
 /// Run one subcommand (also how `ttc pipeline run` runs its stages, in process).
 pub fn dispatch(command: Command, dirs: &Dirs) -> anyhow::Result<()> {
     match command {
@@ -99,6 +117,15 @@ pub fn dispatch(command: Command, dirs: &Dirs) -> anyhow::Result<()> {
         Command::Sample(a) => commands::sample::sample(&a, dirs),
         Command::Label(a) => commands::sample::label(&a, dirs),
         Command::Search(a) => commands::search::run(&a, dirs),
+        Command::Merge(c) => {
+            commands::sample::MERGE_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
+            match c {
+                MergeCommand::Sample(a) => commands::sample::sample(&a, dirs),
+                MergeCommand::Label(a) => commands::sample::label(&a, dirs),
+                MergeCommand::Search(a) => commands::search::run(&a, dirs),
+                MergeCommand::Revise(a) => commands::revision::revise(&a, dirs),
+            }
+        }
         Command::Revisions(c) => commands::revision::run(c, dirs),
         Command::Revise(a) => commands::revision::revise(&a, dirs),
         Command::Report(a) => commands::report::run(&a, dirs),

@@ -168,6 +168,43 @@ fn the_pipeline_skips_done_stages_and_resumes_killed_ones_to_the_same_bytes() {
             assert_eq!(action, "ran", "{stage} did not rerun");
         }
     }
+    shards_merge_to_the_unsharded_result(a.path(), b.path());
+}
+
+/// `--shard i/n` + `ttc merge` on dir `a` equal one unsharded run on dir `b` (both hold a
+/// finished smoke pipeline); merging before every shard is done names the missing chunk.
+fn shards_merge_to_the_unsharded_result(a: &Path, b: &Path) {
+    let text = std::fs::read_to_string(preset()).unwrap();
+    let p3 = a.join("smoke3.toml");
+    std::fs::write(&p3, text.replace("seed = 13", "seed = 99")).unwrap();
+    let p3 = p3.display().to_string();
+    let sample = |extra: &[&str]| -> Vec<String> {
+        ["sample", "--split", "test", "--preset", &p3]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    run(a, &sample(&["--shard", "1/2"]));
+    let o = Command::new(env!("CARGO_BIN_EXE_ttc"))
+        .current_dir(a)
+        .args(["merge"].iter().map(|s| s.to_string()).chain(sample(&[])))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("1 of 2 parts missing (chunks 0)"),
+        "{err}"
+    );
+    run(a, &sample(&["--shard", "0/2"]));
+    let merge: Vec<String> = ["merge".to_string()]
+        .into_iter()
+        .chain(sample(&[]))
+        .collect();
+    run(a, &merge);
+    run(b, &sample(&[]));
+    let f = "datasets/smoke/samples-test/samples.parquet";
+    assert!(std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap());
 }
 
 #[test]

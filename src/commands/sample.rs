@@ -106,6 +106,9 @@ pub fn sample_stage(preset: &Preset, split: &str) -> Result<SampleStage> {
     Ok(s)
 }
 
+/// Set by `ttc merge`: stages only join finished parts and fail if any is missing.
+pub static MERGE_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Run `work` on every pending chunk of `parts` owned by `shard`, with a progress bar
 /// over questions. True when every chunk (all shards) is done.
 pub fn run_parts<T: serde::Serialize>(
@@ -114,6 +117,21 @@ pub fn run_parts<T: serde::Serialize>(
     label: &str,
     mut work: impl FnMut(usize, std::ops::Range<usize>) -> Result<Vec<T>>,
 ) -> Result<bool> {
+    if MERGE_ONLY.load(std::sync::atomic::Ordering::Relaxed) {
+        let missing = parts.pending(Shard::ALL);
+        if !missing.is_empty() {
+            let list: Vec<String> = missing.iter().take(20).map(|c| c.to_string()).collect();
+            anyhow::bail!(
+                "{label}: cannot merge {}: {} of {} parts missing (chunks {}{}); run the shards that own them (chunk c belongs to shard c % n)",
+                parts.output.display(),
+                missing.len(),
+                parts.n_chunks(),
+                list.join(", "),
+                if missing.len() > 20 { ", …" } else { "" }
+            );
+        }
+        return Ok(true);
+    }
     let pending = parts.pending(shard);
     let n_q: usize = pending.iter().map(|&c| parts.range(c).len()).sum();
     let pb = crate::progress::bar(n_q as u64, label);
