@@ -134,4 +134,15 @@ fn sweep_bins_and_compute_optimal_from_scored_samples() {
         root.join("reports/a/figures/accuracy_vs_budget.svg")
             .exists()
     );
+    // Absolute bins: pass@1 0, 0, .25, .5, .5, .75 against edges .75 / .5 / .25.
+    run(&["eval", "bins", "--preset", &p, "--bins", "4", "--absolute"]);
+    let bins = std::fs::read_to_string(root.join("reports/a/bins/bins.csv")).unwrap();
+    let header: Vec<&str> = bins.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "oracle_bin").unwrap();
+    let got: Vec<&str> = bins
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(col).unwrap())
+        .collect();
+    assert_eq!(got, ["4", "4", "3", "2", "2", "1"], "{bins}");
 }

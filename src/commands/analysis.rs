@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use ttc_data::select::{best_of_n, majority, weighted_best_of_n};
-use ttc_eval::bins::quantile_bins;
+use ttc_eval::bins::{absolute_bin, quantile_bins};
 use ttc_eval::cv::{Cell, compute_optimal, efficiency};
 use ttc_eval::stats::wilson95;
 use ttc_model::generate::derive_seed;
@@ -32,6 +32,10 @@ pub struct AnalysisArgs {
     /// Difficulty bins (bins, compute-optimal).
     #[arg(long, default_value_t = 5)]
     pub bins: usize,
+    /// Absolute bins (bins): equal-width score ranges (5 bins: ≥0.8, ≥0.6, ≥0.4, ≥0.2, below)
+    /// instead of quantiles, so a bin means the same pass@1 range on every run.
+    #[arg(long)]
+    pub absolute: bool,
 }
 
 /// One (question, strategy, N, seed) result of the sweep.
@@ -245,8 +249,24 @@ pub fn bins(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
         .iter()
         .map(|(q, e)| (q.to_string(), e.3 / f64::from(e.1)))
         .collect();
-    let ob = quantile_bins(&oracle, a.bins);
-    let pb = quantile_bins(&predicted, a.bins);
+    if a.bins == 0 || a.bins > 255 {
+        anyhow::bail!("--bins: expected 1 to 255, got {}", a.bins);
+    }
+    let cut = |scores: &[(String, f64)]| -> BTreeMap<String, u8> {
+        if a.absolute {
+            let edges: Vec<f64> = (1..a.bins)
+                .map(|i| 1.0 - i as f64 / a.bins as f64)
+                .collect();
+            scores
+                .iter()
+                .map(|(q, s)| (q.clone(), absolute_bin(*s, &edges)))
+                .collect()
+        } else {
+            quantile_bins(scores, a.bins)
+        }
+    };
+    let ob = cut(&oracle);
+    let pb = cut(&predicted);
     let rows: Vec<BinRow> = oracle
         .iter()
         .zip(&predicted)
@@ -269,9 +289,10 @@ pub fn bins(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
         .filter(|r| r.oracle_bin == r.predicted_bin)
         .count();
     eprintln!(
-        "eval bins: {} questions in {} quantile bins; predicted bin = oracle bin for {:.1}%; wrote {}",
+        "eval bins: {} questions in {} {} bins; predicted bin = oracle bin for {:.1}%; wrote {}",
         rows.len(),
         a.bins,
+        if a.absolute { "absolute" } else { "quantile" },
         100.0 * agree as f64 / rows.len().max(1) as f64,
         out.display()
     );
