@@ -77,6 +77,9 @@ pub enum Command {
     /// The report: reports/<run>/report.md and report.html (SVG figures inline) with a
     /// findings section checking the paper's claims on this run.
     Report(commands::report::ReportArgs),
+    /// Bring a user's HF checkpoint in as this run's policy or PRM (`[import]`).
+    #[command(subcommand)]
+    Import(commands::import::ImportCommand),
     /// Training stages.
     #[command(subcommand)]
     Train(commands::train::TrainCommand),
@@ -130,6 +133,7 @@ pub fn dispatch(command: Command, dirs: &Dirs) -> anyhow::Result<()> {
         Command::Revise(a) => commands::revision::revise(&a, dirs),
         Command::Report(a) => commands::report::run(&a, dirs),
         Command::Train(c) => commands::train::run(c, dirs),
+        Command::Import(c) => commands::import::run(c, dirs),
         Command::Eval(c) => commands::eval::run(c, dirs),
     }
 }

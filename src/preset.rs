@@ -15,8 +15,15 @@ use ttc_train::sft::SftConfig;
 pub struct Preset {
     /// Run name: outputs go to `datasets/<name>/`, `checkpoints/<name>/`, `reports/<name>/`.
     pub name: String,
-    /// The synthetic task and its splits.
-    pub data: ArithConfig,
+    /// The synthetic task and its splits (or `[problems]`).
+    #[serde(default)]
+    pub data: Option<ArithConfig>,
+    /// Problem files in the MATH-500 JSONL schema instead of the synthetic task.
+    #[serde(default)]
+    pub problems: Option<ProblemFiles>,
+    /// Models brought from elsewhere (HF directories) instead of trained here.
+    #[serde(default)]
+    pub import: Option<ImportSection>,
     /// The BPE tokenizer trained on the train split.
     #[serde(default)]
     pub tokenizer: TokenizerConfig,
@@ -50,6 +57,46 @@ pub struct Preset {
     /// How `ttc pipeline run` treats this preset's stages.
     #[serde(default)]
     pub pipeline: PipelineSection,
+}
+
+/// `[problems]`: JSONL files with `problem, solution, answer, subject, level, unique_id`
+/// rows (MATH-500's schema); paths relative to the preset file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemFiles {
+    pub test: PathBuf,
+    pub train: Option<PathBuf>,
+    pub val: Option<PathBuf>,
+}
+
+impl ProblemFiles {
+    /// (split, file) of every split given.
+    pub fn splits(&self) -> Vec<(&'static str, &Path)> {
+        [
+            ("train", self.train.as_deref()),
+            ("val", self.val.as_deref()),
+            ("test", Some(self.test.as_path())),
+        ]
+        .into_iter()
+        .filter_map(|(s, p)| p.map(|p| (s, p)))
+        .collect()
+    }
+}
+
+/// `[import]`: a user's HF checkpoints (`config.json`, `model.safetensors`,
+/// `tokenizer.json`), used as they are; paths relative to the preset file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportSection {
+    /// The policy: a `…ForCausalLM` directory.
+    pub policy: PathBuf,
+    /// The policy's prompt, `{problem}` standing for the problem (an instruct model's chat
+    /// template, say). Default: ttc's `Problem: …\nSolution:\n`.
+    pub prompt: Option<String>,
+    /// A process reward model: a one-label score-head directory (ttc's PRM format).
+    pub prm: Option<PathBuf>,
+    /// The PRM's prompt (default: `prompt`).
+    pub prm_prompt: Option<String>,
 }
 
 /// `[pipeline]`.
@@ -389,10 +436,54 @@ impl Preset {
                 preset.name
             );
         }
-        preset
-            .data
-            .validate()
-            .with_context(|| format!("preset {}", path.display()))?;
+        let mut preset = preset;
+        let base = path.parent().unwrap_or(Path::new("."));
+        match (&preset.data, &mut preset.problems) {
+            (Some(d), None) => d
+                .validate()
+                .with_context(|| format!("preset {}", path.display()))?,
+            (None, Some(pf)) => {
+                for p in [Some(&mut pf.test), pf.train.as_mut(), pf.val.as_mut()]
+                    .into_iter()
+                    .flatten()
+                {
+                    *p = base.join(&*p);
+                }
+            }
+            (Some(_), Some(_)) => anyhow::bail!(
+                "{}: [data] and [problems] both given; use one (the synthetic task or problem files)",
+                path.display()
+            ),
+            (None, None) => anyhow::bail!(
+                "{}: no [data] (the synthetic task) or [problems] (JSONL files) section",
+                path.display()
+            ),
+        }
+        if let Some(im) = &mut preset.import {
+            if preset.policy.is_some() {
+                anyhow::bail!(
+                    "{}: [import] policy and [policy] both given; a policy is imported or trained",
+                    path.display()
+                );
+            }
+            if im.prm.is_some() && preset.prm.is_some() {
+                anyhow::bail!(
+                    "{}: [import] prm and [prm] both given; a PRM is imported or trained",
+                    path.display()
+                );
+            }
+            im.policy = base.join(&im.policy);
+            if let Some(p) = im.prm.as_mut() {
+                *p = base.join(&*p);
+            }
+            for t in [im.prompt.as_deref(), im.prm_prompt.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                ttc_task::tokenizer::PromptTemplate::parse(t)
+                    .with_context(|| format!("{}: [import]", path.display()))?;
+            }
+        }
         Ok(preset)
     }
 

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod exchange;
 pub mod figures;
 pub mod grade;
+pub mod import;
 pub mod model;
 pub mod orm;
 pub mod pipeline;

@@ -272,9 +272,14 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
     };
     let preset = Preset::load(&a.preset)?;
     let all = plan(&preset, dirs)?;
-    // Every stage's command line parses before any work starts.
+    // Every stage's command line parses, and imported checkpoints exist, before any work.
     for s in &all {
         command_of(s, &a.preset)?;
+    }
+    if let (true, Some(im)) = (execute, &preset.import) {
+        for dir in std::iter::once(&im.policy).chain(im.prm.as_ref()) {
+            super::import::checkpoint_files(dir)?;
+        }
     }
     let mut h = Hashes::default();
     let (stages, blocked) = prune_manual(&preset, all, &mut h)?;

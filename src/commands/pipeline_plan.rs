@@ -58,37 +58,58 @@ pub fn plan(preset: &Preset, dirs: &Dirs) -> Result<Vec<Stage>> {
             outputs,
         });
     };
+    let splits: Vec<&str> = match &preset.problems {
+        Some(pf) => pf.splits().into_iter().map(|(s, _)| s).collect(),
+        None => vec!["train", "val", "test"],
+    };
     add(
         "data",
         "data gen",
-        vec![section("data", &Some(&preset.data))],
+        vec![
+            section("data", &preset.data),
+            section("problems", &preset.problems),
+        ],
         &[],
-        ["train", "val", "test"]
-            .iter()
-            .map(|s| data.join(split_file(s)))
-            .collect(),
-    );
-    add(
-        "tokenizer",
-        "tokenizer train",
-        vec![section("tokenizer", &Some(&preset.tokenizer))],
-        &["data"],
-        vec![preset.tokenizer_dir(dirs).join("tokenizer.json")],
+        splits.iter().map(|s| data.join(split_file(s))).collect(),
     );
     let model = |d: &Path| vec![d.join("model.safetensors"), d.join("config.json")];
-    let Some(policy) = &preset.policy else {
-        return Ok(out);
-    };
     let pdir = super::sample::policy_dir(preset, dirs);
-    let mut pout = model(&pdir);
-    pout.push(pdir.join("pass_at_1_val.json"));
-    add(
-        "policy",
-        "train policy",
-        vec![section("policy", &Some(policy))],
-        &["data", "tokenizer"],
-        pout,
-    );
+    let imported = |d: &Path, prompt: bool| {
+        let mut o = model(d);
+        o.push(d.join("tokenizer.json"));
+        if prompt {
+            o.push(d.join(ttc_task::tokenizer::PROMPT_FILE));
+        }
+        o
+    };
+    match (&preset.policy, &preset.import) {
+        (Some(policy), _) => {
+            add(
+                "tokenizer",
+                "tokenizer train",
+                vec![section("tokenizer", &Some(&preset.tokenizer))],
+                &["data"],
+                vec![preset.tokenizer_dir(dirs).join("tokenizer.json")],
+            );
+            let mut pout = model(&pdir);
+            pout.push(pdir.join("pass_at_1_val.json"));
+            add(
+                "policy",
+                "train policy",
+                vec![section("policy", &Some(policy))],
+                &["data", "tokenizer"],
+                pout,
+            );
+        }
+        (None, Some(im)) => add(
+            "policy",
+            "import policy",
+            vec![section("import", &Some(im))],
+            &[],
+            imported(&pdir, im.prompt.is_some()),
+        ),
+        (None, None) => return Ok(out),
+    }
     let large = preset.policy_large.is_some();
     if large {
         let d = ck.join("policy-large");
@@ -111,8 +132,22 @@ pub fn plan(preset: &Preset, dirs: &Dirs) -> Result<Vec<Stage>> {
     }
     let samples =
         |split: &str| super::sample::samples_dir(preset, dirs, split).join("samples.parquet");
-    let has_prm = preset.samples.is_some() && preset.labels.is_some() && preset.prm.is_some();
-    if has_prm {
+    let trained_prm = preset.samples.is_some() && preset.labels.is_some() && preset.prm.is_some();
+    let imported_prm = preset.import.as_ref().filter(|im| im.prm.is_some());
+    let has_prm = trained_prm || imported_prm.is_some();
+    if let Some(im) = imported_prm {
+        add(
+            "prm",
+            "import prm",
+            vec![section("import", &Some(im))],
+            &[],
+            imported(
+                &super::prm::prm_dir(preset, dirs, false),
+                im.prm_prompt.is_some() || im.prompt.is_some(),
+            ),
+        );
+    }
+    if trained_prm {
         add(
             "samples",
             "sample --split train",
@@ -154,7 +189,11 @@ pub fn plan(preset: &Preset, dirs: &Dirs) -> Result<Vec<Stage>> {
             "eval-prm",
             "eval prm",
             vec![section("prm", &preset.prm)],
-            &["data", "prm", "test-samples", "labels"],
+            if trained_prm {
+                &["data", "prm", "test-samples", "labels"]
+            } else {
+                &["data", "prm", "test-samples"]
+            },
             vec![
                 rep.join("prm").join("prm_eval.json"),
                 rep.join("prm").join("scores.parquet"),
@@ -317,5 +356,13 @@ pub fn plan(preset: &Preset, dirs: &Dirs) -> Result<Vec<Stage>> {
         &after,
         vec![rep.join("report.md"), rep.join("report.html")],
     );
+    for s in &out {
+        if let Some(up) = s.after.iter().find(|u| !out.iter().any(|x| &x.name == *u)) {
+            anyhow::bail!(
+                "stage {} needs stage {up}, which this preset does not configure",
+                s.name
+            );
+        }
+    }
     Ok(out)
 }

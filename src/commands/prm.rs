@@ -268,8 +268,12 @@ fn selection_table(scored: &[ScoredSample], ns: &[usize]) -> Vec<SelectionRow> {
 
 pub fn eval(a: &PrmArgs, dirs: &Dirs) -> Result<()> {
     let preset = Preset::load(&a.preset)?;
-    let pc = prm_config(&preset)?;
-    let hard = hard_of(a, &pc);
+    // An imported PRM has no [prm] section and no MC labels to compare with.
+    let pc = match &preset.prm {
+        Some(_) => Some(prm_config(&preset)?),
+        None => None,
+    };
+    let hard = a.hard || pc.as_ref().is_some_and(|c| c.labels == "hard");
     let mdir = prm_dir(&preset, dirs, hard);
     if !mdir.join("model.safetensors").exists() {
         anyhow::bail!(
@@ -288,38 +292,41 @@ pub fn eval(a: &PrmArgs, dirs: &Dirs) -> Result<()> {
         );
     }
     let (model, tok) = load_cpu(&mdir)?;
-    let scorer = StepScorer::new(&model, &tok)?;
+    let scorer = StepScorer::new(&model, &tok)?
+        .with_prompt(ttc_task::tokenizer::PromptTemplate::load(&mdir)?);
     let out = dirs
         .reports_dir
         .join(&preset.name)
         .join(if hard { "prm-hard" } else { "prm" });
     // Held-out labelled questions: step AUROC and calibration against MC labels.
-    let inp = load_inputs(&preset, dirs, &a.preset)?;
-    let val_q = val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
-    let val_samples: Vec<SampleRow> = inp
-        .samples
-        .iter()
-        .filter(|s| val_q.contains(&s.question_index))
-        .cloned()
-        .collect();
-    let val_scored = score_samples(&scorer, &inp.problems, &val_samples)?;
-    let by_key: HashMap<(u32, u32), &ScoredSample> = val_scored
-        .iter()
-        .map(|s| ((s.question_index, s.sample_id), s))
-        .collect();
     let (mut sc, mut soft, mut truth) = (Vec::new(), Vec::new(), Vec::new());
-    for l in inp
-        .labels
-        .iter()
-        .filter(|l| val_q.contains(&l.question_index))
-    {
-        if let Some(s) = by_key
-            .get(&(l.question_index, l.sample_id))
-            .and_then(|s| s.step_scores.get(l.step_index as usize))
+    if let Some(pc) = &pc {
+        let inp = load_inputs(&preset, dirs, &a.preset)?;
+        let val_q = val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
+        let val_samples: Vec<SampleRow> = inp
+            .samples
+            .iter()
+            .filter(|s| val_q.contains(&s.question_index))
+            .cloned()
+            .collect();
+        let val_scored = score_samples(&scorer, &inp.problems, &val_samples)?;
+        let by_key: HashMap<(u32, u32), &ScoredSample> = val_scored
+            .iter()
+            .map(|s| ((s.question_index, s.sample_id), s))
+            .collect();
+        for l in inp
+            .labels
+            .iter()
+            .filter(|l| val_q.contains(&l.question_index))
         {
-            sc.push(*s);
-            soft.push(l.soft);
-            truth.push(l.verdict.as_deref() == Some("correct"));
+            if let Some(s) = by_key
+                .get(&(l.question_index, l.sample_id))
+                .and_then(|s| s.step_scores.get(l.step_index as usize))
+            {
+                sc.push(*s);
+                soft.push(l.soft);
+                truth.push(l.verdict.as_deref() == Some("correct"));
+            }
         }
     }
     let mc_pos: Vec<bool> = soft.iter().map(|&s| s >= 0.5).collect();
@@ -331,7 +338,18 @@ pub fn eval(a: &PrmArgs, dirs: &Dirs) -> Result<()> {
             .collect();
     let test_samples: Vec<SampleRow> = ttc_core::table::read_parquet(&test_file)?;
     let scored = score_samples(&scorer, &test_problems, &test_samples)?;
-    let with_answer: Vec<&ScoredSample> = scored.iter().filter(|s| s.answer.is_some()).collect();
+    // Step truth exists only where the step checker judged the steps (arith, not MATH).
+    let judged: std::collections::HashSet<(u32, u32)> = test_samples
+        .iter()
+        .filter(|s| !s.step_verdicts.is_empty())
+        .map(|s| (s.question_index, s.sample_id))
+        .collect();
+    let has_truth = |s: &&ScoredSample| judged.contains(&(s.question_index, s.sample_id));
+    let with_answer: Vec<&ScoredSample> = scored
+        .iter()
+        .filter(|s| s.answer.is_some())
+        .filter(has_truth)
+        .collect();
     let fe = first_error_f1(
         &with_answer
             .iter()
@@ -344,7 +362,7 @@ pub fn eval(a: &PrmArgs, dirs: &Dirs) -> Result<()> {
         0.5,
     );
     let (mut t_sc, mut t_ok) = (Vec::new(), Vec::new());
-    for s in &scored {
+    for s in scored.iter().filter(has_truth) {
         // True per-step correctness: steps before the first error are right.
         let fe = s.first_error.map(|f| f as usize).unwrap_or(usize::MAX);
         for (k, &x) in s.step_scores.iter().enumerate() {

@@ -16,7 +16,7 @@ use ttc_model::generate::Engine;
 use ttc_task::Problem;
 use ttc_task::dataset::split_file;
 use ttc_task::math500::load_problems;
-use ttc_task::tokenizer::Tokenizer;
+use ttc_task::tokenizer::{PromptTemplate, Tokenizer};
 
 use super::train::require;
 use crate::Dirs;
@@ -53,13 +53,22 @@ pub struct LabelArgs {
     pub force: bool,
 }
 
-/// A checkpoint's fast CPU model and its tokenizer.
+/// Hash of a checkpoint's own prompt format, an input of the stages that prompt it (none
+/// for the default format, so ttc-trained checkpoints keep their stages' hashes).
+pub fn prompt_hash(dir: &Path) -> Result<Option<String>> {
+    let t = PromptTemplate::load(dir)?;
+    Ok((t != PromptTemplate::default()).then(|| ttc_core::hash::hash_bytes(t.as_str().as_bytes())))
+}
+
+/// A checkpoint's fast CPU model and its tokenizer (any HF `tokenizer.json`; ttc's special
+/// tokens are not required to sample or score).
 pub fn load_cpu(dir: &Path) -> Result<(CpuModel, Tokenizer)> {
     let cfg = ttc_model::LlamaConfig::load(&dir.join("config.json"))?;
     let w = ttc_model::weights::read_safetensors(&dir.join("model.safetensors"))?;
     let model = CpuModel::from_weights(&cfg, &w)?;
-    let tok = ttc_task::tokenizer::load_tokenizer(&dir.join("tokenizer.json"))
-        .with_context(|| format!("{}: tokenizer", dir.display()))?;
+    let tpath = dir.join("tokenizer.json");
+    let tok =
+        Tokenizer::from_file(&tpath).map_err(|e| anyhow::anyhow!("{}: {e}", tpath.display()))?;
     if tok.get_vocab_size(true) > cfg.vocab_size {
         anyhow::bail!(
             "{}: tokenizer.json has {} tokens but config.json says vocab_size {}; they do not belong together",
@@ -165,6 +174,9 @@ pub fn sample(a: &SampleArgs, dirs: &Dirs) -> Result<()> {
         "policy".to_string(),
         ttc_core::hash::hash_file(&pdir.join("model.safetensors"))?,
     );
+    if let Some(h) = prompt_hash(&pdir)? {
+        inputs.insert("prompt".to_string(), h);
+    }
     inputs.insert("split".to_string(), ttc_core::hash::hash_file(&split_path)?);
     let cfg_hash = ttc_core::hash::hash_json(&(&st, &a.split));
     if a.force {
@@ -174,7 +186,7 @@ pub fn sample(a: &SampleArgs, dirs: &Dirs) -> Result<()> {
     }
     let started = Instant::now();
     let (model, tok) = load_cpu(&pdir)?;
-    let engine = Engine::new(&model, &tok)?;
+    let engine = Engine::new(&model, &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
     let file = out.join("samples.parquet");
     let parts = Parts::open(
         &file,
@@ -274,6 +286,9 @@ pub fn label(a: &LabelArgs, dirs: &Dirs) -> Result<()> {
         "policy".to_string(),
         ttc_core::hash::hash_file(&pdir.join("model.safetensors"))?,
     );
+    if let Some(h) = prompt_hash(&pdir)? {
+        inputs.insert("prompt".to_string(), h);
+    }
     inputs.insert("samples".to_string(), ttc_core::hash::hash_file(&sfile)?);
     let cfg_hash = ttc_core::hash::hash_json(&ls);
     if a.force {
@@ -283,7 +298,7 @@ pub fn label(a: &LabelArgs, dirs: &Dirs) -> Result<()> {
     }
     let started = Instant::now();
     let (model, tok) = load_cpu(&pdir)?;
-    let engine = Engine::new(&model, &tok)?;
+    let engine = Engine::new(&model, &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
     let file = out.join("labels.parquet");
     let parts = Parts::open(&file, ls.chunk, n_q, &format!("{cfg_hash}{inputs:?}"))?;
     let sampling = ls.sampling();

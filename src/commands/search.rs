@@ -23,6 +23,7 @@ use super::sample::{load_cpu, policy_dir, run_parts};
 use super::train::require;
 use crate::Dirs;
 use crate::preset::{Preset, SearchStage};
+use ttc_task::tokenizer::PromptTemplate;
 
 #[derive(Args)]
 pub struct SearchArgs {
@@ -176,6 +177,11 @@ pub fn run(a: &SearchArgs, dirs: &Dirs) -> Result<()> {
             ttc_core::hash::hash_file(&mdir.join("model.safetensors"))?,
         );
     }
+    for (k, d) in [("prompt", &pdir), ("prm_prompt", &mdir)] {
+        if let Some(h) = super::sample::prompt_hash(d)? {
+            inputs.insert(k.to_string(), h);
+        }
+    }
     inputs.insert("split".to_string(), ttc_core::hash::hash_file(&split_path)?);
     let key = (&strategy, &cfg, &a.split, problems.len(), st.chunk);
     let cfg_hash = ttc_core::hash::hash_json(&key);
@@ -186,7 +192,8 @@ pub fn run(a: &SearchArgs, dirs: &Dirs) -> Result<()> {
     }
     let started = Instant::now();
     let (policy, tok) = load_cpu(&pdir)?;
-    let engine = Engine::new(&policy, &tok)?;
+    let engine = Engine::new(&policy, &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
+    let prm_prompt = PromptTemplate::load(&mdir)?;
     let prm = if needs_prm {
         Some(load_cpu(&mdir)?)
     } else {
@@ -205,7 +212,10 @@ pub fn run(a: &SearchArgs, dirs: &Dirs) -> Result<()> {
         let mut generator =
             PolicyGenerator::new(&engine, texts.clone(), cfg.temperature, cfg.top_p);
         let mut verifier = match &prm {
-            Some((m, t)) => Some(PrmVerifier::new(Engine::new(m, t)?, texts.clone())?),
+            Some((m, t)) => Some(PrmVerifier::new(
+                Engine::new(m, t)?.with_prompt(prm_prompt.clone()),
+                texts.clone(),
+            )?),
             None => None,
         };
         let qs: Vec<usize> = r.collect();

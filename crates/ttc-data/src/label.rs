@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use ttc_model::generate::{Engine, Sequence, derive_seed};
 use ttc_task::Problem;
 use ttc_task::grader::{extract_answer, is_equivalent};
-use ttc_task::tokenizer::prompt_text;
 
 use crate::Result;
 use crate::sample::{SampleConfig, SampleRow};
@@ -80,7 +79,7 @@ pub fn label_questions(
     let encode = |s: &str| -> Result<Vec<u32>> { Ok(engine.encode(s)?) };
     let prompts = problems
         .iter()
-        .map(|p| encode(&prompt_text(&p.problem)))
+        .map(|p| Ok(engine.encode_prompt(&p.problem)?))
         .collect::<Result<Vec<_>>>()?;
     stats.unique_tokens += prompts.iter().map(|p| p.len() as u64).sum::<u64>();
     let mut base = engine.prefill(&prompts);

@@ -10,7 +10,6 @@ use ttc_model::sampling::SamplingParams;
 use ttc_task::Problem;
 use ttc_task::grader::{extract_answer, is_equivalent};
 use ttc_task::step_checker::{ArithProblem, StepVerdict};
-use ttc_task::tokenizer::prompt_text;
 
 use crate::Result;
 use crate::steps::{join_steps, split_steps};
@@ -161,7 +160,7 @@ pub fn sample_questions(
 ) -> Result<Vec<SampleRow>> {
     let prompts = problems
         .iter()
-        .map(|p| engine.encode(&prompt_text(&p.problem)))
+        .map(|p| engine.encode_prompt(&p.problem))
         .collect::<ttc_model::Result<Vec<_>>>()?;
     let mut base = engine.prefill(&prompts);
     let mut seqs = Vec::with_capacity(problems.len() * cfg.n);

@@ -3,7 +3,7 @@
 
 use ttc_model::cpu::{CpuModel, Row};
 use ttc_model::generate::Engine;
-use ttc_task::tokenizer::prompt_text;
+use ttc_task::tokenizer::PromptTemplate;
 
 use crate::Result;
 use crate::steps::layout;
@@ -33,9 +33,15 @@ impl<'m> StepScorer<'m> {
         })
     }
 
+    /// Score in `prompt`'s format (the checkpoint's [`PromptTemplate`]).
+    pub fn with_prompt(mut self, prompt: PromptTemplate) -> Self {
+        self.engine = self.engine.with_prompt(prompt);
+        self
+    }
+
     /// Token layout of a question's prompt + steps.
     pub fn layout(&self, problem: &str, steps: &[String]) -> Result<crate::steps::StepLayout> {
-        self.layout_prompt(&prompt_text(problem), steps)
+        self.layout_prompt(&self.engine.prompt().render(problem), steps)
     }
 
     /// Token layout of a full prompt text + steps.
@@ -52,7 +58,10 @@ impl<'m> StepScorer<'m> {
     /// Per-step scores in (0, 1) of each (problem text, steps) item. Items with no steps
     /// get no scores. Every sequence is computed once, batched up to `max_rows` rows.
     pub fn score(&self, items: &[(&str, &[String])]) -> Result<Vec<Vec<f32>>> {
-        let prompts: Vec<String> = items.iter().map(|(p, _)| prompt_text(p)).collect();
+        let prompts: Vec<String> = items
+            .iter()
+            .map(|(p, _)| self.engine.prompt().render(p))
+            .collect();
         let with: Vec<(&str, &[String])> = prompts
             .iter()
             .zip(items)

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
+use ttc_task::tokenizer::PromptTemplate;
 
 use crate::cpu::{CpuModel, Row};
 use crate::kv_cache::SeqCache;
@@ -100,6 +101,8 @@ pub struct Engine<'m> {
     /// Token bytes are exact (byte-level BPE), so text is built from them directly.
     byte_level: bool,
     eos: Vec<u32>,
+    /// How a problem becomes this model's prompt.
+    prompt: PromptTemplate,
     /// Sequences per decode step.
     pub max_batch: usize,
     /// Rows per prefill forward.
@@ -170,6 +173,7 @@ impl<'m> Engine<'m> {
             token_bytes,
             byte_level,
             eos,
+            prompt: PromptTemplate::default(),
             max_batch: 256,
             max_prefill_rows: 2048,
             counters: Counters::default(),
@@ -207,6 +211,31 @@ impl<'m> Engine<'m> {
     }
 
     /// Tokenize text (no special tokens added).
+    /// Use `prompt` (the checkpoint's [`PromptTemplate`]) for [`Engine::encode_prompt`].
+    pub fn with_prompt(mut self, prompt: PromptTemplate) -> Self {
+        self.prompt = prompt;
+        self
+    }
+
+    pub fn prompt(&self) -> &PromptTemplate {
+        &self.prompt
+    }
+
+    /// The prompt tokens of a problem, in this model's prompt format; an error when they
+    /// leave no room to generate in the model's context.
+    pub fn encode_prompt(&self, problem: &str) -> Result<Vec<u32>> {
+        let ids = self.encode(&self.prompt.render(problem))?;
+        let max = self.model.max_positions();
+        if ids.len() >= max {
+            let head: String = problem.chars().take(60).collect();
+            return Err(Error::Config(format!(
+                "a prompt of {} tokens does not fit the model's context of {max} positions (max_position_embeddings), problem {head:?}…",
+                ids.len()
+            )));
+        }
+        Ok(ids)
+    }
+
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.tokenizer
             .encode(text, false)

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use ttc_model::generate::{Engine, FinishReason, Sequence, derive_seed};
 use ttc_model::sampling::SamplingParams;
 use ttc_task::STEP_DELIMITER;
-use ttc_task::tokenizer::prompt_text;
 
 use crate::tree::NodeId;
 use crate::{
@@ -22,7 +21,7 @@ fn prompt_tokens(engine: &Engine, problems: &[String], q: usize) -> Result<Vec<u
     let p = problems
         .get(q)
         .ok_or_else(|| Error::Input(format!("no question {q} (have {})", problems.len())))?;
-    Ok(engine.encode(&prompt_text(p))?)
+    Ok(engine.encode_prompt(p)?)
 }
 
 /// Prefill the prompts of `qs` not yet in `roots`; returns the tokens computed per question.

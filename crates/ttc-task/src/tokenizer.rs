@@ -3,6 +3,8 @@
 //! the special tokens every later stage needs. Saved as a standard `tokenizer.json`, so HF
 //! tooling loads it too.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 pub use tokenizers::Tokenizer;
 use tokenizers::models::TrainerWrapper;
@@ -117,9 +119,55 @@ pub fn round_trips(tok: &Tokenizer, text: &str) -> bool {
         .is_some_and(|d| d == text)
 }
 
-/// The prompt every policy sees for a problem; the solution follows it directly.
+/// The prompt every ttc-trained policy sees for a problem; the solution follows it directly.
 pub fn prompt_text(problem: &str) -> String {
     format!("Problem: {problem}\nSolution:\n")
+}
+
+/// A checkpoint's prompt format, kept beside its weights as `prompt_template.txt` (an
+/// imported HF model's chat template, say); absent means [`prompt_text`].
+pub const PROMPT_FILE: &str = "prompt_template.txt";
+
+/// How a problem becomes the prompt text a model continues: `{problem}` is replaced by the
+/// problem (its only placeholder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptTemplate(String);
+
+impl Default for PromptTemplate {
+    fn default() -> Self {
+        PromptTemplate(prompt_text("{problem}"))
+    }
+}
+
+impl PromptTemplate {
+    /// A template with exactly one `{problem}`.
+    pub fn parse(template: &str) -> Result<PromptTemplate> {
+        match template.matches("{problem}").count() {
+            1 => Ok(PromptTemplate(template.to_string())),
+            n => Err(Error::Config(format!(
+                "prompt template: needs exactly one {{problem}} placeholder, found {n}"
+            ))),
+        }
+    }
+
+    /// `dir/prompt_template.txt`, or the default when the checkpoint has none.
+    pub fn load(dir: &Path) -> Result<PromptTemplate> {
+        let path = dir.join(PROMPT_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(t) => PromptTemplate::parse(&t)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PromptTemplate::default()),
+            Err(e) => Err(Error::Config(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    pub fn render(&self, problem: &str) -> String {
+        self.0.replacen("{problem}", problem, 1)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The text a tokenizer is trained on for one problem row: prompt + reference solution.

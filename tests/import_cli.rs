@@ -1,0 +1,154 @@
+//! A user's own HF checkpoints on MATH-500 (`[problems]` + `[import]`, as in
+//! pipelines/hf-math500.toml): the pipeline imports the policy and PRM, samples MATH-500
+//! questions in the given prompt format, grades the answers, searches and reports; bad
+//! checkpoints fail at import with a message naming the directory.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::{stderr, ttc};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = ttc(dir, args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A random HF checkpoint with a real BPE tokenizer and a 4096-position context.
+fn checkpoint(dir: &Path, tok: &str, out: &str, score: bool) {
+    let mut args = vec![
+        "model",
+        "init",
+        "--size",
+        "tiny",
+        "--tokenizer",
+        tok,
+        "--out",
+        out,
+    ];
+    if score {
+        args.push("--score-head");
+    }
+    ok(dir, &args);
+    let cfg = dir.join(out).join("config.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    v["max_position_embeddings"] = 4096.into();
+    std::fs::write(&cfg, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+fn preset(dir: &Path, policy: &str, prm: &str, prompt: &str) -> String {
+    let math = repo().join("tests/fixtures/math500/test.jsonl");
+    let text = format!(
+        r#"name = "hf"
+[problems]
+test = "{}"
+[import]
+policy = "{policy}"
+prm = "{prm}"
+prompt = "{prompt}"
+[test_samples]
+n = 4
+max_new_tokens = 48
+seed = 3
+questions = 8
+chunk = 4
+[search]
+max_new_tokens = 48
+questions = 4
+[[search.runs]]
+strategy = "beam"
+budgets = [4]
+width = 2
+"#,
+        math.display()
+    );
+    let p = dir.join("hf.toml");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn imported_checkpoints_run_the_pipeline_on_math500() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let smoke = repo().join("pipelines/smoke.toml").display().to_string();
+    ok(d, &["data", "gen", "--preset", &smoke]);
+    ok(d, &["tokenizer", "train", "--preset", &smoke]);
+    let tok = "checkpoints/smoke/tokenizer/tokenizer.json";
+    checkpoint(d, tok, "user/policy", false);
+    checkpoint(d, tok, "user/prm", true);
+    let chat = r"<|im_start|>user\n{problem}<|im_end|>\n<|im_start|>assistant\n";
+    let p = preset(d, "user/policy", "user/prm", chat);
+    ok(d, &["pipeline", "run", &p]);
+    let status = ok(d, &["pipeline", "status", &p]);
+    assert!(status.contains("10 of 10 stages done"), "{status}");
+    // The prompt format travels with the imported checkpoint.
+    let saved = std::fs::read_to_string(d.join("checkpoints/hf/policy/prompt_template.txt"));
+    assert_eq!(saved.unwrap(), chat.replace(r"\n", "\n"));
+    let rows: Vec<ttc_data::sample::SampleRow> =
+        ttc_core::table::read_parquet(&d.join("datasets/hf/samples-test/samples.parquet")).unwrap();
+    assert_eq!(rows.len(), 32);
+    assert_eq!(rows[0].question_id, "test/precalculus/807.json");
+    assert!(
+        d.join("reports/hf/search/beam-m2-n4-last/results.parquet")
+            .exists()
+    );
+    assert!(d.join("reports/hf/report.html").exists());
+
+    // A PRM imported as the policy, a policy as the PRM: refused, naming the directory.
+    let swapped = preset(d, "user/prm", "user/policy", chat);
+    std::fs::remove_dir_all(d.join("checkpoints/hf")).unwrap();
+    let o = ttc(d, &["import", "policy", "--preset", &swapped]);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success() && e.contains("user/prm") && e.contains("not a language model"),
+        "{e}"
+    );
+    let o = ttc(d, &["import", "prm", "--preset", &swapped]);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success() && e.contains("a PRM needs a one-label score head"),
+        "{e}"
+    );
+    // A tokenizer with more tokens than the model's vocabulary.
+    ok(
+        d,
+        &[
+            "model",
+            "init",
+            "--size",
+            "tiny",
+            "--vocab",
+            "50",
+            "--out",
+            "user/small",
+        ],
+    );
+    std::fs::copy(d.join(tok), d.join("user/small/tokenizer.json")).unwrap();
+    let small = preset(d, "user/small", "user/prm", chat);
+    let o = ttc(d, &["import", "policy", "--preset", &small]);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success() && e.contains("do not belong together"),
+        "{e}"
+    );
+    // The shipped template preset plans (its model paths are placeholders).
+    let shipped = repo()
+        .join("pipelines/hf-math500.toml")
+        .display()
+        .to_string();
+    let status = ok(d, &["pipeline", "status", &shipped]);
+    assert!(
+        status.contains("policy") && status.contains("missing"),
+        "{status}"
+    );
+    // A prompt without its placeholder fails when the preset loads.
+    let bad = preset(d, "user/policy", "user/prm", "no placeholder");
+    let o = ttc(d, &["pipeline", "run", &bad]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("{problem}"), "{e}");
+}
