@@ -208,6 +208,25 @@ fn shards_merge_to_the_unsharded_result(a: &Path, b: &Path) {
 }
 
 #[test]
+fn every_shipped_preset_plans() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let out = run(
+                d.path(),
+                &["pipeline".into(), "status".into(), p.display().to_string()],
+            );
+            assert!(out.contains("stages done"), "{}: {out}", p.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "presets: {n}");
+}
+
+#[test]
 fn pipeline_config_errors_fail_before_any_work() {
     let d = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(preset()).unwrap();

@@ -15,9 +15,11 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::ElementConversion;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 use ttc_model::model::Transformer;
-use ttc_model::{CpuAutodiff, CpuBackend, LlamaConfig};
+use ttc_model::{CpuAutodiff, LlamaConfig};
 
 use crate::loss::{masked_cross_entropy, masked_soft_bce};
 use crate::schedule::warmup_cosine;
@@ -100,7 +102,6 @@ pub enum Event<'a> {
     Checkpoint(usize),
 }
 
-type Model = Transformer<CpuAutodiff>;
 type CkptRecorder = BinFileRecorder<FullPrecisionSettings>;
 
 fn state_dir(out: &Path) -> PathBuf {
@@ -180,19 +181,19 @@ impl<'a> Schedule<'a> {
 }
 
 /// Mean loss over `examples` (no gradients), in batches of `batch_tokens`.
-pub fn eval_loss(
-    model: &Transformer<CpuBackend>,
+pub fn eval_loss<B: Backend>(
+    model: &Transformer<B>,
     examples: &[Example],
     batch_tokens: usize,
     pad: u32,
 ) -> f64 {
-    let dev = Default::default();
+    let dev = model.devices().into_iter().next().unwrap_or_default();
     let (mut sum, mut n) = (0.0f64, 0usize);
     for b in epoch_batches(examples, batch_tokens, 0, 0) {
         let refs: Vec<&Example> = b.iter().map(|&i| &examples[i]).collect();
-        let batch = make_batch::<CpuBackend>(&refs, pad, &dev);
+        let batch = make_batch::<B>(&refs, pad, &dev);
         let (l, count) = batch_loss(model, batch, 0.0);
-        sum += l.into_scalar() as f64 * count as f64;
+        sum += l.into_scalar().elem::<f64>() * count as f64;
         n += count;
     }
     sum / n.max(1) as f64
@@ -213,6 +214,35 @@ pub fn train_sft(
     on: &mut dyn FnMut(Event),
 ) -> Result<TrainState> {
     cfg.validate()?;
+    let args = (model_cfg, init, cfg, train, val, pad, run_hash, out);
+    match cfg.device.as_str() {
+        #[cfg(feature = "cuda")]
+        "cuda" => train_on::<burn::backend::Autodiff<ttc_model::GpuBackend>>(
+            burn::backend::cuda::CudaDevice::default(),
+            args,
+            on,
+        ),
+        _ => train_on::<CpuAutodiff>(Default::default(), args, on),
+    }
+}
+
+type Args<'a> = (
+    &'a LlamaConfig,
+    Init<'a>,
+    &'a SftConfig,
+    &'a [Example],
+    &'a [Example],
+    u32,
+    &'a str,
+    &'a Path,
+);
+
+/// [`train_sft`] on backend `B` (CPU or CUDA): same steps, same checkpoints.
+fn train_on<B: AutodiffBackend>(
+    dev: B::Device,
+    (model_cfg, init, cfg, train, val, pad, run_hash, out): Args<'_>,
+    on: &mut dyn FnMut(Event),
+) -> Result<TrainState> {
     crate::tune_allocator_for_training();
     if train.is_empty() {
         return Err(Error::Config("no training examples".into()));
@@ -231,12 +261,15 @@ pub fn train_sft(
             )));
         }
     }
-    let dev = Default::default();
     let rec = CkptRecorder::new();
     let total = total_steps(train, cfg);
     let loaded = !matches!(init, Init::Seeded);
-    let inner = match init {
-        Init::Seeded => ttc_model::init_cpu_seeded(model_cfg, cfg.seed),
+    let inner: Transformer<B::InnerBackend> = match init {
+        Init::Seeded => {
+            // burn's seed is global per backend: set right before the weights are drawn.
+            <B::InnerBackend as Backend>::seed(&dev, cfg.seed);
+            model_cfg.init::<B::InnerBackend>(&dev)
+        }
         Init::From(dir) => ttc_model::hf_io::load_checkpoint_as(dir, model_cfg, &dev)?,
         Init::ScoreHeadFrom(dir) => {
             ttc_model::hf_io::load_backbone_with_score_head(dir, cfg.seed, &dev)?
@@ -247,15 +280,13 @@ pub fn train_sft(
             "the initial checkpoint's config differs from the model config to train".into(),
         ));
     }
-    let mut model: Model = Model::from_inner(inner);
+    let mut model: Transformer<B> = Transformer::from_inner(inner);
     if loaded {
         // burn 0.21: a parameter built from a tensor of the inner (non-autodiff) backend
         // records require_grad = false, and `from_inner` keeps that — the loaded model
         // would get no gradients. Loading its record into a freshly initialised model keeps
         // the fresh parameters' require_grad and takes the loaded values.
-        model = model_cfg
-            .init::<CpuAutodiff>(&dev)
-            .load_record(model.into_record());
+        model = model_cfg.init::<B>(&dev).load_record(model.into_record());
     }
     let mut optim = AdamWConfig::new()
         .with_beta_1(0.9)
@@ -264,7 +295,7 @@ pub fn train_sft(
         .with_grad_clipping(
             (cfg.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(cfg.grad_clip)),
         )
-        .init::<CpuAutodiff, Model>();
+        .init::<B, Transformer<B>>();
     let mut state = TrainState {
         step: 0,
         total_steps: total,
@@ -312,10 +343,10 @@ pub fn train_sft(
         let lr = warmup_cosine(step, total, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio);
         let idx = sched.batch(step).to_vec();
         let refs: Vec<&Example> = idx.iter().map(|&i| &train[i]).collect();
-        let batch = make_batch::<CpuAutodiff>(&refs, pad, &dev);
+        let batch = make_batch::<B>(&refs, pad, &dev);
         let tokens = batch.tokens;
         let (loss, _) = batch_loss(&model, batch, cfg.dropout);
-        let loss_v = loss.clone().into_scalar() as f64;
+        let loss_v = loss.clone().into_scalar().elem::<f64>();
         if !loss_v.is_finite() {
             return Err(Error::Diverged(format!(
                 "loss became {loss_v} at step {step}; the last good checkpoint (step {}) is kept in {}; lower the learning rate and rerun",
@@ -394,9 +425,9 @@ fn checkpointed_step(out: &Path) -> Result<usize> {
     Ok(load_state(out)?.map(|s| s.step).unwrap_or(0))
 }
 
-fn checkpoint<O: Optimizer<Model, CpuAutodiff>>(
+fn checkpoint<B: AutodiffBackend, O: Optimizer<Transformer<B>, B>>(
     out: &Path,
-    model: &Model,
+    model: &Transformer<B>,
     optim: &O,
     state: &TrainState,
     metrics: &[Metric],

@@ -45,6 +45,11 @@ pub struct SftConfig {
     /// Dropout on the final hidden states of a score head (PRM / ORM); 0 = off.
     #[serde(default)]
     pub dropout: f64,
+    /// Where to train: `cpu` (burn's Flex backend) or `cuda` (burn-cuda, GPU 0; a build
+    /// with `--features cuda`). Left out of the config's JSON when `cpu`, so CPU runs keep
+    /// their hashes.
+    #[serde(default = "d_device", skip_serializing_if = "is_cpu")]
+    pub device: String,
 }
 
 impl SftConfig {
@@ -68,6 +73,22 @@ impl SftConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad("dropout", "must be in [0, 1)");
+        }
+        match self.device.as_str() {
+            "cpu" => {}
+            "cuda" if cfg!(feature = "cuda") => {}
+            "cuda" => {
+                return bad(
+                    "device",
+                    "\"cuda\" needs a build with the GPU backend: cargo build --release --features cuda",
+                );
+            }
+            other => {
+                return bad(
+                    "device",
+                    &format!("expected \"cpu\" or \"cuda\", got {other:?}"),
+                );
+            }
         }
         Ok(())
     }
@@ -96,4 +117,11 @@ fn d_eval_every() -> usize {
 }
 fn d_ckpt_every() -> usize {
     50
+}
+
+fn d_device() -> String {
+    "cpu".into()
+}
+fn is_cpu(d: &String) -> bool {
+    d == "cpu"
 }

@@ -27,6 +27,7 @@ fn cfg(lr: f64) -> SftConfig {
         keep_best: false,
         patience: 0,
         dropout: 0.0,
+        device: "cpu".into(),
     }
 }
 
@@ -170,11 +171,30 @@ fn score_head_run(mc: &LlamaConfig, init: Init, ex: &[Example], out: &Path) {
         "validation loss never improved: {vals:?}"
     );
     // The kept weights are the best evaluation's.
-    let kept = ttc_model::hf_io::load_checkpoint::<CpuBackend>(out, &Default::default()).unwrap();
+    let kept = ttc_model::hf_io::load_checkpoint::<ttc_model::CpuBackend>(out, &Default::default())
+        .unwrap();
     let vl = eval_loss(&kept, &ex[..16], c.batch_tokens, 0);
     assert!(
         (vl - st.best_val_loss.unwrap()).abs() < 1e-5,
         "{vl} vs {:?}",
         st.best_val_loss
     );
+}
+
+#[test]
+fn device_must_be_cpu_or_an_available_cuda() {
+    let bad = SftConfig {
+        device: "tpu".into(),
+        ..cfg(1e-3)
+    };
+    let e = bad.validate().unwrap_err().to_string();
+    assert!(e.contains("train.device") && e.contains("tpu"), "{e}");
+    let cuda = SftConfig {
+        device: "cuda".into(),
+        ..cfg(1e-3)
+    };
+    assert_eq!(cuda.validate().is_ok(), cfg!(feature = "cuda"));
+    // A CPU config's JSON (its run hash) has no device key.
+    let json = serde_json::to_string(&cfg(1e-3)).unwrap();
+    assert!(!json.contains("device"), "{json}");
 }
