@@ -170,6 +170,17 @@ fn state_of(
     State::Done
 }
 
+/// The wall time a stage's command recorded beside its first output (`manifest.json` or a
+/// training run's `train_state.json`).
+fn own_wall(s: &Stage) -> Option<f64> {
+    let dir = s.outputs.first()?.parent()?;
+    ["manifest.json", "train_state.json"].iter().find_map(|f| {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(f)).ok()?).ok()?;
+        v.get("wall_time_s")?.as_f64()
+    })
+}
+
 /// Parse a stage's command line exactly as `ttc` would.
 fn command_of(s: &Stage, preset_path: &Path) -> Result<crate::Command> {
     let argv = std::iter::once("ttc".to_string())
@@ -342,6 +353,9 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
                 .with_context(|| format!("pipeline stage {}", s.name))?;
         }
         let wall_s = t.elapsed().as_secs_f64();
+        // A stage its own command found up to date ran earlier (by hand): keep the compute
+        // time it recorded then.
+        let recorded = wall_s.max(own_wall(s).unwrap_or(0.0));
         h.forget(&s.outputs);
         let mut outputs = BTreeMap::new();
         for o in &s.outputs {
@@ -357,7 +371,7 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
             config_hash: ttc_core::hash::hash_json(&s.config),
             inputs,
             outputs,
-            wall_s,
+            wall_s: recorded,
         };
         ttc_core::atomic::write_atomic(&rpath, &serde_json::to_vec_pretty(&r)?)?;
         ran += usize::from(!manual);
@@ -365,7 +379,7 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
             stage: s.name.clone(),
             action: if manual { "manual" } else { "ran" },
             wall_s,
-            recorded_wall_s: wall_s,
+            recorded_wall_s: recorded,
         });
         write_timings(&preset, dirs, &timings)?;
     }
