@@ -128,32 +128,41 @@ impl LlamaConfig {
     }
 }
 
-/// `[T, head_dim]` cos and sin with both halves filled (so `x·cos + rot(x)·sin` works).
+/// Full-shape `[b, t, n, head_dim]` cos and sin (both halves filled, so
+/// `x·cos + rot(x)·sin` works) for `n` heads in the `[b, t, n, head_dim]` layout the
+/// projections come out in: RoPE then is same-shape, contiguous elementwise work. A
+/// broadcast `[t, head_dim]` table would make flex walk `[b, n, t, head_dim]` (forward and
+/// backward) element by element with strided indices.
 fn rope_tensors<B: Backend>(
     r: &RopeTables,
+    b: usize,
     t: usize,
+    n: usize,
     dev: &B::Device,
-) -> (Tensor<B, 2>, Tensor<B, 2>) {
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let h = r.half;
-    let mut cos = Vec::with_capacity(t * 2 * h);
-    let mut sin = Vec::with_capacity(t * 2 * h);
-    for p in 0..t {
-        for _ in 0..2 {
-            cos.extend_from_slice(&r.cos[p * h..(p + 1) * h]);
-            sin.extend_from_slice(&r.sin[p * h..(p + 1) * h]);
+    let mut cos = Vec::with_capacity(b * t * n * 2 * h);
+    let mut sin = Vec::with_capacity(b * t * n * 2 * h);
+    for _ in 0..b {
+        for p in 0..t {
+            for _ in 0..2 * n {
+                cos.extend_from_slice(&r.cos[p * h..(p + 1) * h]);
+                sin.extend_from_slice(&r.sin[p * h..(p + 1) * h]);
+            }
         }
     }
     (
-        Tensor::from_data(TensorData::new(cos, [t, 2 * h]), dev),
-        Tensor::from_data(TensorData::new(sin, [t, 2 * h]), dev),
+        Tensor::from_data(TensorData::new(cos, [b, t, n, 2 * h]), dev),
+        Tensor::from_data(TensorData::new(sin, [b, t, n, 2 * h]), dev),
     )
 }
 
-/// HF `rotate_half` (`[x1, x2] → [-x2, x1]` on the last dim) as a product with a fixed
+/// HF `rotate_half` (`[x1, x2] → [-x2, x1]` on the last dim) as one 2-D product with a fixed
 /// signed permutation: a contiguous matmul instead of two strided slices and a concat, which
 /// flex (and its backward) would walk element by element.
 fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let d = x.dims()[3];
+    let dims = x.dims();
+    let d = dims[3];
     let h = d / 2;
     let mut r = vec![0.0f32; d * d];
     for i in 0..h {
@@ -161,7 +170,27 @@ fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
         r[i * d + i + h] = 1.0;
     }
     let r = Tensor::<B, 2>::from_data(TensorData::new(r, [d, d]), &x.device());
-    x.matmul(r.unsqueeze::<4>())
+    x.reshape([dims[0] * dims[1] * dims[2], d])
+        .matmul(r)
+        .reshape(dims)
+}
+
+/// RMSNorm over the last dim with the parameters of burn's [`RmsNorm`], built from matmuls
+/// and same-shape elementwise ops only: burn's own forward divides by a `[.., 1]` rms and
+/// multiplies by a `[d]` gamma, broadcasts that flex (forward and backward) walks element
+/// by element — a fifth of a training step. Row means come from a product with a ones
+/// column; the rms and gamma are spread to full shape by outer products.
+pub fn rms_norm<B: Backend>(norm: &RmsNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [b, t, d] = x.dims();
+    let n = b * t;
+    let dev = x.device();
+    let x = x.reshape([n, d]);
+    let ones_d = Tensor::<B, 2>::ones([d, 1], &dev);
+    let ms = (x.clone() * x.clone()).matmul(ones_d.clone()) / d as f64; // [n, 1]
+    let inv = (ms + norm.epsilon).sqrt().recip(); // [n, 1]
+    let inv = inv.matmul(ones_d.transpose()); // [n, d]
+    let gamma = Tensor::<B, 2>::ones([n, 1], &dev).matmul(norm.gamma.val().reshape([1, d]));
+    (x * inv * gamma).reshape([b, t, d])
 }
 
 /// Causal softmax attention built only from matmuls and same-shape elementwise ops.
@@ -204,21 +233,17 @@ pub fn causal_bias<B: Backend>(b: usize, h: usize, t: usize, dev: &B::Device) ->
 }
 
 impl<B: Backend> Attention<B> {
-    fn forward(
-        &self,
-        x: Tensor<B, 3>,
-        cos: &Tensor<B, 4>,
-        sin: &Tensor<B, 4>,
-        bias: &Tensor<B, 4>,
-    ) -> Tensor<B, 3> {
+    fn forward(&self, x: Tensor<B, 3>, rope: &RopeFull<B>, bias: &Tensor<B, 4>) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
         let (h, kv, hd) = (self.n_heads, self.n_kv, self.head_dim);
-        let split = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, hd]).swap_dims(1, 2); // [b, n, t, hd]
-        let q = split(self.q_proj.forward(x.clone()), h);
-        let k = split(self.k_proj.forward(x.clone()), kv);
-        let v = split(self.v_proj.forward(x), kv);
-        let q = q.clone() * cos.clone() + rotate_half(q) * sin.clone();
-        let k = k.clone() * cos.clone() + rotate_half(k) * sin.clone();
+        let q = self.q_proj.forward(x.clone()).reshape([b, t, h, hd]);
+        let k = self.k_proj.forward(x.clone()).reshape([b, t, kv, hd]);
+        let v = self.v_proj.forward(x).reshape([b, t, kv, hd]);
+        // RoPE in the projections' own layout (contiguous), then heads first.
+        let q = q.clone() * rope.cos_q.clone() + rotate_half(q) * rope.sin_q.clone();
+        let (cos_k, sin_k) = rope.k();
+        let k = k.clone() * cos_k.clone() + rotate_half(k) * sin_k.clone();
+        let (q, k, v) = (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2)); // [b, n, t, hd]
         // Grouped-query attention: each kv head serves h / kv query heads.
         let rep = |y: Tensor<B, 4>| {
             if h == kv {
@@ -235,6 +260,28 @@ impl<B: Backend> Attention<B> {
     }
 }
 
+/// Full-shape RoPE tables for one forward: queries' and (with grouped-query attention) keys'.
+struct RopeFull<B: Backend> {
+    cos_q: Tensor<B, 4>,
+    sin_q: Tensor<B, 4>,
+    kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+}
+
+impl<B: Backend> RopeFull<B> {
+    fn new(r: &RopeTables, b: usize, t: usize, h: usize, kv: usize, dev: &B::Device) -> Self {
+        let (cos_q, sin_q) = rope_tensors::<B>(r, b, t, h, dev);
+        let kv = (kv != h).then(|| rope_tensors::<B>(r, b, t, kv, dev));
+        RopeFull { cos_q, sin_q, kv }
+    }
+
+    fn k(&self) -> (&Tensor<B, 4>, &Tensor<B, 4>) {
+        match &self.kv {
+            Some((c, s)) => (c, s),
+            None => (&self.cos_q, &self.sin_q),
+        }
+    }
+}
+
 impl<B: Backend> Transformer<B> {
     pub fn config(&self) -> &LlamaConfig {
         &self.config
@@ -243,29 +290,35 @@ impl<B: Backend> Transformer<B> {
     /// Final hidden states, `[batch, seq, hidden]`. Causal; right padding does not affect
     /// earlier positions, so padded batches need no attention mask.
     pub fn hidden(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        let [_, t] = tokens.dims();
+        let [b, t] = tokens.dims();
         let dev = tokens.device();
         assert!(
             t <= self.rope.max_pos(),
             "sequence of {t} tokens exceeds max_position_embeddings {}",
             self.rope.max_pos()
         );
-        let (cos, sin) = rope_tensors::<B>(&self.rope, t, &dev);
-        let (cos, sin) = (cos.unsqueeze::<4>(), sin.unsqueeze::<4>()); // [1, 1, t, hd]
-        let [b, _] = tokens.dims();
-        let bias = causal_bias::<B>(b, self.config.num_attention_heads, t, &dev);
+        let c = &self.config;
+        let rope = RopeFull::new(
+            &self.rope,
+            b,
+            t,
+            c.num_attention_heads,
+            c.kv_heads(),
+            &dev,
+        );
+        let bias = causal_bias::<B>(b, c.num_attention_heads, t, &dev);
         let mut x = self.embed_tokens.forward(tokens); // [b, t, d]
         for l in &self.layers {
             let a = l
                 .self_attn
-                .forward(l.input_layernorm.forward(x.clone()), &cos, &sin, &bias);
+                .forward(rms_norm(&l.input_layernorm, x.clone()), &rope, &bias);
             x = x + a;
-            let h = l.post_attention_layernorm.forward(x.clone());
+            let h = rms_norm(&l.post_attention_layernorm, x.clone());
             let m = &l.mlp;
             let g = silu(m.gate_proj.forward(h.clone())) * m.up_proj.forward(h);
             x = x + m.down_proj.forward(g);
         }
-        self.norm.forward(x)
+        rms_norm(&self.norm, x)
     }
 
     /// Score-head outputs with dropout on the final hidden states (HF's token-classification
