@@ -128,41 +128,41 @@ impl LlamaConfig {
     }
 }
 
-/// Full-shape `[b, t, n, head_dim]` cos and sin (both halves filled, so
-/// `x·cos + rot(x)·sin` works) for `n` heads in the `[b, t, n, head_dim]` layout the
-/// projections come out in: RoPE then is same-shape, contiguous elementwise work. A
-/// broadcast `[t, head_dim]` table would make flex walk `[b, n, t, head_dim]` (forward and
-/// backward) element by element with strided indices.
+/// Full-shape `[b·n, t, head_dim]` cos and sin (both halves filled, so
+/// `x·cos + rot(x)·sin` works) for `n` heads in the head-major layout attention uses: RoPE
+/// then is same-shape, contiguous elementwise work. A broadcast `[t, head_dim]` table, or
+/// a table applied before the heads-first transpose, would make flex walk the tensor (in the
+/// forward or the backward) element by element with strided indices.
 fn rope_tensors<B: Backend>(
     r: &RopeTables,
     b: usize,
     t: usize,
     n: usize,
     dev: &B::Device,
-) -> (Tensor<B, 4>, Tensor<B, 4>) {
+) -> (Tensor<B, 3>, Tensor<B, 3>) {
     let h = r.half;
-    let mut cos = Vec::with_capacity(b * t * n * 2 * h);
-    let mut sin = Vec::with_capacity(b * t * n * 2 * h);
-    for _ in 0..b {
+    let mut cos = Vec::with_capacity(b * n * t * 2 * h);
+    let mut sin = Vec::with_capacity(b * n * t * 2 * h);
+    for _ in 0..b * n {
         for p in 0..t {
-            for _ in 0..2 * n {
+            for _ in 0..2 {
                 cos.extend_from_slice(&r.cos[p * h..(p + 1) * h]);
                 sin.extend_from_slice(&r.sin[p * h..(p + 1) * h]);
             }
         }
     }
     (
-        Tensor::from_data(TensorData::new(cos, [b, t, n, 2 * h]), dev),
-        Tensor::from_data(TensorData::new(sin, [b, t, n, 2 * h]), dev),
+        Tensor::from_data(TensorData::new(cos, [b * n, t, 2 * h]), dev),
+        Tensor::from_data(TensorData::new(sin, [b * n, t, 2 * h]), dev),
     )
 }
 
 /// HF `rotate_half` (`[x1, x2] → [-x2, x1]` on the last dim) as one 2-D product with a fixed
 /// signed permutation: a contiguous matmul instead of two strided slices and a concat, which
 /// flex (and its backward) would walk element by element.
-fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+fn rotate_half<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
     let dims = x.dims();
-    let d = dims[3];
+    let d = dims[2];
     let h = d / 2;
     let mut r = vec![0.0f32; d * d];
     for i in 0..h {
@@ -170,9 +170,7 @@ fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
         r[i * d + i + h] = 1.0;
     }
     let r = Tensor::<B, 2>::from_data(TensorData::new(r, [d, d]), &x.device());
-    x.reshape([dims[0] * dims[1] * dims[2], d])
-        .matmul(r)
-        .reshape(dims)
+    x.reshape([dims[0] * dims[1], d]).matmul(r).reshape(dims)
 }
 
 /// RMSNorm over the last dim with the parameters of burn's [`RmsNorm`], built from matmuls
@@ -236,14 +234,20 @@ impl<B: Backend> Attention<B> {
     fn forward(&self, x: Tensor<B, 3>, rope: &RopeFull<B>, bias: &Tensor<B, 4>) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
         let (h, kv, hd) = (self.n_heads, self.n_kv, self.head_dim);
-        let q = self.q_proj.forward(x.clone()).reshape([b, t, h, hd]);
-        let k = self.k_proj.forward(x.clone()).reshape([b, t, kv, hd]);
-        let v = self.v_proj.forward(x).reshape([b, t, kv, hd]);
-        // RoPE in the projections' own layout (contiguous), then heads first.
+        // Heads first, made contiguous by the reshape to `[b·n, t, hd]` (one copy each way)
+        // so that RoPE and attention, forward and backward, see contiguous tensors only.
+        let heads = |y: Tensor<B, 3>, n: usize| {
+            y.reshape([b, t, n, hd])
+                .swap_dims(1, 2)
+                .reshape([b * n, t, hd])
+        };
+        let q = heads(self.q_proj.forward(x.clone()), h);
+        let k = heads(self.k_proj.forward(x.clone()), kv);
+        let v = heads(self.v_proj.forward(x), kv).reshape([b, kv, t, hd]);
         let q = q.clone() * rope.cos_q.clone() + rotate_half(q) * rope.sin_q.clone();
         let (cos_k, sin_k) = rope.k();
         let k = k.clone() * cos_k.clone() + rotate_half(k) * sin_k.clone();
-        let (q, k, v) = (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2)); // [b, n, t, hd]
+        let (q, k) = (q.reshape([b, h, t, hd]), k.reshape([b, kv, t, hd]));
         // Grouped-query attention: each kv head serves h / kv query heads.
         let rep = |y: Tensor<B, 4>| {
             if h == kv {
@@ -262,9 +266,9 @@ impl<B: Backend> Attention<B> {
 
 /// Full-shape RoPE tables for one forward: queries' and (with grouped-query attention) keys'.
 struct RopeFull<B: Backend> {
-    cos_q: Tensor<B, 4>,
-    sin_q: Tensor<B, 4>,
-    kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+    cos_q: Tensor<B, 3>,
+    sin_q: Tensor<B, 3>,
+    kv: Option<(Tensor<B, 3>, Tensor<B, 3>)>,
 }
 
 impl<B: Backend> RopeFull<B> {
@@ -274,7 +278,7 @@ impl<B: Backend> RopeFull<B> {
         RopeFull { cos_q, sin_q, kv }
     }
 
-    fn k(&self) -> (&Tensor<B, 4>, &Tensor<B, 4>) {
+    fn k(&self) -> (&Tensor<B, 3>, &Tensor<B, 3>) {
         match &self.kv {
             Some((c, s)) => (c, s),
             None => (&self.cos_q, &self.sin_q),
