@@ -9,7 +9,8 @@ import argparse, json, time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-SIZES = {"tiny": (64, 128, 2, 4, 2), "default": (256, 768, 4, 8, 4), "large": (768, 2048, 8, 12, 4)}
+# (hidden, intermediate, layers, heads, kv heads): ttc_model::LlamaConfig::{tiny, policy_default, policy_large}
+SIZES = {"tiny": (64, 128, 2, 4, 2), "default": (192, 512, 4, 6, 2), "large": (512, 1408, 8, 8, 4)}
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--size", default="default", choices=SIZES)

@@ -1,7 +1,6 @@
 //! Masked next-token cross-entropy: mean over positions whose mask is 1 (solution tokens),
 //! so prompt and padding tokens carry no loss.
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
@@ -12,12 +11,26 @@ pub fn masked_cross_entropy<B: Backend>(
     targets: Tensor<B, 2, Int>,
     mask: Tensor<B, 2>,
 ) -> Tensor<B, 1> {
-    let logp = log_softmax(logits, 2); // [b, t, v]
-    let picked = logp
-        .gather(2, targets.unsqueeze_dim::<3>(2))
-        .squeeze_dim::<2>(2); // [b, t]
+    let [b, t, v] = logits.dims();
+    let picked = log_softmax_rows(logits.reshape([b * t, v]))
+        .gather(1, targets.reshape([b * t, 1]))
+        .reshape([b, t]);
     let n = mask.clone().sum().clamp_min(1.0);
     (picked * mask).sum().neg() / n
+}
+
+/// `log_softmax` over the last dim of `[n, v]` from matmuls and same-shape elementwise ops
+/// only (as `ttc_model::model::rms_norm`): burn's `log_softmax` subtracts `[n, 1]` maxima
+/// and log-sums, broadcasts that the flex backend walks element by element. The row maxima
+/// (a constant shift; detached) and log-sums are spread to full shape by outer products.
+fn log_softmax_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let [_, v] = x.dims();
+    let dev = x.device();
+    let ones_row = Tensor::<B, 2>::ones([1, v], &dev);
+    let shift = x.clone().detach().max_dim(1).matmul(ones_row.clone()); // [n, v]
+    let z = x - shift;
+    let sums = z.clone().exp().matmul(Tensor::<B, 2>::ones([v, 1], &dev)); // [n, 1]
+    z - sums.log().matmul(ones_row)
 }
 
 /// Binary cross-entropy with soft targets on logits (burn's BCE takes integer targets):
@@ -39,6 +52,21 @@ mod tests {
     use super::*;
     use burn::tensor::TensorData;
     use ttc_model::CpuBackend;
+
+    #[test]
+    fn log_softmax_rows_matches_burn_and_survives_large_logits() {
+        let dev = Default::default();
+        let vals = vec![0.5f32, -1.0, 3.0, 100.0, 99.0, -50.0];
+        let x = Tensor::<CpuBackend, 2>::from_data(TensorData::new(vals, [2, 3]), &dev);
+        let ours = log_softmax_rows(x.clone()).into_data().to_vec::<f32>().unwrap();
+        let burn = burn::tensor::activation::log_softmax(x, 1)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        for (a, b) in ours.iter().zip(&burn) {
+            assert!(a.is_finite() && (a - b).abs() < 1e-5, "{ours:?} vs {burn:?}");
+        }
+    }
 
     #[test]
     fn matches_hand_computation_and_ignores_masked_positions() {
