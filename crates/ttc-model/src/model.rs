@@ -302,14 +302,7 @@ impl<B: Backend> Transformer<B> {
             self.rope.max_pos()
         );
         let c = &self.config;
-        let rope = RopeFull::new(
-            &self.rope,
-            b,
-            t,
-            c.num_attention_heads,
-            c.kv_heads(),
-            &dev,
-        );
+        let rope = RopeFull::new(&self.rope, b, t, c.num_attention_heads, c.kv_heads(), &dev);
         let bias = causal_bias::<B>(b, c.num_attention_heads, t, &dev);
         let mut x = self.embed_tokens.forward(tokens); // [b, t, d]
         for l in &self.layers {

@@ -58,13 +58,19 @@ mod tests {
         let dev = Default::default();
         let vals = vec![0.5f32, -1.0, 3.0, 100.0, 99.0, -50.0];
         let x = Tensor::<CpuBackend, 2>::from_data(TensorData::new(vals, [2, 3]), &dev);
-        let ours = log_softmax_rows(x.clone()).into_data().to_vec::<f32>().unwrap();
+        let ours = log_softmax_rows(x.clone())
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
         let burn = burn::tensor::activation::log_softmax(x, 1)
             .into_data()
             .to_vec::<f32>()
             .unwrap();
         for (a, b) in ours.iter().zip(&burn) {
-            assert!(a.is_finite() && (a - b).abs() < 1e-5, "{ours:?} vs {burn:?}");
+            assert!(
+                a.is_finite() && (a - b).abs() < 1e-5,
+                "{ours:?} vs {burn:?}"
+            );
         }
     }
 
