@@ -15,8 +15,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 SIZES = {  # hidden, intermediate, layers, heads, kv heads — as ttc's LlamaConfig presets
     "tiny": (64, 128, 2, 4, 2),
-    "default": (256, 768, 4, 8, 4),
-    "large": (768, 2048, 8, 12, 4),
+    "default": (192, 512, 4, 6, 2),
+    "large": (512, 1408, 8, 8, 4),
 }
 
 
