@@ -140,6 +140,14 @@ pub fn exchange(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
         }
     }
     let out = base.join("exchange");
+    let policies = serde_json::json!({
+        "policy": policy_facts(&small_dir, p_small),
+        "larger": policy_facts(&large_dir, p_large),
+    });
+    ttc_core::atomic::write_atomic(
+        &out.join("policies.json"),
+        &serde_json::to_vec_pretty(&policies)?,
+    )?;
     write_csv(
         &out.join("exchange.csv"),
         "bins,bin,ratio_r,matched_n,budget,budget_capped,small_compute_optimal,questions,large_greedy,large_lo95,large_hi95,large_questions,winner",
@@ -155,6 +163,52 @@ pub fn exchange(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
         eprintln!("{s}");
     }
     Ok(())
+}
+
+/// What the comparison rests on, per policy: parameters, training tokens (from
+/// `train_state.json`; absent for an imported model) and greedy test pass@1 (absent until
+/// `ttc eval policy --split test` ran).
+fn policy_facts(dir: &std::path::Path, params: f64) -> serde_json::Value {
+    let read = |f: &str| -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(dir.join(f)).ok()?).ok()
+    };
+    let tokens = read("train_state.json").and_then(|v| v.get("tokens_seen")?.as_u64());
+    let greedy = read("pass_at_1_test.json").and_then(|v| {
+        let o = v.get("overall")?;
+        Some(o.get("correct")?.as_f64()? / o.get("total")?.as_f64()?.max(1.0))
+    });
+    serde_json::json!({ "params": params, "training_tokens": tokens, "greedy_pass_at_1_test": greedy })
+}
+
+/// The sentence under the exchange figure: both policies' size, training tokens and greedy
+/// pass@1, and whether the larger one saw as much data as the policy (the paper's setting).
+fn policies_para(v: &serde_json::Value) -> (String, Option<bool>) {
+    let one = |k: &str| {
+        let p = &v[k];
+        let tokens = p["training_tokens"].as_f64();
+        let greedy = p["greedy_pass_at_1_test"].as_f64();
+        (
+            format!(
+                "{:.2}M parameters, {}, greedy pass@1 on test {}",
+                p["params"].as_f64().unwrap_or(f64::NAN) / 1e6,
+                tokens.map_or("training tokens unknown (imported)".into(), |t| format!(
+                    "{:.2}M training tokens",
+                    t / 1e6
+                )),
+                greedy.map_or("not measured".into(), |g| format!("{:.1}%", 100.0 * g)),
+            ),
+            tokens,
+        )
+    };
+    let ((small, ts), (large, tl)) = (one("policy"), one("larger"));
+    let same_data = ts.zip(tl).map(|(s, l)| l >= 0.95 * s);
+    let mut text = format!("Policies compared: the policy — {small}; the larger policy — {large}.");
+    if same_data == Some(false) {
+        text.push_str(
+            " The larger policy saw fewer training tokens than the policy (the paper trains both on the same data), so this comparison favours test-time compute.",
+        );
+    }
+    (text, same_data)
 }
 
 /// The report's exchange section: a figure of accuracy per oracle bin (the larger policy
@@ -237,6 +291,25 @@ pub fn report_blocks(
         )?,
         caption: "Per oracle bin: the larger policy's greedy accuracy (95% intervals) and the policy's compute-optimal accuracy at the FLOPs-matched budget N(R) = 3(r−1)/R + r".into(),
     });
+    if let Some(v) = std::fs::read(base.join("exchange").join("policies.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    {
+        let (text, same_data) = policies_para(&v);
+        blocks.push(Block::Para(text));
+        if let Some(same) = same_data {
+            findings.push(vec![
+                "the larger model is trained on the same data as the policy (a fair exchange)"
+                    .into(),
+                if same { "holds" } else { "does not hold" }.into(),
+                format!(
+                    "{:.2}M vs {:.2}M training tokens",
+                    v["larger"]["training_tokens"].as_f64().unwrap_or(0.0) / 1e6,
+                    v["policy"]["training_tokens"].as_f64().unwrap_or(0.0) / 1e6
+                ),
+            ]);
+        }
+    }
     blocks.push(Block::Table {
         header: [
             "bins",
@@ -263,6 +336,37 @@ pub fn report_blocks(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policies_para_flags_a_larger_model_trained_on_less_data() {
+        let v = |large_tokens: u64| {
+            serde_json::json!({
+                "policy": {"params": 1.7e6, "training_tokens": 6_000_000u64, "greedy_pass_at_1_test": 0.338},
+                "larger": {"params": 24e6, "training_tokens": large_tokens, "greedy_pass_at_1_test": null},
+            })
+        };
+        let (text, fair) = policies_para(&v(1_500_000));
+        assert_eq!(fair, Some(false));
+        assert!(
+            text.contains("1.70M parameters, 6.00M training tokens, greedy pass@1 on test 33.8%"),
+            "{text}"
+        );
+        assert!(
+            text.contains("not measured") && text.contains("favours test-time compute"),
+            "{text}"
+        );
+        let (text, fair) = policies_para(&v(6_000_000));
+        assert_eq!(fair, Some(true));
+        assert!(!text.contains("favours"), "{text}");
+        let mut imported = v(6_000_000);
+        imported["larger"]["training_tokens"] = serde_json::Value::Null;
+        let (text, fair) = policies_para(&imported);
+        assert_eq!(fair, None);
+        assert!(
+            text.contains("training tokens unknown (imported)"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_paper_budgets_at_14x() {
