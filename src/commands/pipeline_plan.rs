@@ -319,15 +319,26 @@ pub fn plan(preset: &Preset, dirs: &Dirs) -> Result<Vec<Stage>> {
             vec![rep.join("bins").join("bins.parquet")],
         );
         let mut co_after = vec!["sweep", "bins"];
+        let co = rep.join("compute_optimal");
+        // Every file the report reads, so that a change in any of them makes it stale.
+        let mut co_out = vec![co.join("efficiency.csv"), co.join("per_bin.csv")];
         if report_after.iter().any(|s| s == "eval-revisions") {
             co_after.push("eval-revisions");
+            co_out.extend(
+                [
+                    "revisions_per_bin.csv",
+                    "revisions_efficiency.csv",
+                    "revisions_by_bin.csv",
+                ]
+                .map(|f| co.join(f)),
+            );
         }
         add(
             "compute-optimal",
             "eval compute-optimal",
             vec![],
             &co_after,
-            vec![rep.join("compute_optimal").join("efficiency.csv")],
+            co_out,
         );
         report_after.extend(["eval-prm", "sweep", "bins", "compute-optimal"].map(String::from));
         if large {
@@ -342,7 +353,10 @@ pub fn plan(preset: &Preset, dirs: &Dirs) -> Result<Vec<Stage>> {
                     "policy",
                     "policy-large",
                 ],
-                vec![rep.join("exchange").join("exchange.csv")],
+                vec![
+                    rep.join("exchange").join("exchange.csv"),
+                    rep.join("exchange").join("policies.json"),
+                ],
             );
             report_after.push("exchange".into());
         }

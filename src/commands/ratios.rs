@@ -90,7 +90,7 @@ pub fn compute_optimal_revisions(
         return Ok(false);
     }
     let rows: Vec<RatioRow> = ttc_core::table::read_parquet(&f)?;
-    let (mut lines, mut eff_lines) = (Vec::new(), Vec::new());
+    let (mut lines, mut eff_lines, mut split_lines) = (Vec::new(), Vec::new(), Vec::new());
     for kind in ["oracle", "predicted"] {
         let bin_of: HashMap<&str, u8> = bins
             .iter()
@@ -115,6 +115,18 @@ pub fn compute_optimal_revisions(
                 })
             })
             .collect();
+        // Accuracy of every split per bin: what the compute-optimal choice picks among.
+        let mut by_split: BTreeMap<(u8, u32, String), (f64, usize)> = BTreeMap::new();
+        for c in &cells {
+            let e = by_split
+                .entry((c.bin, c.budget, c.method.clone()))
+                .or_default();
+            e.0 += c.accuracy;
+            e.1 += 1;
+        }
+        for ((bin, n, m), (sum, q)) in &by_split {
+            split_lines.push(format!("{kind},{bin},{n},{m},{:.4},{q}", sum / *q as f64));
+        }
         let co = compute_optimal(&cells, 19);
         let mut par: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
         for c in cells
@@ -133,6 +145,11 @@ pub fn compute_optimal_revisions(
         &out.join("revisions_per_bin.csv"),
         "bins,bin,budget,accuracy,questions,chosen_fold0,chosen_fold1",
         &lines,
+    )?;
+    super::analysis::write_csv(
+        &out.join("revisions_by_bin.csv"),
+        "bins,bin,n,split,accuracy,questions",
+        &split_lines,
     )?;
     super::analysis::write_csv(
         &out.join("revisions_efficiency.csv"),
@@ -244,6 +261,40 @@ pub fn report_blocks(
                     .join(", ")
             ),
         ]);
+            let split_rows = read(base.join("compute_optimal").join("revisions_by_bin.csv"));
+            let mut series: std::collections::BTreeMap<String, Series> = Default::default();
+            for r in split_rows
+                .iter()
+                .filter(|r| r.len() == 6 && r[0] == "oracle" && r[2] == max_n.to_string())
+            {
+                series
+                    .entry(r[3].clone())
+                    .or_insert_with(|| Series {
+                        label: format!("{} (sequential:parallel)", r[3]),
+                        points: vec![],
+                        intervals: vec![],
+                    })
+                    .points
+                    .push((num(&r[1]), num(&r[4])));
+            }
+            if !series.is_empty() {
+                blocks.push(Block::Figure {
+                file: "ratio_by_bin.svg".into(),
+                svg: line_chart(
+                    &Axes {
+                        title: "Sequential:parallel splits per difficulty bin",
+                        x: "oracle difficulty bin (1 = easiest)",
+                        y: "accuracy",
+                        log2_x: false,
+                        y_range: (0.0, 1.0),
+                    },
+                    &series.into_values().collect::<Vec<_>>(),
+                )?,
+                caption: format!(
+                    "Accuracy of each sequential:parallel split at N={max_n} per oracle bin (hierarchical ORM selection); the best split per bin is the compute-optimal ratio"
+                ),
+            });
+            }
         }
         blocks.push(Block::Para(
             "Compute-optimal ratio per difficulty bin (two-fold CV; the ratio chosen on each half):".into(),
