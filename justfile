@@ -8,8 +8,8 @@ ttc := "cargo run --release --quiet --"
 default:
     @just --list
 
-# The main job: the preset's whole DAG (`ttc pipeline run`): finished stages are skipped,
-# a killed stage resumes; per-stage times in reports/<run>/timings.csv.
+# Finished stages are skipped, a killed stage resumes; per-stage times in reports/<run>/timings.csv.
+# The main job: the preset's whole DAG (ttc pipeline run), skipping finished stages
 pipeline preset=preset:
     {{ttc}} pipeline run {{preset}}
 
@@ -28,8 +28,7 @@ data preset=preset:
 tokenizer preset=preset: (data preset)
     {{ttc}} tokenizer train --preset {{preset}}
 
-# Benchmarks (JSON lines): sampler throughput at batch 1/64/256 and training throughput,
-# for the default policy size.
+# Benchmarks (JSON lines): sampler at batch 1/64/256 and training throughput, default policy size
 bench:
     {{ttc}} bench generate --size default --batch 1,64,256
     {{ttc}} bench train --size default
@@ -95,8 +94,7 @@ eval-revisions preset=preset: (orm preset)
     {{ttc}} revise --split test --preset {{preset}}
     {{ttc}} eval revisions --preset {{preset}}
 
-# Every evaluation stage of the pipeline (PRM, searches, revisions, bins, compute-optimal,
-# exchange) — the DAG up to the report.
+# Every evaluation stage (PRM, searches, revisions, bins, compute-optimal, exchange): the DAG up to the report
 eval preset=preset:
     {{ttc}} pipeline run {{preset}}
 
@@ -119,8 +117,8 @@ report preset=preset:
 eval-policy preset=preset:
     {{ttc}} eval policy --preset {{preset}} --split test
 
-# Format, lint, unit + integration tests (tests/pipeline_fault.rs runs the smoke pipeline
-# end to end, twice, killing it in every stage), and the CUDA build check.
+# tests/pipeline_fault.rs runs the smoke pipeline end to end, twice, killing it in every stage.
+# Format, lint, unit + integration tests (incl. the smoke pipeline and the fault test), CUDA build check
 test:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --quiet -- -D warnings
