@@ -320,11 +320,23 @@ pub fn co_lines(
     per_bin: &mut Vec<String>,
     eff: &mut Vec<String>,
 ) {
+    // Wilson 95% interval over questions (a question's accuracy can be a mean over
+    // subsampled seeds; its count of right answers is rounded).
+    let iv = |acc: f64, q: usize| {
+        let (lo, hi) = ttc_eval::stats::wilson95((acc * q as f64).round() as u64, q as u64);
+        format!("{lo:.4},{hi:.4}")
+    };
     let mut overall: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
     for r in co {
         per_bin.push(format!(
-            "{kind},{},{},{:.4},{},{},{}",
-            r.bin, r.budget, r.accuracy, r.questions, r.chosen[0], r.chosen[1]
+            "{kind},{},{},{:.4},{},{},{},{}",
+            r.bin,
+            r.budget,
+            r.accuracy,
+            r.questions,
+            r.chosen[0],
+            r.chosen[1],
+            iv(r.accuracy, r.questions)
         ));
         let e = overall.entry(r.budget).or_default();
         e.0 += r.accuracy * r.questions as f64;
@@ -336,10 +348,12 @@ pub fn co_lines(
         .collect();
     for ((n, np, ratio), (_, co_acc)) in efficiency(&curve, baseline).into_iter().zip(&curve) {
         let b = baseline.iter().find(|x| x.0 == n).map_or(f64::NAN, |x| x.1);
+        let q = overall.get(&n).map_or(0, |x| x.1);
         eff.push(format!(
-            "{kind},{n},{b:.4},{co_acc:.4},{},{}",
+            "{kind},{n},{b:.4},{co_acc:.4},{},{},{q},{}",
             np.map_or(String::new(), |v| v.to_string()),
-            ratio.map_or(String::new(), |v| format!("{v:.2}"))
+            ratio.map_or(String::new(), |v| format!("{v:.2}")),
+            iv(*co_acc, q)
         ));
     }
 }
@@ -431,12 +445,12 @@ pub fn compute_optimal_cmd(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
     }
     write_csv(
         &out.join("per_bin.csv"),
-        "bins,bin,budget,accuracy,questions,chosen_fold0,chosen_fold1",
+        "bins,bin,budget,accuracy,questions,chosen_fold0,chosen_fold1,lo95,hi95",
         &lines,
     )?;
     write_csv(
         &out.join("efficiency.csv"),
-        "bins,n,weighted_bon,compute_optimal,matching_n,efficiency",
+        "bins,n,weighted_bon,compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95",
         &eff_lines,
     )?;
     super::ratios::compute_optimal_revisions(&base, &bins)?;

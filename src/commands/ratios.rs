@@ -143,7 +143,7 @@ pub fn compute_optimal_revisions(
     let out = base.join("compute_optimal");
     super::analysis::write_csv(
         &out.join("revisions_per_bin.csv"),
-        "bins,bin,budget,accuracy,questions,chosen_fold0,chosen_fold1",
+        "bins,bin,budget,accuracy,questions,chosen_fold0,chosen_fold1,lo95,hi95",
         &lines,
     )?;
     super::analysis::write_csv(
@@ -153,7 +153,7 @@ pub fn compute_optimal_revisions(
     )?;
     super::analysis::write_csv(
         &out.join("revisions_efficiency.csv"),
-        "bins,n,parallel,compute_optimal,matching_n,efficiency",
+        "bins,n,parallel,compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95",
         &eff_lines,
     )?;
     eprintln!("eval compute-optimal: revisions (sequential:parallel ratios)");
@@ -308,6 +308,8 @@ pub fn report_blocks(
                 "questions",
                 "chosen (fold 0)",
                 "chosen (fold 1)",
+                "lo95",
+                "hi95",
             ]
             .map(String::from)
             .to_vec(),
@@ -327,6 +329,9 @@ pub fn report_blocks(
                 "compute-optimal",
                 "matching N'",
                 "N/N'",
+                "questions",
+                "lo95",
+                "hi95",
             ]
             .map(String::from)
             .to_vec(),

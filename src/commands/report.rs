@@ -377,6 +377,9 @@ pub fn run(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
                     "compute-optimal",
                     "matching N'",
                     "N/N'",
+                    "questions",
+                    "lo95",
+                    "hi95",
                 ]
                 .map(String::from)
                 .to_vec(),
