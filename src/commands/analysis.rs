@@ -310,6 +310,24 @@ pub fn bins(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
     Ok(())
 }
 
+/// The report's header for an efficiency table written by [`co_lines`], `baseline` naming
+/// its third column.
+pub fn co_efficiency_header(baseline: &str) -> Vec<String> {
+    [
+        "bins",
+        "N",
+        baseline,
+        "compute-optimal",
+        "matching N'",
+        "N/N'",
+        "questions",
+        "lo95",
+        "hi95",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// CSV lines of a compute-optimal result: one per (bin, budget) into `per_bin`, and one per
 /// budget into `eff` — the question-weighted accuracy over bins against `baseline` (N, acc)
 /// with the smallest matching budget N' and N/N'.

@@ -220,16 +220,11 @@ pub fn report_blocks(
     findings: &mut Vec<Vec<String>>,
 ) -> Result<bool> {
     let file = base.join("exchange").join("exchange.csv");
-    let Ok(text) = std::fs::read_to_string(&file) else {
+    let Some(rows) = super::report::csv_rows(&file)? else {
         return Ok(false);
     };
-    let rows: Vec<Vec<String>> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .filter(|r: &Vec<String>| r.len() == 13)
-        .collect();
-    let num = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+    let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r.len() == 13).collect();
+    let num = super::report::f;
     let oracle: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == "oracle").collect();
     let mut series = Vec::new();
     for r in RATIOS {

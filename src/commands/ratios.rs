@@ -171,19 +171,12 @@ pub fn report_blocks(
     findings: &mut Vec<Vec<String>>,
 ) -> anyhow::Result<()> {
     use super::figures::{Axes, Series, line_chart};
+    use super::report::{csv_rows, f as num};
     use super::report_doc::Block;
-    let read = |p: std::path::PathBuf| -> Vec<Vec<String>> {
-        std::fs::read_to_string(p)
-            .map(|t| {
-                t.lines()
-                    .skip(1)
-                    .map(|l| l.split(',').map(str::to_string).collect())
-                    .collect()
-            })
-            .unwrap_or_default()
+    let read = |p: std::path::PathBuf| -> anyhow::Result<Vec<Vec<String>>> {
+        Ok(csv_rows(&p)?.unwrap_or_default())
     };
-    let num = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
-    let ratios = read(base.join("revisions").join("ratios.csv"));
+    let ratios = read(base.join("revisions").join("ratios.csv"))?;
     if ratios.is_empty() {
         return Ok(());
     }
@@ -232,7 +225,7 @@ pub fn report_blocks(
         .to_vec(),
         rows: ratios.clone(),
     });
-    let per_bin = read(base.join("compute_optimal").join("revisions_per_bin.csv"));
+    let per_bin = read(base.join("compute_optimal").join("revisions_per_bin.csv"))?;
     // The finding is read at the largest budget with a real choice: at a budget only one
     // split reaches (e.g. 8×4 with 4 chains of 9 attempts) every bin "chooses" it.
     let mut splits: std::collections::BTreeMap<u32, usize> = Default::default();
@@ -261,7 +254,7 @@ pub fn report_blocks(
                     .join(", ")
             ),
         ]);
-            let split_rows = read(base.join("compute_optimal").join("revisions_by_bin.csv"));
+            let split_rows = read(base.join("compute_optimal").join("revisions_by_bin.csv"))?;
             let mut series: std::collections::BTreeMap<String, Series> = Default::default();
             for r in split_rows
                 .iter()
@@ -319,22 +312,10 @@ pub fn report_blocks(
     let eff = read(
         base.join("compute_optimal")
             .join("revisions_efficiency.csv"),
-    );
+    )?;
     if !eff.is_empty() {
         blocks.push(Block::Table {
-            header: [
-                "bins",
-                "N",
-                "parallel (1:N)",
-                "compute-optimal",
-                "matching N'",
-                "N/N'",
-                "questions",
-                "lo95",
-                "hi95",
-            ]
-            .map(String::from)
-            .to_vec(),
+            header: super::analysis::co_efficiency_header("parallel (1:N)"),
             rows: eff,
         });
     }

@@ -52,7 +52,8 @@ fn series_of(c: &Counts) -> Vec<Series> {
 }
 
 /// Rows of one of our own CSV files (header skipped); `None` when the file is absent.
-fn csv_rows(path: &Path) -> Result<Option<Vec<Vec<String>>>> {
+/// Rows of a header-first CSV written by an analysis stage; `None` when the file is absent.
+pub(crate) fn csv_rows(path: &Path) -> Result<Option<Vec<Vec<String>>>> {
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(Some(
             t.lines()
@@ -65,7 +66,8 @@ fn csv_rows(path: &Path) -> Result<Option<Vec<Vec<String>>>> {
     }
 }
 
-fn f(s: &str) -> f64 {
+/// A CSV cell as a number (NaN when empty or not a number).
+pub(crate) fn f(s: &str) -> f64 {
     s.parse().unwrap_or(f64::NAN)
 }
 
@@ -370,19 +372,7 @@ pub fn run(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
                 caption: "Two-fold cross-validated compute-optimal selection per bin vs weighted best-of-N".into(),
             });
             b.push(Block::Table {
-                header: [
-                    "bins",
-                    "N",
-                    "weighted BoN",
-                    "compute-optimal",
-                    "matching N'",
-                    "N/N'",
-                    "questions",
-                    "lo95",
-                    "hi95",
-                ]
-                .map(String::from)
-                .to_vec(),
+                header: super::analysis::co_efficiency_header("weighted BoN"),
                 rows: rows.clone(),
             });
             if let Some(r) = rows.iter().rfind(|r| r[0] == "oracle") {
