@@ -20,20 +20,8 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 
 /// A random HF checkpoint with a real BPE tokenizer and a 4096-position context.
 fn checkpoint(dir: &Path, tok: &str, out: &str, score: bool) {
-    let mut args = vec![
-        "model",
-        "init",
-        "--size",
-        "tiny",
-        "--tokenizer",
-        tok,
-        "--out",
-        out,
-    ];
-    if score {
-        args.push("--score-head");
-    }
-    ok(dir, &args);
+    let o = common::init_tiny(dir, tok, out, if score { &["--score-head"] } else { &[] });
+    assert!(o.status.success(), "model init {out}: {}", stderr(&o));
     let cfg = dir.join(out).join("config.json");
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
     v["max_position_embeddings"] = 4096.into();

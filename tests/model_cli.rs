@@ -19,21 +19,7 @@ fn tokenizer_json(dir: &Path) -> PathBuf {
 
 /// `ttc model init` of a tiny model with the smoke tokenizer, seed 3, into `out`.
 fn init_tiny(dir: &Path, tok: &str, out: &str) -> std::process::Output {
-    ttc(
-        dir,
-        &[
-            "model",
-            "init",
-            "--size",
-            "tiny",
-            "--tokenizer",
-            tok,
-            "--seed",
-            "3",
-            "--out",
-            out,
-        ],
-    )
+    common::init_tiny(dir, tok, out, &["--seed", "3"])
 }
 
 #[test]
