@@ -29,10 +29,18 @@ pub type CpuAutodiff = burn::backend::Autodiff<CpuBackend>;
 #[cfg(feature = "cuda")]
 pub type GpuBackend = burn::backend::Cuda;
 
-/// A freshly initialised model on the CPU backend, seeded (burn's seed is global per
-/// backend, so it is set right before the weights are drawn).
+/// A freshly initialised model on backend `B` and device `dev`, seeded (burn's seed is
+/// global per backend, so it is set right before the weights are drawn).
+pub fn init_seeded<B: burn::tensor::backend::Backend>(
+    cfg: &LlamaConfig,
+    seed: u64,
+    dev: &B::Device,
+) -> model::Transformer<B> {
+    B::seed(dev, seed);
+    cfg.init::<B>(dev)
+}
+
+/// [`init_seeded`] on the CPU backend.
 pub fn init_cpu_seeded(cfg: &LlamaConfig, seed: u64) -> model::Transformer<CpuBackend> {
-    let dev = Default::default();
-    <CpuBackend as burn::tensor::backend::Backend>::seed(&dev, seed);
-    cfg.init::<CpuBackend>(&dev)
+    init_seeded::<CpuBackend>(cfg, seed, &Default::default())
 }

@@ -265,11 +265,7 @@ fn train_on<B: AutodiffBackend>(
     let total = total_steps(train, cfg);
     let loaded = !matches!(init, Init::Seeded);
     let inner: Transformer<B::InnerBackend> = match init {
-        Init::Seeded => {
-            // burn's seed is global per backend: set right before the weights are drawn.
-            <B::InnerBackend as Backend>::seed(&dev, cfg.seed);
-            model_cfg.init::<B::InnerBackend>(&dev)
-        }
+        Init::Seeded => ttc_model::init_seeded::<B::InnerBackend>(model_cfg, cfg.seed, &dev),
         Init::From(dir) => ttc_model::hf_io::load_checkpoint_as(dir, model_cfg, &dev)?,
         Init::ScoreHeadFrom(dir) => {
             ttc_model::hf_io::load_backbone_with_score_head(dir, cfg.seed, &dev)?
