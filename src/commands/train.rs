@@ -8,7 +8,7 @@ use ttc_model::LlamaConfig;
 use ttc_task::dataset::split_file;
 use ttc_task::math500::load_problems;
 use ttc_train::policy_eval::{greedy_pass_at_1, policy_example};
-use ttc_train::sft::{Event, Init, train_sft};
+use ttc_train::sft::{Event, Init, SftRun, train_sft};
 
 use crate::Dirs;
 use crate::preset::{PolicyConfig, Preset};
@@ -212,18 +212,18 @@ pub fn fine_tune(
         let _ = std::fs::remove_dir_all(job.out);
     }
     let pb = crate::progress::bar(0, job.label);
-    let state = train_sft(
-        job.model_cfg,
-        job.init,
-        job.cfg,
+    let run = SftRun {
+        model_cfg: job.model_cfg,
+        init: job.init,
+        cfg: job.cfg,
         train,
         val,
-        job.pad,
-        job.run_hash,
-        job.out,
-        &mut on_event(&pb),
-    )
-    .with_context(|| format!("training into {}", job.out.display()))?;
+        pad: job.pad,
+        run_hash: job.run_hash,
+        out: job.out,
+    };
+    let state = train_sft(run, &mut on_event(&pb))
+        .with_context(|| format!("training into {}", job.out.display()))?;
     pb.finish_and_clear();
     ttc_model::hf_io::write_tokenizer_files(
         job.out,

@@ -199,48 +199,49 @@ pub fn eval_loss<B: Backend>(
     sum / n.max(1) as f64
 }
 
-/// Train (or resume) into `out`. The final model is written as an HF checkpoint
+/// One fine-tuning run: what [`train_sft`] trains, on what, and where it writes.
+#[derive(Clone, Copy)]
+pub struct SftRun<'a> {
+    pub model_cfg: &'a LlamaConfig,
+    pub init: Init<'a>,
+    pub cfg: &'a SftConfig,
+    pub train: &'a [Example],
+    pub val: &'a [Example],
+    /// Token id that pads a batch.
+    pub pad: u32,
+    /// Hash of everything the run depends on; a checkpoint with another hash is not resumed.
+    pub run_hash: &'a str,
+    pub out: &'a Path,
+}
+
+/// Train (or resume) into `run.out`. The final model is written as an HF checkpoint
 /// (`config.json`, `model.safetensors`) next to `train_state.json` and `metrics.jsonl`.
-#[allow(clippy::too_many_arguments)]
-pub fn train_sft(
-    model_cfg: &LlamaConfig,
-    init: Init,
-    cfg: &SftConfig,
-    train: &[Example],
-    val: &[Example],
-    pad: u32,
-    run_hash: &str,
-    out: &Path,
-    on: &mut dyn FnMut(Event),
-) -> Result<TrainState> {
-    cfg.validate()?;
-    let args = (model_cfg, init, cfg, train, val, pad, run_hash, out);
-    match cfg.device.as_str() {
+pub fn train_sft(run: SftRun<'_>, on: &mut dyn FnMut(Event)) -> Result<TrainState> {
+    run.cfg.validate()?;
+    match run.cfg.device.as_str() {
         #[cfg(feature = "cuda")]
         "cuda" => train_on::<burn::backend::Autodiff<ttc_model::GpuBackend>>(
             burn::backend::cuda::CudaDevice::default(),
-            args,
+            run,
             on,
         ),
-        _ => train_on::<CpuAutodiff>(Default::default(), args, on),
+        _ => train_on::<CpuAutodiff>(Default::default(), run, on),
     }
 }
-
-type Args<'a> = (
-    &'a LlamaConfig,
-    Init<'a>,
-    &'a SftConfig,
-    &'a [Example],
-    &'a [Example],
-    u32,
-    &'a str,
-    &'a Path,
-);
 
 /// [`train_sft`] on backend `B` (CPU or CUDA): same steps, same checkpoints.
 fn train_on<B: AutodiffBackend>(
     dev: B::Device,
-    (model_cfg, init, cfg, train, val, pad, run_hash, out): Args<'_>,
+    SftRun {
+        model_cfg,
+        init,
+        cfg,
+        train,
+        val,
+        pad,
+        run_hash,
+        out,
+    }: SftRun<'_>,
     on: &mut dyn FnMut(Event),
 ) -> Result<TrainState> {
     crate::tune_allocator_for_training();

@@ -31,20 +31,34 @@ fn cfg(lr: f64) -> SftConfig {
     }
 }
 
+/// A run with pad 0 and a fixed run hash.
+fn run<'a>(
+    model_cfg: &'a LlamaConfig,
+    init: Init<'a>,
+    cfg: &'a SftConfig,
+    train: &'a [Example],
+    val: &'a [Example],
+    out: &'a Path,
+) -> SftRun<'a> {
+    SftRun {
+        model_cfg,
+        init,
+        cfg,
+        train,
+        val,
+        pad: 0,
+        run_hash: "h",
+        out,
+    }
+}
+
 #[test]
 fn loss_goes_down_and_state_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let mc = LlamaConfig::tiny(64);
     let ex = examples(32);
     let st = train_sft(
-        &mc,
-        Init::Seeded,
-        &cfg(3e-3),
-        &ex,
-        &ex[..8],
-        0,
-        "h",
-        dir.path(),
+        run(&mc, Init::Seeded, &cfg(3e-3), &ex, &ex[..8], dir.path()),
         &mut |_| {},
     )
     .unwrap();
@@ -71,14 +85,7 @@ fn nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint() {
         ..cfg(1e12)
     };
     let e = train_sft(
-        &mc,
-        Init::Seeded,
-        &c,
-        &ex,
-        &[],
-        0,
-        "h",
-        dir.path(),
+        run(&mc, Init::Seeded, &c, &ex, &[], dir.path()),
         &mut |_| {},
     )
     .unwrap_err()
@@ -162,7 +169,7 @@ fn score_head_run(mc: &LlamaConfig, init: Init, ex: &[Example], out: &Path) {
         dropout: 0.1,
         ..cfg(5e-3)
     };
-    let st = train_sft(mc, init, &c, ex, &ex[..16], 0, "p", out, &mut |_| {}).unwrap();
+    let st = train_sft(run(mc, init, &c, ex, &ex[..16], out), &mut |_| {}).unwrap();
     assert!(st.done);
     let m: Vec<Metric> = ttc_core::jsonl::read_jsonl(&out.join("metrics.jsonl")).unwrap();
     let vals: Vec<f64> = m.iter().filter_map(|m| m.val_loss).collect();
