@@ -122,5 +122,5 @@ eval-policy preset=preset:
 test:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --quiet -- -D warnings
-    cargo test --workspace --release
+    cargo test --workspace --release --no-fail-fast
     cargo check --workspace --features cuda --quiet
