@@ -16,7 +16,7 @@ use ttc_task::dataset::split_file;
 use ttc_task::grader::is_equivalent;
 use ttc_task::math500::load_problems;
 use ttc_train::prm::orm_example;
-use ttc_train::sft::Init;
+use ttc_train::sft::{Init, SftRun};
 
 use super::ratios::hierarchical;
 use super::revision::{chains_dir, revision_config, revision_model_dir};
@@ -138,16 +138,20 @@ pub fn train(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
     ));
     let job = super::train::Job {
         label: "orm",
-        model_cfg: &model_cfg,
-        init: Init::ScoreHeadFrom(&rdir),
-        cfg: &oc.train,
-        pad,
-        run_hash: &run_hash,
-        out: &out,
+        run: SftRun {
+            model_cfg: &model_cfg,
+            init: Init::ScoreHeadFrom(&rdir),
+            cfg: &oc.train,
+            train: &train,
+            val: &val,
+            pad,
+            run_hash: &run_hash,
+            out: &out,
+        },
         tokenizer: &rdir.join("tokenizer.json"),
         force: a.force,
     };
-    let state = super::train::fine_tune(job, &train, &val)?;
+    let state = super::train::fine_tune(job)?;
     let right = items.iter().filter(|i| i.3).count();
     eprintln!(
         "orm: {} train / {} val attempts ({:.1}% right), {} steps, best val BCE {:.4} at step {} in {:.0}s -> {}",

@@ -16,7 +16,7 @@ use ttc_model::LlamaConfig;
 use ttc_task::dataset::split_file;
 use ttc_task::math500::load_problems;
 use ttc_train::prm::{auroc, calibration, first_error_f1, prm_examples};
-use ttc_train::sft::Init;
+use ttc_train::sft::{Init, SftRun};
 
 use super::sample::{labels_dir, load_cpu, policy_dir, samples_dir};
 use crate::Dirs;
@@ -144,16 +144,20 @@ pub fn train(a: &PrmArgs, dirs: &Dirs) -> Result<()> {
     let name = if hard { "prm-hard" } else { "prm" };
     let job = super::train::Job {
         label: name,
-        model_cfg: &model_cfg,
-        init: Init::ScoreHeadFrom(&pdir),
-        cfg: &pc.train,
-        pad,
-        run_hash: &run_hash,
-        out: &out,
+        run: SftRun {
+            model_cfg: &model_cfg,
+            init: Init::ScoreHeadFrom(&pdir),
+            cfg: &pc.train,
+            train: &train,
+            val: &val,
+            pad,
+            run_hash: &run_hash,
+            out: &out,
+        },
         tokenizer: &pdir.join("tokenizer.json"),
         force: a.force,
     };
-    let state = super::train::fine_tune(job, &train, &val)?;
+    let state = super::train::fine_tune(job)?;
     eprintln!(
         "{name}: {} train / {} val samples ({} labels), {} steps, best val BCE {:.4} at step {} in {:.0}s -> {}",
         train.len(),

@@ -13,7 +13,7 @@ use ttc_model::LlamaConfig;
 use ttc_task::dataset::split_file;
 use ttc_task::math500::load_problems;
 use ttc_train::policy_eval::prompt_example;
-use ttc_train::sft::Init;
+use ttc_train::sft::{Init, SftRun};
 
 use super::sample::{group_by_question, policy_dir, samples_dir};
 use super::train::{eos_pad, require};
@@ -207,16 +207,20 @@ pub fn train(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
     ));
     let job = super::train::Job {
         label: "revision",
-        model_cfg: &model_cfg,
-        init: Init::From(&pdir),
-        cfg: &rc.train,
-        pad,
-        run_hash: &run_hash,
-        out: &out,
+        run: SftRun {
+            model_cfg: &model_cfg,
+            init: Init::From(&pdir),
+            cfg: &rc.train,
+            train: &train,
+            val: &val,
+            pad,
+            run_hash: &run_hash,
+            out: &out,
+        },
         tokenizer: &pdir.join("tokenizer.json"),
         force: a.force,
     };
-    let state = super::train::fine_tune(job, &train, &val)?;
+    let state = super::train::fine_tune(job)?;
     eprintln!(
         "revision: {} train / {} val trajectories, {} steps, best val loss {:.4} at step {} in {:.0}s -> {}",
         train.len(),

@@ -150,16 +150,20 @@ fn policy(a: &PolicyArgs, dirs: &Dirs) -> Result<()> {
     ));
     let job = Job {
         label: name,
-        model_cfg: &model_cfg,
-        init: Init::Seeded,
-        cfg: &pc.train,
-        pad,
-        run_hash: &run_hash,
-        out: &out,
+        run: SftRun {
+            model_cfg: &model_cfg,
+            init: Init::Seeded,
+            cfg: &pc.train,
+            train: &train,
+            val: &val,
+            pad,
+            run_hash: &run_hash,
+            out: &out,
+        },
         tokenizer: &tok_path,
         force: a.force,
     };
-    let state = fine_tune(job, &train, &val)?;
+    let state = fine_tune(job)?;
     let eval_path = out.join("pass_at_1_val.json");
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     if mtime(&eval_path) < mtime(&out.join("model.safetensors")) {
@@ -186,15 +190,10 @@ fn policy(a: &PolicyArgs, dirs: &Dirs) -> Result<()> {
     Ok(())
 }
 
-/// What a training run needs besides its examples.
+/// A training run as the CLI runs it: the run itself, behind a labelled progress bar.
 pub struct Job<'a> {
     pub label: &'a str,
-    pub model_cfg: &'a LlamaConfig,
-    pub init: Init<'a>,
-    pub cfg: &'a ttc_train::sft::SftConfig,
-    pub pad: u32,
-    pub run_hash: &'a str,
-    pub out: &'a Path,
+    pub run: SftRun<'a>,
     /// The tokenizer written beside the weights.
     pub tokenizer: &'a Path,
     /// Remove `out` first.
@@ -203,32 +202,19 @@ pub struct Job<'a> {
 
 /// Train (or resume) into `job.out` behind a progress bar; then write the tokenizer
 /// files next to the weights so the directory is a complete HF checkpoint.
-pub fn fine_tune(
-    job: Job<'_>,
-    train: &[ttc_train::sft_data::Example],
-    val: &[ttc_train::sft_data::Example],
-) -> Result<ttc_train::sft::TrainState> {
+pub fn fine_tune(job: Job<'_>) -> Result<ttc_train::sft::TrainState> {
+    let run = job.run;
     if job.force {
-        let _ = std::fs::remove_dir_all(job.out);
+        let _ = std::fs::remove_dir_all(run.out);
     }
     let pb = crate::progress::bar(0, job.label);
-    let run = SftRun {
-        model_cfg: job.model_cfg,
-        init: job.init,
-        cfg: job.cfg,
-        train,
-        val,
-        pad: job.pad,
-        run_hash: job.run_hash,
-        out: job.out,
-    };
     let state = train_sft(run, &mut on_event(&pb))
-        .with_context(|| format!("training into {}", job.out.display()))?;
+        .with_context(|| format!("training into {}", run.out.display()))?;
     pb.finish_and_clear();
     ttc_model::hf_io::write_tokenizer_files(
-        job.out,
+        run.out,
         job.tokenizer,
-        job.model_cfg.max_position_embeddings,
+        run.model_cfg.max_position_embeddings,
     )?;
     Ok(state)
 }
