@@ -218,8 +218,10 @@ pub fn causal_attention<B: Backend>(
     let max = scores.clone().detach().max_dim(3).matmul(ones_row.clone());
     let e = (scores - max).exp();
     let inv = e.clone().matmul(ones_col).recip(); // [b, h, t, 1]
-    let p = e * inv.matmul(ones_row); // [b, h, t, t]
-    p.matmul(v)
+    // softmax(s)·v = diag(1/sum)·(e·v): normalise the `[b, h, t, hd]` product rather than
+    // the `[b, h, t, t]` weights (two t×t passes fewer forward, two fewer backward).
+    let ones_hd = Tensor::<B, 4>::ones([1, 1, 1, hd], &dev).expand([b, h, 1, hd]);
+    e.matmul(v) * inv.matmul(ones_hd)
 }
 
 /// The additive causal mask, `[b, h, t, t]` (0 on and below the diagonal, -inf above),
