@@ -135,3 +135,30 @@ fn bench_generate_prints_json_per_batch() {
     assert_eq!(lines[1]["prefill_tokens"], 32);
     assert!(lines[1]["decode_tok_s"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn bench_train_prints_json_for_training_and_forward_only() {
+    let t = tempfile::tempdir().unwrap();
+    for (extra, bench) in [(None, "train"), (Some("--forward-only"), "forward")] {
+        let mut args = vec![
+            "bench",
+            "train",
+            "--size",
+            "tiny",
+            "--batch",
+            "2",
+            "--seq-len",
+            "16",
+            "--steps",
+            "2",
+        ];
+        args.extend(extra);
+        let o = ttc(t.path(), &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let j: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+        assert_eq!(j["bench"], bench);
+        assert_eq!(j["tokens"], 2 * 16 * 2);
+        assert!(j["tok_s"].as_f64().unwrap() > 0.0);
+    }
+}

@@ -53,8 +53,13 @@ pub struct TrainArgs {
     /// Timed steps (after one warm-up step).
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
+    /// Seed for weights and tokens.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Time the loss forward alone on the plain CPU backend (validation passes, PRM
+    /// scoring) instead of training steps.
+    #[arg(long)]
+    pub forward_only: bool,
 }
 
 #[derive(Args)]
@@ -86,7 +91,12 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Generate(a) => generate(&a),
         BenchCommand::Train(a) => {
             let cfg = a.shape.resolve()?;
-            let r = ttc_train::bench::run_train_bench(&cfg, a.batch, a.seq_len, a.steps, a.seed);
+            let run = if a.forward_only {
+                ttc_train::bench::run_forward_bench
+            } else {
+                ttc_train::bench::run_train_bench
+            };
+            let r = run(&cfg, a.batch, a.seq_len, a.steps, a.seed);
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }

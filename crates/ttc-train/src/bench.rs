@@ -1,5 +1,6 @@
 //! Training throughput benchmark (`ttc bench train`): forward + backward + AdamW step on
-//! random tokens for a model config.
+//! random tokens for a model config; with `--forward-only`, the loss forward alone on the
+//! plain CPU backend (what validation passes and PRM scoring run).
 
 use std::time::Instant;
 
@@ -8,7 +9,7 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
 use ttc_model::generate::derive_seed;
-use ttc_model::{CpuAutodiff, LlamaConfig};
+use ttc_model::{CpuAutodiff, CpuBackend, LlamaConfig};
 
 use crate::loss::masked_cross_entropy;
 
@@ -23,6 +24,74 @@ pub struct TrainReport {
     pub seconds: f64,
     pub tok_s: f64,
     pub peak_rss_mb: Option<f64>,
+}
+
+/// Random token ids, `batch` rows of `seq_len + 1` (inputs and shifted targets).
+fn random_ids(cfg: &LlamaConfig, batch: usize, seq_len: usize, seed: u64) -> Vec<i64> {
+    let v = cfg.vocab_size as u64;
+    (0..(batch * (seq_len + 1)) as u64)
+        .map(|i| (derive_seed(seed, i, 0) % v) as i64)
+        .collect()
+}
+
+/// Throughput of the loss forward alone on the plain CPU backend (no autodiff).
+pub fn run_forward_bench(
+    cfg: &LlamaConfig,
+    batch: usize,
+    seq_len: usize,
+    steps: usize,
+    seed: u64,
+) -> TrainReport {
+    crate::tune_allocator_for_training();
+    let dev = Default::default();
+    <CpuBackend as burn::tensor::backend::Backend>::seed(&dev, seed);
+    let model = cfg.init::<CpuBackend>(&dev);
+    let ids = random_ids(cfg, batch, seq_len, seed);
+    let step = || {
+        let all = Tensor::<CpuBackend, 2, Int>::from_data(
+            TensorData::new(ids.clone(), [batch, seq_len + 1]),
+            &dev,
+        );
+        let x = all.clone().slice([0..batch, 0..seq_len]);
+        let y = all.slice([0..batch, 1..seq_len + 1]);
+        let mask = Tensor::<CpuBackend, 2>::ones([batch, seq_len], &dev);
+        masked_cross_entropy(model.forward(x), y, mask).into_scalar()
+    };
+    step(); // warm-up
+    let t = Instant::now();
+    for _ in 0..steps {
+        std::hint::black_box(step());
+    }
+    report(
+        "forward",
+        cfg,
+        batch,
+        seq_len,
+        steps,
+        t.elapsed().as_secs_f64(),
+    )
+}
+
+fn report(
+    bench: &'static str,
+    cfg: &LlamaConfig,
+    batch: usize,
+    seq_len: usize,
+    steps: usize,
+    seconds: f64,
+) -> TrainReport {
+    let tokens = batch * seq_len * steps;
+    TrainReport {
+        bench,
+        params: cfg.num_params(),
+        batch,
+        seq_len,
+        steps,
+        tokens,
+        seconds,
+        tok_s: tokens as f64 / seconds,
+        peak_rss_mb: ttc_core::mem::peak_rss_bytes().map(|b| b as f64 / 1048576.0),
+    }
 }
 
 pub fn run_train_bench(
@@ -41,10 +110,7 @@ pub fn run_train_bench(
         .with_beta_2(0.95)
         .with_weight_decay(0.1)
         .init::<CpuAutodiff, ttc_model::model::Transformer<CpuAutodiff>>();
-    let v = cfg.vocab_size as u64;
-    let ids: Vec<i64> = (0..(batch * (seq_len + 1)) as u64)
-        .map(|i| (derive_seed(seed, i, 0) % v) as i64)
-        .collect();
+    let ids = random_ids(cfg, batch, seq_len, seed);
     let mut step = |model: ttc_model::model::Transformer<CpuAutodiff>| {
         let all = Tensor::<CpuAutodiff, 2, Int>::from_data(
             TensorData::new(ids.clone(), [batch, seq_len + 1]),
@@ -64,16 +130,5 @@ pub fn run_train_bench(
     }
     let seconds = t.elapsed().as_secs_f64();
     let _ = model.valid();
-    let tokens = batch * seq_len * steps;
-    TrainReport {
-        bench: "train",
-        params: cfg.num_params(),
-        batch,
-        seq_len,
-        steps,
-        tokens,
-        seconds,
-        tok_s: tokens as f64 / seconds,
-        peak_rss_mb: ttc_core::mem::peak_rss_bytes().map(|b| b as f64 / 1048576.0),
-    }
+    report("train", cfg, batch, seq_len, steps, seconds)
 }
