@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
 use ttc_model::generate::derive_seed;
@@ -34,6 +35,20 @@ fn random_ids(cfg: &LlamaConfig, batch: usize, seq_len: usize, seed: u64) -> Vec
         .collect()
 }
 
+/// Inputs, next-token targets and an all-ones loss mask from `random_ids`.
+fn lm_batch<B: Backend>(
+    ids: &[i64],
+    batch: usize,
+    seq_len: usize,
+    dev: &B::Device,
+) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>, Tensor<B, 2>) {
+    let all =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(ids.to_vec(), [batch, seq_len + 1]), dev);
+    let x = all.clone().slice([0..batch, 0..seq_len]);
+    let y = all.slice([0..batch, 1..seq_len + 1]);
+    (x, y, Tensor::<B, 2>::ones([batch, seq_len], dev))
+}
+
 /// Throughput of the loss forward alone on the plain CPU backend (no autodiff).
 pub fn run_forward_bench(
     cfg: &LlamaConfig,
@@ -44,17 +59,11 @@ pub fn run_forward_bench(
 ) -> TrainReport {
     crate::tune_allocator_for_training();
     let dev = Default::default();
-    <CpuBackend as burn::tensor::backend::Backend>::seed(&dev, seed);
+    <CpuBackend as Backend>::seed(&dev, seed);
     let model = cfg.init::<CpuBackend>(&dev);
     let ids = random_ids(cfg, batch, seq_len, seed);
     let step = || {
-        let all = Tensor::<CpuBackend, 2, Int>::from_data(
-            TensorData::new(ids.clone(), [batch, seq_len + 1]),
-            &dev,
-        );
-        let x = all.clone().slice([0..batch, 0..seq_len]);
-        let y = all.slice([0..batch, 1..seq_len + 1]);
-        let mask = Tensor::<CpuBackend, 2>::ones([batch, seq_len], &dev);
+        let (x, y, mask) = lm_batch::<CpuBackend>(&ids, batch, seq_len, &dev);
         masked_cross_entropy(model.forward(x), y, mask).into_scalar()
     };
     step(); // warm-up
@@ -103,7 +112,7 @@ pub fn run_train_bench(
 ) -> TrainReport {
     crate::tune_allocator_for_training();
     let dev = Default::default();
-    <CpuAutodiff as burn::tensor::backend::Backend>::seed(&dev, seed);
+    <CpuAutodiff as Backend>::seed(&dev, seed);
     let mut model = cfg.init::<CpuAutodiff>(&dev);
     let mut optim = AdamWConfig::new()
         .with_beta_1(0.9)
@@ -112,13 +121,7 @@ pub fn run_train_bench(
         .init::<CpuAutodiff, ttc_model::model::Transformer<CpuAutodiff>>();
     let ids = random_ids(cfg, batch, seq_len, seed);
     let mut step = |model: ttc_model::model::Transformer<CpuAutodiff>| {
-        let all = Tensor::<CpuAutodiff, 2, Int>::from_data(
-            TensorData::new(ids.clone(), [batch, seq_len + 1]),
-            &dev,
-        );
-        let x = all.clone().slice([0..batch, 0..seq_len]);
-        let y = all.slice([0..batch, 1..seq_len + 1]);
-        let mask = Tensor::<CpuAutodiff, 2>::ones([batch, seq_len], &dev);
+        let (x, y, mask) = lm_batch::<CpuAutodiff>(&ids, batch, seq_len, &dev);
         let loss = masked_cross_entropy(model.forward(x), y, mask);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         optim.step(1e-3, model, grads)
