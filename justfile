@@ -32,6 +32,7 @@ tokenizer preset=preset: (data preset)
 bench:
     {{ttc}} bench generate --size default --batch 1,64,256
     {{ttc}} bench train --size default
+    {{ttc}} bench train --size default --forward-only
 
 # PyTorch + transformers on the same shapes, for comparison (needs: pip install torch transformers).
 bench-torch:
