@@ -121,6 +121,10 @@ pub struct RevisionConfig {
     /// Seeds the draws of k and of the random attempts.
     #[serde(default)]
     pub seed: u64,
+    /// Most trajectories per question (a seeded subset of its correct samples as targets);
+    /// unset = one per correct sample, as in the paper. Easy questions otherwise dominate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_question: Option<usize>,
     /// Fraction of questions held out for validation / early stopping.
     #[serde(default = "default_val_fraction")]
     pub val_fraction: f64,

@@ -86,7 +86,11 @@ fn build(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
     let out = revisions_dir(&preset, dirs);
     let mut inputs = BTreeMap::new();
     inputs.insert("samples".to_string(), ttc_core::hash::hash_file(&sfile)?);
-    let key = (rc.max_attempts, rc.seed);
+    // The cap joins the key only when set, so presets without it keep their hashes.
+    let key = match rc.max_per_question {
+        None => serde_json::json!([rc.max_attempts, rc.seed]),
+        Some(c) => serde_json::json!([rc.max_attempts, rc.seed, c]),
+    };
     let cfg_hash = ttc_core::hash::hash_json(&key);
     if a.force {
         let _ = std::fs::remove_dir_all(&out);
@@ -105,7 +109,12 @@ fn build(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
     let mut with_correct = 0;
     for g in &groups {
         with_correct += usize::from(g.iter().any(|s| s.correct));
-        rows.extend(build_trajectories(g, rc.max_attempts, rc.seed));
+        rows.extend(build_trajectories(
+            g,
+            rc.max_attempts,
+            rc.max_per_question,
+            rc.seed,
+        ));
     }
     if rows.is_empty() {
         anyhow::bail!(

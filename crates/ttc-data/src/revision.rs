@@ -62,12 +62,27 @@ pub struct TrajectoryRow {
 /// capped at the number of wrong samples; the last attempt is the wrong sample nearest the
 /// target in character edit distance (ties: lowest sample id), the others distinct random
 /// wrong samples in random order. Samples without an answer are neither targets nor
-/// attempts. Randomness derives from (seed, question, target sample).
-pub fn build_trajectories(samples: &[SampleRow], max_k: usize, seed: u64) -> Vec<TrajectoryRow> {
+/// attempts. With `max_targets`, a question with more correct samples keeps a seeded random
+/// subset of them as targets (an easy question otherwise yields up to one trajectory per
+/// sample); each kept target's trajectory is the one it gets uncapped. Randomness derives
+/// from (seed, question, target sample).
+pub fn build_trajectories(
+    samples: &[SampleRow],
+    max_k: usize,
+    max_targets: Option<usize>,
+    seed: u64,
+) -> Vec<TrajectoryRow> {
     let answered: Vec<&SampleRow> = samples.iter().filter(|s| s.answer.is_some()).collect();
     let wrong: Vec<&SampleRow> = answered.iter().copied().filter(|s| !s.correct).collect();
+    let mut targets: Vec<&SampleRow> = answered.iter().copied().filter(|s| s.correct).collect();
+    if let Some(cap) = max_targets.filter(|&c| c < targets.len()) {
+        let q = targets[0].question_index as u64;
+        targets.shuffle(&mut StdRng::seed_from_u64(derive_seed(seed, q, u64::MAX)));
+        targets.truncate(cap);
+        targets.sort_by_key(|t| t.sample_id);
+    }
     let mut out = Vec::new();
-    for t in answered.iter().filter(|s| s.correct) {
+    for t in targets {
         let mut rng = StdRng::seed_from_u64(derive_seed(
             seed,
             t.question_index as u64,
@@ -275,11 +290,11 @@ mod tests {
 
     #[test]
     fn trajectories_pick_the_nearest_wrong_attempt_last() {
-        let rows = build_trajectories(&handmade(), 4, 1);
+        let rows = build_trajectories(&handmade(), 4, None, 1);
         assert_eq!(rows.len(), 2, "one per correct sample");
         let mut ks = std::collections::BTreeSet::new();
         for seed in 0..200 {
-            for r in build_trajectories(&handmade(), 4, seed) {
+            for r in build_trajectories(&handmade(), 4, None, seed) {
                 assert!(r.k <= 3, "capped at the 3 answered wrong samples");
                 assert_eq!(r.attempts.len(), r.k as usize);
                 assert!(!r.attempt_ids.contains(&3), "unanswered samples never used");
@@ -303,15 +318,47 @@ mod tests {
         }
         assert_eq!(ks, [0, 1, 2, 3].into_iter().collect(), "k spans 0..=cap");
         assert_eq!(
-            build_trajectories(&handmade(), 4, 9),
-            build_trajectories(&handmade(), 4, 9)
+            build_trajectories(&handmade(), 4, None, 9),
+            build_trajectories(&handmade(), 4, None, 9)
+        );
+    }
+
+    #[test]
+    fn a_target_cap_keeps_a_seeded_subset_with_unchanged_trajectories() {
+        // Ten correct samples (ids 10..20) and the handmade wrong ones.
+        let mut set = handmade();
+        set.extend((10..20).map(|i| s(i, &format!("c{i} \\boxed{{3}}"), Some("3"), true)));
+        let all = build_trajectories(&set, 4, None, 5);
+        assert_eq!(all.len(), 12);
+        let capped = build_trajectories(&set, 4, Some(3), 5);
+        assert_eq!(capped.len(), 3);
+        for r in &capped {
+            let same = all
+                .iter()
+                .find(|a| a.target_sample_id == r.target_sample_id);
+            assert_eq!(
+                same,
+                Some(r),
+                "a kept target's trajectory is its uncapped one"
+            );
+        }
+        assert_eq!(capped, build_trajectories(&set, 4, Some(3), 5), "seeded");
+        let ids = |v: &[TrajectoryRow]| v.iter().map(|r| r.target_sample_id).collect::<Vec<_>>();
+        assert!(
+            (0..20).any(|seed| ids(&build_trajectories(&set, 4, Some(3), seed)) != ids(&capped)),
+            "the subset depends on the seed"
+        );
+        assert_eq!(
+            build_trajectories(&set, 4, Some(12), 5),
+            all,
+            "a cap ≥ the count keeps all"
         );
     }
 
     #[test]
     fn no_wrong_samples_means_k_zero() {
         let only_right = vec![s(0, "x \\boxed{3}", Some("3"), true)];
-        let r = build_trajectories(&only_right, 4, 3);
+        let r = build_trajectories(&only_right, 4, None, 3);
         assert_eq!((r.len(), r[0].k), (1, 0));
     }
 
