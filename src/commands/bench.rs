@@ -96,7 +96,13 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             } else {
                 ttc_train::bench::run_train_bench
             };
-            let r = run(&cfg, a.batch, a.seq_len, a.steps, a.seed);
+            let shape = ttc_train::bench::BenchShape {
+                batch: a.batch,
+                seq_len: a.seq_len,
+                steps: a.steps,
+                seed: a.seed,
+            };
+            let r = run(&cfg, shape);
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
