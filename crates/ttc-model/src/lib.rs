@@ -6,6 +6,7 @@
 //! - [`cpu`], [`kv_cache`], [`sampling`], [`generate`]: the fast batched CPU sampler with a
 //!   forkable prefix-sharing KV cache.
 
+pub mod attention;
 pub mod bench;
 pub mod config;
 pub mod cpu;

@@ -9,10 +9,11 @@ use burn::module::Module;
 use burn::nn::{
     Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig, RmsNorm, RmsNormConfig,
 };
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use crate::attention::{self, AttnShape, attention, causal_bias};
 use crate::config::{Head, LlamaConfig};
 use crate::rope::RopeTables;
 
@@ -191,64 +192,17 @@ pub fn rms_norm<B: Backend>(norm: &RmsNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> 
     (x * inv * gamma).reshape([b, t, d])
 }
 
-/// Causal softmax attention built only from matmuls and same-shape elementwise ops.
-///
-/// burn's fused `attention` is a fallback of broadcasting ops under autodiff (scores minus
-/// a `[.., 1]` max, divided by a `[.., 1]` sum, a broadcast causal mask); on the flex backend
-/// each broadcast walks `[b, h, t, t]` element by element, which dominated a training step.
-/// Here the mask is a full-shape additive bias, row sums come from a matmul with a ones
-/// vector and are spread back with an outer product, so every large op is contiguous; so is
-/// the row max, spread back the same way. (Clamping scores instead of shifting them made a
-/// row whose visible scores all fell below -87 sum to 0: NaN at learning rates ≥ 3e-3.)
-pub fn causal_attention<B: Backend>(
-    q: Tensor<B, 4>,
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
-    bias: Tensor<B, 4>,
-) -> Tensor<B, 4> {
-    let [b, h, t, hd] = q.dims();
-    let dev = q.device();
-    let scale = 1.0 / (hd as f64).sqrt();
-    // Scaling q (`[b, h, t, hd]`) costs less than scaling the `[b, h, t, t]` scores.
-    let scores = (q * scale).matmul(k.swap_dims(2, 3)) + bias; // [b, h, t, t]
-    if !B::ad_enabled(&dev) {
-        // No autodiff (scoring, validation): burn's softmax, which flex runs as one fused,
-        // row-parallel kernel. Under autodiff it would decompose into broadcasting ops.
-        return softmax(scores, 3).matmul(v);
-    }
-    let ones_col = Tensor::<B, 4>::ones([1, 1, t, 1], &dev).expand([b, h, t, 1]);
-    let ones_row = Tensor::<B, 4>::ones([1, 1, 1, t], &dev).expand([b, h, 1, t]);
-    // Shift by the detached row max (softmax is shift-invariant, so gradients are exact):
-    // the largest term is exp(0) = 1, so no row sum can underflow to 0 and make 1/sum inf.
-    let max = scores.clone().detach().max_dim(3).matmul(ones_row.clone());
-    let e = (scores - max).exp();
-    let inv = e.clone().matmul(ones_col).recip(); // [b, h, t, 1]
-    // softmax(s)·v = diag(1/sum)·(e·v): normalise the `[b, h, t, hd]` product rather than
-    // the `[b, h, t, t]` weights (two t×t passes fewer forward, two fewer backward).
-    let ones_hd = Tensor::<B, 4>::ones([1, 1, 1, hd], &dev).expand([b, h, 1, hd]);
-    e.matmul(v) * inv.matmul(ones_hd)
-}
-
-/// The additive causal mask, `[b, h, t, t]` (0 on and below the diagonal, -inf above),
-/// built once per forward and shared by every layer. `-inf` rather than a large finite
-/// number: glibc's `expf` returns 0 for `-inf` at once but sends any finite argument below
-/// -104 through its underflow path (errno and all), which was 6% of a training step in `perf`.
-pub fn causal_bias<B: Backend>(b: usize, h: usize, t: usize, dev: &B::Device) -> Tensor<B, 4> {
-    let mut bias = vec![0.0f32; b * h * t * t];
-    for m in 0..b * h {
-        for i in 0..t {
-            bias[(m * t + i) * t + i + 1..(m * t + i + 1) * t].fill(f32::NEG_INFINITY);
-        }
-    }
-    Tensor::from_data(TensorData::new(bias, [b, h, t, t]), dev)
-}
-
 impl<B: Backend> Attention<B> {
-    fn forward(&self, x: Tensor<B, 3>, rope: &RopeFull<B>, bias: &Tensor<B, 4>) -> Tensor<B, 3> {
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &RopeFull<B>,
+        bias: Option<&Tensor<B, 4>>,
+    ) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
         let (h, kv, hd) = (self.n_heads, self.n_kv, self.head_dim);
-        // Heads first, made contiguous by the reshape to `[b·n, t, hd]` (one copy each way)
-        // so that RoPE and attention, forward and backward, see contiguous tensors only.
+        // Queries and keys head-major, made contiguous by the reshape to `[b·n, t, hd]` (one
+        // copy each way) so that RoPE, forward and backward, sees contiguous tensors only.
         let heads = |y: Tensor<B, 3>, n: usize| {
             y.reshape([b, t, n, hd])
                 .swap_dims(1, 2)
@@ -256,24 +210,13 @@ impl<B: Backend> Attention<B> {
         };
         let q = heads(self.q_proj.forward(x.clone()), h);
         let k = heads(self.k_proj.forward(x.clone()), kv);
-        let v = heads(self.v_proj.forward(x), kv).reshape([b, kv, t, hd]);
         let q = q.clone() * rope.cos_q.clone() + rotate_half(q) * rope.sin_q.clone();
         let (cos_k, sin_k) = rope.k();
         let k = k.clone() * cos_k.clone() + rotate_half(k) * sin_k.clone();
-        let (q, k) = (q.reshape([b, h, t, hd]), k.reshape([b, kv, t, hd]));
-        // Grouped-query attention: each kv head serves h / kv query heads.
-        let rep = |y: Tensor<B, 4>| {
-            if h == kv {
-                y
-            } else {
-                y.unsqueeze_dim::<5>(2)
-                    .expand([b, kv, h / kv, t, hd])
-                    .reshape([b, h, t, hd])
-            }
-        };
-        let y = causal_attention(q, rep(k), rep(v), bias.clone()); // [b, h, t, hd]
-        self.o_proj
-            .forward(y.swap_dims(1, 2).reshape([b, t, h * hd]))
+        let s = AttnShape { b, h, kv, t, hd };
+        // Values stay token-major `[b, t, kv·hd]`; so is the output.
+        let y = attention(q, k, self.v_proj.forward(x), s, bias);
+        self.o_proj.forward(y)
     }
 }
 
@@ -316,12 +259,16 @@ impl<B: Backend> Transformer<B> {
         );
         let c = &self.config;
         let rope = RopeFull::new(&self.rope, b, t, c.num_attention_heads, c.kv_heads(), &dev);
-        let bias = causal_bias::<B>(b, c.num_attention_heads, t, &dev);
+        // The additive causal mask, shared by the layers, only where attention is composed.
+        let bias =
+            (!attention::fused::<B>()).then(|| causal_bias::<B>(b, c.num_attention_heads, t, &dev));
         let mut x = self.embed_tokens.forward(tokens); // [b, t, d]
         for l in &self.layers {
-            let a = l
-                .self_attn
-                .forward(rms_norm(&l.input_layernorm, x.clone()), &rope, &bias);
+            let a = l.self_attn.forward(
+                rms_norm(&l.input_layernorm, x.clone()),
+                &rope,
+                bias.as_ref(),
+            );
             x = x + a;
             let h = rms_norm(&l.post_attention_layernorm, x.clone());
             let m = &l.mlp;
@@ -362,110 +309,6 @@ impl<B: Backend> Transformer<B> {
                     .matmul(w.transpose())
                     .reshape([b, t, v])
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{CpuAutodiff, CpuBackend};
-
-    /// Reference on the host in f64: causal softmax(q·kᵀ/√hd)·v.
-    fn reference(
-        q: &Tensor<CpuBackend, 4>,
-        k: &Tensor<CpuBackend, 4>,
-        v: &Tensor<CpuBackend, 4>,
-    ) -> Vec<f32> {
-        let [b, h, t, hd] = q.dims();
-        let host = |x: &Tensor<CpuBackend, 4>| x.to_data().to_vec::<f32>().unwrap();
-        let (q, k, v) = (host(q), host(k), host(v));
-        let at = |x: &[f32], m: usize, i: usize, j: usize| x[(m * t + i) * hd + j] as f64;
-        let mut out = vec![0.0f32; b * h * t * hd];
-        for m in 0..b * h {
-            for i in 0..t {
-                let s: Vec<f64> = (0..=i)
-                    .map(|j| {
-                        (0..hd)
-                            .map(|d| at(&q, m, i, d) * at(&k, m, j, d))
-                            .sum::<f64>()
-                            / (hd as f64).sqrt()
-                    })
-                    .collect();
-                let mx = s.iter().cloned().fold(f64::MIN, f64::max);
-                let e: Vec<f64> = s.iter().map(|x| (x - mx).exp()).collect();
-                let z: f64 = e.iter().sum();
-                for d in 0..hd {
-                    let y: f64 = (0..=i).map(|j| e[j] / z * at(&v, m, j, d)).sum();
-                    out[(m * t + i) * hd + d] = y as f32;
-                }
-            }
-        }
-        out
-    }
-
-    fn qkv(scale: f32) -> [Tensor<CpuBackend, 4>; 3] {
-        let dev = Default::default();
-        let (b, h, t, hd) = (2, 3, 7, 4);
-        let n = b * h * t * hd;
-        let mk = |off: usize, s: f32| {
-            let x: Vec<f32> = (0..n)
-                .map(|i| (((i * 37 + off) % 23) as f32 / 11.0 - 1.0) * s)
-                .collect();
-            Tensor::<CpuBackend, 4>::from_data(TensorData::new(x, [b, h, t, hd]), &dev)
-        };
-        // Keys all positive and queries all negative with `scale` large: every visible score
-        // of a row is then far below -87, where exp underflows to 0.
-        let k = mk(5, 1.0).abs() + 0.5;
-        [mk(0, 1.0).abs().neg() * scale - 0.5, k, mk(9, 1.0)]
-    }
-
-    /// Both paths — inference (flex's fused softmax) and autodiff (the contiguous
-    /// decomposition) — against the host reference, at normal scale and with every visible
-    /// score far below -87 (where a row sum of plain `exp` underflows to 0).
-    #[test]
-    fn causal_attention_matches_softmax_even_when_every_score_underflows() {
-        for scale in [1.0, 500.0] {
-            let [q, k, v] = qkv(scale);
-            let [b, h, t, _] = q.dims();
-            let dev = q.device();
-            let want = reference(&q, &k, &v);
-            let bias = causal_bias::<CpuBackend>(b, h, t, &dev);
-            let inference = causal_attention(q.clone(), k.clone(), v.clone(), bias);
-            let lift =
-                |x: &Tensor<CpuBackend, 4>| Tensor::<CpuAutodiff, 4>::from_data(x.to_data(), &dev);
-            let bias = causal_bias::<CpuAutodiff>(b, h, t, &dev);
-            let training = causal_attention(lift(&q), lift(&k), lift(&v), bias);
-            for (path, got) in [
-                ("inference", inference.into_data()),
-                ("autodiff", training.into_data()),
-            ] {
-                let got = got.to_vec::<f32>().unwrap();
-                for (g, w) in got.iter().zip(&want) {
-                    assert!((g - w).abs() < 1e-4, "{path}, scale {scale}: {g} vs {w}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn causal_attention_gradients_stay_finite_when_every_score_underflows() {
-        let [q, k, v] = qkv(500.0);
-        let [b, h, t, _] = q.dims();
-        let dev = q.device();
-        let lift = |x: Tensor<CpuBackend, 4>| {
-            Tensor::<CpuAutodiff, 4>::from_data(x.into_data(), &dev).require_grad()
-        };
-        let (q, k, v) = (lift(q), lift(k), lift(v));
-        let bias = causal_bias::<CpuAutodiff>(b, h, t, &dev);
-        let y = causal_attention(q.clone(), k.clone(), v.clone(), bias);
-        let grads = (y.clone() * y).sum().backward();
-        for (name, x) in [("q", q), ("k", k), ("v", v)] {
-            let g = x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
-            assert!(
-                g.iter().all(|x| x.is_finite()),
-                "d{name} has non-finite entries"
-            );
         }
     }
 }
