@@ -13,23 +13,21 @@
 //! Under autodiff it is one graph node with an exact backward from the saved probabilities:
 //! `dV = Pᵀ·dO`, `dS = P ∘ (dO·Vᵀ − rowsum(P ∘ dO·Vᵀ))`, `dQ = s·dS·K`, `dK = s·dSᵀ·Q`.
 //!
-//! burn has no backend-generic way to add an op with its own backward short of a backend
-//! extension trait (which every model bound in the workspace would then carry); the backend
-//! is identified by [`TypeId`] instead, and any other backend takes the composed path.
-
-use std::any::{Any, TypeId};
+//! How the fused ops reach flex (and why not through a backend extension): [`crate::fused`].
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::tensor::activation::softmax;
-use burn::tensor::backend::{Backend, BackendTypes};
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use crate::{CpuAutodiff, CpuBackend};
+use crate::CpuBackend;
+use crate::fused::{
+    Path, autodiff_op, dot, exp, flex, host, max, path, prim, simd_dispatch, slice, sum, tensor,
+};
 
 /// The sizes of one attention call: batch, query heads, key/value heads, tokens, head dim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +52,7 @@ impl AttnShape {
 /// Causal attention. `q`: `[b·h, t, hd]`, `k`: `[b·kv, t, hd]` (head-major, RoPE applied),
 /// `v`: `[b, t, kv·hd]` (as the projection leaves it). Returns `[b, t, h·hd]`. `bias` is the
 /// additive causal mask of the composed path ([`causal_bias`]); the fused path ignores it,
-/// and callers that know the backend is fused ([`fused::<B>()`](fused)) may pass `None`.
+/// and callers that know the backend is fused ([`crate::fused::fused`]) may pass `None`.
 pub fn attention<B: Backend>(
     q: Tensor<B, 3>,
     k: Tensor<B, 3>,
@@ -62,16 +60,19 @@ pub fn attention<B: Backend>(
     s: AttnShape,
     bias: Option<&Tensor<B, 4>>,
 ) -> Tensor<B, 3> {
-    let f32s = [&q, &k, &v].iter().all(|x| x.dtype() == DType::F32);
-    if f32s && TypeId::of::<B>() == TypeId::of::<CpuBackend>() {
-        let [q, k, v] = [q, k, v].map(|x| cast::<_, FlexTensor>(x.into_primitive().tensor()));
-        let out = flex_forward(&q, &k, &v, s, false).0;
-        return Tensor::from_primitive(TensorPrimitive::Float(cast(out)));
-    }
-    if f32s && TypeId::of::<B>() == TypeId::of::<CpuAutodiff>() {
-        let [q, k, v] = [q, k, v].map(|x| cast::<_, AdTensor>(x.into_primitive().tensor()));
-        let out = autodiff_forward(q, k, v, s);
-        return Tensor::from_primitive(TensorPrimitive::Float(cast(out)));
+    match path::<B>(&[q.dtype(), k.dtype(), v.dtype()]) {
+        Path::Flex => {
+            let [q, k, v] = [q, k, v].map(|x| host(&prim(x)));
+            return tensor(flex_forward(&q, &k, &v, s, false).0);
+        }
+        Path::Autodiff => {
+            let out = autodiff_op(FusedAttention, [q, k, v].map(prim), |[q, k, v], tracked| {
+                let (out, p) = flex_forward(&q, &k, &v, s, tracked);
+                (out, p.map(|p| AttnState { q, k, v, p, s }))
+            });
+            return tensor(out);
+        }
+        Path::Composed => {}
     }
     let built;
     let bias = match bias {
@@ -82,12 +83,6 @@ pub fn attention<B: Backend>(
         }
     };
     composed(q, k, v, s, bias.clone())
-}
-
-/// Whether [`attention`] takes the fused path on backend `B` (then the causal bias is unused).
-pub fn fused<B: Backend>() -> bool {
-    let id = TypeId::of::<B>();
-    id == TypeId::of::<CpuBackend>() || id == TypeId::of::<CpuAutodiff>()
 }
 
 /// The composed path: grouped-query repeat, [`causal_attention`], heads back to tokens.
@@ -168,33 +163,7 @@ pub fn causal_bias<B: Backend>(b: usize, h: usize, t: usize, dev: &B::Device) ->
     Tensor::from_data(TensorData::new(bias, [b, h, t, t]), dev)
 }
 
-/// The autodiff tensor of [`CpuAutodiff`] (burn does not export the type by name).
-type AdTensor = <CpuAutodiff as BackendTypes>::FloatTensorPrimitive;
-
-/// Moves a value of type `T` into type `U` where the caller has checked they are one type
-/// (backend primitives behind a generic `B`).
-fn cast<T: 'static, U: 'static>(x: T) -> U {
-    let mut slot = Some(x);
-    (&mut slot as &mut dyn Any)
-        .downcast_mut::<Option<U>>()
-        .and_then(Option::take)
-        .expect("attention: backend type checked before the cast")
-}
-
-fn host(x: &FlexTensor) -> FlexTensor {
-    x.to_contiguous()
-}
-
-fn slice(x: &FlexTensor) -> &[f32] {
-    x.as_slice::<f32>()
-        .expect("attention: contiguous f32 tensor (checked before the call)")
-}
-
-fn flex(data: Vec<f32>, shape: [usize; 3]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(data, shape))
-}
-
-/// Fused forward on flex tensors: the output `[b, t, h·hd]` and, with `keep_p`, the
+/// Fused forward on contiguous flex tensors: the output `[b, t, h·hd]` and, with `keep_p`, the
 /// probabilities `[b·h, t, t]` for the backward.
 fn flex_forward(
     q: &FlexTensor,
@@ -203,36 +172,9 @@ fn flex_forward(
     s: AttnShape,
     keep_p: bool,
 ) -> (FlexTensor, Option<FlexTensor>) {
-    let (q, k, v) = (host(q), host(k), host(v));
-    let (out, p) = forward_host(slice(&q), slice(&k), slice(&v), s, keep_p);
+    let (out, p) = forward_host(slice(q), slice(k), slice(v), s, keep_p);
     let p = keep_p.then(|| flex(p, [s.b * s.h, s.t, s.t]));
     (flex(out, [s.b, s.t, s.h * s.hd]), p)
-}
-
-fn autodiff_forward(q: AdTensor, k: AdTensor, v: AdTensor, s: AttnShape) -> AdTensor {
-    let nodes = [q.node.clone(), k.node.clone(), v.node.clone()];
-    let (qp, kp, vp) = (host(&q.primitive), host(&k.primitive), host(&v.primitive));
-    match FusedAttention
-        .prepare::<NoCheckpointing>(nodes)
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let (out, p) = flex_forward(&qp, &kp, &vp, s, true);
-            let p = p.expect("probabilities kept");
-            prep.finish(
-                AttnState {
-                    q: qp,
-                    k: kp,
-                    v: vp,
-                    p,
-                    s,
-                },
-                out,
-            )
-        }
-        OpsKind::UnTracked(prep) => prep.finish(flex_forward(&qp, &kp, &vp, s, false).0),
-    }
 }
 
 #[derive(Debug)]
@@ -355,20 +297,39 @@ unsafe fn mm(
 
 /// Row-wise causal softmax of a `[t, t]` score block in place: row `i` over columns `0..=i`
 /// (shifted by the row max), zeros above the diagonal.
-fn causal_softmax(p: &mut [f32], t: usize) {
+#[inline(always)]
+fn causal_softmax_rows(p: &mut [f32], t: usize) {
     for (i, row) in p.chunks_exact_mut(t).enumerate() {
         let (vis, hidden) = row.split_at_mut(i + 1);
-        let mx = vis.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
-        let mut sum = 0.0f32;
+        let mx = max(vis);
         for x in vis.iter_mut() {
-            *x = (*x - mx).exp();
-            sum += *x;
+            *x = exp(*x - mx);
         }
-        let inv = 1.0 / sum;
-        vis.iter_mut().for_each(|x| *x *= inv);
+        let inv = 1.0 / sum(vis);
+        for x in vis.iter_mut() {
+            *x *= inv;
+        }
         hidden.fill(0.0);
     }
 }
+
+simd_dispatch!(fn causal_softmax(p: &mut [f32], t: usize) => causal_softmax_rows);
+
+/// `dS = P ∘ (dP − rowsum(P ∘ dP))` in place of `dP`, zero above the diagonal.
+#[inline(always)]
+fn softmax_back_rows(ds: &mut [f32], p: &[f32], t: usize) {
+    for (i, (dr, pr)) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)).enumerate() {
+        let (vis, hidden) = dr.split_at_mut(i + 1);
+        let pr = &pr[..=i];
+        let c = dot(vis, pr);
+        for (d, p) in vis.iter_mut().zip(pr) {
+            *d = p * (*d - c);
+        }
+        hidden.fill(0.0);
+    }
+}
+
+simd_dispatch!(fn softmax_back(ds: &mut [f32], p: &[f32], t: usize) => softmax_back_rows);
 
 fn check_lens(s: AttnShape, q: &[f32], k: &[f32], v: &[f32]) {
     let AttnShape { b, h, kv, t, hd } = s;
@@ -485,14 +446,7 @@ fn backward_host(
                         let vt = Mat::cols(vb, kv * hd);
                         mm(t, t, hd, ds.as_mut_ptr(), t, false, dom, vt, 1.0);
                     }
-                    // dS = P ∘ (dP − rowsum(P ∘ dP)), zero above the diagonal.
-                    for (i, (dr, pr)) in ds.chunks_exact_mut(t).zip(pm.chunks_exact(t)).enumerate()
-                    {
-                        let (vis, hidden) = dr.split_at_mut(i + 1);
-                        let c: f32 = vis.iter().zip(pr).map(|(d, p)| d * p).sum();
-                        vis.iter_mut().zip(pr).for_each(|(d, p)| *d = p * (*d - c));
-                        hidden.fill(0.0);
-                    }
+                    softmax_back(ds, pm, t);
                     let dq_h = dq_g[j * t * hd..].as_mut_ptr();
                     let dsm = Mat::rows(ds, t);
                     unsafe {
@@ -521,6 +475,7 @@ fn backward_host(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CpuAutodiff;
 
     fn data(n: usize, off: usize, s: f32) -> Vec<f32> {
         (0..n)

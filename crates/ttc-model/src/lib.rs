@@ -11,6 +11,7 @@ pub mod bench;
 pub mod config;
 pub mod cpu;
 pub mod error;
+pub mod fused;
 pub mod generate;
 pub mod hf_io;
 pub mod kv_cache;

@@ -9,12 +9,12 @@ use burn::module::Module;
 use burn::nn::{
     Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig, RmsNorm, RmsNormConfig,
 };
-use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::attention::{self, AttnShape, attention, causal_bias};
+use crate::attention::{AttnShape, attention, causal_bias};
 use crate::config::{Head, LlamaConfig};
+use crate::fused::{self, rms_norm, swiglu};
 use crate::rope::RopeTables;
 
 fn linear<B: Backend>(i: usize, o: usize, bias: bool, dev: &B::Device) -> Linear<B> {
@@ -174,24 +174,6 @@ fn rotate_half<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
     x.reshape([dims[0] * dims[1], d]).matmul(r).reshape(dims)
 }
 
-/// RMSNorm over the last dim with the parameters of burn's [`RmsNorm`], built from matmuls
-/// and same-shape elementwise ops only: burn's own forward divides by a `[.., 1]` rms and
-/// multiplies by a `[d]` gamma, broadcasts that flex (forward and backward) walks element
-/// by element — a fifth of a training step. Row means come from a product with a ones
-/// column; the rms and gamma are spread to full shape by outer products.
-pub fn rms_norm<B: Backend>(norm: &RmsNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let [b, t, d] = x.dims();
-    let n = b * t;
-    let dev = x.device();
-    let x = x.reshape([n, d]);
-    let ones_d = Tensor::<B, 2>::ones([d, 1], &dev);
-    let ms = (x.clone() * x.clone()).matmul(ones_d.clone()) / d as f64; // [n, 1]
-    let inv = (ms + norm.epsilon).sqrt().recip(); // [n, 1]
-    let inv = inv.matmul(ones_d.transpose()); // [n, d]
-    let gamma = Tensor::<B, 2>::ones([n, 1], &dev).matmul(norm.gamma.val().reshape([1, d]));
-    (x * inv * gamma).reshape([b, t, d])
-}
-
 impl<B: Backend> Attention<B> {
     fn forward(
         &self,
@@ -261,7 +243,7 @@ impl<B: Backend> Transformer<B> {
         let rope = RopeFull::new(&self.rope, b, t, c.num_attention_heads, c.kv_heads(), &dev);
         // The additive causal mask, shared by the layers, only where attention is composed.
         let bias =
-            (!attention::fused::<B>()).then(|| causal_bias::<B>(b, c.num_attention_heads, t, &dev));
+            (!fused::fused::<B>()).then(|| causal_bias::<B>(b, c.num_attention_heads, t, &dev));
         let mut x = self.embed_tokens.forward(tokens); // [b, t, d]
         for l in &self.layers {
             let a = l.self_attn.forward(
@@ -272,7 +254,7 @@ impl<B: Backend> Transformer<B> {
             x = x + a;
             let h = rms_norm(&l.post_attention_layernorm, x.clone());
             let m = &l.mlp;
-            let g = silu(m.gate_proj.forward(h.clone())) * m.up_proj.forward(h);
+            let g = swiglu(m.gate_proj.forward(h.clone()), m.up_proj.forward(h));
             x = x + m.down_proj.forward(g);
         }
         rms_norm(&self.norm, x)

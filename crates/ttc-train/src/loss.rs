@@ -20,7 +20,7 @@ pub fn masked_cross_entropy<B: Backend>(
 }
 
 /// `log_softmax` over the last dim of `[n, v]` from matmuls and same-shape elementwise ops
-/// only (as `ttc_model::model::rms_norm`): burn's `log_softmax` subtracts `[n, 1]` maxima
+/// only (as `ttc_model::fused::rms_norm_composed`): burn's `log_softmax` subtracts `[n, 1]` maxima
 /// and log-sums, broadcasts that the flex backend walks element by element. The row maxima
 /// (a constant shift; detached) and log-sums are spread to full shape by outer products.
 fn log_softmax_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
