@@ -476,12 +476,7 @@ fn backward_host(
 mod tests {
     use super::*;
     use crate::CpuAutodiff;
-
-    fn data(n: usize, off: usize, s: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| ((((i * 37 + off) % 23) as f32) / 11.0 - 1.0) * s)
-            .collect()
-    }
+    use crate::fused::tests::{close, data, values};
 
     fn inputs<B: Backend>(s: AttnShape, scale: f32) -> [Tensor<B, 3>; 3] {
         let AttnShape { b, h, kv, t, hd } = s;
@@ -494,20 +489,6 @@ mod tests {
             mk(b * kv * t * hd, 5, [b * kv, t, hd], scale),
             mk(b * t * kv * hd, 9, [b, t, kv * hd], 1.0),
         ]
-    }
-
-    fn values<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
-        x.into_data().convert::<f32>().to_vec::<f32>().unwrap()
-    }
-
-    fn close(what: &str, got: &[f32], want: &[f32], tol: f32) {
-        assert_eq!(got.len(), want.len(), "{what}: length");
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= tol * (1.0 + w.abs()),
-                "{what}[{i}]: fused {g} vs composed {w}"
-            );
-        }
     }
 
     const SHAPES: [AttnShape; 3] = [

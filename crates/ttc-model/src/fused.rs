@@ -453,11 +453,11 @@ impl Backward<CpuBackend, 2> for SwigluOp {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use burn::nn::RmsNormConfig;
 
-    fn data(n: usize, off: usize, s: f32) -> Vec<f32> {
+    pub(crate) fn data(n: usize, off: usize, s: f32) -> Vec<f32> {
         (0..n)
             .map(|i| ((((i * 37 + off) % 23) as f32) / 11.0 - 1.0) * s)
             .collect()
@@ -468,7 +468,7 @@ mod tests {
         Tensor::from_data(TensorData::new(data(n, off, s), shape), &Default::default())
     }
 
-    fn values<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
+    pub(crate) fn values<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
         x.into_data().convert::<f32>().to_vec::<f32>().unwrap()
     }
 
@@ -477,7 +477,7 @@ mod tests {
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
             assert!(
                 (g - w).abs() <= tol * (1.0 + w.abs()),
-                "{what}[{i}]: fused {g} vs reference {w}"
+                "{what}[{i}]: fused {g} vs composed/reference {w}"
             );
         }
     }
