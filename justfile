@@ -28,10 +28,11 @@ data preset=preset:
 tokenizer preset=preset: (data preset)
     {{ttc}} tokenizer train --preset {{preset}}
 
-# Benchmarks (JSON lines): sampler at batch 1/64/256 and training throughput, default policy size
+# Benchmarks (JSON lines): sampler at batch 1/64/256, training throughput (fused CPU kernels, then burn's composed ops) and forward-only, default policy size
 bench:
     {{ttc}} bench generate --size default --batch 1,64,256
     {{ttc}} bench train --size default
+    {{ttc}} bench train --size default --composed
     {{ttc}} bench train --size default --forward-only
 
 # PyTorch + transformers on the same shapes, for comparison (needs: pip install torch transformers).

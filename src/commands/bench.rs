@@ -60,6 +60,10 @@ pub struct TrainArgs {
     /// scoring) instead of training steps.
     #[arg(long)]
     pub forward_only: bool,
+    /// Use burn's composed ops instead of ttc's fused CPU kernels (attention, RMSNorm,
+    /// SwiGLU), to measure what the kernels gain.
+    #[arg(long)]
+    pub composed: bool,
 }
 
 #[derive(Args)]
@@ -91,6 +95,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Generate(a) => generate(&a),
         BenchCommand::Train(a) => {
             let cfg = a.shape.resolve()?;
+            ttc_model::fused::set_enabled(!a.composed);
             let run = if a.forward_only {
                 ttc_train::bench::run_forward_bench
             } else {

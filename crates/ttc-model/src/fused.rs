@@ -39,9 +39,24 @@ pub(crate) enum Path {
     Composed,
 }
 
+thread_local! {
+    static ENABLED: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Switches the fused ops off (or back on) for forwards built on this thread: the composed
+/// burn ops then run on flex too. For comparisons (tests, `ttc bench train --composed`).
+pub fn set_enabled(enabled: bool) {
+    ENABLED.with(|e| e.set(enabled));
+}
+
+/// Whether the fused ops are on for this thread ([`set_enabled`]).
+pub fn enabled() -> bool {
+    ENABLED.with(|e| e.get())
+}
+
 pub(crate) fn path<B: Backend>(dtypes: &[DType]) -> Path {
     let id = TypeId::of::<B>();
-    if dtypes.iter().any(|d| *d != DType::F32) {
+    if !enabled() || dtypes.iter().any(|d| *d != DType::F32) {
         Path::Composed
     } else if id == TypeId::of::<CpuBackend>() {
         Path::Flex

@@ -25,6 +25,8 @@ pub struct TrainReport {
     pub seconds: f64,
     pub tok_s: f64,
     pub peak_rss_mb: Option<f64>,
+    /// `fused` (ttc's CPU kernels for attention, RMSNorm, SwiGLU) or `composed` (burn ops).
+    pub ops: &'static str,
 }
 
 /// What one benchmark run times: `steps` steps (after one warm-up) on `batch` random
@@ -84,6 +86,11 @@ impl BenchShape {
             seconds,
             tok_s: tokens as f64 / seconds,
             peak_rss_mb: ttc_core::mem::peak_rss_bytes().map(|b| b as f64 / 1048576.0),
+            ops: if ttc_model::fused::enabled() {
+                "fused"
+            } else {
+                "composed"
+            },
         };
         (state, report)
     }
