@@ -3,6 +3,7 @@
 //! autodiff (grouped-query heads, right-padded lengths irrelevant: plain causal batches).
 
 use burn::module::Param;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use ttc_model::{CpuAutodiff, LlamaConfig, fused};
 
@@ -11,6 +12,14 @@ type M = ttc_model::model::Transformer<CpuAutodiff>;
 fn tokens(b: usize, t: usize, vocab: usize) -> Tensor<CpuAutodiff, 2, Int> {
     let ids: Vec<i64> = (0..b * t).map(|i| ((i * 7 + 3) % vocab) as i64).collect();
     Tensor::from_data(TensorData::new(ids, [b, t]), &Default::default())
+}
+
+fn grad<const D: usize>(
+    p: &Param<Tensor<CpuAutodiff, D>>,
+    grads: &<CpuAutodiff as AutodiffBackend>::Gradients,
+) -> Vec<f32> {
+    let g = p.val().grad(grads).expect("a gradient for every weight");
+    g.into_data().to_vec::<f32>().unwrap()
 }
 
 /// Logits and the gradients of a fixed weighting of them, with the fused ops on or off.
@@ -26,22 +35,6 @@ fn run(cfg: &LlamaConfig, fused_ops: bool) -> Vec<(String, Vec<f32>)> {
     let w = Tensor::<CpuAutodiff, 3>::from_data(TensorData::new(w, [b, t, cfg.vocab_size]), &dev);
     let grads = (logits.clone() * w).sum().backward();
     let vals = |x: Tensor<CpuAutodiff, 2>| x.into_data().to_vec::<f32>().unwrap();
-    let grad2 = |p: &Param<Tensor<CpuAutodiff, 2>>| {
-        p.val()
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .to_vec::<f32>()
-            .unwrap()
-    };
-    let grad1 = |p: &Param<Tensor<CpuAutodiff, 1>>| {
-        p.val()
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .to_vec::<f32>()
-            .unwrap()
-    };
     let mut out = vec![(
         "logits".to_string(),
         vals(logits.reshape([b * t, cfg.vocab_size])),
@@ -57,16 +50,19 @@ fn run(cfg: &LlamaConfig, fused_ops: bool) -> Vec<(String, Vec<f32>)> {
             ("up", &l.mlp.up_proj.weight),
             ("down", &l.mlp.down_proj.weight),
         ] {
-            out.push((format!("layer {i} {name}"), grad2(p)));
+            out.push((format!("layer {i} {name}"), grad(p, &grads)));
         }
-        out.push((format!("layer {i} norm1"), grad1(&l.input_layernorm.gamma)));
+        out.push((
+            format!("layer {i} norm1"),
+            grad(&l.input_layernorm.gamma, &grads),
+        ));
         out.push((
             format!("layer {i} norm2"),
-            grad1(&l.post_attention_layernorm.gamma),
+            grad(&l.post_attention_layernorm.gamma, &grads),
         ));
     }
-    out.push(("final norm".into(), grad1(&m.norm.gamma)));
-    out.push(("embed".into(), grad2(&m.embed_tokens.weight)));
+    out.push(("final norm".into(), grad(&m.norm.gamma, &grads)));
+    out.push(("embed".into(), grad(&m.embed_tokens.weight, &grads)));
     out
 }
 
