@@ -436,15 +436,47 @@ pub fn run(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
             pct(v["wrong_to_right"].as_f64().unwrap_or(f64::NAN))
         )));
         if p1.len() > 4 {
+            // Judged on the paired difference over questions (95% interval), not on the two
+            // point estimates: a point or two either way is noise on 100 questions.
+            let cf = stats.with_file_name("chains.parquet");
+            let rows: Vec<ttc_data::revision::ChainRow> = if cf.exists() {
+                ttc_core::table::read_parquet(&cf)?
+            } else {
+                Vec::new()
+            };
+            let (verdict, detail) = match ttc_data::revision::paired_step_gain(&rows, 0, 4) {
+                Some((d, se, n)) => {
+                    let (lo, hi) = (d - 1.96 * se, d + 1.96 * se);
+                    let verdict = if lo > 0.0 {
+                        "holds"
+                    } else if hi < 0.0 {
+                        "does not hold"
+                    } else {
+                        "not significant"
+                    };
+                    let detail = format!(
+                        "{} vs {}; paired difference {:+.1} points, 95% [{:+.1}, {:+.1}], {n} questions",
+                        pct(p1[4]),
+                        pct(p1[0]),
+                        100.0 * d,
+                        100.0 * lo,
+                        100.0 * hi
+                    );
+                    (verdict, detail)
+                }
+                None => (
+                    if p1[4] > p1[0] {
+                        "holds"
+                    } else {
+                        "does not hold"
+                    },
+                    format!("{} vs {}", pct(p1[4]), pct(p1[0])),
+                ),
+            };
             findings.push(vec![
                 "revisions improve pass@1 (step 4 vs step 0)".into(),
-                (if p1[4] > p1[0] {
-                    "holds"
-                } else {
-                    "does not hold"
-                })
-                .into(),
-                format!("{} vs {}", pct(p1[4]), pct(p1[0])),
+                verdict.into(),
+                detail,
             ]);
         }
         findings.push(vec![

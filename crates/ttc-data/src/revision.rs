@@ -256,9 +256,79 @@ pub fn chain_stats(rows: &[ChainRow]) -> ChainStats {
     }
 }
 
+/// Paired comparison of two chain steps over questions: each question's pass@1 at step `b`
+/// minus at step `a` (each averaged over its chains), as (mean, standard error, questions).
+/// `None` without a question that has both steps.
+pub fn paired_step_gain(rows: &[ChainRow], a: u32, b: u32) -> Option<(f64, f64, usize)> {
+    let mut per_q: std::collections::BTreeMap<u32, [(u32, u32); 2]> = Default::default();
+    for r in rows.iter().filter(|r| r.step == a || r.step == b) {
+        let e = per_q.entry(r.question_index).or_default();
+        for (i, step) in [a, b].into_iter().enumerate() {
+            if r.step == step {
+                e[i].0 += u32::from(r.correct);
+                e[i].1 += 1;
+            }
+        }
+    }
+    let d: Vec<f64> = per_q
+        .values()
+        .filter(|[x, y]| x.1 > 0 && y.1 > 0)
+        .map(|[x, y]| y.0 as f64 / y.1 as f64 - x.0 as f64 / x.1 as f64)
+        .collect();
+    let n = d.len();
+    if n == 0 {
+        return None;
+    }
+    let mean = d.iter().sum::<f64>() / n as f64;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n.max(2) - 1) as f64;
+    Some((mean, (var / n as f64).sqrt(), n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An attempt of question `q`, chain `c`, step `t`.
+    fn chain_row(q: u32, c: u32, t: u32, ok: bool) -> ChainRow {
+        ChainRow {
+            question_id: format!("q{q}"),
+            question_index: q,
+            level: 1,
+            chain: c,
+            step: t,
+            text: String::new(),
+            answer: None,
+            correct: ok,
+            generated_tokens: 0,
+        }
+    }
+
+    #[test]
+    fn paired_step_gain_averages_chains_then_questions() {
+        let row = chain_row;
+        // q0: step 0 1/2 right, step 4 2/2 (+0.5); q1: 1/2 → 0/2 (−0.5); q2: 0/2 → 2/2 (+1).
+        let rows = vec![
+            row(0, 0, 0, true),
+            row(0, 1, 0, false),
+            row(0, 0, 4, true),
+            row(0, 1, 4, true),
+            row(1, 0, 0, true),
+            row(1, 1, 0, false),
+            row(1, 0, 4, false),
+            row(1, 1, 4, false),
+            row(2, 0, 0, false),
+            row(2, 1, 0, false),
+            row(2, 0, 4, true),
+            row(2, 1, 4, true),
+            row(3, 0, 0, true), // no step 4: left out
+        ];
+        let (mean, se, n) = paired_step_gain(&rows, 0, 4).unwrap();
+        assert_eq!(n, 3);
+        assert!((mean - 1.0 / 3.0).abs() < 1e-12);
+        // sample sd of (0.5, -0.5, 1) = sqrt(7/12), se = sd / sqrt(3)
+        assert!((se - (7.0f64 / 12.0).sqrt() / 3f64.sqrt()).abs() < 1e-12);
+        assert_eq!(paired_step_gain(&rows, 0, 9), None);
+    }
 
     fn s(id: u32, text: &str, answer: Option<&str>, correct: bool) -> SampleRow {
         SampleRow {
@@ -376,17 +446,7 @@ mod tests {
 
     #[test]
     fn chain_stats_count_transitions() {
-        let r = |q: u32, c: u32, t: u32, ok: bool| ChainRow {
-            question_id: String::new(),
-            question_index: q,
-            level: 1,
-            chain: c,
-            step: t,
-            text: String::new(),
-            answer: None,
-            correct: ok,
-            generated_tokens: 0,
-        };
+        let r = chain_row;
         // Chain (0,0): R W R; chain (0,1): W W R; chain (1,0): R R R.
         let rows = vec![
             r(0, 0, 0, true),
