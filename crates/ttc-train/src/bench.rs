@@ -25,7 +25,7 @@ pub struct TrainReport {
     pub seconds: f64,
     pub tok_s: f64,
     pub peak_rss_mb: Option<f64>,
-    /// `fused` (ttc's CPU kernels for attention, RMSNorm, SwiGLU) or `composed` (burn ops).
+    /// `fused` (ttc's CPU kernels for attention, RMSNorm, SwiGLU, cross-entropy) or `composed` (burn ops).
     pub ops: &'static str,
 }
 
