@@ -61,7 +61,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub forward_only: bool,
     /// Use burn's composed ops instead of ttc's fused CPU kernels (attention, RMSNorm,
-    /// SwiGLU), to measure what the kernels gain.
+    /// SwiGLU, cross-entropy), to measure what the kernels gain.
     #[arg(long)]
     pub composed: bool,
 }

@@ -1,6 +1,6 @@
 //! Fused CPU ops for the training and scoring forward (flex, with or without autodiff):
-//! RMSNorm and SwiGLU here, causal attention in [`crate::attention`], and the glue they
-//! share.
+//! RMSNorm, SwiGLU and the masked cross-entropy here, causal attention in
+//! [`crate::attention`], and the glue they share.
 //!
 //! Composed from burn ops, each of these is several passes over the activations forward and
 //! more backward, each a separate flex kernel with its own allocation (and, under autodiff,
