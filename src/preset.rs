@@ -315,8 +315,8 @@ pub struct SampleStage {
 }
 
 impl SampleStage {
-    pub fn sampling(&self) -> ttc_data::sample::SampleConfig {
-        ttc_data::sample::SampleConfig {
+    pub fn sampling(&self) -> ttc_engine::sampling::SampleConfig {
+        ttc_engine::sampling::SampleConfig {
             n: self.n,
             temperature: self.temperature,
             top_p: self.top_p,
@@ -345,8 +345,8 @@ pub struct LabelStage {
 }
 
 impl LabelStage {
-    pub fn sampling(&self) -> ttc_data::sample::SampleConfig {
-        ttc_data::sample::SampleConfig {
+    pub fn sampling(&self) -> ttc_engine::sampling::SampleConfig {
+        ttc_engine::sampling::SampleConfig {
             n: self.rollouts_per_step,
             temperature: self.temperature,
             top_p: self.top_p,

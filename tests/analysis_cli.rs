@@ -43,7 +43,7 @@ fn sweep_bins_and_compute_optimal_from_scored_samples() {
                 first_error: None,
                 step_scores: vec![0.5, score],
             });
-            samples.push(ttc_data::sample::SampleRow {
+            samples.push(ttc_data::rows::SampleRow {
                 question_id: format!("t/{q}"),
                 question_index: q,
                 level: 1,

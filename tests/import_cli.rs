@@ -77,7 +77,7 @@ fn imported_checkpoints_run_the_pipeline_on_math500() {
     // The prompt format travels with the imported checkpoint.
     let saved = std::fs::read_to_string(d.join("checkpoints/hf/policy/prompt_template.txt"));
     assert_eq!(saved.unwrap(), chat.replace(r"\n", "\n"));
-    let rows: Vec<ttc_data::sample::SampleRow> =
+    let rows: Vec<ttc_data::rows::SampleRow> =
         ttc_core::table::read_parquet(&d.join("datasets/hf/samples-test/samples.parquet")).unwrap();
     assert_eq!(rows.len(), 32);
     assert_eq!(rows[0].question_id, "test/precalculus/807.json");

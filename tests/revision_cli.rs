@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use ttc_data::revision::TrajectoryRow;
-use ttc_data::sample::SampleRow;
+use ttc_data::rows::SampleRow;
+use ttc_data::rows::TrajectoryRow;
 
 mod common;
 use common::{stderr, ttc};
@@ -148,7 +148,7 @@ eval_every = 2
         "checkpoints/chain/revision",
     ]);
     ok(&["revise", "--split", "train", "--preset", &p]);
-    let rows: Vec<ttc_data::revision::ChainRow> =
+    let rows: Vec<ttc_data::rows::ChainRow> =
         ttc_core::table::read_parquet(&t.path().join("datasets/chain/chains-train/chains.parquet"))
             .unwrap();
     assert_eq!(

@@ -9,11 +9,11 @@ use clap::Args;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use ttc_data::select::{best_of_n, majority, weighted_best_of_n};
+use ttc_core::seed::derive_seed;
 use ttc_eval::bins::{absolute_bin, quantile_bins};
 use ttc_eval::cv::{Cell, compute_optimal, efficiency};
 use ttc_eval::stats::wilson95;
-use ttc_model::generate::derive_seed;
+use ttc_search::select::{best_of_n, majority, weighted_best_of_n};
 
 use super::prm::{ScoredSample, prm_dir};
 use super::search::SearchRow;
@@ -94,7 +94,7 @@ pub fn write_csv(path: &std::path::Path, header: &str, lines: &[String]) -> Resu
 pub fn sweep(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
     let preset = Preset::load(&a.preset)?;
     let scored = scored_samples(&preset, dirs, a)?;
-    let samples: Vec<ttc_data::sample::SampleRow> = ttc_core::table::read_parquet(
+    let samples: Vec<ttc_data::rows::SampleRow> = ttc_core::table::read_parquet(
         &super::sample::samples_dir(&preset, dirs, "test").join("samples.parquet"),
     )?;
     let tokens: HashMap<(u32, u32), u64> = samples

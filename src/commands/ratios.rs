@@ -3,7 +3,7 @@
 //! within each chain, then weighted best-of-N over the chains' winners).
 
 use serde::{Deserialize, Serialize};
-use ttc_data::select::weighted_best_of_n;
+use ttc_search::select::weighted_best_of_n;
 use ttc_task::grader::is_equivalent;
 
 /// One question answered at one (sequential, parallel) split of a budget.

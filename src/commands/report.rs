@@ -439,7 +439,7 @@ pub fn run(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
             // Judged on the paired difference over questions (95% interval), not on the two
             // point estimates: a point or two either way is noise on 100 questions.
             let cf = stats.with_file_name("chains.parquet");
-            let rows: Vec<ttc_data::revision::ChainRow> = if cf.exists() {
+            let rows: Vec<ttc_data::rows::ChainRow> = if cf.exists() {
                 ttc_core::table::read_parquet(&cf)?
             } else {
                 Vec::new()

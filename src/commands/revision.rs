@@ -7,8 +7,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use ttc_core::manifest::Manifest;
-use ttc_data::revision::{TrajectoryRow, build_trajectories, revision_prompt};
-use ttc_data::sample::SampleRow;
+use ttc_data::revision::{build_trajectories, revision_prompt};
+use ttc_data::rows::SampleRow;
+use ttc_data::rows::TrajectoryRow;
 use ttc_model::LlamaConfig;
 use ttc_task::dataset::split_file;
 use ttc_task::math500::load_problems;
@@ -266,7 +267,9 @@ pub struct ReviseArgs {
 /// Revision chains with the revision model: every attempt of every chain, per-step
 /// pass@1, and how often a right answer is revised into a wrong one.
 pub fn revise(a: &ReviseArgs, dirs: &Dirs) -> Result<()> {
-    use ttc_data::revision::{ChainConfig, ChainRow, chain_stats, revise_questions};
+    use ttc_data::revision::chain_stats;
+    use ttc_data::rows::ChainRow;
+    use ttc_engine::revision_chains::{ChainConfig, revise_questions};
     let preset = Preset::load(&a.preset)?;
     let rc = revision_config(&preset)?;
     let cs = &rc.chains;

@@ -10,6 +10,7 @@ pub mod hash;
 pub mod jsonl;
 pub mod manifest;
 pub mod mem;
+pub mod seed;
 pub mod table;
 
 pub use error::{Error, Result};

@@ -5,8 +5,6 @@ pub enum Error {
     #[error(transparent)]
     Core(#[from] ttc_core::Error),
     #[error(transparent)]
-    Model(#[from] ttc_model::Error),
-    #[error(transparent)]
     Task(#[from] ttc_task::Error),
     #[error("config: {0}")]
     Config(String),

@@ -1,18 +1,17 @@
-//! ttc-data: datasets derived from a policy (DESIGN §5, §7, §11).
+//! ttc-data: datasets derived from a policy, without the model (DESIGN §5, §7, §11).
 //!
-//! - [`steps`]: a solution's steps and their token layout (shared with the PRM, so labels
-//!   and scores sit on the same tokens);
-//! - [`shards`]: chunked, resumable, `--shard i/n`-able stage outputs and their merge;
-//! - [`sample`]: N policy samples per question, graded and step-checked;
-//! - [`label`]: Monte Carlo step labels from prefix-shared rollouts.
+//! - [`rows`]: the typed rows stages exchange (samples, labels, trajectories, chains);
+//! - [`judge`]: a solution's graded answer and true step verdicts;
+//! - [`steps`]: a solution's token layout (shared with the PRM, so labels and scores sit on
+//!   the same tokens);
+//! - [`revision`]: revision prompts and trajectories (previous wrong attempts → a correct one);
+//! - [`shards`]: chunked, resumable, `--shard i/n`-able stage outputs and their merge.
 
 pub mod error;
-pub mod label;
+pub mod judge;
 pub mod revision;
-pub mod sample;
-pub mod select;
+pub mod rows;
 pub mod shards;
 pub mod steps;
-pub mod verifier;
 
 pub use error::{Error, Result};

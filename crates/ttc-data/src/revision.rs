@@ -7,9 +7,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use ttc_model::generate::derive_seed;
+use ttc_core::seed::derive_seed;
 
-use crate::sample::SampleRow;
+use crate::rows::{ChainRow, SampleRow, TrajectoryRow};
 
 /// Opening and closing marks of one previous attempt in a revision prompt. The arith
 /// task never writes `<`, and MATH solutions do not use these tags.
@@ -39,23 +39,6 @@ pub fn context_window(chain: &[String], window: usize) -> Vec<&str> {
         .iter()
         .map(String::as_str)
         .collect()
-}
-
-/// One revision training example.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrajectoryRow {
-    pub question_id: String,
-    pub question_index: u32,
-    pub level: u8,
-    /// The correct sample that is the target.
-    pub target_sample_id: u32,
-    pub target: String,
-    /// Wrong attempts in context, oldest first; the last is the one closest to the target.
-    pub attempt_ids: Vec<u32>,
-    pub attempts: Vec<String>,
-    pub k: u32,
-    /// Character edit distance of each attempt to the target.
-    pub edit_distances: Vec<u32>,
 }
 
 /// Trajectories of one question from its samples: for each correct sample, k ~ U{0..max_k}
@@ -116,93 +99,6 @@ pub fn build_trajectories(
         });
     }
     out
-}
-
-/// Knobs of revision chains at inference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChainConfig {
-    /// Independent chains per question.
-    pub chains: usize,
-    /// Revisions per chain after the first attempt (the chain holds `steps + 1` answers).
-    pub steps: usize,
-    /// Previous attempts in context (the paper: 4).
-    pub window: usize,
-    pub temperature: f32,
-    pub top_p: f32,
-    pub max_new_tokens: usize,
-    pub seed: u64,
-}
-
-/// One attempt of a revision chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChainRow {
-    pub question_id: String,
-    pub question_index: u32,
-    pub level: u8,
-    pub chain: u32,
-    /// 0 = the first attempt (no previous attempts in context).
-    pub step: u32,
-    pub text: String,
-    pub answer: Option<String>,
-    pub correct: bool,
-    pub generated_tokens: u32,
-}
-
-/// Revision chains for `problems` (split indices from `first_index`): every step, all
-/// questions' chains generate together, each conditioned on its last `window` attempts.
-/// Chain `c` of question `q` samples step `t` with seed derive_seed(seed, q·chains + c, t),
-/// so results do not depend on batching.
-pub fn revise_questions(
-    engine: &ttc_model::generate::Engine,
-    problems: &[ttc_task::Problem],
-    first_index: usize,
-    cfg: &ChainConfig,
-) -> crate::Result<Vec<ChainRow>> {
-    let params = ttc_model::sampling::SamplingParams::sampled(
-        cfg.temperature,
-        cfg.top_p,
-        cfg.max_new_tokens,
-    );
-    let n = problems.len() * cfg.chains;
-    let mut history: Vec<Vec<String>> = vec![Vec::new(); n];
-    let mut rows = Vec::with_capacity(n * (cfg.steps + 1));
-    for step in 0..=cfg.steps {
-        let prompts = (0..n)
-            .map(|k| {
-                let p = &problems[k / cfg.chains];
-                let ctx = context_window(&history[k], cfg.window);
-                engine.encode(&revision_prompt(&p.problem, &ctx))
-            })
-            .collect::<ttc_model::Result<Vec<_>>>()?;
-        let seeds: Vec<u64> = (0..n)
-            .map(|k| {
-                let q = (first_index + k / cfg.chains) as u64;
-                derive_seed(
-                    cfg.seed,
-                    q * cfg.chains as u64 + (k % cfg.chains) as u64,
-                    step as u64,
-                )
-            })
-            .collect();
-        let seqs = engine.prefill(&prompts);
-        for (k, (_, g)) in engine.decode(seqs, &params, &seeds).into_iter().enumerate() {
-            let p = &problems[k / cfg.chains];
-            let j = crate::sample::judge(p, None, &g.text);
-            rows.push(ChainRow {
-                question_id: p.unique_id.clone(),
-                question_index: (first_index + k / cfg.chains) as u32,
-                level: p.level,
-                chain: (k % cfg.chains) as u32,
-                step: step as u32,
-                text: g.text.clone(),
-                answer: j.answer,
-                correct: j.correct,
-                generated_tokens: g.generated_tokens as u32,
-            });
-            history[k].push(g.text);
-        }
-    }
-    Ok(rows)
 }
 
 /// Per-step pass@1 of chains (mean over every chain of every question) and the share of

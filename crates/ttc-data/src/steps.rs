@@ -12,15 +12,6 @@ use ttc_task::STEP_DELIMITER;
 
 use crate::Result;
 
-/// Non-empty steps of `text`, trimmed of surrounding whitespace.
-pub fn split_steps(text: &str) -> Vec<String> {
-    text.split(STEP_DELIMITER)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// Prompt + steps as tokens, with each step's last-token index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepLayout {
@@ -65,21 +56,9 @@ pub fn layout(
     })
 }
 
-/// The solution text of `steps` (joined by the delimiter).
-pub fn join_steps(steps: &[String]) -> String {
-    steps.join(STEP_DELIMITER)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn trailing_and_doubled_delimiters_open_no_empty_step() {
-        assert_eq!(split_steps("a = 1\n\nb = 2\n\n"), vec!["a = 1", "b = 2"]);
-        assert_eq!(split_steps("a = 1\n\n\n\nb = 2"), vec!["a = 1", "b = 2"]);
-        assert!(split_steps("\n\n").is_empty());
-    }
 
     #[test]
     fn layout_marks_step_ends_before_delimiters() {

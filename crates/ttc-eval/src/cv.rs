@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use ttc_model::generate::derive_seed;
+use ttc_core::seed::derive_seed;
 
 /// Accuracy of one method on one question at one budget (a mean over seeds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,9 +6,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::cpu::CpuModel;
-use crate::generate::{Engine, derive_seed};
+use crate::generate::Engine;
 use crate::sampling::SamplingParams;
 use crate::{LlamaConfig, Result};
+use ttc_core::seed::derive_seed;
 
 /// What to measure.
 #[derive(Debug, Clone, Serialize)]

@@ -110,14 +110,7 @@ pub struct Engine<'m> {
     pub counters: Counters,
 }
 
-/// splitmix64: well-spread per-sequence seeds from (seed, prompt, sample).
-pub fn derive_seed(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z =
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use ttc_core::seed::derive_seed;
 
 impl<'m> Engine<'m> {
     /// `eos` defaults to the model config's EOS ids plus the tokenizer's `<|eos|>` if any.

@@ -331,7 +331,7 @@ pub fn reference_ids(vocab: usize) -> Vec<Vec<u32>> {
     (0..2u64)
         .map(|r| {
             (0..16u64)
-                .map(|i| (crate::generate::derive_seed(7, r, i) % vocab as u64) as u32)
+                .map(|i| (ttc_core::seed::derive_seed(7, r, i) % vocab as u64) as u32)
                 .collect()
         })
         .collect()

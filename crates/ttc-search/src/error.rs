@@ -2,10 +2,9 @@
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// What a `Generator` / `Verifier` implementation (a model, a server) failed with.
     #[error(transparent)]
-    Model(#[from] ttc_model::Error),
-    #[error(transparent)]
-    Data(#[from] ttc_data::Error),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     #[error("config: {0}")]
     Config(String),
     #[error("{0}")]

@@ -10,9 +10,9 @@
 //! beams / subtrees go to the generator as one batch and to the verifier as one batch.
 //! Every result carries its compute accounting ([`Accounting`]).
 
-pub mod engine;
 pub mod error;
 pub mod search;
+pub mod select;
 pub mod strategy;
 pub mod tree;
 

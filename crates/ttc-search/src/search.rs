@@ -3,7 +3,7 @@
 //! Documented rules (pinned by `tests/scripted.rs`):
 //! - **Order and ties.** Candidates are ordered by (parent's rank, sample index); every
 //!   "best" / "top k" is a stable sort on score, so equal scores keep that order. Final
-//!   answers use `ttc_data::select` (ties → the answer group seen first).
+//!   answers use `select` (ties → the answer group seen first).
 //! - **Empty steps.** A continuation that adds no non-empty step gets no new score (its
 //!   aggregated score is its parent's); a prefix ending in `"\n\n"` is never scored as an
 //!   extra empty step.
@@ -22,8 +22,8 @@
 //! - **Seeds.** A request's seed derives from (config seed, question, round, slot, phase), so
 //!   results do not depend on which other questions share the batch.
 
-use ttc_data::select::{best_of_n, majority, weighted_best_of_n};
-use ttc_model::generate::derive_seed;
+use crate::select::{best_of_n, majority, weighted_best_of_n};
+use ttc_core::seed::derive_seed;
 
 use crate::strategy::{SearchConfig, Selection, Strategy};
 use crate::tree::{Accounting, NodeId, Tree};

@@ -1,7 +1,7 @@
 //! The strategies and their knobs (DESIGN §8 defaults).
 
+use crate::select::Aggregation;
 use serde::{Deserialize, Serialize};
-use ttc_data::select::Aggregation;
 
 use crate::{Error, Result};
 

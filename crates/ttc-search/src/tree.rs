@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use ttc_data::steps::split_steps;
 use ttc_task::grader::extract::extract_answer;
+use ttc_task::steps::split_steps;
 
 use crate::{Continuation, Expansion, Request};
 
@@ -131,7 +131,7 @@ impl Tree {
     }
 
     /// The aggregated score of a node (0 before any step was scored).
-    pub fn score(&self, id: NodeId, agg: ttc_data::select::Aggregation) -> f32 {
+    pub fn score(&self, id: NodeId, agg: crate::select::Aggregation) -> f32 {
         agg.apply(&self.nodes[id].scores)
     }
 }

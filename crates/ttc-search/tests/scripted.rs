@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use ttc_data::select::Aggregation;
+use ttc_search::select::Aggregation;
 use ttc_search::{
     Continuation, Expansion, Generator, NodeId, Request, Result, ScoreRequest, Scored,
     SearchConfig, Strategy, Until, Verifier, run,

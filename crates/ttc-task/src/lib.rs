@@ -14,6 +14,7 @@ pub mod grader;
 pub mod math500;
 pub mod problem;
 pub mod step_checker;
+pub mod steps;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

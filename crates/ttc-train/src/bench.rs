@@ -9,7 +9,7 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
-use ttc_model::generate::derive_seed;
+use ttc_core::seed::derive_seed;
 use ttc_model::{CpuAutodiff, CpuBackend, LlamaConfig};
 
 use crate::loss::masked_cross_entropy;

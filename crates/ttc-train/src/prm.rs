@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
-use ttc_data::label::LabelRow;
-use ttc_data::sample::SampleRow;
+use ttc_data::rows::LabelRow;
+use ttc_data::rows::SampleRow;
 use ttc_data::steps::layout;
 use ttc_task::tokenizer::prompt_text;
 

@@ -10,34 +10,18 @@
 //! so each token of the prefix tree is computed once (the ratio is in [`LabelStats`]).
 
 use serde::{Deserialize, Serialize};
-use ttc_model::generate::{Engine, Sequence, derive_seed};
+use ttc_core::seed::derive_seed;
+use ttc_model::generate::{Engine, Sequence};
 use ttc_task::Problem;
 use ttc_task::grader::{extract_answer, is_equivalent};
 
-use crate::Result;
-use crate::sample::{SampleConfig, SampleRow};
-use crate::steps::{join_steps, layout};
+use ttc_data::rows::{LabelRow, SampleRow};
+use ttc_data::steps::layout;
+use ttc_task::steps::join_steps;
 
-/// One labelled step of one sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LabelRow {
-    pub question_id: String,
-    pub question_index: u32,
-    pub sample_id: u32,
-    pub step_index: u32,
-    pub n_steps: u32,
-    /// Tokens of prompt + steps `0..=step_index` (+ delimiter when rolled out from).
-    pub prefix_tokens: u32,
-    /// Fraction of rollouts reaching the right answer.
-    pub soft: f32,
-    /// Some rollout reached the right answer.
-    pub hard: bool,
-    /// Rollouts run from this prefix (0 for the last step).
-    pub rollouts: u32,
-    pub correct_rollouts: u32,
-    /// Arith only: the step checker's true verdict on this step.
-    pub verdict: Option<String>,
-}
+use crate::Result;
+use crate::sampling::SampleConfig;
+use crate::tokenizer_error;
 
 /// Token accounting of a labelling run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -76,7 +60,8 @@ pub fn label_questions(
 ) -> Result<(Vec<LabelRow>, LabelStats)> {
     let before = engine.counts().computed();
     let mut stats = LabelStats::default();
-    let encode = |s: &str| -> Result<Vec<u32>> { Ok(engine.encode(s)?) };
+    let encode =
+        |s: &str| -> ttc_data::Result<Vec<u32>> { engine.encode(s).map_err(tokenizer_error) };
     let prompts = problems
         .iter()
         .map(|p| Ok(engine.encode_prompt(&p.problem)?))

@@ -5,8 +5,9 @@ use ttc_model::cpu::{CpuModel, Row};
 use ttc_model::generate::Engine;
 use ttc_task::tokenizer::PromptTemplate;
 
-use crate::Result;
-use crate::steps::layout;
+use ttc_data::steps::{StepLayout, layout};
+
+use crate::{Result, tokenizer_error};
 
 /// Scores steps with a score-head model.
 pub struct StepScorer<'m> {
@@ -40,19 +41,17 @@ impl<'m> StepScorer<'m> {
     }
 
     /// Token layout of a question's prompt + steps.
-    pub fn layout(&self, problem: &str, steps: &[String]) -> Result<crate::steps::StepLayout> {
+    pub fn layout(&self, problem: &str, steps: &[String]) -> Result<StepLayout> {
         self.layout_prompt(&self.engine.prompt().render(problem), steps)
     }
 
     /// Token layout of a full prompt text + steps.
-    pub fn layout_prompt(
-        &self,
-        prompt: &str,
-        steps: &[String],
-    ) -> Result<crate::steps::StepLayout> {
-        let encode = |s: &str| -> Result<Vec<u32>> { Ok(self.engine.encode(s)?) };
+    pub fn layout_prompt(&self, prompt: &str, steps: &[String]) -> Result<StepLayout> {
+        let encode = |s: &str| -> ttc_data::Result<Vec<u32>> {
+            self.engine.encode(s).map_err(tokenizer_error)
+        };
         let prompt = encode(prompt)?;
-        layout(&encode, &prompt, steps, false)
+        Ok(layout(&encode, &prompt, steps, false)?)
     }
 
     /// Per-step scores in (0, 1) of each (problem text, steps) item. Items with no steps

@@ -7,12 +7,17 @@
 
 use std::collections::HashMap;
 
-use ttc_model::generate::{Engine, FinishReason, Sequence, derive_seed};
+use ttc_core::seed::derive_seed;
+use ttc_model::generate::{Engine, FinishReason, Sequence};
 use ttc_model::sampling::SamplingParams;
 use ttc_task::STEP_DELIMITER;
 
-use crate::tree::NodeId;
-use crate::{
+use ttc_search::tree::NodeId;
+
+fn backend(e: ttc_model::Error) -> Error {
+    Error::Backend(Box::new(e))
+}
+use ttc_search::{
     Continuation, Error, Expansion, Generator, Request, Result, ScoreRequest, Scored, Until,
     Verifier,
 };
@@ -21,7 +26,7 @@ fn prompt_tokens(engine: &Engine, problems: &[String], q: usize) -> Result<Vec<u
     let p = problems
         .get(q)
         .ok_or_else(|| Error::Input(format!("no question {q} (have {})", problems.len())))?;
-    Ok(engine.encode_prompt(p)?)
+    engine.encode_prompt(p).map_err(backend)
 }
 
 /// Prefill the prompts of `qs` not yet in `roots`; returns the tokens computed per question.
@@ -251,7 +256,7 @@ impl<'m> PrmVerifier<'m> {
                 engine.model.head_outputs()
             )));
         }
-        let delim = engine.encode(STEP_DELIMITER)?;
+        let delim = engine.encode(STEP_DELIMITER).map_err(backend)?;
         Ok(PrmVerifier {
             engine,
             problems,
@@ -268,7 +273,7 @@ impl<'m> PrmVerifier<'m> {
         } else {
             Vec::new()
         };
-        let s = self.engine.encode(step)?;
+        let s = self.engine.encode(step).map_err(backend)?;
         if s.is_empty() {
             return Err(Error::Input(format!("step {i} encodes to no tokens")));
         }

@@ -2,15 +2,15 @@
 //! scores equal a from-scratch scoring, every strategy runs end to end, deterministically,
 //! and children share their parent's cache instead of recomputing it.
 
-use ttc_data::steps::split_steps;
-use ttc_data::verifier::StepScorer;
+use ttc_engine::search_adapters::{PolicyGenerator, PrmVerifier};
+use ttc_engine::step_scorer::StepScorer;
 use ttc_model::LlamaConfig;
 use ttc_model::bench::random_cpu_model;
 use ttc_model::generate::Engine;
-use ttc_search::engine::{PolicyGenerator, PrmVerifier};
 use ttc_search::{ScoreRequest, SearchConfig, Strategy, Verifier, run};
 use ttc_task::Problem;
 use ttc_task::arith::{ArithConfig, generate};
+use ttc_task::steps::split_steps;
 use ttc_task::tokenizer::{Tokenizer, TokenizerConfig, corpus_text, train_tokenizer};
 
 fn setup() -> (Vec<Problem>, Tokenizer) {

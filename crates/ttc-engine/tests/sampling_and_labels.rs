@@ -1,14 +1,17 @@
 //! Sampling and MC labelling with a real (tiny, random) model: label structure, the last
 //! step labelled by the sample's own correctness, determinism, and prefix sharing.
 
-use ttc_data::label::label_questions;
-use ttc_data::sample::{SampleConfig, SampleRow, arith_of, judge, sample_questions};
-use ttc_data::steps::{join_steps, layout, split_steps};
+use ttc_data::judge::{arith_of, judge};
+use ttc_data::rows::SampleRow;
+use ttc_data::steps::layout;
+use ttc_engine::mc_labels::label_questions;
+use ttc_engine::sampling::{SampleConfig, sample_questions};
 use ttc_model::LlamaConfig;
 use ttc_model::bench::random_cpu_model;
 use ttc_model::generate::Engine;
 use ttc_task::Problem;
 use ttc_task::arith::{ArithConfig, generate};
+use ttc_task::steps::{join_steps, split_steps};
 use ttc_task::tokenizer::{Tokenizer, TokenizerConfig, corpus_text, prompt_text, train_tokenizer};
 
 fn setup() -> (Vec<Problem>, Tokenizer) {

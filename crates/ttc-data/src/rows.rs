@@ -1,0 +1,81 @@
+//! The typed rows stages hand each other (DESIGN §1 stage contract; STYLE 18), defined once
+//! and written as parquet. A CSV beside a table is an export for people, never read back.
+
+use serde::{Deserialize, Serialize};
+
+/// One sampled solution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRow {
+    pub question_id: String,
+    /// Index of the question in its split.
+    pub question_index: u32,
+    pub level: u8,
+    pub sample_id: u32,
+    pub text: String,
+    /// Non-empty steps of `text` (see `steps::split_steps`).
+    pub steps: Vec<String>,
+    /// Extracted final answer (`None`: no parsable answer).
+    pub answer: Option<String>,
+    /// The answer is equivalent to the reference.
+    pub correct: bool,
+    /// `stop`, `eos` or `length`.
+    pub finish: String,
+    pub generated_tokens: u32,
+    /// Arith only: the step checker's verdict per step (`correct|wrong|malformed`).
+    pub step_verdicts: Vec<String>,
+    /// Arith only: index of the first step that is not correct.
+    pub first_error: Option<u32>,
+}
+
+/// One labelled step of one sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelRow {
+    pub question_id: String,
+    pub question_index: u32,
+    pub sample_id: u32,
+    pub step_index: u32,
+    pub n_steps: u32,
+    /// Tokens of prompt + steps `0..=step_index` (+ delimiter when rolled out from).
+    pub prefix_tokens: u32,
+    /// Fraction of rollouts reaching the right answer.
+    pub soft: f32,
+    /// Some rollout reached the right answer.
+    pub hard: bool,
+    /// Rollouts run from this prefix (0 for the last step).
+    pub rollouts: u32,
+    pub correct_rollouts: u32,
+    /// Arith only: the step checker's true verdict on this step.
+    pub verdict: Option<String>,
+}
+
+/// One revision training example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrajectoryRow {
+    pub question_id: String,
+    pub question_index: u32,
+    pub level: u8,
+    /// The correct sample that is the target.
+    pub target_sample_id: u32,
+    pub target: String,
+    /// Wrong attempts in context, oldest first; the last is the one closest to the target.
+    pub attempt_ids: Vec<u32>,
+    pub attempts: Vec<String>,
+    pub k: u32,
+    /// Character edit distance of each attempt to the target.
+    pub edit_distances: Vec<u32>,
+}
+
+/// One attempt of a revision chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainRow {
+    pub question_id: String,
+    pub question_index: u32,
+    pub level: u8,
+    pub chain: u32,
+    /// 0 = the first attempt (no previous attempts in context).
+    pub step: u32,
+    pub text: String,
+    pub answer: Option<String>,
+    pub correct: bool,
+    pub generated_tokens: u32,
+}

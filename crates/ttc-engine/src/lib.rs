@@ -1,0 +1,24 @@
+//! ttc-engine: where models meet algorithms (DESIGN §1, §11). Everything that runs a model
+//! to generate or score lives here; the algorithms (`ttc-search`) and the analysis
+//! (`ttc-eval`) know no model.
+//!
+//! - [`sampling`]: N policy samples per question, graded and step-checked;
+//! - [`mc_labels`]: Monte Carlo step labels from prefix-shared rollouts;
+//! - [`revision_chains`]: revision chains with the last attempts in context;
+//! - [`step_scorer`]: a PRM / ORM scoring whole (prompt, steps) items;
+//! - [`search_adapters`]: the policy as a search `Generator`, the PRM as a `Verifier`,
+//!   each with per-node forked KV caches.
+
+pub mod error;
+pub mod mc_labels;
+pub mod revision_chains;
+pub mod sampling;
+pub mod search_adapters;
+pub mod step_scorer;
+
+pub use error::{Error, Result};
+
+/// A model's tokenizer error as the data layer's error (its token layouts take an encoder).
+pub(crate) fn tokenizer_error(e: ttc_model::Error) -> ttc_data::Error {
+    ttc_data::Error::Input(format!("tokenizer: {e}"))
+}
