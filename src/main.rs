@@ -2,7 +2,6 @@
 //! dispatches to `commands::*`; all real work lives in the library crates.
 
 mod commands;
-mod preset;
 mod progress;
 
 use std::path::PathBuf;
@@ -36,6 +35,18 @@ pub struct Dirs {
     pub reports_dir: PathBuf,
 }
 
+impl Dirs {
+    /// The run layout of `preset` under these roots.
+    pub fn layout(&self, preset: &ttc_pipeline::preset::Preset) -> ttc_pipeline::layout::Layout {
+        ttc_pipeline::layout::Layout::new(
+            &self.datasets_dir,
+            &self.checkpoints_dir,
+            &self.reports_dir,
+            &preset.name,
+        )
+    }
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// The whole DAG of a preset: `run` (skips finished stages, resumes a killed one,
@@ -44,10 +55,10 @@ pub enum Command {
     Pipeline(commands::pipeline::PipelineCommand),
     /// Problem datasets.
     #[command(subcommand)]
-    Data(commands::data::DataCommand),
+    Data(commands::stages::DataCommand),
     /// Tokenizers.
     #[command(subcommand)]
-    Tokenizer(commands::tokenizer::TokenizerCommand),
+    Tokenizer(commands::stages::TokenizerCommand),
     /// Judge answers: read JSONL rows with `pred` and `gold`, write each row back with
     /// `"equivalent": true|false`.
     Grade(commands::grade::GradeArgs),
@@ -56,13 +67,13 @@ pub enum Command {
     CheckSteps(commands::check_steps::CheckStepsArgs),
     /// Sample N solutions per question from the policy (parquet: text, steps, answer,
     /// correctness, true step verdicts), in resumable parts; `--shard i/n` for arrays.
-    Sample(commands::sample::SampleArgs),
+    Sample(commands::stages::SampleArgs),
     /// Monte Carlo step labels of the train samples: rollouts from every step prefix
     /// (prefix-shared KV cache); soft = fraction right, hard = any right.
-    Label(commands::sample::LabelArgs),
+    Label(commands::stages::LabelArgs),
     /// Search over the PRM (majority, best-of-N, beam, lookahead, DVTS) on a split,
     /// batched across questions; parquet rows with accuracy and compute accounting.
-    Search(commands::search::SearchArgs),
+    Search(commands::stages::SearchArgs),
     /// Join the parts that `--shard i/n` runs wrote into a stage's output (the last job of
     /// a Slurm array): computes nothing, fails naming the missing chunks if any shard has not
     /// finished. E.g. `ttc merge sample --split test --preset p.toml`.
@@ -70,22 +81,22 @@ pub enum Command {
     Merge(MergeCommand),
     /// Revision data: trajectories of wrong attempts → a correct answer.
     #[command(subcommand)]
-    Revisions(commands::revision::RevisionsCommand),
+    Revisions(commands::stages::RevisionsCommand),
     /// Revision chains with the revision model on a split: each attempt conditioned on
     /// the last `max_attempts` ones; per-step pass@1 and right→wrong rates.
-    Revise(commands::revision::ReviseArgs),
+    Revise(commands::stages::ReviseArgs),
     /// The report: reports/<run>/report.md and report.html (SVG figures inline) with a
     /// findings section checking the paper's claims on this run.
-    Report(commands::report::ReportArgs),
+    Report(commands::stages::ReportArgs),
     /// Bring a user's HF checkpoint in as this run's policy or PRM (`[import]`).
     #[command(subcommand)]
-    Import(commands::import::ImportCommand),
+    Import(commands::stages::ImportCommand),
     /// Training stages.
     #[command(subcommand)]
-    Train(commands::train::TrainCommand),
+    Train(commands::stages::TrainCommand),
     /// Evaluations.
     #[command(subcommand)]
-    Eval(commands::eval::EvalCommand),
+    Eval(commands::stages::EvalCommand),
     /// Model checkpoints (HF format).
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
@@ -98,43 +109,41 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum MergeCommand {
     /// `ttc sample` parts.
-    Sample(commands::sample::SampleArgs),
+    Sample(commands::stages::SampleArgs),
     /// `ttc label` parts.
-    Label(commands::sample::LabelArgs),
+    Label(commands::stages::LabelArgs),
     /// `ttc search` parts.
-    Search(commands::search::SearchArgs),
+    Search(commands::stages::SearchArgs),
     /// `ttc revise` parts.
-    Revise(commands::revision::ReviseArgs),
+    Revise(commands::stages::ReviseArgs),
 }
 
-/// Run one subcommand (also how `ttc pipeline run` runs its stages, in process).
+/// Run one subcommand.
 pub fn dispatch(command: Command, dirs: &Dirs) -> anyhow::Result<()> {
+    use commands::stages;
     match command {
         Command::Pipeline(c) => commands::pipeline::run(c, dirs),
-        Command::Data(c) => commands::data::run(c, dirs),
-        Command::Tokenizer(c) => commands::tokenizer::run(c, dirs),
+        Command::Data(c) => stages::data(c, dirs),
+        Command::Tokenizer(c) => stages::tokenizer(c, dirs),
         Command::Grade(a) => commands::grade::run(a),
         Command::CheckSteps(a) => commands::check_steps::run(a),
         Command::Bench(c) => commands::bench::run(c),
         Command::Model(c) => commands::model::run(c),
-        Command::Sample(a) => commands::sample::sample(&a, dirs),
-        Command::Label(a) => commands::sample::label(&a, dirs),
-        Command::Search(a) => commands::search::run(&a, dirs),
-        Command::Merge(c) => {
-            commands::sample::MERGE_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
-            match c {
-                MergeCommand::Sample(a) => commands::sample::sample(&a, dirs),
-                MergeCommand::Label(a) => commands::sample::label(&a, dirs),
-                MergeCommand::Search(a) => commands::search::run(&a, dirs),
-                MergeCommand::Revise(a) => commands::revision::revise(&a, dirs),
-            }
-        }
-        Command::Revisions(c) => commands::revision::run(c, dirs),
-        Command::Revise(a) => commands::revision::revise(&a, dirs),
-        Command::Report(a) => commands::report::run(&a, dirs),
-        Command::Train(c) => commands::train::run(c, dirs),
-        Command::Import(c) => commands::import::run(c, dirs),
-        Command::Eval(c) => commands::eval::run(c, dirs),
+        Command::Sample(a) => stages::sample(&a, dirs, false),
+        Command::Label(a) => stages::label(&a, dirs, false),
+        Command::Search(a) => stages::search(&a, dirs, false),
+        Command::Merge(c) => match c {
+            MergeCommand::Sample(a) => stages::sample(&a, dirs, true),
+            MergeCommand::Label(a) => stages::label(&a, dirs, true),
+            MergeCommand::Search(a) => stages::search(&a, dirs, true),
+            MergeCommand::Revise(a) => stages::revise(&a, dirs, true),
+        },
+        Command::Revisions(c) => stages::revisions(c, dirs),
+        Command::Revise(a) => stages::revise(&a, dirs, false),
+        Command::Report(a) => stages::report(&a, dirs),
+        Command::Train(c) => stages::train(c, dirs),
+        Command::Import(c) => stages::import(c, dirs),
+        Command::Eval(c) => stages::eval(c, dirs),
     }
 }
 

@@ -27,3 +27,38 @@ pub fn spinner(label: &str) -> ProgressBar {
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
 }
+
+/// The pipeline's progress reporting on indicatif bars.
+pub struct Bars;
+
+struct IndicatifBar(ProgressBar);
+
+impl ttc_pipeline::progress::Bar for IndicatifBar {
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn set_length(&self, len: u64) {
+        self.0.set_length(len);
+    }
+    fn set_position(&self, pos: u64) {
+        self.0.set_position(pos);
+    }
+    fn set_message(&self, msg: String) {
+        self.0.set_message(msg);
+    }
+    fn reset_eta(&self) {
+        self.0.reset_eta();
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl ttc_pipeline::progress::Progress for Bars {
+    fn bar(&self, len: u64, label: &str) -> Box<dyn ttc_pipeline::progress::Bar + '_> {
+        Box::new(IndicatifBar(bar(len, label)))
+    }
+    fn spinner(&self, label: &str) -> Box<dyn ttc_pipeline::progress::Bar + '_> {
+        Box::new(IndicatifBar(spinner(label)))
+    }
+}

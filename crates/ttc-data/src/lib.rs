@@ -8,6 +8,7 @@
 //! - [`shards`]: chunked, resumable, `--shard i/n`-able stage outputs and their merge.
 
 pub mod error;
+pub mod held_out;
 pub mod judge;
 pub mod revision;
 pub mod rows;

@@ -79,3 +79,80 @@ pub struct ChainRow {
     pub correct: bool,
     pub generated_tokens: u32,
 }
+
+/// Samples grouped by question index (rows are in question order).
+pub fn group_by_question(rows: Vec<SampleRow>, n_questions: usize) -> Vec<Vec<SampleRow>> {
+    let mut g: Vec<Vec<SampleRow>> = vec![Vec::new(); n_questions];
+    for r in rows {
+        if let Some(v) = g.get_mut(r.question_index as usize) {
+            v.push(r);
+        }
+    }
+    g
+}
+
+/// One test sample with its PRM step scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredSample {
+    pub question_id: String,
+    pub question_index: u32,
+    pub level: u8,
+    pub sample_id: u32,
+    pub answer: Option<String>,
+    pub correct: bool,
+    pub first_error: Option<u32>,
+    pub step_scores: Vec<f32>,
+}
+
+/// One searched question.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchRow {
+    pub question_id: String,
+    pub question_index: u32,
+    pub level: u8,
+    pub strategy: String,
+    pub width: u32,
+    pub lookahead: u32,
+    pub aggregation: String,
+    pub n: u32,
+    pub seed: u64,
+    pub answer: Option<String>,
+    pub correct: bool,
+    /// Some finished solution is right (the search's oracle ceiling).
+    pub any_correct: bool,
+    pub solutions: u32,
+    pub rounds: u32,
+    pub generations: u64,
+    pub continuations: u64,
+    pub generated_tokens: u64,
+    pub computed_tokens: u64,
+    pub verifier_tokens: u64,
+    pub flops: f64,
+}
+
+/// One (question, strategy, N, seed) result of the sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepRow {
+    pub question_id: String,
+    pub level: u8,
+    pub strategy: String,
+    pub n: u32,
+    pub seed: u64,
+    pub correct: bool,
+    pub generations: u64,
+    pub generated_tokens: u64,
+    pub verifier_tokens: u64,
+    pub flops: f64,
+}
+
+/// A question's difficulty: oracle pass@1 and the PRM's mean final score over its samples.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BinRow {
+    pub question_id: String,
+    pub level: u8,
+    pub samples: u32,
+    pub oracle_pass_at_1: f64,
+    pub oracle_bin: u8,
+    pub predicted_score: f64,
+    pub predicted_bin: u8,
+}

@@ -83,6 +83,16 @@ impl Aggregation {
         }
     }
 
+    /// The name in presets, flags and output labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Last => "last",
+            Self::Min => "min",
+            Self::Prod => "prod",
+            Self::Mean => "mean",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "last" => Some(Self::Last),

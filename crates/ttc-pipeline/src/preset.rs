@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use ttc_search::select::Aggregation;
 use ttc_task::arith::ArithConfig;
 use ttc_task::tokenizer::TokenizerConfig;
 use ttc_train::sft::SftConfig;
@@ -54,9 +55,87 @@ pub struct Preset {
     /// Revision trajectories and the revision model's fine-tuning.
     #[serde(default)]
     pub revision: Option<RevisionConfig>,
+    /// The analysis stages' knobs (sweep seeds, difficulty bins, the CV seed).
+    #[serde(default)]
+    pub analysis: AnalysisSection,
     /// How `ttc pipeline run` treats this preset's stages.
     #[serde(default)]
     pub pipeline: PipelineSection,
+}
+
+/// `[analysis]`: how the sweep, the difficulty bins and compute-optimal selection run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSection {
+    /// Random subsets per budget for the sampling strategies (sweep).
+    #[serde(default = "default_sweep_seeds")]
+    pub seeds: u64,
+    /// Difficulty bins (bins, compute-optimal, exchange).
+    #[serde(default = "default_bins")]
+    pub bins: usize,
+    /// Equal-width bins of pass@1 (≥0.8, ≥0.6, …) instead of quantiles.
+    #[serde(default)]
+    pub absolute: bool,
+    /// Seeds the two-fold split of questions in compute-optimal selection.
+    #[serde(default = "default_cv_seed")]
+    pub cv_seed: u64,
+}
+
+impl Default for AnalysisSection {
+    fn default() -> Self {
+        AnalysisSection {
+            seeds: default_sweep_seeds(),
+            bins: default_bins(),
+            absolute: false,
+            cv_seed: default_cv_seed(),
+        }
+    }
+}
+
+fn default_sweep_seeds() -> u64 {
+    8
+}
+fn default_bins() -> usize {
+    5
+}
+fn default_cv_seed() -> u64 {
+    17
+}
+
+/// Which MC label a PRM trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelKind {
+    /// The fraction of rollouts that reach the right answer.
+    Soft,
+    /// Whether any rollout reaches it.
+    Hard,
+}
+
+/// A search strategy of `[[search.runs]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyName {
+    Majority,
+    Bon,
+    WeightedBon,
+    Beam,
+    Lookahead,
+    Dvts,
+}
+
+impl StrategyName {
+    /// The name `ttc search --strategy` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyName::Majority => "majority",
+            StrategyName::Bon => "bon",
+            StrategyName::WeightedBon => "weighted-bon",
+            StrategyName::Beam => "beam",
+            StrategyName::Lookahead => "lookahead",
+            StrategyName::Dvts => "dvts",
+        }
+    }
 }
 
 /// `[problems]`: JSONL files with `problem, solution, answer, subject, level, unique_id`
@@ -228,7 +307,7 @@ pub struct SearchStage {
     pub width: usize,
     /// Step-score aggregation: last, min, prod or mean.
     #[serde(default = "default_aggregation")]
-    pub aggregation: String,
+    pub aggregation: Aggregation,
     #[serde(default)]
     pub seed: u64,
     /// Use only the first this many test questions (all when absent).
@@ -247,7 +326,7 @@ pub struct SearchStage {
 #[serde(deny_unknown_fields)]
 pub struct SearchRun {
     /// majority, bon, weighted-bon, beam, lookahead or dvts.
-    pub strategy: String,
+    pub strategy: StrategyName,
     /// Generation budgets N.
     pub budgets: Vec<usize>,
     /// Beam width M (0: √N); the section's `width` when absent.
@@ -287,8 +366,8 @@ fn default_max_rounds() -> usize {
 fn default_width() -> usize {
     4
 }
-fn default_aggregation() -> String {
-    "last".into()
+fn default_aggregation() -> Aggregation {
+    Aggregation::Last
 }
 fn default_search_chunk() -> usize {
     50
@@ -362,7 +441,7 @@ impl LabelStage {
 pub struct PrmConfig {
     /// `soft` (fraction of rollouts right) or `hard` (any right).
     #[serde(default = "default_label_kind")]
-    pub labels: String,
+    pub labels: LabelKind,
     /// Fraction of labelled questions held out for validation / early stopping.
     #[serde(default = "default_val_fraction")]
     pub val_fraction: f64,
@@ -378,8 +457,8 @@ fn default_top_p() -> f32 {
 fn default_chunk() -> usize {
     16
 }
-fn default_label_kind() -> String {
-    "soft".into()
+fn default_label_kind() -> LabelKind {
+    LabelKind::Soft
 }
 fn default_val_fraction() -> f64 {
     0.1
@@ -489,15 +568,5 @@ impl Preset {
             }
         }
         Ok(preset)
-    }
-
-    /// `datasets/<name>/`: the problems.
-    pub fn data_dir(&self, dirs: &crate::Dirs) -> PathBuf {
-        dirs.datasets_dir.join(&self.name)
-    }
-
-    /// `checkpoints/<name>/tokenizer/`.
-    pub fn tokenizer_dir(&self, dirs: &crate::Dirs) -> PathBuf {
-        dirs.checkpoints_dir.join(&self.name).join("tokenizer")
     }
 }

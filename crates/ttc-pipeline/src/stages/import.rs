@@ -6,33 +6,15 @@
 //! a PRM — then copied to `checkpoints/<run>/{policy,prm}/` with the prompt format
 //! (`prompt_template.txt`) every later stage uses, and a manifest (skipped when fresh).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
 use ttc_task::tokenizer::{PROMPT_FILE, PromptTemplate};
 
-use crate::Dirs;
+use crate::checkpoint::load_cpu;
+use crate::layout::Layout;
 use crate::preset::Preset;
-
-#[derive(Subcommand)]
-pub enum ImportCommand {
-    /// The policy of `[import] policy` → checkpoints/<run>/policy/.
-    Policy(ImportArgs),
-    /// The PRM of `[import] prm` → checkpoints/<run>/prm/.
-    Prm(ImportArgs),
-}
-
-#[derive(Args)]
-pub struct ImportArgs {
-    /// Pipeline preset (TOML) with an `[import]` section.
-    #[arg(long)]
-    pub preset: PathBuf,
-    /// Copy again even if the import is up to date.
-    #[arg(long)]
-    pub force: bool,
-}
+use crate::stage::{Ctx, Stage};
 
 /// Files copied when present (beyond the three required).
 const OPTIONAL: [&str; 3] = [
@@ -41,33 +23,81 @@ const OPTIONAL: [&str; 3] = [
     "special_tokens_map.json",
 ];
 
-pub fn run(cmd: ImportCommand, dirs: &Dirs) -> Result<()> {
-    let (a, prm) = match &cmd {
-        ImportCommand::Policy(a) => (a, false),
-        ImportCommand::Prm(a) => (a, true),
-    };
-    let preset = Preset::load(&a.preset)?;
-    let im = preset
-        .import
-        .as_ref()
-        .with_context(|| format!("{}: no [import] section", a.preset.display()))?;
-    let (src, prompt, name) = if prm {
-        let src = im
-            .prm
-            .as_ref()
-            .with_context(|| format!("{}: [import] has no prm", a.preset.display()))?;
-        (src, im.prm_prompt.as_ref().or(im.prompt.as_ref()), "prm")
-    } else {
-        (&im.policy, im.prompt.as_ref(), "policy")
-    };
-    let out = dirs.checkpoints_dir.join(&preset.name).join(name);
-    import(src, prompt.map(String::as_str), prm, &out, a.force)
+/// `[import] policy` or `[import] prm`: a user's HF checkpoint, checked and copied into
+/// the run as its policy or PRM (with its prompt format when the preset gives one).
+pub struct ImportStage {
+    prm: bool,
+    src: PathBuf,
+    prompt: Option<String>,
 }
+
+impl ImportStage {
+    /// `None` when the preset imports no such model.
+    pub fn new(preset: &Preset, prm: bool) -> Option<ImportStage> {
+        let im = preset.import.as_ref()?;
+        let (src, prompt) = if prm {
+            (im.prm.clone()?, im.prm_prompt.clone().or(im.prompt.clone()))
+        } else {
+            (im.policy.clone(), im.prompt.clone())
+        };
+        Some(ImportStage { prm, src, prompt })
+    }
+
+    fn dir(&self, layout: &Layout) -> PathBuf {
+        if self.prm {
+            layout.prm_dir(false)
+        } else {
+            layout.policy_dir(false)
+        }
+    }
+}
+
+impl Stage for ImportStage {
+    fn id(&self) -> String {
+        if self.prm { "prm" } else { "policy" }.into()
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({"src": self.src, "prompt": self.prompt, "prm": self.prm})
+    }
+    fn inputs(&self, _: &Layout) -> Vec<PathBuf> {
+        REQUIRED.iter().map(|f| self.src.join(f)).collect()
+    }
+    fn optional_inputs(&self, _: &Layout) -> Vec<PathBuf> {
+        OPTIONAL.iter().map(|f| self.src.join(f)).collect()
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let dir = self.dir(layout);
+        let mut o: Vec<PathBuf> = REQUIRED.iter().map(|f| dir.join(f)).collect();
+        if self.prompt.is_some() {
+            o.push(dir.join(PROMPT_FILE));
+        }
+        o
+    }
+    fn command(&self) -> String {
+        if self.prm {
+            "import prm"
+        } else {
+            "import policy"
+        }
+        .into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        import(
+            &self.src,
+            self.prompt.as_deref(),
+            self.prm,
+            &self.dir(ctx.layout),
+        )
+    }
+}
+
+/// The files an HF checkpoint directory must hold.
+const REQUIRED: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
 
 /// The files of an HF checkpoint directory to copy; an error naming the first required
 /// one that is missing.
 pub fn checkpoint_files(src: &Path) -> Result<Vec<&'static str>> {
-    let mut files: Vec<&str> = vec!["config.json", "model.safetensors", "tokenizer.json"];
+    let mut files: Vec<&str> = REQUIRED.to_vec();
     for f in &files {
         if !src.join(f).exists() {
             anyhow::bail!(
@@ -81,21 +111,12 @@ pub fn checkpoint_files(src: &Path) -> Result<Vec<&'static str>> {
 }
 
 /// Check `src` and copy it to `out`.
-pub fn import(src: &Path, prompt: Option<&str>, prm: bool, out: &Path, force: bool) -> Result<()> {
+pub fn import(src: &Path, prompt: Option<&str>, prm: bool, out: &Path) -> Result<()> {
     let template = prompt.map(PromptTemplate::parse).transpose()?;
     let files = checkpoint_files(src)?;
-    let mut inputs = BTreeMap::new();
-    for f in &files {
-        inputs.insert(f.to_string(), ttc_core::hash::hash_file(&src.join(f))?);
-    }
     let key = (src, prompt, prm);
-    let cfg_hash = ttc_core::hash::hash_json(&key);
-    if !force && super::is_fresh("import", out, &cfg_hash, &inputs)? {
-        return Ok(());
-    }
     let started = std::time::Instant::now();
-    let (model, tok) =
-        super::sample::load_cpu(src).with_context(|| format!("[import] {}", src.display()))?;
+    let (model, tok) = load_cpu(src).with_context(|| format!("[import] {}", src.display()))?;
     let lm = model.cfg.head() == ttc_model::Head::CausalLm;
     match (prm, lm, model.head_outputs()) {
         (false, true, _) | (true, false, 1) => {}
@@ -124,16 +145,13 @@ pub fn import(src: &Path, prompt: Option<&str>, prm: bool, out: &Path, force: bo
         .with_context(|| format!("[import] {}: tokenizer.json", src.display()))?;
     let _ = std::fs::remove_dir_all(out);
     let mut m = ttc_core::manifest::Manifest::new("import", &key, 0);
-    m.inputs = inputs;
     for f in &files {
         let bytes = std::fs::read(src.join(f))
             .with_context(|| format!("reading {}", src.join(f).display()))?;
         ttc_core::atomic::write_atomic(&out.join(f), &bytes)?;
-        m.record_output(out, f)?;
     }
     if let Some(t) = &template {
         ttc_core::atomic::write_atomic(&out.join(PROMPT_FILE), t.as_str().as_bytes())?;
-        m.record_output(out, PROMPT_FILE)?;
     }
     m.counts
         .insert("parameters".into(), model.cfg.num_params() as u64);

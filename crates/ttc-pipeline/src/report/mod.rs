@@ -8,20 +8,84 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
-use clap::Args;
+use ttc_data::rows::{BinRow, SweepRow};
 use ttc_eval::stats::wilson95;
 
-use super::analysis::{BinRow, SweepRow};
-use super::figures::{Axes, Series, line_chart};
-use super::report_doc::{Block, render_html, render_md};
-use crate::Dirs;
-use crate::preset::Preset;
+use crate::layout::Layout;
+use crate::stage::{Ctx, Stage};
+use doc::{Block, render_html, render_md};
+use figures::{Axes, Series, line_chart};
 
-#[derive(Args)]
-pub struct ReportArgs {
-    /// Pipeline preset (TOML).
-    #[arg(long)]
-    pub preset: PathBuf,
+pub mod doc;
+pub mod figures;
+
+/// `ttc report`: reads whatever evaluation tables exist (each one optional: a section
+/// whose table is missing says which stage makes it).
+pub struct ReportStage {
+    /// The labels of the plan's searches (their results are read when present).
+    searches: Vec<String>,
+}
+
+impl ReportStage {
+    pub fn new(searches: Vec<String>) -> Self {
+        ReportStage { searches }
+    }
+}
+
+impl Stage for ReportStage {
+    fn id(&self) -> String {
+        "report".into()
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+    fn inputs(&self, _: &Layout) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let mut i = Vec::new();
+        for large in [false, true] {
+            let d = layout.policy_dir(large);
+            i.extend(["pass_at_1_test.json", "pass_at_1_val.json"].map(|f| d.join(f)));
+        }
+        let prm = layout.prm_eval_dir();
+        i.extend(["prm_eval.json", "scores.parquet"].map(|f| prm.join(f)));
+        i.push(layout.analysis_dir("sweep").join("rows.parquet"));
+        i.push(layout.analysis_dir("bins").join("bins.parquet"));
+        let co = layout.analysis_dir("compute_optimal");
+        i.extend(
+            [
+                "efficiency.csv",
+                "per_bin.csv",
+                "revisions_per_bin.csv",
+                "revisions_efficiency.csv",
+                "revisions_by_bin.csv",
+            ]
+            .map(|f| co.join(f)),
+        );
+        let ex = layout.analysis_dir("exchange");
+        i.extend(["exchange.csv", "policies.json"].map(|f| ex.join(f)));
+        let rev = layout.revision_eval_dir();
+        i.extend(["selection.csv", "ratios.parquet"].map(|f| rev.join(f)));
+        let chains = layout.chains_dir("test");
+        i.extend(["chains.parquet", "stats.json"].map(|f| chains.join(f)));
+        i.extend(
+            self.searches
+                .iter()
+                .map(|l| layout.search_dir().join(l).join("results.parquet")),
+        );
+        i
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let d = layout.report_dir();
+        vec![d.join("report.md"), d.join("report.html")]
+    }
+    fn command(&self) -> String {
+        "report".into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        run(ctx)
+    }
 }
 
 /// (strategy, x) → (right, total).
@@ -92,11 +156,11 @@ fn missing(blocks: &mut Vec<Block>, what: &str, how: &str) {
     )));
 }
 
-pub fn run(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
+fn run(ctx: &Ctx) -> Result<()> {
     let started = Instant::now();
-    let preset = Preset::load(&a.preset)?;
-    let base = dirs.reports_dir.join(&preset.name);
-    let p = a.preset.display().to_string();
+    let preset = ctx.preset;
+    let base = ctx.layout.report_dir();
+    let p = ctx.preset_path.display().to_string();
     let mut b: Vec<Block> = Vec::new();
     let mut findings: Vec<Vec<String>> = Vec::new();
     b.push(Block::Para(format!(
@@ -106,7 +170,7 @@ pub fn run(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
 
     // Policy.
     b.push(Block::Heading("Policy".into()));
-    let pdir = super::sample::policy_dir(&preset, dirs);
+    let pdir = ctx.layout.policy_dir(false);
     let pass = ["test", "val"]
         .iter()
         .map(|s| (s, pdir.join(format!("pass_at_1_{s}.json"))))
@@ -372,7 +436,7 @@ pub fn run(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
                 caption: "Two-fold cross-validated compute-optimal selection per bin vs weighted best-of-N".into(),
             });
             b.push(Block::Table {
-                header: super::analysis::co_efficiency_header("weighted BoN"),
+                header: crate::stages::analysis::co_efficiency_header("weighted BoN"),
                 rows: rows.clone(),
             });
             if let Some(r) = rows.iter().rfind(|r| r[0] == "oracle") {
@@ -400,7 +464,7 @@ pub fn run(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
 
     // Revisions.
     b.push(Block::Heading("Revisions".into()));
-    let stats = super::revision::chains_dir(&preset, dirs, "test").join("stats.json");
+    let stats = ctx.layout.chains_dir("test").join("stats.json");
     if stats.exists() {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats)?)?;
         let p1: Vec<f64> = v["pass_at_1"]
@@ -509,13 +573,13 @@ pub fn run(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
         );
     }
 
-    super::ratios::report_blocks(&base, &mut b, &mut findings)?;
+    crate::stages::ratios::report_blocks(&base, &mut b, &mut findings)?;
 
     // Exchange.
     b.push(Block::Heading(
         "Test-time compute vs a larger model (FLOPs-matched)".into(),
     ));
-    if !super::exchange::report_blocks(&base, &mut b, &mut findings)? {
+    if !crate::stages::exchange::report_blocks(&base, &mut b, &mut findings)? {
         missing(
             &mut b,
             "The exchange",

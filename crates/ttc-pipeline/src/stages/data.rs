@@ -1,53 +1,72 @@
 //! `ttc data gen`: the synthetic arith dataset of a preset.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
 use ttc_task::dataset::build_arith_dataset;
 
-use crate::Dirs;
+use crate::layout::Layout;
 use crate::preset::Preset;
+use crate::stage::{Ctx, Stage};
 
-#[derive(Subcommand)]
-pub enum DataCommand {
-    /// Generate `datasets/<run>/{train,val,test}.jsonl` and `manifest.json` from a preset's
-    /// `[data]` section. Same seed, same bytes. Skipped when already up to date.
-    Gen(GenArgs),
+/// `ttc data gen`: the synthetic arith dataset (`[data]`) or a copy of the preset's
+/// problem files (`[problems]`), as `datasets/<run>/{train,val,test}.jsonl`.
+pub struct DataStage {
+    splits: Vec<&'static str>,
+    problem_files: Vec<PathBuf>,
+    config: serde_json::Value,
 }
 
-#[derive(Args)]
-pub struct GenArgs {
-    /// Pipeline preset (TOML), e.g. pipelines/default.toml.
-    #[arg(long)]
-    pub preset: PathBuf,
-    /// Rebuild even if the manifest says the output is up to date.
-    #[arg(long)]
-    pub force: bool,
-}
-
-pub fn run(cmd: DataCommand, dirs: &Dirs) -> Result<()> {
-    match cmd {
-        DataCommand::Gen(a) => gen_data(&a, dirs),
+impl DataStage {
+    pub fn new(preset: &Preset) -> DataStage {
+        let (splits, problem_files) = match &preset.problems {
+            Some(pf) => pf
+                .splits()
+                .into_iter()
+                .map(|(s, f)| (s, f.to_path_buf()))
+                .unzip(),
+            None => (vec!["train", "val", "test"], Vec::new()),
+        };
+        DataStage {
+            splits,
+            problem_files,
+            config: serde_json::json!({"data": preset.data, "problems": preset.problems}),
+        }
     }
 }
 
-fn gen_data(a: &GenArgs, dirs: &Dirs) -> Result<()> {
-    let preset = Preset::load(&a.preset)?;
-    let dir = preset.data_dir(dirs);
+impl Stage for DataStage {
+    fn id(&self) -> String {
+        "data".into()
+    }
+    fn config(&self) -> serde_json::Value {
+        self.config.clone()
+    }
+    fn inputs(&self, _: &Layout) -> Vec<PathBuf> {
+        self.problem_files.clone()
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        self.splits.iter().map(|s| layout.split_file(s)).collect()
+    }
+    fn command(&self) -> String {
+        "data gen".into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        gen_data(ctx)
+    }
+}
+
+fn gen_data(ctx: &Ctx) -> Result<()> {
+    let preset = ctx.preset;
+    let dir = ctx.layout.data_dir();
     let Some(data) = &preset.data else {
-        return import_problems(&preset, dirs, a.force);
+        return import_problems(preset, ctx);
     };
-    let hash = ttc_core::hash::hash_json(data);
-    if !a.force && super::is_fresh("data", &dir, &hash, &BTreeMap::new())? {
-        return Ok(());
-    }
-    let sp = crate::progress::spinner("data");
+    let sp = ctx.progress.spinner("data");
     sp.set_message(format!("generating {}", dir.display()));
     let m = build_arith_dataset(data, &dir)
         .with_context(|| format!("writing dataset {}", dir.display()))?;
-    sp.finish_and_clear();
+    sp.finish();
     let per_level: Vec<String> = (1..=5)
         .map(|l| format!("L{l} {}", m.counts[&format!("train_level{l}")]))
         .collect();
@@ -65,20 +84,12 @@ fn gen_data(a: &GenArgs, dirs: &Dirs) -> Result<()> {
 
 /// `[problems]`: validate every row of each given file (errors name file:line) and copy
 /// the files to `datasets/<run>/<split>.jsonl` with a manifest.
-fn import_problems(preset: &Preset, dirs: &Dirs, force: bool) -> Result<()> {
+fn import_problems(preset: &Preset, ctx: &Ctx) -> Result<()> {
     let pf = preset
         .problems
         .as_ref()
         .context("preset has neither [data] nor [problems]")?;
-    let dir = preset.data_dir(dirs);
-    let mut inputs = BTreeMap::new();
-    for (split, f) in pf.splits() {
-        inputs.insert(split.to_string(), ttc_core::hash::hash_file(f)?);
-    }
-    let hash = ttc_core::hash::hash_json(pf);
-    if !force && super::is_fresh("data", &dir, &hash, &inputs)? {
-        return Ok(());
-    }
+    let dir = ctx.layout.data_dir();
     let started = std::time::Instant::now();
     let mut m = ttc_core::manifest::Manifest::new("data", pf, 0);
     let mut counts = Vec::new();
@@ -94,8 +105,6 @@ fn import_problems(preset: &Preset, dirs: &Dirs, force: bool) -> Result<()> {
         let name = ttc_task::dataset::split_file(split);
         let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         ttc_core::atomic::write_atomic(&dir.join(&name), &bytes)?;
-        m.record_input(split, f)?;
-        m.record_output(&dir, &name)?;
         m.counts.insert(split.to_string(), rows.len() as u64);
         counts.push(format!("{split} {}", rows.len()));
     }

@@ -5,14 +5,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::Args;
 use serde::Serialize;
 use ttc_data::revision::{context_window, revision_prompt};
 use ttc_data::rows::ChainRow;
 use ttc_engine::step_scorer::StepScorer;
 use ttc_model::LlamaConfig;
 use ttc_search::select::{majority, weighted_best_of_n};
-use ttc_task::dataset::split_file;
 use ttc_task::grader::is_equivalent;
 use ttc_task::math500::load_problems;
 use ttc_task::steps::split_steps;
@@ -20,24 +18,98 @@ use ttc_train::prm::orm_example;
 use ttc_train::sft::{Init, SftRun};
 
 use super::ratios::hierarchical;
-use super::revision::{chains_dir, revision_config, revision_model_dir};
-use super::train::{eos_pad, require};
-use crate::Dirs;
-use crate::preset::Preset;
+use super::revision::revision_config;
+use crate::checkpoint::eos_pad;
+use crate::layout::{Layout, checkpoint_inputs, model_files};
+use crate::preset::{OrmConfig, Preset, RevisionConfig};
+use crate::stage::{Ctx, Stage};
+use crate::training::{Job, fine_tune};
 
-#[derive(Args)]
-pub struct OrmArgs {
-    /// Pipeline preset (TOML).
-    #[arg(long)]
-    pub preset: PathBuf,
-    /// Start over even if a finished or resumable run exists (train only).
-    #[arg(long)]
-    pub force: bool,
+/// `ttc train orm`: the revision verifier, an outcome model (score head on the revision
+/// model) trained on revision chains of train questions with the previous attempts in
+/// context; label = the attempt's correctness.
+pub struct OrmTrainStage {
+    config: RevisionConfig,
+    orm: OrmConfig,
 }
 
-/// `checkpoints/<run>/orm/`.
-pub fn orm_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
-    dirs.checkpoints_dir.join(&preset.name).join("orm")
+/// `ttc eval revisions`: selection over the test chains (majority, ORM-weighted best-of-N,
+/// hierarchical) at each chain length, and the sequential:parallel ratios.
+pub struct RevisionEvalStage {
+    config: RevisionConfig,
+}
+
+impl OrmTrainStage {
+    pub fn new(preset: &Preset) -> Result<Self> {
+        let config = revision_config(preset)?;
+        let orm = config
+            .orm
+            .clone()
+            .context("preset has no [revision.orm] section")?;
+        orm.train.validate()?;
+        Ok(OrmTrainStage { config, orm })
+    }
+}
+
+impl RevisionEvalStage {
+    pub fn new(preset: &Preset) -> Result<Self> {
+        Ok(RevisionEvalStage {
+            config: revision_config(preset)?,
+        })
+    }
+}
+
+impl Stage for OrmTrainStage {
+    fn id(&self) -> String {
+        "orm".into()
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({"orm": self.orm, "max_attempts": self.config.max_attempts})
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let mut i = vec![
+            layout.split_file("train"),
+            layout.chains_dir("train").join("chains.parquet"),
+        ];
+        i.extend(checkpoint_inputs(&layout.revision_model_dir()));
+        i
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        model_files(&layout.orm_dir())
+    }
+    fn command(&self) -> String {
+        "train orm".into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        train(&self.config, &self.orm, ctx)
+    }
+}
+
+impl Stage for RevisionEvalStage {
+    fn id(&self) -> String {
+        "eval-revisions".into()
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({"max_attempts": self.config.max_attempts})
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let mut i = vec![
+            layout.split_file("test"),
+            layout.chains_dir("test").join("chains.parquet"),
+        ];
+        i.extend(checkpoint_inputs(&layout.orm_dir()));
+        i
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let d = layout.revision_eval_dir();
+        vec![d.join("selection.csv"), d.join("ratios.parquet")]
+    }
+    fn command(&self) -> String {
+        "eval revisions".into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        eval(&self.config, ctx)
+    }
 }
 
 /// Each chain's attempts in step order, keyed by (question index, chain).
@@ -86,31 +158,20 @@ fn attempts_in_context(
     Ok(out)
 }
 
-pub fn train(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
-    let preset = Preset::load(&a.preset)?;
-    let rc = revision_config(&preset)?;
-    let oc = rc
-        .orm
-        .clone()
-        .context("preset has no [revision.orm] section")?;
-    oc.train.validate()?;
-    let rdir = revision_model_dir(&preset, dirs);
-    let cfile = chains_dir(&preset, dirs, "train").join("chains.parquet");
-    require(
-        &cfile,
-        &format!("ttc revise --split train --preset {}", a.preset.display()),
-    )?;
+fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
+    let rdir = ctx.layout.revision_model_dir();
+    let cfile = ctx.layout.chains_dir("train").join("chains.parquet");
     let tok = ttc_task::tokenizer::load_tokenizer(&rdir.join("tokenizer.json"))
         .with_context(|| format!("{}: the revision model's tokenizer", rdir.display()))?;
     let (eos, pad) = eos_pad(&tok)?;
-    let problems: HashMap<String, String> =
-        load_problems(&preset.data_dir(dirs).join(split_file("train")))?
-            .into_iter()
-            .map(|p| (p.unique_id, p.problem))
-            .collect();
+    let problems: HashMap<String, String> = load_problems(&ctx.layout.split_file("train"))?
+        .into_iter()
+        .map(|p| (p.unique_id, p.problem))
+        .collect();
     let rows: Vec<ChainRow> = ttc_core::table::read_parquet(&cfile)?;
     let items = attempts_in_context(&chains_of(&rows), &problems, rc.max_attempts, &cfile)?;
-    let val_q = super::prm::held_out(items.iter().map(|i| i.0), oc.val_fraction, oc.train.seed);
+    let val_q =
+        ttc_data::held_out::held_out(items.iter().map(|i| i.0), oc.val_fraction, oc.train.seed);
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for (q, prompt, steps, correct) in &items {
         if let Some(e) = orm_example(&tok, prompt, steps, *correct, eos)? {
@@ -129,7 +190,7 @@ pub fn train(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
         );
     }
     let model_cfg = LlamaConfig::load(&rdir.join("config.json"))?.with_score_head();
-    let out = orm_dir(&preset, dirs);
+    let out = ctx.layout.orm_dir();
     let run_hash = ttc_core::hash::hash_json(&(
         &model_cfg,
         &oc,
@@ -137,7 +198,7 @@ pub fn train(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
         ttc_core::hash::hash_file(&rdir.join("model.safetensors"))?,
         ttc_core::hash::hash_file(&cfile)?,
     ));
-    let job = super::train::Job {
+    let job = Job {
         label: "orm",
         run: SftRun {
             model_cfg: &model_cfg,
@@ -150,9 +211,9 @@ pub fn train(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
             out: &out,
         },
         tokenizer: &rdir.join("tokenizer.json"),
-        force: a.force,
+        force: ctx.force,
     };
-    let state = super::train::fine_tune(job)?;
+    let state = fine_tune(ctx, job)?;
     let right = items.iter().filter(|i| i.3).count();
     eprintln!(
         "orm: {} train / {} val attempts ({:.1}% right), {} steps, best val BCE {:.4} at step {} in {:.0}s -> {}",
@@ -187,20 +248,10 @@ struct SelectionRow {
 }
 
 /// Selection over revision chains on the test split.
-pub fn eval(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
-    let preset = Preset::load(&a.preset)?;
-    let rc = revision_config(&preset)?;
-    let cfile = chains_dir(&preset, dirs, "test").join("chains.parquet");
-    require(
-        &cfile,
-        &format!("ttc revise --preset {}", a.preset.display()),
-    )?;
-    let mdir = orm_dir(&preset, dirs);
-    require(
-        &mdir.join("model.safetensors"),
-        &format!("ttc train orm --preset {}", a.preset.display()),
-    )?;
-    let problems_v = load_problems(&preset.data_dir(dirs).join(split_file("test")))?;
+fn eval(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
+    let cfile = ctx.layout.chains_dir("test").join("chains.parquet");
+    let mdir = ctx.layout.orm_dir();
+    let problems_v = load_problems(&ctx.layout.split_file("test"))?;
     let gold: HashMap<&str, &str> = problems_v
         .iter()
         .map(|p| (p.unique_id.as_str(), p.answer.as_str()))
@@ -212,9 +263,9 @@ pub fn eval(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
     let rows: Vec<ChainRow> = ttc_core::table::read_parquet(&cfile)?;
     let chains = chains_of(&rows);
     let items = attempts_in_context(&chains, &problems, rc.max_attempts, &cfile)?;
-    let (model, tok) = super::sample::load_cpu(&mdir)?;
+    let (model, tok) = crate::checkpoint::load_cpu(&mdir)?;
     let scorer = StepScorer::new(&model, &tok)?;
-    let pb = crate::progress::bar(items.len() as u64, "orm scores");
+    let pb = ctx.progress.bar(items.len() as u64, "orm scores");
     let mut scores = Vec::with_capacity(items.len());
     for chunk in items.chunks(256) {
         let batch: Vec<(&str, &[String])> = chunk
@@ -226,7 +277,7 @@ pub fn eval(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
         }
         pb.inc(chunk.len() as u64);
     }
-    pb.finish_and_clear();
+    pb.finish();
     // Per chain: (answers, scores) in step order.
     let mut k = 0;
     let mut per_q: std::collections::BTreeMap<u32, Vec<ScoredChain>> = Default::default();
@@ -281,7 +332,7 @@ pub fn eval(a: &OrmArgs, dirs: &Dirs) -> Result<()> {
             questions: per_q.len(),
         });
     }
-    let out = dirs.reports_dir.join(&preset.name).join("revisions");
+    let out = ctx.layout.report_dir().join("revisions");
     // Sequential : parallel splits of each budget.
     let mut ratio_rows = Vec::new();
     for chains in per_q.values() {

@@ -1,48 +1,166 @@
 //! `ttc revisions build` and `ttc train revision` (DESIGN §7; Snell et al. §6).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
 use ttc_core::manifest::Manifest;
 use ttc_data::revision::{build_trajectories, revision_prompt};
 use ttc_data::rows::SampleRow;
 use ttc_data::rows::TrajectoryRow;
 use ttc_model::LlamaConfig;
-use ttc_task::dataset::split_file;
 use ttc_task::math500::load_problems;
 use ttc_train::policy_eval::prompt_example;
 use ttc_train::sft::{Init, SftRun};
 
-use super::sample::{group_by_question, policy_dir, samples_dir};
-use super::train::{eos_pad, require};
-use crate::Dirs;
+use ttc_data::rows::group_by_question;
+
+use crate::checkpoint::eos_pad;
+use crate::layout::{Layout, checkpoint_inputs, model_files};
 use crate::preset::{Preset, RevisionConfig};
+use crate::stage::{Ctx, Stage};
+use crate::training::{Job, fine_tune};
 
-#[derive(Subcommand)]
-pub enum RevisionsCommand {
-    /// Revision trajectories from the high-temperature samples (`ttc sample --split
-    /// revision`): for each correct sample, k ~ U{0..max_attempts} previous wrong attempts
-    /// (the last the nearest in edit distance), target = the correct sample.
-    /// Writes datasets/<run>/revisions/trajectories.parquet.
-    Build(RevisionArgs),
+/// `ttc revisions build`: revision trajectories from the high-temperature samples.
+pub struct RevisionsBuildStage {
+    config: RevisionConfig,
 }
 
-#[derive(Args)]
-pub struct RevisionArgs {
-    /// Pipeline preset (TOML).
-    #[arg(long)]
-    pub preset: PathBuf,
-    /// Start over even if the output is up to date.
-    #[arg(long)]
-    pub force: bool,
+/// `ttc train revision`: the revision model, fine-tuned from the policy on trajectories.
+pub struct RevisionTrainStage {
+    config: RevisionConfig,
 }
 
-pub fn run(cmd: RevisionsCommand, dirs: &Dirs) -> Result<()> {
-    match cmd {
-        RevisionsCommand::Build(a) => build(&a, dirs),
+/// `ttc revise --split S`: revision chains with the revision model.
+pub struct ChainsStage {
+    config: RevisionConfig,
+    split: String,
+    questions: Option<usize>,
+}
+
+impl RevisionsBuildStage {
+    pub fn new(preset: &Preset) -> Result<Self> {
+        Ok(RevisionsBuildStage {
+            config: revision_config(preset)?,
+        })
+    }
+}
+
+impl RevisionTrainStage {
+    pub fn new(preset: &Preset) -> Result<Self> {
+        Ok(RevisionTrainStage {
+            config: revision_config(preset)?,
+        })
+    }
+}
+
+impl ChainsStage {
+    /// `questions` overrides the section's number of questions.
+    pub fn new(preset: &Preset, split: &str, questions: Option<usize>) -> Result<Self> {
+        if !["train", "val", "test"].contains(&split) {
+            anyhow::bail!("--split: expected train, val or test, got {split:?}");
+        }
+        let config = revision_config(preset)?;
+        let cs = &config.chains;
+        if cs.chains == 0 || cs.chunk == 0 {
+            anyhow::bail!("revision.chains: chains and chunk must be at least 1");
+        }
+        Ok(ChainsStage {
+            config,
+            split: split.to_string(),
+            questions,
+        })
+    }
+}
+
+impl Stage for RevisionsBuildStage {
+    fn id(&self) -> String {
+        "revisions".into()
+    }
+    fn config(&self) -> serde_json::Value {
+        let rc = &self.config;
+        // The cap joins the key only when set.
+        match rc.max_per_question {
+            None => serde_json::json!([rc.max_attempts, rc.seed]),
+            Some(c) => serde_json::json!([rc.max_attempts, rc.seed, c]),
+        }
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![layout.samples_file("revision")]
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![layout.revisions_dir().join("trajectories.parquet")]
+    }
+    fn command(&self) -> String {
+        "revisions build".into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        build(&self.config, ctx)
+    }
+}
+
+impl Stage for RevisionTrainStage {
+    fn id(&self) -> String {
+        "revision".into()
+    }
+    fn config(&self) -> serde_json::Value {
+        let rc = &self.config;
+        serde_json::json!({
+            "max_attempts": rc.max_attempts,
+            "val_fraction": rc.val_fraction,
+            "max_position_embeddings": rc.max_position_embeddings,
+            "train": rc.train,
+        })
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let mut i = vec![
+            layout.split_file("train"),
+            layout.revisions_dir().join("trajectories.parquet"),
+        ];
+        i.extend(checkpoint_inputs(&layout.policy_dir(false)));
+        i
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        model_files(&layout.revision_model_dir())
+    }
+    fn command(&self) -> String {
+        "train revision".into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        train(&self.config, ctx)
+    }
+}
+
+impl Stage for ChainsStage {
+    fn id(&self) -> String {
+        match self.questions {
+            None => format!("chains-{}", self.split),
+            Some(q) => format!("chains-{}-q{q}", self.split),
+        }
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({
+            "chains": self.config.chains,
+            "window": self.config.max_attempts,
+            "split": self.split,
+            "questions": self.questions,
+            "orm_questions": self.config.orm.as_ref().map(|o| o.questions),
+        })
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let mut i = vec![layout.split_file(&self.split)];
+        i.extend(checkpoint_inputs(&layout.revision_model_dir()));
+        i
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![layout.chains_dir(&self.split).join("chains.parquet")]
+    }
+    fn command(&self) -> String {
+        format!("revise --split {}", self.split)
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        revise(self, ctx)
     }
 }
 
@@ -58,45 +176,16 @@ pub fn revision_config(preset: &Preset) -> Result<RevisionConfig> {
     Ok(c)
 }
 
-/// `datasets/<run>/revisions/`.
-pub fn revisions_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
-    preset.data_dir(dirs).join("revisions")
-}
-
-/// `datasets/<run>/chains-<split>/`: revision chains (train: ORM data; test: evaluation).
-pub fn chains_dir(preset: &Preset, dirs: &Dirs, split: &str) -> PathBuf {
-    preset.data_dir(dirs).join(format!("chains-{split}"))
-}
-
-/// `checkpoints/<run>/revision/`.
-pub fn revision_model_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
-    dirs.checkpoints_dir.join(&preset.name).join("revision")
-}
-
-fn build(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
-    let preset = Preset::load(&a.preset)?;
-    let rc = revision_config(&preset)?;
-    let sfile = samples_dir(&preset, dirs, "revision").join("samples.parquet");
-    require(
-        &sfile,
-        &format!(
-            "ttc sample --split revision --preset {}",
-            a.preset.display()
-        ),
-    )?;
-    let out = revisions_dir(&preset, dirs);
-    let mut inputs = BTreeMap::new();
-    inputs.insert("samples".to_string(), ttc_core::hash::hash_file(&sfile)?);
+fn build(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
+    let sfile = ctx.layout.samples_dir("revision").join("samples.parquet");
+    let out = ctx.layout.revisions_dir();
     // The cap joins the key only when set, so presets without it keep their hashes.
     let key = match rc.max_per_question {
         None => serde_json::json!([rc.max_attempts, rc.seed]),
         Some(c) => serde_json::json!([rc.max_attempts, rc.seed, c]),
     };
-    let cfg_hash = ttc_core::hash::hash_json(&key);
-    if a.force {
+    if ctx.force {
         let _ = std::fs::remove_dir_all(&out);
-    } else if super::is_fresh("revisions", &out, &cfg_hash, &inputs)? {
-        return Ok(());
     }
     let started = Instant::now();
     let samples: Vec<SampleRow> = ttc_core::table::read_parquet(&sfile)?;
@@ -137,8 +226,6 @@ fn build(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
         d.iter().map(|&x| x as f64).sum::<f64>() / d.len().max(1) as f64
     };
     let mut m = Manifest::new("revisions", &key, rc.seed);
-    m.inputs = inputs;
-    m.record_output(&out, "trajectories.parquet")?;
     m.counts.insert("trajectories".into(), rows.len() as u64);
     m.counts.insert(
         "questions_with_a_correct_sample".into(),
@@ -163,25 +250,18 @@ fn build(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
 }
 
 /// Fine-tune the revision model from the policy on the trajectories (loss on the target).
-pub fn train(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
-    let preset = Preset::load(&a.preset)?;
-    let rc = revision_config(&preset)?;
-    let pdir = policy_dir(&preset, dirs);
-    let tfile = revisions_dir(&preset, dirs).join("trajectories.parquet");
-    require(
-        &tfile,
-        &format!("ttc revisions build --preset {}", a.preset.display()),
-    )?;
+fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
+    let pdir = ctx.layout.policy_dir(false);
+    let tfile = ctx.layout.revisions_dir().join("trajectories.parquet");
     let tok = ttc_task::tokenizer::load_tokenizer(&pdir.join("tokenizer.json"))
         .with_context(|| format!("{}: the policy's tokenizer", pdir.display()))?;
     let (eos, pad) = eos_pad(&tok)?;
-    let problems: HashMap<String, String> =
-        load_problems(&preset.data_dir(dirs).join(split_file("train")))?
-            .into_iter()
-            .map(|p| (p.unique_id, p.problem))
-            .collect();
+    let problems: HashMap<String, String> = load_problems(&ctx.layout.split_file("train"))?
+        .into_iter()
+        .map(|p| (p.unique_id, p.problem))
+        .collect();
     let rows: Vec<TrajectoryRow> = ttc_core::table::read_parquet(&tfile)?;
-    let val_q = super::prm::held_out(
+    let val_q = ttc_data::held_out::held_out(
         rows.iter().map(|r| r.question_index),
         rc.val_fraction,
         rc.seed,
@@ -208,14 +288,14 @@ pub fn train(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
     model_cfg.max_position_embeddings = model_cfg
         .max_position_embeddings
         .max(rc.max_position_embeddings);
-    let out = revision_model_dir(&preset, dirs);
+    let out = ctx.layout.revision_model_dir();
     let run_hash = ttc_core::hash::hash_json(&(
         &model_cfg,
         &rc,
         ttc_core::hash::hash_file(&pdir.join("model.safetensors"))?,
         ttc_core::hash::hash_file(&tfile)?,
     ));
-    let job = super::train::Job {
+    let job = Job {
         label: "revision",
         run: SftRun {
             model_cfg: &model_cfg,
@@ -228,9 +308,9 @@ pub fn train(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
             out: &out,
         },
         tokenizer: &pdir.join("tokenizer.json"),
-        force: a.force,
+        force: ctx.force,
     };
-    let state = super::train::fine_tune(job)?;
+    let state = fine_tune(ctx, job)?;
     eprintln!(
         "revision: {} train / {} val trajectories, {} steps, best val loss {:.4} at step {} in {:.0}s -> {}",
         train.len(),
@@ -244,44 +324,16 @@ pub fn train(a: &RevisionArgs, dirs: &Dirs) -> Result<()> {
     Ok(())
 }
 
-#[derive(Args)]
-pub struct ReviseArgs {
-    /// Pipeline preset (TOML); `[revision.chains]` sets chains, steps, sampling, questions.
-    #[arg(long)]
-    pub preset: PathBuf,
-    /// Dataset split whose questions are revised.
-    #[arg(long, default_value = "test")]
-    pub split: String,
-    /// Only the first this many questions (default: `[revision.chains] questions` on test,
-    /// `[revision.orm] questions` on train, else all).
-    #[arg(long)]
-    pub questions: Option<usize>,
-    /// Run only chunks c with c % n == i (one Slurm array task).
-    #[arg(long)]
-    pub shard: Option<ttc_data::shards::Shard>,
-    /// Start over even if the output is up to date.
-    #[arg(long)]
-    pub force: bool,
-}
-
 /// Revision chains with the revision model: every attempt of every chain, per-step
 /// pass@1, and how often a right answer is revised into a wrong one.
-pub fn revise(a: &ReviseArgs, dirs: &Dirs) -> Result<()> {
+fn revise(a: &ChainsStage, ctx: &Ctx) -> Result<()> {
     use ttc_data::revision::chain_stats;
     use ttc_data::rows::ChainRow;
     use ttc_engine::revision_chains::{ChainConfig, revise_questions};
-    let preset = Preset::load(&a.preset)?;
-    let rc = revision_config(&preset)?;
+    let rc = &a.config;
     let cs = &rc.chains;
-    if cs.chains == 0 || cs.chunk == 0 {
-        anyhow::bail!("revision.chains: chains and chunk must be at least 1");
-    }
-    let mdir = revision_model_dir(&preset, dirs);
-    require(
-        &mdir.join("model.safetensors"),
-        &format!("ttc train revision --preset {}", a.preset.display()),
-    )?;
-    let split_path = preset.data_dir(dirs).join(split_file(&a.split));
+    let mdir = ctx.layout.revision_model_dir();
+    let split_path = ctx.layout.split_file(&a.split);
     let mut problems = load_problems(&split_path)?;
     let default_q = if a.split == "train" {
         rc.orm.as_ref().map(|o| o.questions)
@@ -291,13 +343,7 @@ pub fn revise(a: &ReviseArgs, dirs: &Dirs) -> Result<()> {
     if let Some(q) = a.questions.or(default_q) {
         problems.truncate(q);
     }
-    let out = chains_dir(&preset, dirs, &a.split);
-    let mut inputs = BTreeMap::new();
-    inputs.insert(
-        "revision".to_string(),
-        ttc_core::hash::hash_file(&mdir.join("model.safetensors"))?,
-    );
-    inputs.insert("split".to_string(), ttc_core::hash::hash_file(&split_path)?);
+    let out = ctx.layout.chains_dir(&a.split);
     let cfg = ChainConfig {
         chains: cs.chains,
         steps: cs.steps,
@@ -308,24 +354,15 @@ pub fn revise(a: &ReviseArgs, dirs: &Dirs) -> Result<()> {
         seed: cs.seed,
     };
     let key = (&cfg, &a.split, problems.len(), cs.chunk);
-    let cfg_hash = ttc_core::hash::hash_json(&key);
-    if a.force {
+    if ctx.force {
         let _ = std::fs::remove_dir_all(&out);
-    } else if super::is_fresh("revise", &out, &cfg_hash, &inputs)? {
-        return Ok(());
     }
     let started = Instant::now();
-    let (model, tok) = super::sample::load_cpu(&mdir)?;
+    let (model, tok) = crate::checkpoint::load_cpu(&mdir)?;
     let engine = ttc_model::generate::Engine::new(&model, &tok)?;
     let file = out.join("chains.parquet");
-    let parts = ttc_data::shards::Parts::open(
-        &file,
-        cs.chunk,
-        problems.len(),
-        &format!("{cfg_hash}{inputs:?}"),
-    )?;
-    let shard = a.shard.unwrap_or(ttc_data::shards::Shard::ALL);
-    let complete = super::sample::run_parts(&parts, shard, "revise", |_, r| {
+    let parts = ttc_data::shards::Parts::open(&file, cs.chunk, problems.len(), &ctx.fingerprint)?;
+    let complete = crate::parts::run_parts(ctx, &parts, "revise", |_, r| {
         Ok(revise_questions(
             &engine,
             &problems[r.clone()],
@@ -334,7 +371,7 @@ pub fn revise(a: &ReviseArgs, dirs: &Dirs) -> Result<()> {
         )?)
     })?;
     if !complete {
-        eprintln!("revise: shard {shard} done; other shards pending");
+        eprintln!("revise: shard {} done; other shards pending", ctx.shard);
         return Ok(());
     }
     let rows: Vec<ChainRow> = parts.merge()?;
@@ -346,10 +383,6 @@ pub fn revise(a: &ReviseArgs, dirs: &Dirs) -> Result<()> {
     }
     ttc_core::atomic::write_atomic(&out.join("pass_at_1_by_step.csv"), csv.as_bytes())?;
     let mut m = Manifest::new("revise", &key, cs.seed);
-    m.inputs = inputs;
-    for f in ["chains.parquet", "stats.json", "pass_at_1_by_step.csv"] {
-        m.record_output(&out, f)?;
-    }
     m.counts.insert("attempts".into(), rows.len() as u64);
     m.wall_time_s = started.elapsed().as_secs_f64();
     m.save(&out)?;

@@ -81,7 +81,7 @@ pub fn ratio_rows(
 /// parallel sampling, 1:N). `Ok(false)` when there are no revision results.
 pub fn compute_optimal_revisions(
     base: &std::path::Path,
-    bins: &[super::analysis::BinRow],
+    bins: &[ttc_data::rows::BinRow],
 ) -> anyhow::Result<bool> {
     use std::collections::{BTreeMap, HashMap};
     use ttc_eval::cv::{Cell, compute_optimal};
@@ -167,12 +167,12 @@ pub fn compute_optimal_revisions(
 /// compute-optimal ratio per oracle bin, its efficiency against parallel sampling.
 pub fn report_blocks(
     base: &std::path::Path,
-    blocks: &mut Vec<super::report_doc::Block>,
+    blocks: &mut Vec<crate::report::doc::Block>,
     findings: &mut Vec<Vec<String>>,
 ) -> anyhow::Result<()> {
-    use super::figures::{Axes, Series, line_chart};
-    use super::report::{csv_rows, f as num};
-    use super::report_doc::Block;
+    use crate::report::doc::Block;
+    use crate::report::figures::{Axes, Series, line_chart};
+    use crate::report::{csv_rows, f as num};
     let read = |p: std::path::PathBuf| -> anyhow::Result<Vec<Vec<String>>> {
         Ok(csv_rows(&p)?.unwrap_or_default())
     };

@@ -14,12 +14,57 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context, Result, bail};
 use ttc_eval::stats::wilson95;
 
-use super::analysis::{AnalysisArgs, BinRow, out_dir, params, write_csv};
-use super::figures::{Axes, Series, line_chart};
-use super::report_doc::Block;
-use super::train::require;
-use crate::Dirs;
-use crate::preset::Preset;
+use std::path::PathBuf;
+
+use ttc_data::rows::BinRow;
+
+use super::analysis::{AnalysisArgs, params, write_csv};
+use crate::layout::{Layout, model_files};
+use crate::report::doc::Block;
+use crate::report::figures::{Axes, Series, line_chart};
+use crate::stage::{Ctx, Stage};
+
+/// `ttc eval exchange`: the FLOPs-matched comparison with the larger policy.
+pub struct ExchangeStage {
+    args: AnalysisArgs,
+}
+
+impl ExchangeStage {
+    pub fn new(args: AnalysisArgs) -> Self {
+        ExchangeStage { args }
+    }
+}
+
+impl Stage for ExchangeStage {
+    fn id(&self) -> String {
+        "exchange".into()
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({"bins": self.args.bins})
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let co = layout.analysis_dir("compute_optimal");
+        let mut i = vec![
+            co.join("efficiency.csv"),
+            co.join("per_bin.csv"),
+            layout.analysis_dir("bins").join("bins.parquet"),
+            layout.policy_dir(true).join("pass_at_1_test.json"),
+        ];
+        i.extend(model_files(&layout.policy_dir(false)));
+        i.extend(model_files(&layout.policy_dir(true)));
+        i
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let d = layout.analysis_dir("exchange");
+        vec![d.join("exchange.csv"), d.join("policies.json")]
+    }
+    fn command(&self) -> String {
+        "eval exchange".into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        exchange(&self.args, ctx)
+    }
+}
 
 /// The paper's inference-to-pretraining token ratios.
 pub const RATIOS: [f64; 3] = [0.16, 0.79, 22.0];
@@ -30,21 +75,13 @@ pub fn matched_budget(size_ratio: f64, r_tokens: f64) -> f64 {
     3.0 * (size_ratio - 1.0) / r_tokens + size_ratio
 }
 
-pub fn exchange(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
-    let preset = Preset::load(&a.preset)?;
-    let base = out_dir(&preset, dirs);
-    let small_dir = super::sample::policy_dir(&preset, dirs);
-    let large_dir = dirs.checkpoints_dir.join(&preset.name).join("policy-large");
+fn exchange(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
+    let base = ctx.layout.report_dir();
+    let small_dir = ctx.layout.policy_dir(false);
+    let large_dir = ctx.layout.policy_dir(true);
     let greedy_file = large_dir.join("pass_at_1_test.json");
     let co_file = base.join("compute_optimal").join("per_bin.csv");
     let bins_file = base.join("bins").join("bins.parquet");
-    let p = a.preset.display();
-    require(
-        &greedy_file,
-        &format!("ttc eval policy --large --split test --preset {p}"),
-    )?;
-    require(&co_file, &format!("ttc eval compute-optimal --preset {p}"))?;
-    require(&bins_file, &format!("ttc eval bins --preset {p}"))?;
     let (p_small, p_large) = (params(&small_dir)?, params(&large_dir)?);
     let size_ratio = p_large / p_small;
     if size_ratio <= 1.0 {
@@ -220,11 +257,11 @@ pub fn report_blocks(
     findings: &mut Vec<Vec<String>>,
 ) -> Result<bool> {
     let file = base.join("exchange").join("exchange.csv");
-    let Some(rows) = super::report::csv_rows(&file)? else {
+    let Some(rows) = crate::report::csv_rows(&file)? else {
         return Ok(false);
     };
     let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r.len() == 13).collect();
-    let num = super::report::f;
+    let num = crate::report::f;
     let oracle: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == "oracle").collect();
     let mut series = Vec::new();
     for r in RATIOS {

@@ -5,73 +5,156 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Args;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 use ttc_core::seed::derive_seed;
 use ttc_eval::bins::{absolute_bin, quantile_bins};
 use ttc_eval::cv::{Cell, compute_optimal, efficiency};
 use ttc_eval::stats::wilson95;
 use ttc_search::select::{best_of_n, majority, weighted_best_of_n};
 
-use super::prm::{ScoredSample, prm_dir};
-use super::search::SearchRow;
-use super::train::require;
-use crate::Dirs;
-use crate::preset::Preset;
+use ttc_data::rows::{BinRow, ScoredSample, SearchRow, SweepRow};
 
-#[derive(Args)]
-pub struct AnalysisArgs {
-    /// Pipeline preset (TOML).
-    #[arg(long)]
-    pub preset: PathBuf,
-    /// Random subsets per budget for the sampling strategies (sweep).
-    #[arg(long, default_value_t = 8)]
-    pub seeds: u64,
-    /// Difficulty bins (bins, compute-optimal).
-    #[arg(long, default_value_t = 5)]
-    pub bins: usize,
-    /// Absolute bins (bins): equal-width score ranges (5 bins: ≥0.8, ≥0.6, ≥0.4, ≥0.2, below)
-    /// instead of quantiles, so a bin means the same pass@1 range on every run.
-    #[arg(long)]
-    pub absolute: bool,
+use crate::layout::Layout;
+use crate::stage::{Ctx, Stage};
+
+/// `[analysis]` (and the `ttc eval` flags that override it).
+pub use crate::preset::AnalysisSection as AnalysisArgs;
+
+/// `ttc eval sweep`: majority / best-of-N / weighted best-of-N at every budget over seeded
+/// subsets of the test samples, plus every search result.
+pub struct SweepStage {
+    args: AnalysisArgs,
+    /// The plan's searches (`reports/<run>/search/<label>/`), read when present.
+    searches: Vec<String>,
 }
 
-/// One (question, strategy, N, seed) result of the sweep.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SweepRow {
-    pub question_id: String,
-    pub level: u8,
-    pub strategy: String,
-    pub n: u32,
-    pub seed: u64,
-    pub correct: bool,
-    pub generations: u64,
-    pub generated_tokens: u64,
-    pub verifier_tokens: u64,
-    pub flops: f64,
+/// `ttc eval bins`: oracle and predicted difficulty bins of the test questions.
+pub struct BinsStage {
+    args: AnalysisArgs,
 }
 
-/// A question's difficulty: oracle pass@1 and the PRM's mean final score over its samples.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BinRow {
-    pub question_id: String,
-    pub level: u8,
-    pub samples: u32,
-    pub oracle_pass_at_1: f64,
-    pub oracle_bin: u8,
-    pub predicted_score: f64,
-    pub predicted_bin: u8,
+/// `ttc eval compute-optimal`: two-fold cross-validated compute-optimal selection per bin.
+pub struct ComputeOptimalStage {
+    args: AnalysisArgs,
+    /// The revision tables (`eval-revisions`) join the analysis.
+    revisions: bool,
 }
 
-pub fn out_dir(preset: &Preset, dirs: &Dirs) -> PathBuf {
-    dirs.reports_dir.join(&preset.name)
+impl SweepStage {
+    pub fn new(args: AnalysisArgs, searches: Vec<String>) -> Self {
+        SweepStage { args, searches }
+    }
 }
 
-fn scored_samples(preset: &Preset, dirs: &Dirs, a: &AnalysisArgs) -> Result<Vec<ScoredSample>> {
-    let f = out_dir(preset, dirs).join("prm").join("scores.parquet");
-    require(&f, &format!("ttc eval prm --preset {}", a.preset.display()))?;
+impl BinsStage {
+    pub fn new(args: AnalysisArgs) -> Self {
+        BinsStage { args }
+    }
+}
+
+impl ComputeOptimalStage {
+    pub fn new(args: AnalysisArgs, revisions: bool) -> Self {
+        ComputeOptimalStage { args, revisions }
+    }
+}
+
+impl Stage for SweepStage {
+    fn id(&self) -> String {
+        "sweep".into()
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({"seeds": self.args.seeds})
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let mut i = vec![
+            layout.prm_eval_dir().join("scores.parquet"),
+            layout.samples_file("test"),
+            layout.policy_dir(false).join("config.json"),
+            layout.prm_dir(false).join("config.json"),
+        ];
+        i.extend(
+            self.searches
+                .iter()
+                .map(|l| layout.search_dir().join(l).join("results.parquet")),
+        );
+        i
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![layout.analysis_dir("sweep").join("rows.parquet")]
+    }
+    fn command(&self) -> String {
+        "eval sweep".into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        sweep(&self.args, ctx)
+    }
+}
+
+impl Stage for BinsStage {
+    fn id(&self) -> String {
+        "bins".into()
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({"bins": self.args.bins, "absolute": self.args.absolute})
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![layout.prm_eval_dir().join("scores.parquet")]
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![layout.analysis_dir("bins").join("bins.parquet")]
+    }
+    fn command(&self) -> String {
+        "eval bins".into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        bins(&self.args, ctx)
+    }
+}
+
+impl Stage for ComputeOptimalStage {
+    fn id(&self) -> String {
+        "compute-optimal".into()
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({"bins": self.args.bins, "cv_seed": self.args.cv_seed})
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let mut i = vec![
+            layout.analysis_dir("sweep").join("rows.parquet"),
+            layout.analysis_dir("bins").join("bins.parquet"),
+        ];
+        if self.revisions {
+            let d = layout.revision_eval_dir();
+            i.extend([d.join("selection.csv"), d.join("ratios.parquet")]);
+        }
+        i
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let co = layout.analysis_dir("compute_optimal");
+        let mut o = vec![co.join("efficiency.csv"), co.join("per_bin.csv")];
+        if self.revisions {
+            o.extend(
+                [
+                    "revisions_per_bin.csv",
+                    "revisions_efficiency.csv",
+                    "revisions_by_bin.csv",
+                ]
+                .map(|f| co.join(f)),
+            );
+        }
+        o
+    }
+    fn command(&self) -> String {
+        "eval compute-optimal".into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        compute_optimal_cmd(&self.args, ctx)
+    }
+}
+
+fn scored_samples(ctx: &Ctx) -> Result<Vec<ScoredSample>> {
+    let f = ctx.layout.report_dir().join("prm").join("scores.parquet");
     Ok(ttc_core::table::read_parquet(&f)?)
 }
 
@@ -91,18 +174,16 @@ pub fn write_csv(path: &std::path::Path, header: &str, lines: &[String]) -> Resu
 
 /// Majority / best-of-N / weighted best-of-N at every budget 1, 2, 4, … up to the samples
 /// per question, over `seeds` random subsets each; plus every `ttc search` result.
-pub fn sweep(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
-    let preset = Preset::load(&a.preset)?;
-    let scored = scored_samples(&preset, dirs, a)?;
-    let samples: Vec<ttc_data::rows::SampleRow> = ttc_core::table::read_parquet(
-        &super::sample::samples_dir(&preset, dirs, "test").join("samples.parquet"),
-    )?;
+fn sweep(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
+    let scored = scored_samples(ctx)?;
+    let samples: Vec<ttc_data::rows::SampleRow> =
+        ttc_core::table::read_parquet(&ctx.layout.samples_dir("test").join("samples.parquet"))?;
     let tokens: HashMap<(u32, u32), u64> = samples
         .iter()
         .map(|s| ((s.question_index, s.sample_id), s.generated_tokens as u64))
         .collect();
-    let p_policy = params(&super::sample::policy_dir(&preset, dirs))?;
-    let p_prm = params(&prm_dir(&preset, dirs, false))?;
+    let p_policy = params(&ctx.layout.policy_dir(false))?;
+    let p_prm = params(&ctx.layout.prm_dir(false))?;
     let mut by_q: BTreeMap<u32, Vec<&ScoredSample>> = BTreeMap::new();
     for s in &scored {
         by_q.entry(s.question_index).or_default().push(s);
@@ -163,7 +244,7 @@ pub fn sweep(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
         }
     }
     // Tree searches: every finished `ttc search` run of this preset.
-    let sdir = super::search::search_dir(&preset, dirs);
+    let sdir = ctx.layout.search_dir();
     let mut runs: Vec<PathBuf> = std::fs::read_dir(&sdir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path().join("results.parquet")))
@@ -191,7 +272,7 @@ pub fn sweep(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
             });
         }
     }
-    let out = out_dir(&preset, dirs).join("sweep");
+    let out = ctx.layout.report_dir().join("sweep");
     ttc_core::table::write_parquet(&out.join("rows.parquet"), &rows)?;
     let mut acc: BTreeMap<(String, u32), (u64, u64, f64)> = BTreeMap::new();
     for r in &rows {
@@ -229,9 +310,8 @@ pub fn sweep(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
 }
 
 /// Oracle and predicted difficulty bins of the test questions.
-pub fn bins(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
-    let preset = Preset::load(&a.preset)?;
-    let scored = scored_samples(&preset, dirs, a)?;
+fn bins(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
+    let scored = scored_samples(ctx)?;
     let mut by_q: BTreeMap<&str, (u8, u32, u32, f64)> = BTreeMap::new();
     for s in &scored {
         let e = by_q
@@ -280,7 +360,7 @@ pub fn bins(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
             predicted_bin: pb[q],
         })
         .collect();
-    let out = out_dir(&preset, dirs).join("bins");
+    let out = ctx.layout.report_dir().join("bins");
     ttc_core::table::write_parquet(&out.join("bins.parquet"), &rows)?;
     ttc_core::table::write_csv(&out.join("bins.csv"), &rows)?;
     // How the two binnings and the task levels agree.
@@ -378,19 +458,10 @@ pub fn co_lines(
 
 /// Two-fold CV compute-optimal accuracy per bin and budget, for oracle and predicted bins,
 /// and its efficiency against weighted best-of-N.
-pub fn compute_optimal_cmd(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
-    let preset = Preset::load(&a.preset)?;
-    let base = out_dir(&preset, dirs);
+fn compute_optimal_cmd(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
+    let base = ctx.layout.report_dir();
     let sf = base.join("sweep").join("rows.parquet");
     let bf = base.join("bins").join("bins.parquet");
-    require(
-        &sf,
-        &format!("ttc eval sweep --preset {}", a.preset.display()),
-    )?;
-    require(
-        &bf,
-        &format!("ttc eval bins --preset {}", a.preset.display()),
-    )?;
     let rows: Vec<SweepRow> = ttc_core::table::read_parquet(&sf)?;
     let bins: Vec<BinRow> = ttc_core::table::read_parquet(&bf)?;
     // Mean over seeds per (question, method, N).
@@ -449,7 +520,7 @@ pub fn compute_optimal_cmd(a: &AnalysisArgs, dirs: &Dirs) -> Result<()> {
                 })
             })
             .collect();
-        let co = compute_optimal(&cells, 17);
+        let co = compute_optimal(&cells, a.cv_seed);
         let mut bon: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
         for ((_, m, n), (s, c)) in &mean {
             if m == "weighted-bon" {

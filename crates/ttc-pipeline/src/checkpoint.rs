@@ -1,0 +1,72 @@
+//! Loading checkpoints for the stages: a checkpoint's fast CPU model with its tokenizer,
+//! and the model config a `[policy]` section asks for.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ttc_model::LlamaConfig;
+use ttc_model::cpu::CpuModel;
+use ttc_task::tokenizer::Tokenizer;
+
+use crate::preset::PolicyConfig;
+
+/// A checkpoint's fast CPU model and its tokenizer (any HF `tokenizer.json`; ttc's special
+/// tokens are not required to sample or score).
+pub fn load_cpu(dir: &Path) -> Result<(CpuModel, Tokenizer)> {
+    let cfg = ttc_model::LlamaConfig::load(&dir.join("config.json"))?;
+    let w = ttc_model::weights::read_safetensors(&dir.join("model.safetensors"))?;
+    let model = CpuModel::from_weights(&cfg, &w)?;
+    let tpath = dir.join("tokenizer.json");
+    let tok =
+        Tokenizer::from_file(&tpath).map_err(|e| anyhow::anyhow!("{}: {e}", tpath.display()))?;
+    if tok.get_vocab_size(true) > cfg.vocab_size {
+        anyhow::bail!(
+            "{}: tokenizer.json has {} tokens but config.json says vocab_size {}; they do not belong together",
+            dir.display(),
+            tok.get_vocab_size(true),
+            cfg.vocab_size
+        );
+    }
+    Ok((model, tok))
+}
+
+/// The model config a policy section asks for, sized to the tokenizer.
+pub fn policy_model_config(
+    pc: &PolicyConfig,
+    tok: &ttc_task::tokenizer::Tokenizer,
+) -> Result<LlamaConfig> {
+    let vocab = tok.get_vocab_size(true);
+    let mut cfg = LlamaConfig::named(&pc.size, vocab)?;
+    if let Some(v) = pc.hidden_size {
+        cfg.hidden_size = v;
+    }
+    if let Some(v) = pc.intermediate_size {
+        cfg.intermediate_size = v;
+    }
+    if let Some(v) = pc.num_hidden_layers {
+        cfg.num_hidden_layers = v;
+    }
+    if let Some(v) = pc.num_attention_heads {
+        cfg.num_attention_heads = v;
+    }
+    if let Some(v) = pc.num_key_value_heads {
+        cfg.num_key_value_heads = Some(v);
+    }
+    cfg.max_position_embeddings = pc.max_position_embeddings;
+    cfg.eos_token_id = tok.token_to_id(ttc_task::tokenizer::EOS).map(Into::into);
+    cfg.pad_token_id = tok.token_to_id(ttc_task::tokenizer::PAD);
+    cfg.bos_token_id = tok.token_to_id(ttc_task::tokenizer::BOS);
+    cfg.validate().context("policy model config")?;
+    Ok(cfg)
+}
+
+/// The tokenizer's EOS and padding ids (ttc's specials).
+pub fn eos_pad(tok: &ttc_task::tokenizer::Tokenizer) -> Result<(u32, u32)> {
+    let eos = tok
+        .token_to_id(ttc_task::tokenizer::EOS)
+        .context("tokenizer has no <|eos|>")?;
+    let pad = tok
+        .token_to_id(ttc_task::tokenizer::PAD)
+        .context("tokenizer has no <|pad|>")?;
+    Ok((eos, pad))
+}

@@ -1,0 +1,139 @@
+//! The DAG a preset configures (DESIGN §1 order: data → policy → samples → labels → PRM →
+//! test samples → PRM evaluation → searches → revision data → revision model → chains → ORM
+//! → revision selection → sweep → bins → compute-optimal → exchange → report). One line per
+//! stage; the edges follow from the files each stage reads and writes.
+
+use anyhow::{Result, bail};
+
+use crate::preset::Preset;
+use crate::report::ReportStage;
+use crate::stage::Stage;
+use crate::stages::analysis::{BinsStage, ComputeOptimalStage, SweepStage};
+use crate::stages::data::DataStage;
+use crate::stages::eval_policy::EvalPolicyStage;
+use crate::stages::exchange::ExchangeStage;
+use crate::stages::import::ImportStage;
+use crate::stages::labels::LabelsStage;
+use crate::stages::orm::{OrmTrainStage, RevisionEvalStage};
+use crate::stages::policy::PolicyStage;
+use crate::stages::prm_eval::PrmEvalStage;
+use crate::stages::prm_train::PrmTrainStage;
+use crate::stages::revision::{ChainsStage, RevisionTrainStage, RevisionsBuildStage};
+use crate::stages::samples::{SampleSplit, SamplesStage};
+use crate::stages::search::{SearchArgs, SearchRunStage};
+use crate::stages::tokenizer::TokenizerStage;
+
+/// The stages `preset` configures, in dependency order; every stage's config is validated
+/// here, before any stage runs.
+pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
+    let mut out: Vec<Box<dyn Stage>> = vec![Box::new(DataStage::new(preset))];
+    match (
+        PolicyStage::new(preset, false),
+        ImportStage::new(preset, false),
+    ) {
+        (Some(policy), _) => {
+            out.push(Box::new(TokenizerStage::new(preset)));
+            out.push(Box::new(policy));
+        }
+        (None, Some(import)) => out.push(Box::new(import)),
+        (None, None) => return Ok(out),
+    }
+    let large = PolicyStage::new(preset, true);
+    let has_large = large.is_some();
+    if let Some(large) = large {
+        out.push(Box::new(large));
+        out.push(Box::new(EvalPolicyStage::new(preset, true, "test")?));
+    }
+    let trained_prm = preset.samples.is_some() && preset.labels.is_some() && preset.prm.is_some();
+    let imported_prm = ImportStage::new(preset, true);
+    let has_prm = trained_prm || imported_prm.is_some();
+    if let Some(import) = imported_prm {
+        out.push(Box::new(import));
+    }
+    if trained_prm {
+        out.push(Box::new(SamplesStage::new(preset, SampleSplit::Train)?));
+        out.push(Box::new(LabelsStage::new(preset)?));
+        out.push(Box::new(PrmTrainStage::new(preset, false)?));
+    }
+    let has_test = preset.test_samples.is_some();
+    if has_test {
+        out.push(Box::new(SamplesStage::new(preset, SampleSplit::Test)?));
+    }
+    if has_prm && has_test {
+        out.push(Box::new(PrmEvalStage::new(preset, false)));
+    }
+    let mut searches = Vec::new();
+    if let (true, Some(section)) = (has_prm, &preset.search) {
+        for r in &section.runs {
+            for &n in &r.budgets {
+                let s = SearchRunStage::new(preset, search_args(r, n))?;
+                searches.push(s.label());
+                out.push(Box::new(s));
+            }
+        }
+    }
+    let mut revisions = false;
+    if preset.revision_samples.is_some() && preset.revision.is_some() {
+        out.push(Box::new(SamplesStage::new(preset, SampleSplit::Revision)?));
+        out.push(Box::new(RevisionsBuildStage::new(preset)?));
+        out.push(Box::new(RevisionTrainStage::new(preset)?));
+        out.push(Box::new(ChainsStage::new(preset, "test", None)?));
+        if preset.revision.as_ref().is_some_and(|r| r.orm.is_some()) {
+            out.push(Box::new(ChainsStage::new(preset, "train", None)?));
+            out.push(Box::new(OrmTrainStage::new(preset)?));
+            out.push(Box::new(RevisionEvalStage::new(preset)?));
+            revisions = true;
+        }
+    }
+    if has_prm && has_test {
+        let a = preset.analysis.clone();
+        out.push(Box::new(SweepStage::new(a.clone(), searches)));
+        out.push(Box::new(BinsStage::new(a.clone())));
+        out.push(Box::new(ComputeOptimalStage::new(a.clone(), revisions)));
+        if has_large {
+            out.push(Box::new(ExchangeStage::new(a)));
+        }
+    }
+    out.push(Box::new(ReportStage::new(searches_of(preset)?)));
+    check_ids(&out)?;
+    Ok(out)
+}
+
+/// The output labels of the preset's `[[search.runs]]`.
+pub fn searches_of(preset: &Preset) -> Result<Vec<String>> {
+    let mut labels = Vec::new();
+    if let Some(section) = &preset.search {
+        for r in &section.runs {
+            for &n in &r.budgets {
+                labels.push(SearchRunStage::new(preset, search_args(r, n))?.label());
+            }
+        }
+    }
+    Ok(labels)
+}
+
+/// The search of run `r` at budget `n`, as the plan runs it.
+fn search_args(r: &crate::preset::SearchRun, n: usize) -> SearchArgs {
+    SearchArgs {
+        strategy: r.strategy.name().to_string(),
+        n,
+        width: r.width,
+        lookahead: r.lookahead,
+        dedup: r.dedup,
+        aggregation: None,
+        split: "test".into(),
+        questions: None,
+        hard: false,
+    }
+}
+
+/// Two stages with one id would share a record.
+fn check_ids(stages: &[Box<dyn Stage>]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for s in stages {
+        if !seen.insert(s.id()) {
+            bail!("the plan has stage {:?} twice", s.id());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! Runs stages: one by hand (`ttc sample …`) or a preset's whole plan (`ttc pipeline run`),
+//! and reports each stage's state (`ttc pipeline status`). Freshness is decided here only,
+//! from one fingerprint per stage ([`crate::record`]); edges of the DAG are derived from
+//! the files stages read and write.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use ttc_data::shards::Shard;
+
+use crate::layout::Layout;
+use crate::preset::Preset;
+use crate::progress::Progress;
+use crate::record::{
+    Hashes, Record, State, fingerprint, input_hashes, key, load_record, record_path, state_of,
+};
+use crate::stage::{Ctx, Mode, Stage, recorded_wall};
+
+/// How a run was asked for.
+pub struct Options<'a> {
+    pub preset: &'a Preset,
+    pub preset_path: &'a Path,
+    pub layout: &'a Layout,
+    pub mode: Mode,
+    pub shard: Shard,
+    pub force: bool,
+    pub progress: &'a dyn Progress,
+}
+
+/// The stages of `plan` whose outputs `stage` reads.
+pub fn needs(stage: &dyn Stage, plan: &[Box<dyn Stage>], layout: &Layout) -> Vec<String> {
+    let inputs: HashSet<PathBuf> = stage
+        .inputs(layout)
+        .into_iter()
+        .chain(stage.optional_inputs(layout))
+        .collect();
+    plan.iter()
+        .filter(|s| s.id() != stage.id())
+        .filter(|s| s.outputs(layout).iter().any(|o| inputs.contains(o)))
+        .map(|s| s.id())
+        .collect()
+}
+
+/// "`path` not found: run `ttc …` first", naming the plan's stage that writes `path`.
+fn missing_input(path: &Path, plan: &[Box<dyn Stage>], o: &Options) -> anyhow::Error {
+    let by = plan
+        .iter()
+        .find(|s| s.outputs(o.layout).iter().any(|x| x == path));
+    match by {
+        Some(s) => anyhow::anyhow!(
+            "{} not found: run `ttc {} --preset {}` first",
+            path.display(),
+            s.command(),
+            o.preset_path.display()
+        ),
+        None => anyhow::anyhow!(
+            "{} not found (no stage of preset {} writes it)",
+            path.display(),
+            o.preset_path.display()
+        ),
+    }
+}
+
+/// What running one stage did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// Up to date: nothing run.
+    Skipped,
+    /// Run and recorded.
+    Ran,
+    /// Run for one shard; other shards pending, nothing recorded.
+    Partial,
+}
+
+/// Run `stage` unless its record says it is done (or `force`), then record it.
+pub fn run_stage(
+    stage: &dyn Stage,
+    plan: &[Box<dyn Stage>],
+    o: &Options,
+    h: &mut Hashes,
+) -> Result<(Ran, f64)> {
+    let id = stage.id();
+    let inputs = input_hashes(stage, o.layout, h).map_err(|p| missing_input(&p, plan, o))?;
+    let config_hash = ttc_core::hash::hash_json(&stage.config());
+    let rpath = record_path(o.layout, &id);
+    let rec = load_record(&rpath)?;
+    let state = state_of(stage, o.layout, &inputs, rec.as_ref(), h);
+    if state == State::Done && !o.force {
+        let at = stage
+            .outputs(o.layout)
+            .first()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        eprintln!("{id}: up to date ({}); --force to rebuild", at.display());
+        return Ok((Ran::Skipped, rec.map_or(0.0, |r| r.wall_s)));
+    }
+    let ctx = Ctx {
+        preset: o.preset,
+        preset_path: o.preset_path,
+        layout: o.layout,
+        mode: o.mode,
+        shard: o.shard,
+        force: o.force,
+        fingerprint: fingerprint(&config_hash, &inputs),
+        progress: o.progress,
+    };
+    let t = Instant::now();
+    stage.run(&ctx).with_context(|| format!("stage {id}"))?;
+    let wall_s = t.elapsed().as_secs_f64();
+    let outputs = stage.outputs(o.layout);
+    h.forget(&outputs);
+    let mut hashes = BTreeMap::new();
+    for p in &outputs {
+        match h.get(p) {
+            Some(x) => {
+                hashes.insert(key(p), x);
+            }
+            None if o.shard != Shard::ALL => return Ok((Ran::Partial, wall_s)),
+            None => bail!("stage {id} finished without writing {}", p.display()),
+        }
+    }
+    let r = Record {
+        stage: id,
+        fingerprint: ctx.fingerprint.clone(),
+        config_hash,
+        inputs,
+        outputs: hashes,
+        wall_s: wall_s.max(recorded_wall(&outputs).unwrap_or(0.0)),
+    };
+    ttc_core::atomic::write_atomic(&rpath, &serde_json::to_vec_pretty(&r)?)?;
+    Ok((Ran::Ran, r.wall_s))
+}
+
+/// Drop the stages that need a manual stage that is not done (the report keeps running
+/// without them); `Err` names an unknown manual stage. Returns the kept and dropped stages.
+fn prune_manual(
+    preset: &Preset,
+    stages: Vec<Box<dyn Stage>>,
+    layout: &Layout,
+    h: &mut Hashes,
+) -> Result<(Vec<Box<dyn Stage>>, Vec<String>)> {
+    let manual = &preset.pipeline.manual;
+    for m in manual {
+        if !stages.iter().any(|s| &s.id() == m) {
+            let names: Vec<String> = stages.iter().map(|s| s.id()).collect();
+            bail!(
+                "[pipeline] manual: no stage {m:?} (stages: {})",
+                names.join(", ")
+            );
+        }
+    }
+    let mut blocked: Vec<String> = Vec::new();
+    for s in &stages {
+        let id = s.id();
+        // A manual stage counts once its outputs exist (it ran outside the pipeline).
+        let done = !manual.contains(&id)
+            || (input_hashes(s.as_ref(), layout, h).is_ok()
+                && s.outputs(layout).iter().all(|o| o.exists()));
+        let up_blocked = needs(s.as_ref(), &stages, layout)
+            .iter()
+            .any(|u| blocked.contains(u));
+        if !s.is_report() && (!done || up_blocked) {
+            blocked.push(id);
+        }
+    }
+    let kept = stages
+        .into_iter()
+        .filter(|s| !blocked.contains(&s.id()))
+        .collect();
+    Ok((kept, blocked))
+}
+
+/// The stages up to `until` (with everything it depends on), or all.
+fn selected(
+    stages: Vec<Box<dyn Stage>>,
+    until: Option<&str>,
+    layout: &Layout,
+) -> Result<Vec<Box<dyn Stage>>> {
+    let Some(u) = until else { return Ok(stages) };
+    if !stages.iter().any(|s| s.id() == u) {
+        let names: Vec<String> = stages.iter().map(|s| s.id()).collect();
+        bail!(
+            "--until {u:?}: no such stage (stages: {})",
+            names.join(", ")
+        );
+    }
+    let mut need: HashSet<String> = [u.to_string()].into();
+    for s in stages.iter().rev() {
+        if need.contains(&s.id()) {
+            need.extend(needs(s.as_ref(), &stages, layout));
+        }
+    }
+    Ok(stages
+        .into_iter()
+        .filter(|s| need.contains(&s.id()))
+        .collect())
+}
+
+/// Helper so the report (which reads whatever exists) is never pruned.
+trait IsReport {
+    fn is_report(&self) -> bool;
+}
+
+impl<T: Stage + ?Sized> IsReport for T {
+    fn is_report(&self) -> bool {
+        self.id() == "report"
+    }
+}
+
+#[derive(Serialize)]
+struct Timing {
+    stage: String,
+    action: &'static str,
+    wall_s: f64,
+    recorded_wall_s: f64,
+}
+
+fn write_timings(layout: &Layout, t: &[Timing]) -> Result<()> {
+    let dir = layout.report_dir();
+    let mut csv = String::from("stage,action,wall_s,recorded_wall_s\n");
+    for x in t {
+        csv += &format!(
+            "{},{},{:.1},{:.1}\n",
+            x.stage, x.action, x.wall_s, x.recorded_wall_s
+        );
+    }
+    ttc_core::atomic::write_atomic(&dir.join("timings.csv"), csv.as_bytes())?;
+    ttc_core::atomic::write_atomic(&dir.join("timings.json"), &serde_json::to_vec_pretty(t)?)?;
+    Ok(())
+}
+
+/// The plan's stages that `ttc pipeline run|status` covers (manual stages pruned, up to
+/// `until`), with the manual-blocked ones named.
+fn runnable(
+    o: &Options,
+    until: Option<&str>,
+    h: &mut Hashes,
+) -> Result<(Vec<Box<dyn Stage>>, Vec<String>)> {
+    let all = crate::plan::plan(o.preset)?;
+    let (stages, blocked) = prune_manual(o.preset, all, o.layout, h)?;
+    Ok((selected(stages, until, o.layout)?, blocked))
+}
+
+/// One line of `ttc pipeline status`.
+pub struct StatusRow {
+    pub stage: String,
+    pub state: State,
+    pub last_wall_s: Option<f64>,
+}
+
+/// Every stage's state, in plan order; and the manual-blocked stages.
+pub fn status(o: &Options, until: Option<&str>) -> Result<(Vec<StatusRow>, Vec<String>)> {
+    let mut h = Hashes::default();
+    let (stages, blocked) = runnable(o, until, &mut h)?;
+    let mut not_done: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    for s in &stages {
+        let rec = load_record(&record_path(o.layout, &s.id()))?;
+        // Below a stage that will rerun, nothing is known until it has.
+        let up = needs(s.as_ref(), &stages, o.layout)
+            .into_iter()
+            .find(|u| not_done.contains(u));
+        let state = match (up, input_hashes(s.as_ref(), o.layout, &mut h)) {
+            (Some(up), _) => State::Waiting(up),
+            (None, Err(p)) => State::Waiting(p.display().to_string()),
+            (None, Ok(inputs)) => state_of(s.as_ref(), o.layout, &inputs, rec.as_ref(), &mut h),
+        };
+        if state != State::Done {
+            not_done.push(s.id());
+        }
+        rows.push(StatusRow {
+            stage: s.id(),
+            state,
+            last_wall_s: rec.map(|r| r.wall_s),
+        });
+    }
+    Ok((rows, blocked))
+}
+
+/// `ttc pipeline run`: every stage not done, in plan order; timings after each.
+pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
+    let mut h = Hashes::default();
+    let (stages, blocked) = runnable(o, until, &mut h)?;
+    if !blocked.is_empty() {
+        eprintln!(
+            "[pipeline] manual: {} not done; left out: {}",
+            o.preset.pipeline.manual.join(", "),
+            blocked.join(", ")
+        );
+    }
+    let total = Instant::now();
+    let mut timings = Vec::new();
+    let (mut ran, mut skipped) = (0, 0);
+    for (i, s) in stages.iter().enumerate() {
+        let id = s.id();
+        let tag = format!("[{}/{}] {id}", i + 1, stages.len());
+        let manual = o.preset.pipeline.manual.contains(&id);
+        let t = Instant::now();
+        let (action, recorded) = if manual {
+            eprintln!("{tag}: manual stage, its outputs are used as they are");
+            let inputs = input_hashes(s.as_ref(), o.layout, &mut h)
+                .map_err(|p| missing_input(&p, &stages, o))?;
+            let outputs = s.outputs(o.layout);
+            let mut hashes = BTreeMap::new();
+            for p in &outputs {
+                let x = h
+                    .get(p)
+                    .with_context(|| format!("manual stage {id}: {} missing", p.display()))?;
+                hashes.insert(key(p), x);
+            }
+            let config_hash = ttc_core::hash::hash_json(&s.config());
+            let r = Record {
+                stage: id.clone(),
+                fingerprint: fingerprint(&config_hash, &inputs),
+                config_hash,
+                inputs,
+                outputs: hashes,
+                wall_s: recorded_wall(&outputs).unwrap_or(0.0),
+            };
+            ttc_core::atomic::write_atomic(
+                &record_path(o.layout, &id),
+                &serde_json::to_vec_pretty(&r)?,
+            )?;
+            ("manual", r.wall_s)
+        } else {
+            eprintln!("{tag} → ttc {}", s.command());
+            match run_stage(s.as_ref(), &stages, o, &mut h)
+                .with_context(|| format!("pipeline stage {id}"))?
+            {
+                (Ran::Skipped, w) => {
+                    skipped += 1;
+                    ("skipped", w)
+                }
+                (_, w) => {
+                    ran += 1;
+                    ("ran", w)
+                }
+            }
+        };
+        timings.push(Timing {
+            stage: id,
+            action,
+            wall_s: if action == "skipped" {
+                0.0
+            } else {
+                t.elapsed().as_secs_f64()
+            },
+            recorded_wall_s: recorded,
+        });
+        write_timings(o.layout, &timings)?;
+    }
+    eprintln!(
+        "pipeline {}: {ran} stages run, {skipped} up to date, {:.0}s; timings in {}",
+        o.preset.name,
+        total.elapsed().as_secs_f64(),
+        o.layout.report_dir().join("timings.csv").display()
+    );
+    Ok(())
+}

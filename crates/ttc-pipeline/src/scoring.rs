@@ -1,0 +1,47 @@
+//! Scoring samples with a PRM for the stages that evaluate it, behind a progress bar.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use ttc_data::rows::{SampleRow, ScoredSample};
+use ttc_engine::step_scorer::StepScorer;
+
+use crate::stage::Ctx;
+
+/// Score every test sample with the PRM (batched, with a progress bar).
+pub fn score_samples(
+    ctx: &Ctx,
+    scorer: &StepScorer,
+    problems: &HashMap<String, String>,
+    samples: &[SampleRow],
+) -> Result<Vec<ScoredSample>> {
+    let pb = ctx.progress.bar(samples.len() as u64, "score");
+    let mut out = Vec::with_capacity(samples.len());
+    for chunk in samples.chunks(256) {
+        let items: Vec<(&str, &[String])> = chunk
+            .iter()
+            .map(|s| {
+                let p = problems
+                    .get(&s.question_id)
+                    .with_context(|| format!("sample of unknown question {}", s.question_id))?;
+                Ok((p.as_str(), s.steps.as_slice()))
+            })
+            .collect::<Result<_>>()?;
+        let scores = scorer.score(&items)?;
+        for (s, sc) in chunk.iter().zip(scores) {
+            out.push(ScoredSample {
+                question_id: s.question_id.clone(),
+                question_index: s.question_index,
+                level: s.level,
+                sample_id: s.sample_id,
+                answer: s.answer.clone(),
+                correct: s.correct,
+                first_error: s.first_error,
+                step_scores: sc,
+            });
+        }
+        pb.inc(chunk.len() as u64);
+    }
+    pb.finish();
+    Ok(out)
+}

@@ -1,0 +1,143 @@
+//! `ttc label`: Monte Carlo step labels of the train samples (DESIGN §5): rollouts from
+//! every step prefix (prefix-shared KV cache); soft = fraction right, hard = any right.
+//! Resumable parts, `--shard i/n`-able.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ttc_core::manifest::Manifest;
+use ttc_data::rows::{LabelRow, SampleRow, group_by_question};
+use ttc_data::shards::Parts;
+use ttc_engine::mc_labels::{LabelStats, label_questions};
+use ttc_model::generate::Engine;
+use ttc_task::Problem;
+use ttc_task::math500::load_problems;
+use ttc_task::tokenizer::PromptTemplate;
+
+use crate::checkpoint::load_cpu;
+use crate::layout::{Layout, checkpoint_inputs, prompt_file};
+use crate::parts::run_parts;
+use crate::preset::{LabelStage, Preset};
+use crate::stage::{Ctx, Stage};
+
+pub struct LabelsStage {
+    config: LabelStage,
+}
+
+impl LabelsStage {
+    pub fn new(preset: &Preset) -> Result<LabelsStage> {
+        let config = preset
+            .labels
+            .clone()
+            .context("preset has no [labels] section")?;
+        config.sampling().validate("labels")?;
+        Ok(LabelsStage { config })
+    }
+}
+
+impl Stage for LabelsStage {
+    fn id(&self) -> String {
+        "labels".into()
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "labels": self.config })
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let mut i = vec![layout.split_file("train"), layout.samples_file("train")];
+        i.extend(checkpoint_inputs(&layout.policy_dir(false)));
+        i
+    }
+    fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![prompt_file(&layout.policy_dir(false))]
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![layout.labels_file()]
+    }
+    fn command(&self) -> String {
+        "label".into()
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        let ls = &self.config;
+        let pdir = ctx.layout.policy_dir(false);
+        let sdir = ctx.layout.samples_dir("train");
+        let sfile = sdir.join("samples.parquet");
+        let split_path = ctx.layout.split_file("train");
+        let problems: Vec<Problem> = load_problems(&split_path)?;
+        let samples: Vec<SampleRow> = ttc_core::table::read_parquet(&sfile)?;
+        let n_q = samples
+            .iter()
+            .map(|r| r.question_index as usize + 1)
+            .max()
+            .unwrap_or(0);
+        if n_q > problems.len() {
+            anyhow::bail!(
+                "{}: samples name question {} but {} has {} questions",
+                sfile.display(),
+                n_q - 1,
+                split_path.display(),
+                problems.len()
+            );
+        }
+        let grouped = group_by_question(samples, n_q);
+        let out = ctx.layout.labels_dir();
+        if ctx.force {
+            let _ = std::fs::remove_dir_all(&out);
+        }
+        let started = Instant::now();
+        let (model, tok) = load_cpu(&pdir)?;
+        let engine = Engine::new(&model, &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
+        let file = out.join("labels.parquet");
+        let parts = Parts::open(&file, ls.chunk, n_q, &ctx.fingerprint)?;
+        let sampling = ls.sampling();
+        // Each chunk's token counts sit beside its part (written first, so a finished part
+        // always has them).
+        let stats_path = |c: usize| parts.dir.join(format!("stats-{c:05}.json"));
+        let complete = run_parts(ctx, &parts, "label", |c, r| {
+            let (rows, s) = label_questions(&engine, &problems[r.clone()], &grouped[r], &sampling)?;
+            ttc_core::atomic::write_atomic(&stats_path(c), &serde_json::to_vec(&s)?)?;
+            Ok(rows)
+        })?;
+        if !complete {
+            eprintln!(
+                "label: shard {} done; other shards pending (then `ttc merge`)",
+                ctx.shard
+            );
+            return Ok(());
+        }
+        let mut total = LabelStats::default();
+        for c in 0..parts.n_chunks() {
+            let p = stats_path(c);
+            let bytes = std::fs::read(&p).map_err(|e| ttc_core::Error::io(&p, e))?;
+            let s: LabelStats =
+                serde_json::from_slice(&bytes).with_context(|| format!("{}", p.display()))?;
+            total.add(&s);
+        }
+        let rows: Vec<LabelRow> = parts.merge()?;
+        let mut m = Manifest::new("label", &self.config(), ls.seed);
+        m.counts.insert("steps".into(), rows.len() as u64);
+        m.counts
+            .insert("samples_labelled".into(), total.samples_labelled);
+        m.counts
+            .insert("samples_dropped".into(), total.samples_dropped);
+        m.counts.insert("rollouts".into(), total.rollouts);
+        m.counts.insert("unique_tokens".into(), total.unique_tokens);
+        m.counts
+            .insert("computed_tokens".into(), total.computed_tokens);
+        m.wall_time_s = started.elapsed().as_secs_f64();
+        m.save(&out)?;
+        eprintln!(
+            "label: wrote {} ({} steps of {} samples, {} dropped without an answer; {} rollouts; computed {} tokens for {} unique = {:.3}x) in {:.1}s",
+            file.display(),
+            rows.len(),
+            total.samples_labelled,
+            total.samples_dropped,
+            total.rollouts,
+            total.computed_tokens,
+            total.unique_tokens,
+            total.computed_tokens as f64 / total.unique_tokens.max(1) as f64,
+            m.wall_time_s
+        );
+        Ok(())
+    }
+}

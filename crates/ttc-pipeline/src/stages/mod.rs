@@ -1,0 +1,17 @@
+//! One module per stage type (see [`crate::stage::Stage`]).
+
+pub mod analysis;
+pub mod data;
+pub mod eval_policy;
+pub mod exchange;
+pub mod import;
+pub mod labels;
+pub mod orm;
+pub mod policy;
+pub mod prm_eval;
+pub mod prm_train;
+pub mod ratios;
+pub mod revision;
+pub mod samples;
+pub mod search;
+pub mod tokenizer;

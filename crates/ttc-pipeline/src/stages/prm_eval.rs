@@ -1,0 +1,214 @@
+//! `ttc eval prm`: the PRM against the truth it can be checked on (DESIGN §6): step AUROC
+//! and calibration vs the MC labels of held-out questions and vs the step checker,
+//! first-error F1, and best-of-N / weighted best-of-N vs majority on the test samples.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use ttc_data::rows::{SampleRow, ScoredSample};
+use ttc_engine::step_scorer::StepScorer;
+use ttc_eval::prm_selection::selection_table;
+use ttc_task::math500::load_problems;
+use ttc_train::prm::{auroc, calibration, first_error_f1};
+
+use crate::checkpoint::load_cpu;
+use crate::layout::{Layout, checkpoint_inputs, prompt_file};
+use crate::preset::{LabelKind, Preset, PrmConfig};
+use crate::prm_data;
+use crate::scoring::score_samples;
+use crate::stage::{Ctx, Stage};
+
+pub struct PrmEvalStage {
+    /// `None` for an imported PRM: no MC labels to compare with.
+    config: Option<PrmConfig>,
+    hard: bool,
+}
+
+impl PrmEvalStage {
+    pub fn new(preset: &Preset, hard: bool) -> PrmEvalStage {
+        let config = preset.prm.clone();
+        let hard = hard || config.as_ref().is_some_and(|c| c.labels == LabelKind::Hard);
+        PrmEvalStage { config, hard }
+    }
+
+    fn out_dir(&self, layout: &Layout) -> PathBuf {
+        layout
+            .report_dir()
+            .join(if self.hard { "prm-hard" } else { "prm" })
+    }
+}
+
+impl Stage for PrmEvalStage {
+    fn id(&self) -> String {
+        let default_hard = self
+            .config
+            .as_ref()
+            .is_some_and(|c| c.labels == LabelKind::Hard);
+        if self.hard && !default_hard {
+            "eval-prm-hard".into()
+        } else {
+            "eval-prm".into()
+        }
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "prm": self.config, "hard": self.hard })
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let mut i = vec![layout.split_file("test"), layout.samples_file("test")];
+        i.extend(checkpoint_inputs(&layout.prm_dir(self.hard)));
+        if self.config.is_some() {
+            i.extend([
+                layout.split_file("train"),
+                layout.samples_file("train"),
+                layout.labels_file(),
+            ]);
+        }
+        i
+    }
+    fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![prompt_file(&layout.prm_dir(self.hard))]
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let d = self.out_dir(layout);
+        vec![d.join("prm_eval.json"), d.join("scores.parquet")]
+    }
+    fn command(&self) -> String {
+        if self.id() == "eval-prm-hard" {
+            "eval prm --hard".into()
+        } else {
+            "eval prm".into()
+        }
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        let pc = &self.config;
+        let hard = self.hard;
+        let mdir = ctx.layout.prm_dir(hard);
+        let test_file = ctx.layout.samples_file("test");
+        let (model, tok) = load_cpu(&mdir)?;
+        let scorer = StepScorer::new(&model, &tok)?
+            .with_prompt(ttc_task::tokenizer::PromptTemplate::load(&mdir)?);
+        let out = self.out_dir(ctx.layout);
+        // Held-out labelled questions: step AUROC and calibration against MC labels.
+        let (mut sc, mut soft, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+        if let Some(pc) = &pc {
+            let inp = prm_data::load(ctx.layout)?;
+            let val_q = prm_data::val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
+            let val_samples: Vec<SampleRow> = inp
+                .samples
+                .iter()
+                .filter(|s| val_q.contains(&s.question_index))
+                .cloned()
+                .collect();
+            let val_scored = score_samples(ctx, &scorer, &inp.problems, &val_samples)?;
+            let by_key: HashMap<(u32, u32), &ScoredSample> = val_scored
+                .iter()
+                .map(|s| ((s.question_index, s.sample_id), s))
+                .collect();
+            for l in inp
+                .labels
+                .iter()
+                .filter(|l| val_q.contains(&l.question_index))
+            {
+                if let Some(s) = by_key
+                    .get(&(l.question_index, l.sample_id))
+                    .and_then(|s| s.step_scores.get(l.step_index as usize))
+                {
+                    sc.push(*s);
+                    soft.push(l.soft);
+                    truth.push(l.verdict.as_deref() == Some("correct"));
+                }
+            }
+        }
+        let mc_pos: Vec<bool> = soft.iter().map(|&s| s >= 0.5).collect();
+        // Test samples: first-error F1 vs the step checker, selection vs majority.
+        let test_problems: HashMap<String, String> = load_problems(&ctx.layout.split_file("test"))?
+            .into_iter()
+            .map(|p| (p.unique_id, p.problem))
+            .collect();
+        let test_samples: Vec<SampleRow> = ttc_core::table::read_parquet(&test_file)?;
+        let scored = score_samples(ctx, &scorer, &test_problems, &test_samples)?;
+        // Step truth exists only where the step checker judged the steps (arith, not MATH).
+        let judged: std::collections::HashSet<(u32, u32)> = test_samples
+            .iter()
+            .filter(|s| !s.step_verdicts.is_empty())
+            .map(|s| (s.question_index, s.sample_id))
+            .collect();
+        let has_truth = |s: &&ScoredSample| judged.contains(&(s.question_index, s.sample_id));
+        let with_answer: Vec<&ScoredSample> = scored
+            .iter()
+            .filter(|s| s.answer.is_some())
+            .filter(has_truth)
+            .collect();
+        let fe = first_error_f1(
+            &with_answer
+                .iter()
+                .map(|s| s.step_scores.clone())
+                .collect::<Vec<_>>(),
+            &with_answer
+                .iter()
+                .map(|s| s.first_error)
+                .collect::<Vec<_>>(),
+            0.5,
+        );
+        let (mut t_sc, mut t_ok) = (Vec::new(), Vec::new());
+        for s in scored.iter().filter(has_truth) {
+            // True per-step correctness: steps before the first error are right.
+            let fe = s.first_error.map(|f| f as usize).unwrap_or(usize::MAX);
+            for (k, &x) in s.step_scores.iter().enumerate() {
+                t_sc.push(x);
+                t_ok.push(k < fe);
+            }
+        }
+        let n_per_q = test_samples
+            .iter()
+            .filter(|s| s.question_index == test_samples[0].question_index)
+            .count();
+        let ns: Vec<usize> = [1, 4, 16, 64]
+            .into_iter()
+            .filter(|&n| n <= n_per_q)
+            .collect();
+        let sel = selection_table(&scored, &ns);
+        let cal_mc = calibration(&sc, &soft, 10);
+        let t_ok_f: Vec<f32> = t_ok.iter().map(|&b| b as u8 as f32).collect();
+        let cal_true = calibration(&t_sc, &t_ok_f, 10);
+        ttc_core::table::write_parquet(&out.join("scores.parquet"), &scored)?;
+        ttc_core::table::write_csv(&out.join("selection.csv"), &sel)?;
+        ttc_core::table::write_csv(&out.join("calibration_mc.csv"), &cal_mc)?;
+        ttc_core::table::write_csv(&out.join("calibration_true.csv"), &cal_true)?;
+        let summary = serde_json::json!({
+            "prm": mdir.display().to_string(),
+            "labels": if hard { "hard" } else { "soft" },
+            "val_steps": sc.len(),
+            "step_auroc_vs_mc": auroc(&sc, &mc_pos),
+            "step_auroc_vs_true": auroc(&sc, &truth),
+            "test_samples": scored.len(),
+            "test_step_auroc_vs_true": auroc(&t_sc, &t_ok),
+            "first_error": fe,
+            "selection": sel,
+        });
+        ttc_core::atomic::write_atomic(
+            &out.join("prm_eval.json"),
+            &serde_json::to_vec_pretty(&summary)?,
+        )?;
+        println!("{summary}");
+        eprintln!(
+            "eval prm: step AUROC vs MC {:.3}, vs truth (test) {:.3}; first-error F1 {:.3} (err {:.3} n={}, ok {:.3} n={}); wrote {}",
+            auroc(&sc, &mc_pos).unwrap_or(f64::NAN),
+            auroc(&t_sc, &t_ok).unwrap_or(f64::NAN),
+            fe.f1,
+            fe.acc_erroneous,
+            fe.n_erroneous,
+            fe.acc_correct,
+            fe.n_correct,
+            out.display()
+        );
+        for r in &sel {
+            eprintln!(
+                "  N={:<3} majority {:.3}  best-of-N {:.3}  weighted {:.3}  pass@N {:.3}  ({} subsets)",
+                r.n, r.majority, r.best_of_n, r.weighted_best_of_n, r.pass_at_n, r.subsets
+            );
+        }
+        Ok(())
+    }
+}

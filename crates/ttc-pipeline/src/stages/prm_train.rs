@@ -1,0 +1,121 @@
+//! `ttc train prm [--hard]`: the process reward model (DESIGN §6): the policy's backbone
+//! with a score head, trained with soft-label BCE at each step's last token on the MC
+//! labels; early stopping on the held-out questions' loss.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use ttc_model::LlamaConfig;
+use ttc_train::prm::prm_examples;
+use ttc_train::sft::{Init, SftRun};
+
+use crate::checkpoint::eos_pad;
+use crate::layout::{Layout, checkpoint_inputs, model_files};
+use crate::preset::{LabelKind, Preset, PrmConfig};
+use crate::prm_data;
+use crate::stage::{Ctx, Stage};
+use crate::training::{Job, fine_tune};
+
+pub struct PrmTrainStage {
+    config: PrmConfig,
+    hard: bool,
+}
+
+impl PrmTrainStage {
+    /// `hard` trains on hard labels whatever `[prm] labels` says (`prm-hard/`).
+    pub fn new(preset: &Preset, hard: bool) -> Result<PrmTrainStage> {
+        let config = preset.prm.clone().context("preset has no [prm] section")?;
+        let hard = hard || config.labels == LabelKind::Hard;
+        Ok(PrmTrainStage { config, hard })
+    }
+}
+
+impl Stage for PrmTrainStage {
+    fn id(&self) -> String {
+        if self.hard && self.config.labels != LabelKind::Hard {
+            "prm-hard".into()
+        } else {
+            "prm".into()
+        }
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "prm": self.config, "hard": self.hard })
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let mut i = vec![
+            layout.split_file("train"),
+            layout.samples_file("train"),
+            layout.labels_file(),
+        ];
+        i.extend(checkpoint_inputs(&layout.policy_dir(false)));
+        i
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        model_files(&layout.prm_dir(self.hard))
+    }
+    fn command(&self) -> String {
+        if self.id() == "prm-hard" {
+            "train prm --hard".into()
+        } else {
+            "train prm".into()
+        }
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        let pc = &self.config;
+        let hard = self.hard;
+        let pdir = ctx.layout.policy_dir(false);
+        let inp = prm_data::load(ctx.layout)?;
+        let tok = ttc_task::tokenizer::load_tokenizer(&pdir.join("tokenizer.json"))
+            .with_context(|| format!("{}: the policy's tokenizer", pdir.display()))?;
+        let (eos, pad) = eos_pad(&tok)?;
+        let exs = prm_examples(&tok, &inp.problems, &inp.samples, &inp.labels, hard, eos)?;
+        let val_q = prm_data::val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
+        let (val, train): (Vec<_>, Vec<_>) = exs.into_iter().partition(|(q, _)| val_q.contains(q));
+        let train: Vec<_> = train.into_iter().map(|(_, e)| e).collect();
+        let val: Vec<_> = val.into_iter().map(|(_, e)| e).collect();
+        if train.is_empty() {
+            anyhow::bail!(
+                "no labelled samples to train the PRM on (did every sample lack an answer?)"
+            );
+        }
+        let model_cfg = LlamaConfig::load(&pdir.join("config.json"))?.with_score_head();
+        let out = ctx.layout.prm_dir(hard);
+        let run_hash = ttc_core::hash::hash_json(&(
+            &model_cfg,
+            &pc,
+            hard,
+            ttc_core::hash::hash_file(&pdir.join("model.safetensors"))?,
+            ttc_core::hash::hash_file(&ctx.layout.samples_file("train"))?,
+            ttc_core::hash::hash_file(&ctx.layout.labels_file())?,
+        ));
+        let name = if hard { "prm-hard" } else { "prm" };
+        let job = Job {
+            label: name,
+            run: SftRun {
+                model_cfg: &model_cfg,
+                init: Init::ScoreHeadFrom(&pdir),
+                cfg: &pc.train,
+                train: &train,
+                val: &val,
+                pad,
+                run_hash: &run_hash,
+                out: &out,
+            },
+            tokenizer: &pdir.join("tokenizer.json"),
+            force: ctx.force,
+        };
+        let state = fine_tune(ctx, job)?;
+        eprintln!(
+            "{name}: {} train / {} val samples ({} labels), {} steps, best val BCE {:.4} at step {} in {:.0}s -> {}",
+            train.len(),
+            val.len(),
+            if hard { "hard" } else { "soft" },
+            state.step,
+            state.best_val_loss.unwrap_or(f64::NAN),
+            state.best_step.map(|s| s.to_string()).unwrap_or("-".into()),
+            state.wall_time_s,
+            out.display()
+        );
+        Ok(())
+    }
+}

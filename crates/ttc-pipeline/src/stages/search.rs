@@ -1,0 +1,293 @@
+//! `ttc search`: a search strategy over the PRM on a dataset split (DESIGN §8), batched
+//! across questions, resumable in parts, one parquet row per question with its accounting.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use ttc_core::manifest::Manifest;
+use ttc_data::rows::SearchRow;
+use ttc_data::shards::Parts;
+use ttc_engine::search_adapters::{PolicyGenerator, PrmVerifier};
+use ttc_model::generate::Engine;
+use ttc_search::select::Aggregation;
+use ttc_search::{SearchConfig, Strategy, Verifier};
+use ttc_task::grader::is_equivalent;
+use ttc_task::math500::load_problems;
+use ttc_task::tokenizer::PromptTemplate;
+
+use crate::checkpoint::load_cpu;
+use crate::layout::{Layout, checkpoint_inputs, prompt_file};
+use crate::parts::run_parts;
+use crate::preset::{Preset, SearchStage};
+
+use crate::stage::{Ctx, Stage};
+
+/// One search as asked for: a strategy at budget N with its knobs; what the preset's
+/// `[search]` section does not say comes from it.
+#[derive(Debug, Clone)]
+pub struct SearchArgs {
+    /// majority, bon, weighted-bon, beam, lookahead or dvts.
+    pub strategy: String,
+    pub n: usize,
+    /// Beam width M (0: √N); the section's `width` when `None`.
+    pub width: Option<usize>,
+    pub lookahead: usize,
+    pub dedup: bool,
+    /// last, min, prod or mean; the section's when `None`.
+    pub aggregation: Option<Aggregation>,
+    pub split: String,
+    /// The first this many questions; the section's `questions` when `None`.
+    pub questions: Option<usize>,
+    /// Search over the hard-label PRM (`prm-hard/`).
+    pub hard: bool,
+}
+
+pub struct SearchRunStage {
+    args: SearchArgs,
+    strategy: Strategy,
+    section: SearchStage,
+    aggregation: Aggregation,
+    cfg: SearchConfig,
+}
+
+impl SearchRunStage {
+    /// Validates the strategy, its budget and the section once.
+    pub fn new(preset: &Preset, args: SearchArgs) -> Result<SearchRunStage> {
+        let section: SearchStage = preset.search.clone().unwrap_or_default();
+        let width = args.width.unwrap_or(section.width);
+        let strategy = Strategy::parse(&args.strategy, args.n, width, args.lookahead, args.dedup)
+            .with_context(|| format!("search {} at N={}", args.strategy, args.n))?;
+        let aggregation = args.aggregation.unwrap_or(section.aggregation);
+        let cfg = SearchConfig {
+            n: args.n,
+            aggregation,
+            temperature: section.temperature,
+            top_p: section.top_p,
+            max_rounds: section.max_rounds,
+            max_new_tokens: section.max_new_tokens,
+            seed: section.seed,
+        };
+        cfg.validate(&strategy)?;
+        if section.chunk == 0 {
+            bail!("search.chunk: must be at least 1");
+        }
+        Ok(SearchRunStage {
+            args,
+            strategy,
+            section,
+            aggregation,
+            cfg,
+        })
+    }
+
+    /// The output directory name: `<strategy label>-n<N>-<aggregation>`.
+    pub fn label(&self) -> String {
+        format!(
+            "{}-n{}-{}",
+            self.strategy.label(),
+            self.args.n,
+            self.aggregation.name()
+        )
+    }
+
+    fn needs_prm(&self) -> bool {
+        self.strategy != Strategy::Majority
+    }
+}
+
+impl Stage for SearchRunStage {
+    fn id(&self) -> String {
+        let mut id = format!("search {}", self.label());
+        if self.args.split != "test" {
+            id += &format!(" {}", self.args.split);
+        }
+        if self.args.hard {
+            id += " hard";
+        }
+        id
+    }
+    fn config(&self) -> serde_json::Value {
+        let mut section = serde_json::to_value(&self.section).expect("serializes");
+        // The runs list is the plan's business, not this search's.
+        section.as_object_mut().map(|m| m.remove("runs"));
+        serde_json::json!({
+            "search": section,
+            "strategy": self.strategy,
+            "cfg": self.cfg,
+            "split": self.args.split,
+            "questions": self.args.questions.or(self.section.questions),
+        })
+    }
+    fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let mut i = vec![layout.split_file(&self.args.split)];
+        i.extend(checkpoint_inputs(&layout.policy_dir(false)));
+        if self.needs_prm() {
+            i.extend(checkpoint_inputs(&layout.prm_dir(self.args.hard)));
+        }
+        i
+    }
+    fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![
+            prompt_file(&layout.policy_dir(false)),
+            prompt_file(&layout.prm_dir(self.args.hard)),
+        ]
+    }
+    fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![
+            layout
+                .search_dir()
+                .join(self.label())
+                .join("results.parquet"),
+        ]
+    }
+    fn command(&self) -> String {
+        let a = &self.args;
+        let mut c = format!("search --strategy {} --n {}", a.strategy, a.n);
+        if let Some(w) = a.width {
+            c += &format!(" --width {w}");
+        }
+        if a.strategy == "lookahead" {
+            c += &format!(" --lookahead {}", a.lookahead);
+        }
+        if a.dedup {
+            c += " --dedup";
+        }
+        c
+    }
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        let a = &self.args;
+        let st = &self.section;
+        let strategy = self.strategy;
+        let agg_name = self.aggregation.name();
+        let cfg = self.cfg.clone();
+        let pdir = ctx.layout.policy_dir(false);
+        let needs_prm = strategy != Strategy::Majority;
+        let mdir = ctx.layout.prm_dir(a.hard);
+        let split_path = ctx.layout.split_file(&a.split);
+        let mut problems = load_problems(&split_path)?;
+        if let Some(q) = a.questions.or(st.questions) {
+            problems.truncate(q);
+        }
+        let label = self.label();
+        let out = ctx.layout.search_dir().join(&label);
+        if ctx.force {
+            let _ = std::fs::remove_dir_all(&out);
+        }
+        let started = Instant::now();
+        let (policy, tok) = load_cpu(&pdir)?;
+        let engine = Engine::new(&policy, &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
+        let prm_prompt = PromptTemplate::load(&mdir)?;
+        let prm = if needs_prm {
+            Some(load_cpu(&mdir)?)
+        } else {
+            None
+        };
+        let texts: Vec<String> = problems.iter().map(|p| p.problem.clone()).collect();
+        let file = out.join("results.parquet");
+        let parts = Parts::open(&file, st.chunk, problems.len(), &ctx.fingerprint)?;
+        let complete = run_parts(ctx, &parts, "search", |_, r| {
+            let mut generator =
+                PolicyGenerator::new(&engine, texts.clone(), cfg.temperature, cfg.top_p);
+            let mut verifier = match &prm {
+                Some((m, t)) => Some(PrmVerifier::new(
+                    Engine::new(m, t)?.with_prompt(prm_prompt.clone()),
+                    texts.clone(),
+                )?),
+                None => None,
+            };
+            let qs: Vec<usize> = r.collect();
+            let ver = verifier.as_mut().map(|v| v as &mut dyn Verifier);
+            let outcomes = ttc_search::run(&strategy, &cfg, &qs, &mut generator, ver)?;
+            Ok(outcomes
+                .into_iter()
+                .map(|o| {
+                    let p = &problems[o.question];
+                    let right = |x: Option<&str>| x.is_some_and(|x| is_equivalent(x, &p.answer));
+                    let acc = o.accounting;
+                    SearchRow {
+                        question_id: p.unique_id.clone(),
+                        question_index: o.question as u32,
+                        level: p.level,
+                        strategy: strategy.label(),
+                        width: match strategy {
+                            Strategy::Beam { width, .. } | Strategy::Dvts { width } => width as u32,
+                            _ => 0,
+                        },
+                        lookahead: match strategy {
+                            Strategy::Beam { lookahead, .. } => lookahead as u32,
+                            _ => 0,
+                        },
+                        aggregation: agg_name.to_string(),
+                        n: cfg.n as u32,
+                        seed: cfg.seed,
+                        correct: right(o.answer()),
+                        answer: o.answer().map(str::to_string),
+                        any_correct: o.solutions.iter().any(|s| right(s.answer.as_deref())),
+                        solutions: o.solutions.len() as u32,
+                        rounds: o.rounds as u32,
+                        generations: acc.generations,
+                        continuations: acc.continuations,
+                        generated_tokens: acc.generated_tokens,
+                        computed_tokens: acc.computed_tokens,
+                        verifier_tokens: acc.verifier_tokens,
+                        flops: acc.flops,
+                    }
+                })
+                .collect())
+        })?;
+        if !complete {
+            eprintln!(
+                "search: shard {} done; other shards pending (then `ttc merge`)",
+                ctx.shard
+            );
+            return Ok(());
+        }
+        let rows: Vec<SearchRow> = parts.merge()?;
+        let wall = started.elapsed().as_secs_f64();
+        let n = rows.len().max(1) as f64;
+        let sum = |f: fn(&SearchRow) -> u64| rows.iter().map(f).sum::<u64>();
+        let correct = rows.iter().filter(|r| r.correct).count();
+        let any = rows.iter().filter(|r| r.any_correct).count();
+        let (generated, computed, verifier) = (
+            sum(|r| r.generated_tokens),
+            sum(|r| r.computed_tokens),
+            sum(|r| r.verifier_tokens),
+        );
+        let summary = serde_json::json!({
+            "strategy": strategy.label(), "n": cfg.n, "aggregation": agg_name,
+            "split": a.split, "questions": rows.len(),
+            "accuracy": correct as f64 / n, "any_correct": any as f64 / n,
+            "generated_tokens": generated, "computed_tokens": computed, "verifier_tokens": verifier,
+            "flops": rows.iter().map(|r| r.flops).sum::<f64>(),
+            "wall_s": wall, "generated_tok_s": generated as f64 / wall.max(1e-9),
+            "computed_tok_s": (computed + verifier) as f64 / wall.max(1e-9),
+        });
+        ttc_core::atomic::write_atomic(
+            &out.join("summary.json"),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )?;
+        let mut m = Manifest::new("search", &self.config(), cfg.seed);
+        m.counts.insert("questions".into(), rows.len() as u64);
+        m.counts.insert("correct".into(), correct as u64);
+        m.wall_time_s = wall;
+        m.save(&out)?;
+        println!("{summary}");
+        eprintln!(
+            "search: {} N={} on {} {} questions: accuracy {:.1}% (any solution right {:.1}%), {} generated / {} computed / {} verifier tokens, {:.0} tok/s; wrote {} in {:.1}s",
+            strategy.label(),
+            cfg.n,
+            rows.len(),
+            a.split,
+            100.0 * correct as f64 / n,
+            100.0 * any as f64 / n,
+            generated,
+            computed,
+            verifier,
+            (computed + verifier) as f64 / wall.max(1e-9),
+            file.display(),
+            wall
+        );
+        Ok(())
+    }
+}
