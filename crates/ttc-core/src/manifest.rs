@@ -1,7 +1,6 @@
-//! `manifest.json`: what a stage wrote, from what, with which config (DESIGN §1).
-//!
-//! A stage is skipped when its manifest's config hash and input hashes equal the current
-//! ones; the manifest is written last, so its presence means the stage finished.
+//! `manifest.json`: what a stage did — its config, seed, counts and wall time — beside its
+//! outputs, so a directory explains itself (STYLE 11). Whether a stage is up to date is
+//! decided elsewhere, once (the pipeline runner's fingerprint); a manifest decides nothing.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,12 +16,6 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub struct Manifest {
     /// Stage name, e.g. `data`, `tokenizer`.
     pub stage: String,
-    /// Hash of the stage's config section (see [`crate::hash::hash_json`]).
-    pub config_hash: String,
-    /// Input artifact → content hash.
-    pub inputs: BTreeMap<String, String>,
-    /// Output file (relative to the stage directory) → content hash.
-    pub outputs: BTreeMap<String, String>,
     pub seed: u64,
     pub wall_time_s: f64,
     /// Named counts (rows per split, vocabulary size, …).
@@ -32,33 +25,16 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// A manifest for `stage` run with `config` (hashed and stored) and `seed`; outputs,
-    /// inputs, counts and wall time are recorded as the stage goes.
+    /// A manifest for `stage` run with `config` and `seed`; counts and wall time are
+    /// recorded as the stage goes.
     pub fn new<C: Serialize>(stage: &str, config: &C, seed: u64) -> Manifest {
         Manifest {
             stage: stage.to_string(),
-            config_hash: crate::hash::hash_json(config),
-            inputs: BTreeMap::new(),
-            outputs: BTreeMap::new(),
             seed,
             wall_time_s: 0.0,
             counts: BTreeMap::new(),
             config: serde_json::to_value(config).expect("configs serialize to JSON"),
         }
-    }
-
-    /// Record an input file by content hash under `label`.
-    pub fn record_input(&mut self, label: &str, path: &Path) -> Result<()> {
-        self.inputs
-            .insert(label.to_string(), crate::hash::hash_file(path)?);
-        Ok(())
-    }
-
-    /// Record `dir/name` as an output, by content hash.
-    pub fn record_output(&mut self, dir: &Path, name: &str) -> Result<()> {
-        self.outputs
-            .insert(name.to_string(), crate::hash::hash_file(&dir.join(name))?);
-        Ok(())
     }
 
     /// Read `dir/manifest.json`; `Ok(None)` if the stage has not finished there.
@@ -82,22 +58,6 @@ impl Manifest {
         let bytes = serde_json::to_vec_pretty(self).expect("manifest serializes");
         write_atomic(&dir.join(MANIFEST_FILE), &bytes)
     }
-
-    /// True when this manifest was produced from the same config and inputs, and every
-    /// output it lists still has the recorded content.
-    pub fn is_fresh(
-        &self,
-        dir: &Path,
-        config_hash: &str,
-        inputs: &BTreeMap<String, String>,
-    ) -> bool {
-        self.config_hash == config_hash
-            && &self.inputs == inputs
-            && self
-                .outputs
-                .iter()
-                .all(|(name, h)| crate::hash::hash_file(&dir.join(name)).is_ok_and(|got| &got == h))
-    }
 }
 
 #[cfg(test)]
@@ -105,14 +65,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn save_load_fresh_and_stale() {
+    fn save_and_load_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        write_atomic(&dir.path().join("a.txt"), b"x").unwrap();
         let m = Manifest {
             stage: "t".into(),
-            config_hash: "c".into(),
-            inputs: BTreeMap::new(),
-            outputs: [("a.txt".to_string(), crate::hash::hash_bytes(b"x"))].into(),
             seed: 1,
             wall_time_s: 0.5,
             counts: BTreeMap::new(),
@@ -121,10 +77,6 @@ mod tests {
         m.save(dir.path()).unwrap();
         let back = Manifest::load(dir.path()).unwrap().unwrap();
         assert_eq!(back, m);
-        assert!(back.is_fresh(dir.path(), "c", &BTreeMap::new()));
-        assert!(!back.is_fresh(dir.path(), "d", &BTreeMap::new()));
-        write_atomic(&dir.path().join("a.txt"), b"y").unwrap();
-        assert!(!back.is_fresh(dir.path(), "c", &BTreeMap::new()));
         assert!(Manifest::load(&dir.path().join("none")).unwrap().is_none());
     }
 }

@@ -31,8 +31,10 @@ pub enum State {
     Stale(String),
     Partial,
     Missing,
-    /// An input is missing: the stage (or file) it waits for.
+    /// An input a stage of the plan writes is missing: that stage.
     Waiting(String),
+    /// An input no stage writes (an imported model, a problem file) is missing.
+    MissingInput(String),
 }
 
 impl std::fmt::Display for State {
@@ -43,6 +45,7 @@ impl std::fmt::Display for State {
             State::Partial => write!(f, "partial"),
             State::Missing => write!(f, "missing"),
             State::Waiting(up) => write!(f, "waiting ({up})"),
+            State::MissingInput(p) => write!(f, "missing input {p}"),
         }
     }
 }

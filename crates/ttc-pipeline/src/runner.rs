@@ -265,7 +265,10 @@ pub fn status(o: &Options, until: Option<&str>) -> Result<(Vec<StatusRow>, Vec<S
             .find(|u| not_done.contains(u));
         let state = match (up, input_hashes(s.as_ref(), o.layout, &mut h)) {
             (Some(up), _) => State::Waiting(up),
-            (None, Err(p)) => State::Waiting(p.display().to_string()),
+            (None, Err(p)) => match writer_of(&p, &stages, o.layout) {
+                Some(w) => State::Waiting(w),
+                None => State::MissingInput(p.display().to_string()),
+            },
             (None, Ok(inputs)) => state_of(s.as_ref(), o.layout, &inputs, rec.as_ref(), &mut h),
         };
         if state != State::Done {
@@ -280,10 +283,36 @@ pub fn status(o: &Options, until: Option<&str>) -> Result<(Vec<StatusRow>, Vec<S
     Ok((rows, blocked))
 }
 
+/// The id of the stage of `plan` that writes `path`.
+fn writer_of(path: &Path, plan: &[Box<dyn Stage>], layout: &Layout) -> Option<String> {
+    plan.iter()
+        .find(|s| s.outputs(layout).iter().any(|o| o == path))
+        .map(|s| s.id())
+}
+
+/// Before any work: every stage's own checks, and every input that no stage of the plan
+/// writes (imported models, problem files) exists.
+fn preflight(stages: &[Box<dyn Stage>], layout: &Layout) -> Result<()> {
+    for s in stages {
+        s.preflight().with_context(|| format!("stage {}", s.id()))?;
+        for p in s.inputs(layout) {
+            if !p.exists() && writer_of(&p, stages, layout).is_none() {
+                bail!(
+                    "stage {}: {} not found (no stage of this preset writes it)",
+                    s.id(),
+                    p.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `ttc pipeline run`: every stage not done, in plan order; timings after each.
 pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
     let mut h = Hashes::default();
     let (stages, blocked) = runnable(o, until, &mut h)?;
+    preflight(&stages, o.layout)?;
     if !blocked.is_empty() {
         eprintln!(
             "[pipeline] manual: {} not done; left out: {}",

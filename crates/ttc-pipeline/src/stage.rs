@@ -54,6 +54,11 @@ pub trait Stage {
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf>;
     /// The `ttc` command line that runs it by hand (for hints), without `--preset`.
     fn command(&self) -> String;
+    /// Checks that need no upstream stage to have run (e.g. that an imported checkpoint
+    /// directory holds its files); `ttc pipeline run` calls it for every stage first.
+    fn preflight(&self) -> Result<()> {
+        Ok(())
+    }
     /// Do the work; writes every output atomically.
     fn run(&self, ctx: &Ctx) -> Result<()>;
 }

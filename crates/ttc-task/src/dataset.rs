@@ -28,7 +28,6 @@ pub fn build_arith_dataset(cfg: &ArithConfig, dir: &Path) -> Result<Manifest> {
     {
         let file = split_file(name);
         write_jsonl(&dir.join(&file), rows)?;
-        m.record_output(dir, &file)?;
         m.counts.insert(name.to_string(), rows.len() as u64);
         for level in 1..=5u8 {
             let n = rows.iter().filter(|p| p.level == level).count() as u64;

@@ -203,8 +203,6 @@ pub fn build_tokenizer(
         .map_err(|e| Error::Tokenizer(e.to_string()))?;
     ttc_core::atomic::write_atomic(&out_dir.join("tokenizer.json"), json.as_bytes())?;
     let mut m = ttc_core::manifest::Manifest::new("tokenizer", cfg, 0);
-    m.record_input("train", &train_path)?;
-    m.record_output(out_dir, "tokenizer.json")?;
     m.counts
         .insert("vocab_size".into(), tok.get_vocab_size(true) as u64);
     m.counts.insert("rows".into(), texts.len() as u64);

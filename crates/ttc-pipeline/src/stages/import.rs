@@ -81,6 +81,9 @@ impl Stage for ImportStage {
         }
         .into()
     }
+    fn preflight(&self) -> Result<()> {
+        checkpoint_files(&self.src).map(|_| ())
+    }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         import(
             &self.src,

@@ -20,7 +20,7 @@ use ttc_train::sft::{Init, SftRun};
 use super::ratios::hierarchical;
 use super::revision::revision_config;
 use crate::checkpoint::eos_pad;
-use crate::layout::{Layout, checkpoint_inputs, model_files};
+use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{OrmConfig, Preset, RevisionConfig};
 use crate::stage::{Ctx, Stage};
 use crate::training::{Job, fine_tune};
@@ -75,7 +75,7 @@ impl Stage for OrmTrainStage {
         i
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        model_files(&layout.orm_dir())
+        checkpoint_inputs(&layout.orm_dir())
     }
     fn command(&self) -> String {
         "train orm".into()

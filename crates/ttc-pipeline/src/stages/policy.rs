@@ -11,7 +11,7 @@ use ttc_train::policy_eval::policy_example;
 use ttc_train::sft::{Init, SftRun};
 
 use crate::checkpoint::{eos_pad, policy_model_config};
-use crate::layout::{Layout, model_files};
+use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{PolicyConfig, Preset};
 use crate::stage::{Ctx, Stage};
 use crate::training::{Job, eval_policy, fine_tune};
@@ -55,7 +55,7 @@ impl Stage for PolicyStage {
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let dir = layout.policy_dir(self.large);
-        let mut o = model_files(&dir);
+        let mut o = checkpoint_inputs(&dir);
         o.push(dir.join("pass_at_1_val.json"));
         o
     }

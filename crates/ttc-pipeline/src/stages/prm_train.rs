@@ -10,7 +10,7 @@ use ttc_train::prm::prm_examples;
 use ttc_train::sft::{Init, SftRun};
 
 use crate::checkpoint::eos_pad;
-use crate::layout::{Layout, checkpoint_inputs, model_files};
+use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{LabelKind, Preset, PrmConfig};
 use crate::prm_data;
 use crate::stage::{Ctx, Stage};
@@ -51,7 +51,7 @@ impl Stage for PrmTrainStage {
         i
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        model_files(&layout.prm_dir(self.hard))
+        checkpoint_inputs(&layout.prm_dir(self.hard))
     }
     fn command(&self) -> String {
         if self.id() == "prm-hard" {

@@ -17,7 +17,7 @@ use ttc_train::sft::{Init, SftRun};
 use ttc_data::rows::group_by_question;
 
 use crate::checkpoint::eos_pad;
-use crate::layout::{Layout, checkpoint_inputs, model_files};
+use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{Preset, RevisionConfig};
 use crate::stage::{Ctx, Stage};
 use crate::training::{Job, fine_tune};
@@ -122,7 +122,7 @@ impl Stage for RevisionTrainStage {
         i
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        model_files(&layout.revision_model_dir())
+        checkpoint_inputs(&layout.revision_model_dir())
     }
     fn command(&self) -> String {
         "train revision".into()
