@@ -3,7 +3,7 @@
 # contract): run `ttc pipeline run pipelines/smoke.toml` with each binary in its own empty
 # directory and compare every output file. Files that record wall time or the runner's own
 # bookkeeping (manifest.json, train_state.json, metrics.jsonl, summary.json, timings.*,
-# pipeline records) are not compared; every dataset, checkpoint, table, figure and the
+# the runner's records) are not compared; every dataset, checkpoint, table, figure and the
 # report itself are compared byte for byte.
 #
 # usage: scripts/smoke_identity.sh OLD_TTC NEW_TTC [PRESET]
@@ -18,7 +18,7 @@ for side in old new; do
     (cd "$work/$side" && "$bin" pipeline run "$preset" >/dev/null 2>"$work/$side.log") || {
         echo "$side: pipeline failed:"; tail -5 "$work/$side.log"; exit 1; }
 done
-skip='(/manifest\.json|/train_state\.json|/metrics\.jsonl|/summary\.json|/timings\.(csv|json)|/pipeline/)'
+skip='(/manifest\.json|/train_state\.json|/metrics\.jsonl|/summary\.json|/timings\.(csv|json)|/pipeline/|/\.ttc-record-)'
 same=0; differ=0; only=0; skipped=0
 while IFS= read -r f; do
     if [[ "$f" =~ $skip ]]; then skipped=$((skipped + 1)); continue; fi

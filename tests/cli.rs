@@ -237,9 +237,17 @@ fn bad_inputs_give_one_clear_error_line() {
     // Stage inputs missing or malformed: the missing file and the stage to run are named.
     std::fs::write(
         p.join("s.toml"),
-        "name = \"s\"\n[data]\ntrain = 5\nval = 1\ntest = 1\n[samples]\nn = 2\n[prm]\nlabels = \"fuzzy\"\n[prm.train]\nepochs = 1.0\n",
+        "name = \"s\"\n[data]\ntrain = 5\nval = 1\ntest = 1\n[samples]\nn = 2\n[prm]\nlabels = \"hard\"\n[prm.train]\nepochs = 1.0\n",
     )
     .unwrap();
+    // An enum-like preset value is checked when the preset loads: file, line, allowed values.
+    std::fs::write(
+        p.join("f.toml"),
+        "name = \"f\"\n[data]\ntrain = 5\nval = 1\ntest = 1\n[prm]\nlabels = \"fuzzy\"\n[prm.train]\nepochs = 1.0\n",
+    )
+    .unwrap();
+    let o = ttc(p, &["data", "gen", "--preset", "f.toml"]);
+    assert_clean_error(&o, &["f.toml:7", "fuzzy", "`soft` or `hard`"]);
     let o = ttc(p, &["sample", "--preset", "s.toml"]);
     assert_clean_error(&o, &["policy/model.safetensors", "ttc train policy"]);
     let o = ttc(p, &["sample", "--preset", "s.toml", "--split", "test"]);
@@ -249,7 +257,7 @@ fn bad_inputs_give_one_clear_error_line() {
     let o = ttc(p, &["label", "--preset", "s.toml"]);
     assert_clean_error(&o, &["[labels]"]);
     let o = ttc(p, &["train", "prm", "--preset", "s.toml"]);
-    assert_clean_error(&o, &["prm.labels", "fuzzy"]);
+    assert_clean_error(&o, &["samples-train/samples.parquet", "ttc sample --split train"]);
     // A truncated parquet file names itself.
     std::fs::write(p.join("t.parquet"), b"PAR1\x00\x01").unwrap();
     let e = ttc_core::table::read_parquet::<serde_json::Value>(&p.join("t.parquet")).unwrap_err();

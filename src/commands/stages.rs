@@ -313,15 +313,7 @@ pub fn run_one(
     let layout = dirs.layout(&preset);
     let plan = ttc_pipeline::plan::plan(&preset)?;
     let o = options(&preset, preset_path, &layout, force, shard, merge_only);
-    run_stage(stage.as_ref(), &plan, &o, &mut Hashes::default())
-        .map(|_| ())
-        .map_err(|e| {
-            // The runner names the stage; one line is enough for a by-hand run.
-            e.chain()
-                .nth(1)
-                .map(|c| anyhow::anyhow!("{c:#}"))
-                .unwrap_or(e)
-        })
+    run_stage(stage.as_ref(), &plan, &o, &mut Hashes::default()).map(|_| ())
 }
 
 fn boxed<S: Stage + 'static>(s: S) -> Box<dyn Stage> {

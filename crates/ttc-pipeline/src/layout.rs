@@ -123,11 +123,6 @@ impl Layout {
     pub fn analysis_dir(&self, table: &str) -> PathBuf {
         self.report_dir().join(table)
     }
-
-    /// `reports/<run>/pipeline/`: the runner's records, one per stage.
-    pub fn records_dir(&self) -> PathBuf {
-        self.report_dir().join("pipeline")
-    }
 }
 
 /// A model checkpoint's weight and config files.

@@ -50,10 +50,15 @@ impl std::fmt::Display for State {
     }
 }
 
-pub fn record_path(layout: &Layout, stage: &str) -> PathBuf {
-    layout
-        .records_dir()
-        .join(format!("{}.json", stage.replace(' ', "_")))
+/// `<directory of its first output>/.ttc-record-<stage>.json`: beside what it describes,
+/// so runs with other roots (`--datasets-dir`, …) keep their own records.
+pub fn record_path(stage: &dyn Stage, layout: &Layout) -> PathBuf {
+    let dir = stage
+        .outputs(layout)
+        .first()
+        .and_then(|o| o.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| layout.report_dir());
+    dir.join(format!(".ttc-record-{}.json", stage.id().replace(' ', "_")))
 }
 
 pub fn load_record(path: &Path) -> Result<Option<Record>> {

@@ -85,7 +85,7 @@ pub fn run_stage(
     let id = stage.id();
     let inputs = input_hashes(stage, o.layout, h).map_err(|p| missing_input(&p, plan, o))?;
     let config_hash = ttc_core::hash::hash_json(&stage.config());
-    let rpath = record_path(o.layout, &id);
+    let rpath = record_path(stage, o.layout);
     let rec = load_record(&rpath)?;
     let state = state_of(stage, o.layout, &inputs, rec.as_ref(), h);
     if state == State::Done && !o.force {
@@ -96,6 +96,15 @@ pub fn run_stage(
             .unwrap_or_default();
         eprintln!("{id}: up to date ({}); --force to rebuild", at.display());
         return Ok((Ran::Skipped, rec.map_or(0.0, |r| r.wall_s)));
+    }
+    if o.shard != Shard::ALL {
+        // A shard finishes the stage only when it merges the last part: an output left
+        // from another config must not pass for that.
+        for p in stage.outputs(o.layout) {
+            if p.exists() {
+                std::fs::remove_file(&p).with_context(|| format!("removing stale {}", p.display()))?;
+            }
+        }
     }
     let ctx = Ctx {
         preset: o.preset,
@@ -258,7 +267,7 @@ pub fn status(o: &Options, until: Option<&str>) -> Result<(Vec<StatusRow>, Vec<S
     let mut not_done: Vec<String> = Vec::new();
     let mut rows = Vec::new();
     for s in &stages {
-        let rec = load_record(&record_path(o.layout, &s.id()))?;
+        let rec = load_record(&record_path(s.as_ref(), o.layout))?;
         // Below a stage that will rerun, nothing is known until it has.
         let up = needs(s.as_ref(), &stages, o.layout)
             .into_iter()
@@ -350,7 +359,7 @@ pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
                 wall_s: recorded_wall(&outputs).unwrap_or(0.0),
             };
             ttc_core::atomic::write_atomic(
-                &record_path(o.layout, &id),
+                &record_path(s.as_ref(), o.layout),
                 &serde_json::to_vec_pretty(&r)?,
             )?;
             ("manual", r.wall_s)

@@ -46,7 +46,6 @@ impl OrmTrainStage {
             .orm
             .clone()
             .context("preset has no [revision.orm] section")?;
-        orm.train.validate()?;
         Ok(OrmTrainStage { config, orm })
     }
 }
@@ -159,6 +158,7 @@ fn attempts_in_context(
 }
 
 fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
+    oc.train.validate()?;
     let rdir = ctx.layout.revision_model_dir();
     let cfile = ctx.layout.chains_dir("train").join("chains.parquet");
     let tok = ttc_task::tokenizer::load_tokenizer(&rdir.join("tokenizer.json"))

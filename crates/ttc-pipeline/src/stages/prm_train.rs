@@ -25,6 +25,9 @@ impl PrmTrainStage {
     /// `hard` trains on hard labels whatever `[prm] labels` says (`prm-hard/`).
     pub fn new(preset: &Preset, hard: bool) -> Result<PrmTrainStage> {
         let config = preset.prm.clone().context("preset has no [prm] section")?;
+        if !(0.0..1.0).contains(&config.val_fraction) {
+            anyhow::bail!("prm.val_fraction: must be in [0, 1)");
+        }
         let hard = hard || config.labels == LabelKind::Hard;
         Ok(PrmTrainStage { config, hard })
     }
@@ -62,6 +65,7 @@ impl Stage for PrmTrainStage {
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let pc = &self.config;
+        pc.train.validate()?;
         let hard = self.hard;
         let pdir = ctx.layout.policy_dir(false);
         let inp = prm_data::load(ctx.layout)?;

@@ -172,7 +172,7 @@ pub fn revision_config(preset: &Preset) -> Result<RevisionConfig> {
     if !(0.0..1.0).contains(&c.val_fraction) {
         anyhow::bail!("revision.val_fraction: must be in [0, 1)");
     }
-    c.train.validate()?;
+    // `train.validate()` runs with the stage: it checks the device against this build.
     Ok(c)
 }
 
@@ -251,6 +251,7 @@ fn build(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
 
 /// Fine-tune the revision model from the policy on the trajectories (loss on the target).
 fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
+    rc.train.validate()?;
     let pdir = ctx.layout.policy_dir(false);
     let tfile = ctx.layout.revisions_dir().join("trajectories.parquet");
     let tok = ttc_task::tokenizer::load_tokenizer(&pdir.join("tokenizer.json"))

@@ -100,8 +100,8 @@ impl Stage for SamplesStage {
         serde_json::json!({ self.split.section(): self.config, "split": self.split.name() })
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        let mut i = vec![layout.split_file(self.split.data_split())];
-        i.extend(checkpoint_inputs(&layout.policy_dir(false)));
+        let mut i = checkpoint_inputs(&layout.policy_dir(false));
+        i.push(layout.split_file(self.split.data_split()));
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
