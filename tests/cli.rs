@@ -257,7 +257,10 @@ fn bad_inputs_give_one_clear_error_line() {
     let o = ttc(p, &["label", "--preset", "s.toml"]);
     assert_clean_error(&o, &["[labels]"]);
     let o = ttc(p, &["train", "prm", "--preset", "s.toml"]);
-    assert_clean_error(&o, &["samples-train/samples.parquet", "ttc sample --split train"]);
+    assert_clean_error(
+        &o,
+        &["samples-train/samples.parquet", "ttc sample --split train"],
+    );
     // A truncated parquet file names itself.
     std::fs::write(p.join("t.parquet"), b"PAR1\x00\x01").unwrap();
     let e = ttc_core::table::read_parquet::<serde_json::Value>(&p.join("t.parquet")).unwrap_err();

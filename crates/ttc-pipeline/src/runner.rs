@@ -19,6 +19,9 @@ use crate::record::{
 };
 use crate::stage::{Ctx, Mode, Stage, recorded_wall};
 
+/// Stages, and the ids of those left out (manual stages not done, and what needs them).
+type Kept = (Vec<Box<dyn Stage>>, Vec<String>);
+
 /// How a run was asked for.
 pub struct Options<'a> {
     pub preset: &'a Preset,
@@ -56,11 +59,18 @@ fn missing_input(path: &Path, plan: &[Box<dyn Stage>], o: &Options) -> anyhow::E
             s.command(),
             o.preset_path.display()
         ),
-        None => anyhow::anyhow!(
-            "{} not found (no stage of preset {} writes it)",
-            path.display(),
-            o.preset_path.display()
-        ),
+        None => match o.layout.command_writing(path) {
+            Some(cmd) => anyhow::anyhow!(
+                "{} not found: run `ttc {cmd} --preset {}` first (this preset has no section for that stage)",
+                path.display(),
+                o.preset_path.display()
+            ),
+            None => anyhow::anyhow!(
+                "{} not found (no stage of preset {} writes it)",
+                path.display(),
+                o.preset_path.display()
+            ),
+        },
     }
 }
 
@@ -102,7 +112,8 @@ pub fn run_stage(
         // from another config must not pass for that.
         for p in stage.outputs(o.layout) {
             if p.exists() {
-                std::fs::remove_file(&p).with_context(|| format!("removing stale {}", p.display()))?;
+                std::fs::remove_file(&p)
+                    .with_context(|| format!("removing stale {}", p.display()))?;
             }
         }
     }
@@ -150,7 +161,7 @@ fn prune_manual(
     stages: Vec<Box<dyn Stage>>,
     layout: &Layout,
     h: &mut Hashes,
-) -> Result<(Vec<Box<dyn Stage>>, Vec<String>)> {
+) -> Result<Kept> {
     let manual = &preset.pipeline.manual;
     for m in manual {
         if !stages.iter().any(|s| &s.id() == m) {
@@ -247,7 +258,7 @@ fn runnable(
     o: &Options,
     until: Option<&str>,
     h: &mut Hashes,
-) -> Result<(Vec<Box<dyn Stage>>, Vec<String>)> {
+) -> Result<Kept> {
     let all = crate::plan::plan(o.preset)?;
     let (stages, blocked) = prune_manual(o.preset, all, o.layout, h)?;
     Ok((selected(stages, until, o.layout)?, blocked))

@@ -71,7 +71,7 @@ impl Stage for PolicyStage {
         let data_dir = ctx.layout.data_dir();
         let tok_path = ctx.layout.tokenizer_dir().join("tokenizer.json");
         let tok = ttc_task::tokenizer::load_tokenizer(&tok_path)?;
-        let model_cfg = policy_model_config(&pc, &tok)?;
+        let model_cfg = policy_model_config(pc, &tok)?;
         let (eos, pad) = eos_pad(&tok)?;
         let train_rows = load_problems(&data_dir.join(split_file("train")))?;
         let val_rows = load_problems(&data_dir.join(split_file("val")))?;

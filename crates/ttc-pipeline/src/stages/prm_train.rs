@@ -46,9 +46,9 @@ impl Stage for PrmTrainStage {
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![
-            layout.split_file("train"),
             layout.samples_file("train"),
             layout.labels_file(),
+            layout.split_file("train"),
         ];
         i.extend(checkpoint_inputs(&layout.policy_dir(false)));
         i
