@@ -254,11 +254,7 @@ fn write_timings(layout: &Layout, t: &[Timing]) -> Result<()> {
 
 /// The plan's stages that `ttc pipeline run|status` covers (manual stages pruned, up to
 /// `until`), with the manual-blocked ones named.
-fn runnable(
-    o: &Options,
-    until: Option<&str>,
-    h: &mut Hashes,
-) -> Result<Kept> {
+fn runnable(o: &Options, until: Option<&str>, h: &mut Hashes) -> Result<Kept> {
     let all = crate::plan::plan(o.preset)?;
     let (stages, blocked) = prune_manual(o.preset, all, o.layout, h)?;
     Ok((selected(stages, until, o.layout)?, blocked))
