@@ -22,12 +22,14 @@ skip='(/manifest\.json|/train_state\.json|/metrics\.jsonl|/summary\.json|/timing
 same=0; differ=0; only=0; skipped=0
 while IFS= read -r f; do
     if [[ "$f" =~ $skip ]]; then skipped=$((skipped + 1)); continue; fi
-    if [ ! -e "$work/new/$f" ]; then echo "only in old: $f"; only=$((only + 1)); continue; fi
+    if [ ! -e "$work/new/$f" ]; then echo "missing in new: $f"; only=$((only + 1)); continue; fi
     if cmp -s "$work/old/$f" "$work/new/$f"; then same=$((same + 1)); else echo "differs: $f"; differ=$((differ + 1)); fi
 done < <(cd "$work/old" && find datasets checkpoints reports -type f | sort)
+added=0
 while IFS= read -r f; do
     [[ "$f" =~ $skip ]] && continue
-    [ -e "$work/old/$f" ] || { echo "only in new: $f"; only=$((only + 1)); }
+    [ -e "$work/old/$f" ] || { echo "new output: $f"; added=$((added + 1)); }
 done < <(cd "$work/new" && find datasets checkpoints reports -type f | sort)
-echo "identical: $same, differ: $differ, only on one side: $only, not compared (wall times, bookkeeping): $skipped"
+echo "identical: $same, differ: $differ, missing in new: $only, new outputs: $added, not compared (wall times, bookkeeping): $skipped"
+# New files are additions (e.g. a table's parquet beside its CSV); a changed or lost one fails.
 [ "$differ" -eq 0 ] && [ "$only" -eq 0 ]

@@ -2,12 +2,16 @@
 //!
 //! - [`bins`]: difficulty bins — quantile bins of oracle pass@1 or of a predicted score
 //!   (level 1 easiest), or fixed edges;
+//! - [`co_tables`]: compute-optimal results as typed tables (per bin; efficiency vs a baseline);
 //! - [`cv`]: compute-optimal selection with two-fold cross-validation over questions, and
 //!   its efficiency against best-of-N;
+//! - [`exchange`]: the FLOPs-matched budget N(R) against a larger model;
 //! - [`prm_selection`]: majority / best-of-N / weighted best-of-N over a PRM's scores;
 //! - [`stats`]: Wilson 95% intervals.
 
 pub mod bins;
+pub mod co_tables;
 pub mod cv;
+pub mod exchange;
 pub mod prm_selection;
 pub mod stats;

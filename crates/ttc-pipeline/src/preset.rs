@@ -79,6 +79,9 @@ pub struct AnalysisSection {
     /// Seeds the two-fold split of questions in compute-optimal selection.
     #[serde(default = "default_cv_seed")]
     pub cv_seed: u64,
+    /// The same for the sequential:parallel revision ratios.
+    #[serde(default = "default_revision_cv_seed")]
+    pub revision_cv_seed: u64,
 }
 
 impl Default for AnalysisSection {
@@ -88,6 +91,7 @@ impl Default for AnalysisSection {
             bins: default_bins(),
             absolute: false,
             cv_seed: default_cv_seed(),
+            revision_cv_seed: default_revision_cv_seed(),
         }
     }
 }
@@ -100,6 +104,9 @@ fn default_bins() -> usize {
 }
 fn default_cv_seed() -> u64 {
     17
+}
+fn default_revision_cv_seed() -> u64 {
+    19
 }
 
 /// Which MC label a PRM trains on.

@@ -9,11 +9,14 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use ttc_core::seed::derive_seed;
 use ttc_eval::bins::{absolute_bin, quantile_bins};
-use ttc_eval::cv::{Cell, compute_optimal, efficiency};
+use ttc_eval::cv::{Cell, compute_optimal};
 use ttc_eval::stats::wilson95;
 use ttc_search::select::{best_of_n, majority, weighted_best_of_n};
 
-use ttc_data::rows::{BinRow, ScoredSample, SearchRow, SweepRow};
+use ttc_data::rows::{
+    BinRow, ComputeOptimalRow, CsvRow, EfficiencyRow, ScoredSample, SearchRow, SweepRow, csv_text,
+};
+use ttc_eval::co_tables::co_tables;
 
 use crate::layout::Layout;
 use crate::stage::{Ctx, Stage};
@@ -117,7 +120,11 @@ impl Stage for ComputeOptimalStage {
         "compute-optimal".into()
     }
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({"bins": self.args.bins, "cv_seed": self.args.cv_seed})
+        serde_json::json!({
+            "bins": self.args.bins,
+            "cv_seed": self.args.cv_seed,
+            "revision_cv_seed": self.args.revision_cv_seed,
+        })
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![
@@ -126,24 +133,24 @@ impl Stage for ComputeOptimalStage {
         ];
         if self.revisions {
             let d = layout.revision_eval_dir();
-            i.extend([d.join("selection.csv"), d.join("ratios.parquet")]);
+            i.extend([d.join("selection.parquet"), d.join("ratios.parquet")]);
         }
         i
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let co = layout.analysis_dir("compute_optimal");
-        let mut o = vec![co.join("efficiency.csv"), co.join("per_bin.csv")];
+        let mut tables = vec!["efficiency", "per_bin"];
         if self.revisions {
-            o.extend(
-                [
-                    "revisions_per_bin.csv",
-                    "revisions_efficiency.csv",
-                    "revisions_by_bin.csv",
-                ]
-                .map(|f| co.join(f)),
-            );
+            tables.extend([
+                "revisions_per_bin",
+                "revisions_efficiency",
+                "revisions_by_bin",
+            ]);
         }
-        o
+        tables
+            .into_iter()
+            .flat_map(|t| [co.join(format!("{t}.parquet")), co.join(format!("{t}.csv"))])
+            .collect()
     }
     fn command(&self) -> String {
         "eval compute-optimal".into()
@@ -160,6 +167,21 @@ fn scored_samples(ctx: &Ctx) -> Result<Vec<ScoredSample>> {
 
 pub fn params(dir: &std::path::Path) -> Result<f64> {
     Ok(ttc_model::LlamaConfig::load(&dir.join("config.json"))?.num_params() as f64)
+}
+
+/// `dir/<name>.parquet` (the stage contract) and `dir/<name>.csv` (its export for people).
+pub fn write_table<R: CsvRow + serde::Serialize>(
+    dir: &std::path::Path,
+    name: &str,
+    header: &str,
+    rows: &[R],
+) -> Result<()> {
+    ttc_core::table::write_parquet(&dir.join(format!("{name}.parquet")), rows)?;
+    ttc_core::atomic::write_atomic(
+        &dir.join(format!("{name}.csv")),
+        csv_text(header, rows).as_bytes(),
+    )?;
+    Ok(())
 }
 
 pub fn write_csv(path: &std::path::Path, header: &str, lines: &[String]) -> Result<()> {
@@ -390,72 +412,6 @@ fn bins(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// The report's header for an efficiency table written by [`co_lines`], `baseline` naming
-/// its third column.
-pub fn co_efficiency_header(baseline: &str) -> Vec<String> {
-    [
-        "bins",
-        "N",
-        baseline,
-        "compute-optimal",
-        "matching N'",
-        "N/N'",
-        "questions",
-        "lo95",
-        "hi95",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-/// CSV lines of a compute-optimal result: one per (bin, budget) into `per_bin`, and one per
-/// budget into `eff` — the question-weighted accuracy over bins against `baseline` (N, acc)
-/// with the smallest matching budget N' and N/N'.
-pub fn co_lines(
-    kind: &str,
-    co: &[ttc_eval::cv::CoRow],
-    baseline: &[(u32, f64)],
-    per_bin: &mut Vec<String>,
-    eff: &mut Vec<String>,
-) {
-    // Wilson 95% interval over questions (a question's accuracy can be a mean over
-    // subsampled seeds; its count of right answers is rounded).
-    let iv = |acc: f64, q: usize| {
-        let (lo, hi) = ttc_eval::stats::wilson95((acc * q as f64).round() as u64, q as u64);
-        format!("{lo:.4},{hi:.4}")
-    };
-    let mut overall: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
-    for r in co {
-        per_bin.push(format!(
-            "{kind},{},{},{:.4},{},{},{},{}",
-            r.bin,
-            r.budget,
-            r.accuracy,
-            r.questions,
-            r.chosen[0],
-            r.chosen[1],
-            iv(r.accuracy, r.questions)
-        ));
-        let e = overall.entry(r.budget).or_default();
-        e.0 += r.accuracy * r.questions as f64;
-        e.1 += r.questions;
-    }
-    let curve: Vec<(u32, f64)> = overall
-        .iter()
-        .map(|(&n, &(s, q))| (n, s / q.max(1) as f64))
-        .collect();
-    for ((n, np, ratio), (_, co_acc)) in efficiency(&curve, baseline).into_iter().zip(&curve) {
-        let b = baseline.iter().find(|x| x.0 == n).map_or(f64::NAN, |x| x.1);
-        let q = overall.get(&n).map_or(0, |x| x.1);
-        eff.push(format!(
-            "{kind},{n},{b:.4},{co_acc:.4},{},{},{q},{}",
-            np.map_or(String::new(), |v| v.to_string()),
-            ratio.map_or(String::new(), |v| format!("{v:.2}")),
-            iv(*co_acc, q)
-        ));
-    }
-}
-
 /// Two-fold CV compute-optimal accuracy per bin and budget, for oracle and predicted bins,
 /// and its efficiency against weighted best-of-N.
 fn compute_optimal_cmd(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
@@ -492,8 +448,8 @@ fn compute_optimal_cmd(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
         common.len()
     );
     let out = base.join("compute_optimal");
-    let mut lines = Vec::new();
-    let mut eff_lines = Vec::new();
+    let mut per_bin: Vec<ComputeOptimalRow> = Vec::new();
+    let mut eff: Vec<EfficiencyRow> = Vec::new();
     for (kind, bin_of) in [
         (
             "oracle",
@@ -530,22 +486,21 @@ fn compute_optimal_cmd(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
             }
         }
         let bon: Vec<(u32, f64)> = bon.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
-        co_lines(kind, &co, &bon, &mut lines, &mut eff_lines);
+        let (p, e) = co_tables(kind, &co, &bon);
+        per_bin.extend(p);
+        eff.extend(e);
     }
-    write_csv(
-        &out.join("per_bin.csv"),
-        "bins,bin,budget,accuracy,questions,chosen_fold0,chosen_fold1,lo95,hi95",
-        &lines,
+    write_table(&out, "per_bin", ComputeOptimalRow::HEADER, &per_bin)?;
+    write_table(
+        &out,
+        "efficiency",
+        &EfficiencyRow::header("weighted_bon"),
+        &eff,
     )?;
-    write_csv(
-        &out.join("efficiency.csv"),
-        "bins,n,weighted_bon,compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95",
-        &eff_lines,
-    )?;
-    super::ratios::compute_optimal_revisions(&base, &bins)?;
+    super::ratios::compute_optimal_revisions(&base, &bins, a.revision_cv_seed)?;
     eprintln!("eval compute-optimal: wrote {}", out.display());
-    for l in &eff_lines {
-        eprintln!("  {l}");
+    for r in &eff {
+        eprintln!("  {}", r.fields().join(","));
     }
     Ok(())
 }

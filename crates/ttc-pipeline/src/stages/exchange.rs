@@ -12,16 +12,15 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result, bail};
+use ttc_eval::exchange::{RATIOS, matched_budget};
 use ttc_eval::stats::wilson95;
 
 use std::path::PathBuf;
 
-use ttc_data::rows::BinRow;
+use ttc_data::rows::{BinRow, ComputeOptimalRow, ExchangeRow};
 
-use super::analysis::{AnalysisArgs, params, write_csv};
+use super::analysis::{AnalysisArgs, params, write_table};
 use crate::layout::{Layout, model_files};
-use crate::report::doc::Block;
-use crate::report::figures::{Axes, Series, line_chart};
 use crate::stage::{Ctx, Stage};
 
 /// `ttc eval exchange`: the FLOPs-matched comparison with the larger policy.
@@ -45,8 +44,7 @@ impl Stage for ExchangeStage {
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let co = layout.analysis_dir("compute_optimal");
         let mut i = vec![
-            co.join("efficiency.csv"),
-            co.join("per_bin.csv"),
+            co.join("per_bin.parquet"),
             layout.analysis_dir("bins").join("bins.parquet"),
             layout.policy_dir(true).join("pass_at_1_test.json"),
         ];
@@ -56,7 +54,11 @@ impl Stage for ExchangeStage {
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let d = layout.analysis_dir("exchange");
-        vec![d.join("exchange.csv"), d.join("policies.json")]
+        vec![
+            d.join("exchange.parquet"),
+            d.join("exchange.csv"),
+            d.join("policies.json"),
+        ]
     }
     fn command(&self) -> String {
         "eval exchange".into()
@@ -66,21 +68,12 @@ impl Stage for ExchangeStage {
     }
 }
 
-/// The paper's inference-to-pretraining token ratios.
-pub const RATIOS: [f64; 3] = [0.16, 0.79, 22.0];
-
-/// Generations per question the small model may spend at ratio `r_tokens` = R when the
-/// larger model has `size_ratio` = P_L / P_S times its parameters.
-pub fn matched_budget(size_ratio: f64, r_tokens: f64) -> f64 {
-    3.0 * (size_ratio - 1.0) / r_tokens + size_ratio
-}
-
 fn exchange(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
     let base = ctx.layout.report_dir();
     let small_dir = ctx.layout.policy_dir(false);
     let large_dir = ctx.layout.policy_dir(true);
     let greedy_file = large_dir.join("pass_at_1_test.json");
-    let co_file = base.join("compute_optimal").join("per_bin.csv");
+    let co_file = base.join("compute_optimal").join("per_bin.parquet");
     let bins_file = base.join("bins").join("bins.parquet");
     let (p_small, p_large) = (params(&small_dir)?, params(&large_dir)?);
     let size_ratio = p_large / p_small;
@@ -101,25 +94,14 @@ fn exchange(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
     let bins: Vec<BinRow> = ttc_core::table::read_parquet(&bins_file)?;
     // (bins kind, bin, budget) → (accuracy, questions) from the compute-optimal table.
     let mut co: BTreeMap<(String, u8, u32), (f64, usize)> = BTreeMap::new();
-    let text = std::fs::read_to_string(&co_file)
-        .with_context(|| format!("reading {}", co_file.display()))?;
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let parsed = (|| -> Option<_> {
-            Some((
-                (
-                    f.first()?.to_string(),
-                    f.get(1)?.parse().ok()?,
-                    f.get(2)?.parse().ok()?,
-                ),
-                (f.get(3)?.parse().ok()?, f.get(4)?.parse().ok()?),
-            ))
-        })();
-        let (k, v) =
-            parsed.with_context(|| format!("{}:{}: malformed row", co_file.display(), i + 1))?;
-        co.insert(k, v);
+    let per_bin: Vec<ComputeOptimalRow> = ttc_core::table::read_parquet(&co_file)?;
+    for r in per_bin {
+        co.insert(
+            (r.bins, r.bin, r.budget),
+            (r.accuracy, r.questions as usize),
+        );
     }
-    let mut lines = Vec::new();
+    let mut rows: Vec<ExchangeRow> = Vec::new();
     let mut summary = Vec::new();
     for kind in ["oracle", "predicted"] {
         let budgets: Vec<u32> = {
@@ -159,11 +141,28 @@ fn exchange(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
                 s_sum += small * nq as f64;
                 l_k += k;
                 l_n += n;
-                lines.push(format!(
-                    "{kind},{bin},{r},{n_r:.1},{used},{},{small:.4},{nq},{large:.4},{lo:.4},{hi:.4},{n},{}",
-                    f64::from(used) < n_r.floor() && used == max_budget,
-                    if small > large { "small+ttc" } else if small < large { "large" } else { "tie" }
-                ));
+                rows.push(ExchangeRow {
+                    bins: kind.to_string(),
+                    bin,
+                    ratio_r: r,
+                    matched_n: n_r,
+                    budget: used,
+                    budget_capped: f64::from(used) < n_r.floor() && used == max_budget,
+                    small_compute_optimal: small,
+                    questions: nq as u64,
+                    large_greedy: large,
+                    large_lo95: lo,
+                    large_hi95: hi,
+                    large_questions: n,
+                    winner: if small > large {
+                        "small+ttc"
+                    } else if small < large {
+                        "large"
+                    } else {
+                        "tie"
+                    }
+                    .into(),
+                });
             }
             if l_n > 0 {
                 let s_all = s_sum / l_n as f64;
@@ -185,11 +184,7 @@ fn exchange(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
         &out.join("policies.json"),
         &serde_json::to_vec_pretty(&policies)?,
     )?;
-    write_csv(
-        &out.join("exchange.csv"),
-        "bins,bin,ratio_r,matched_n,budget,budget_capped,small_compute_optimal,questions,large_greedy,large_lo95,large_hi95,large_questions,winner",
-        &lines,
-    )?;
+    write_table(&out, "exchange", ExchangeRow::HEADER, &rows)?;
     eprintln!(
         "eval exchange: larger policy {:.2}M params = {size_ratio:.1}× the policy's {:.2}M; wrote {}",
         p_large / 1e6,
@@ -215,202 +210,4 @@ fn policy_facts(dir: &std::path::Path, params: f64) -> serde_json::Value {
         Some(o.get("correct")?.as_f64()? / o.get("total")?.as_f64()?.max(1.0))
     });
     serde_json::json!({ "params": params, "training_tokens": tokens, "greedy_pass_at_1_test": greedy })
-}
-
-/// The sentence under the exchange figure: both policies' size, training tokens and greedy
-/// pass@1, and whether the larger one saw as much data as the policy (the paper's setting).
-fn policies_para(v: &serde_json::Value) -> (String, Option<bool>) {
-    let one = |k: &str| {
-        let p = &v[k];
-        let tokens = p["training_tokens"].as_f64();
-        let greedy = p["greedy_pass_at_1_test"].as_f64();
-        (
-            format!(
-                "{:.2}M parameters, {}, greedy pass@1 on test {}",
-                p["params"].as_f64().unwrap_or(f64::NAN) / 1e6,
-                tokens.map_or("training tokens unknown (imported)".into(), |t| format!(
-                    "{:.2}M training tokens",
-                    t / 1e6
-                )),
-                greedy.map_or("not measured".into(), |g| format!("{:.1}%", 100.0 * g)),
-            ),
-            tokens,
-        )
-    };
-    let ((small, ts), (large, tl)) = (one("policy"), one("larger"));
-    let same_data = ts.zip(tl).map(|(s, l)| l >= 0.95 * s);
-    let mut text = format!("Policies compared: the policy — {small}; the larger policy — {large}.");
-    if same_data == Some(false) {
-        text.push_str(
-            " The larger policy saw fewer training tokens than the policy (the paper trains both on the same data), so this comparison favours test-time compute.",
-        );
-    }
-    (text, same_data)
-}
-
-/// The report's exchange section: a figure of accuracy per oracle bin (the larger policy
-/// greedy vs the policy with compute-optimal test-time compute at each R), the table, and
-/// one finding per R.
-pub fn report_blocks(
-    base: &std::path::Path,
-    blocks: &mut Vec<Block>,
-    findings: &mut Vec<Vec<String>>,
-) -> Result<bool> {
-    let file = base.join("exchange").join("exchange.csv");
-    let Some(rows) = crate::report::csv_rows(&file)? else {
-        return Ok(false);
-    };
-    let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r.len() == 13).collect();
-    let num = crate::report::f;
-    let oracle: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == "oracle").collect();
-    let mut series = Vec::new();
-    for r in RATIOS {
-        let pts: Vec<(f64, f64)> = oracle
-            .iter()
-            .filter(|x| num(&x[2]) == r)
-            .map(|x| (num(&x[1]), num(&x[6])))
-            .collect();
-        let budget = oracle
-            .iter()
-            .find(|x| num(&x[2]) == r)
-            .map_or(String::new(), |x| x[4].clone());
-        series.push(Series {
-            label: format!("policy + compute-optimal, R={r} (N={budget})"),
-            points: pts,
-            intervals: vec![],
-        });
-        let wins: Vec<&str> = oracle
-            .iter()
-            .filter(|x| num(&x[2]) == r && x[12] == "small+ttc")
-            .map(|x| x[1].as_str())
-            .collect();
-        findings.push(vec![
-            format!("at equal FLOPs (R={r}) test-time compute beats a ~14× larger model on easy bins, not on hard ones"),
-            "measured".into(),
-            format!(
-                "policy+TTC wins in oracle bins [{}] of {}",
-                wins.join(" "),
-                oracle.iter().filter(|x| num(&x[2]) == r).count()
-            ),
-        ]);
-    }
-    let large: Vec<(f64, f64)> = oracle
-        .iter()
-        .filter(|x| num(&x[2]) == RATIOS[0])
-        .map(|x| (num(&x[1]), num(&x[8])))
-        .collect();
-    let large_iv: Vec<(f64, f64)> = oracle
-        .iter()
-        .filter(|x| num(&x[2]) == RATIOS[0])
-        .map(|x| (num(&x[9]), num(&x[10])))
-        .collect();
-    series.push(Series {
-        label: "larger policy, greedy".into(),
-        points: large,
-        intervals: large_iv,
-    });
-    blocks.push(Block::Figure {
-        file: "exchange.svg".into(),
-        svg: line_chart(
-            &Axes {
-                title: "FLOPs-matched: policy + test-time compute vs larger policy",
-                x: "oracle difficulty bin (1 = easiest)",
-                y: "accuracy",
-                log2_x: false,
-                y_range: (0.0, 1.0),
-            },
-            &series,
-        )?,
-        caption: "Per oracle bin: the larger policy's greedy accuracy (95% intervals) and the policy's compute-optimal accuracy at the FLOPs-matched budget N(R) = 3(r−1)/R + r".into(),
-    });
-    if let Some(v) = std::fs::read(base.join("exchange").join("policies.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-    {
-        let (text, same_data) = policies_para(&v);
-        blocks.push(Block::Para(text));
-        if let Some(same) = same_data {
-            findings.push(vec![
-                "the larger model is trained on the same data as the policy (a fair exchange)"
-                    .into(),
-                if same { "holds" } else { "does not hold" }.into(),
-                format!(
-                    "{:.2}M vs {:.2}M training tokens",
-                    v["larger"]["training_tokens"].as_f64().unwrap_or(0.0) / 1e6,
-                    v["policy"]["training_tokens"].as_f64().unwrap_or(0.0) / 1e6
-                ),
-            ]);
-        }
-    }
-    blocks.push(Block::Table {
-        header: [
-            "bins",
-            "bin",
-            "R",
-            "N(R)",
-            "budget used",
-            "capped",
-            "policy + CO",
-            "questions",
-            "larger greedy",
-            "lo95",
-            "hi95",
-            "questions",
-            "winner",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows,
-    });
-    Ok(true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policies_para_flags_a_larger_model_trained_on_less_data() {
-        let v = |large_tokens: u64| {
-            serde_json::json!({
-                "policy": {"params": 1.7e6, "training_tokens": 6_000_000u64, "greedy_pass_at_1_test": 0.338},
-                "larger": {"params": 24e6, "training_tokens": large_tokens, "greedy_pass_at_1_test": null},
-            })
-        };
-        let (text, fair) = policies_para(&v(1_500_000));
-        assert_eq!(fair, Some(false));
-        assert!(
-            text.contains("1.70M parameters, 6.00M training tokens, greedy pass@1 on test 33.8%"),
-            "{text}"
-        );
-        assert!(
-            text.contains("not measured") && text.contains("favours test-time compute"),
-            "{text}"
-        );
-        let (text, fair) = policies_para(&v(6_000_000));
-        assert_eq!(fair, Some(true));
-        assert!(!text.contains("favours"), "{text}");
-        let mut imported = v(6_000_000);
-        imported["larger"]["training_tokens"] = serde_json::Value::Null;
-        let (text, fair) = policies_para(&imported);
-        assert_eq!(fair, None);
-        assert!(
-            text.contains("training tokens unknown (imported)"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn the_paper_budgets_at_14x() {
-        let n: Vec<f64> = RATIOS.iter().map(|&r| matched_budget(14.0, r)).collect();
-        assert!((n[0] - 257.75).abs() < 1e-9);
-        assert!((n[1] - (39.0 / 0.79 + 14.0)).abs() < 1e-9);
-        assert!((n[2] - (39.0 / 22.0 + 14.0)).abs() < 1e-9);
-        // Equal total FLOPs by construction (P_S = 1, D_pre = 1).
-        for (&r, &n) in RATIOS.iter().zip(&n) {
-            let small = 6.0 + 2.0 * n * r;
-            let large = 6.0 * 14.0 + 2.0 * 14.0 * r;
-            assert!((small - large).abs() < 1e-9);
-        }
-    }
 }

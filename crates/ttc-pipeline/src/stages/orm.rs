@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 use ttc_data::revision::{context_window, revision_prompt};
-use ttc_data::rows::ChainRow;
+use ttc_data::rows::{ChainRow, RatioAccuracyRow, RevisionSelectionRow, csv_text};
 use ttc_engine::step_scorer::StepScorer;
 use ttc_model::LlamaConfig;
 use ttc_search::select::{majority, weighted_best_of_n};
@@ -101,7 +100,15 @@ impl Stage for RevisionEvalStage {
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let d = layout.revision_eval_dir();
-        vec![d.join("selection.csv"), d.join("ratios.parquet")]
+        [
+            "selection.parquet",
+            "selection.csv",
+            "ratios.parquet",
+            "ratio_accuracy.parquet",
+            "ratios.csv",
+        ]
+        .map(|f| d.join(f))
+        .to_vec()
     }
     fn command(&self) -> String {
         "eval revisions".into()
@@ -229,24 +236,6 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Accuracy of each selection rule over the first `length` attempts of the chains.
-#[derive(Debug, Clone, Serialize)]
-struct SelectionRow {
-    length: usize,
-    /// The chain's last answer (pass@1 at revision step length-1).
-    last: f64,
-    /// Majority over the chain's answers.
-    majority: f64,
-    /// ORM-weighted best-of-N over the chain's answers.
-    orm_weighted: f64,
-    /// Weighted BoN within each chain, then across the question's chains.
-    hierarchical: f64,
-    /// Majority over every answer of every chain of the question.
-    flat_majority: f64,
-    chains: usize,
-    questions: usize,
-}
-
 /// Selection over revision chains on the test split.
 fn eval(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
     let cfile = ctx.layout.chains_dir("test").join("chains.parquet");
@@ -321,7 +310,7 @@ fn eval(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
         }
         let nq = per_q.len().max(1) as f64;
         let ncf = nc.max(1) as f64;
-        table.push(SelectionRow {
+        table.push(RevisionSelectionRow {
             length: len,
             last: last / ncf,
             majority: maj / ncf,
@@ -350,32 +339,29 @@ fn eval(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
         e.0 += u64::from(r.correct);
         e.1 += 1;
     }
-    let mut rcsv = String::from("n,sequential,parallel,accuracy,lo95,hi95,questions\n");
-    for ((n, s, p), (k, t)) in &agg {
-        let (lo, hi) = ttc_eval::stats::wilson95(*k, *t);
-        rcsv += &format!(
-            "{n},{s},{p},{:.4},{lo:.4},{hi:.4},{t}\n",
-            *k as f64 / *t as f64
-        );
-    }
-    ttc_core::atomic::write_atomic(&out.join("ratios.csv"), rcsv.as_bytes())?;
-    let mut csv = String::from(
-        "length,last,majority,orm_weighted,hierarchical,flat_majority,chains,questions\n",
-    );
-    for r in &table {
-        csv.push_str(&format!(
-            "{},{:.4},{:.4},{:.4},{:.4},{:.4},{},{}\n",
-            r.length,
-            r.last,
-            r.majority,
-            r.orm_weighted,
-            r.hierarchical,
-            r.flat_majority,
-            r.chains,
-            r.questions
-        ));
-    }
-    ttc_core::atomic::write_atomic(&out.join("selection.csv"), csv.as_bytes())?;
+    let ratio_acc: Vec<RatioAccuracyRow> = agg
+        .iter()
+        .map(|(&(n, sequential, parallel), &(k, t))| {
+            let (lo95, hi95) = ttc_eval::stats::wilson95(k, t);
+            RatioAccuracyRow {
+                n,
+                sequential,
+                parallel,
+                accuracy: k as f64 / t as f64,
+                lo95,
+                hi95,
+                questions: t,
+            }
+        })
+        .collect();
+    // `ratios.parquet` holds the per-question rows; the accuracy per split is
+    // `ratio_accuracy.parquet`, exported as `ratios.csv`.
+    ttc_core::table::write_parquet(&out.join("ratio_accuracy.parquet"), &ratio_acc)?;
+    ttc_core::atomic::write_atomic(
+        &out.join("ratios.csv"),
+        csv_text(RatioAccuracyRow::HEADER, &ratio_acc).as_bytes(),
+    )?;
+    super::analysis::write_table(&out, "selection", RevisionSelectionRow::HEADER, &table)?;
     eprintln!(
         "eval revisions: wrote {} and ratios.csv ({} sequential:parallel splits)",
         out.join("selection.csv").display(),

@@ -71,7 +71,11 @@ impl Stage for PrmEvalStage {
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let d = self.out_dir(layout);
-        vec![d.join("prm_eval.json"), d.join("scores.parquet")]
+        vec![
+            d.join("prm_eval.json"),
+            d.join("scores.parquet"),
+            d.join("calibration_mc.parquet"),
+        ]
     }
     fn command(&self) -> String {
         if self.id() == "eval-prm-hard" {
@@ -174,6 +178,7 @@ impl Stage for PrmEvalStage {
         let cal_true = calibration(&t_sc, &t_ok_f, 10);
         ttc_core::table::write_parquet(&out.join("scores.parquet"), &scored)?;
         ttc_core::table::write_csv(&out.join("selection.csv"), &sel)?;
+        ttc_core::table::write_parquet(&out.join("calibration_mc.parquet"), &cal_mc)?;
         ttc_core::table::write_csv(&out.join("calibration_mc.csv"), &cal_mc)?;
         ttc_core::table::write_csv(&out.join("calibration_true.csv"), &cal_true)?;
         let summary = serde_json::json!({

@@ -82,15 +82,17 @@ pub fn ratio_rows(
 pub fn compute_optimal_revisions(
     base: &std::path::Path,
     bins: &[ttc_data::rows::BinRow],
+    cv_seed: u64,
 ) -> anyhow::Result<bool> {
     use std::collections::{BTreeMap, HashMap};
+    use ttc_data::rows::{ComputeOptimalRow, CsvRow, EfficiencyRow, SplitAccuracyRow};
     use ttc_eval::cv::{Cell, compute_optimal};
     let f = base.join("revisions").join("ratios.parquet");
     if !f.exists() {
         return Ok(false);
     }
     let rows: Vec<RatioRow> = ttc_core::table::read_parquet(&f)?;
-    let (mut lines, mut eff_lines, mut split_lines) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut per_bin, mut eff, mut splits) = (Vec::new(), Vec::new(), Vec::new());
     for kind in ["oracle", "predicted"] {
         let bin_of: HashMap<&str, u8> = bins
             .iter()
@@ -125,9 +127,16 @@ pub fn compute_optimal_revisions(
             e.1 += 1;
         }
         for ((bin, n, m), (sum, q)) in &by_split {
-            split_lines.push(format!("{kind},{bin},{n},{m},{:.4},{q}", sum / *q as f64));
+            splits.push(SplitAccuracyRow {
+                bins: kind.to_string(),
+                bin: *bin,
+                n: *n,
+                split: m.clone(),
+                accuracy: sum / *q as f64,
+                questions: *q as u64,
+            });
         }
-        let co = compute_optimal(&cells, 19);
+        let co = compute_optimal(&cells, cv_seed);
         let mut par: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
         for c in cells
             .iter()
@@ -138,188 +147,30 @@ pub fn compute_optimal_revisions(
             e.1 += 1;
         }
         let par: Vec<(u32, f64)> = par.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
-        super::analysis::co_lines(kind, &co, &par, &mut lines, &mut eff_lines);
+        let (p, e) = ttc_eval::co_tables::co_tables(kind, &co, &par);
+        per_bin.extend(p);
+        eff.extend(e);
     }
     let out = base.join("compute_optimal");
-    super::analysis::write_csv(
-        &out.join("revisions_per_bin.csv"),
-        "bins,bin,budget,accuracy,questions,chosen_fold0,chosen_fold1,lo95,hi95",
-        &lines,
+    use super::analysis::write_table;
+    write_table(
+        &out,
+        "revisions_per_bin",
+        ComputeOptimalRow::HEADER,
+        &per_bin,
     )?;
-    super::analysis::write_csv(
-        &out.join("revisions_by_bin.csv"),
-        "bins,bin,n,split,accuracy,questions",
-        &split_lines,
-    )?;
-    super::analysis::write_csv(
-        &out.join("revisions_efficiency.csv"),
-        "bins,n,parallel,compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95",
-        &eff_lines,
+    write_table(&out, "revisions_by_bin", SplitAccuracyRow::HEADER, &splits)?;
+    write_table(
+        &out,
+        "revisions_efficiency",
+        &EfficiencyRow::header("parallel"),
+        &eff,
     )?;
     eprintln!("eval compute-optimal: revisions (sequential:parallel ratios)");
-    for l in &eff_lines {
-        eprintln!("  {l}");
+    for r in &eff {
+        eprintln!("  {}", r.fields().join(","));
     }
     Ok(true)
-}
-
-/// The report's sequential-vs-parallel part: accuracy vs budget per chain length, the
-/// compute-optimal ratio per oracle bin, its efficiency against parallel sampling.
-pub fn report_blocks(
-    base: &std::path::Path,
-    blocks: &mut Vec<crate::report::doc::Block>,
-    findings: &mut Vec<Vec<String>>,
-) -> anyhow::Result<()> {
-    use crate::report::doc::Block;
-    use crate::report::figures::{Axes, Series, line_chart};
-    use crate::report::{csv_rows, f as num};
-    let read = |p: std::path::PathBuf| -> anyhow::Result<Vec<Vec<String>>> {
-        Ok(csv_rows(&p)?.unwrap_or_default())
-    };
-    let ratios = read(base.join("revisions").join("ratios.csv"))?;
-    if ratios.is_empty() {
-        return Ok(());
-    }
-    let mut by_s: std::collections::BTreeMap<u32, Series> = Default::default();
-    for r in &ratios {
-        let s: u32 = r[1].parse().unwrap_or(0);
-        let e = by_s.entry(s).or_insert_with(|| Series {
-            label: if s == 1 {
-                "1 attempt per chain (parallel)".into()
-            } else {
-                format!("{s} attempts per chain")
-            },
-            points: vec![],
-            intervals: vec![],
-        });
-        e.points.push((num(&r[0]), num(&r[3])));
-        e.intervals.push((num(&r[4]), num(&r[5])));
-    }
-    blocks.push(Block::Figure {
-        file: "sequential_vs_parallel.svg".into(),
-        svg: line_chart(
-            &Axes {
-                title: "Sequential vs parallel revisions",
-                x: "generations N = attempts × chains (log2)",
-                y: "accuracy",
-                log2_x: true,
-                y_range: (0.0, 1.0),
-            },
-            &by_s.into_values().collect::<Vec<_>>(),
-        )?,
-        caption:
-            "Hierarchical ORM selection over p chains of s revisions each (s·p = N); 95% intervals"
-                .into(),
-    });
-    blocks.push(Block::Table {
-        header: [
-            "N",
-            "sequential",
-            "parallel",
-            "accuracy",
-            "lo95",
-            "hi95",
-            "questions",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: ratios.clone(),
-    });
-    let per_bin = read(base.join("compute_optimal").join("revisions_per_bin.csv"))?;
-    // The finding is read at the largest budget with a real choice: at a budget only one
-    // split reaches (e.g. 8×4 with 4 chains of 9 attempts) every bin "chooses" it.
-    let mut splits: std::collections::BTreeMap<u32, usize> = Default::default();
-    for r in &ratios {
-        *splits.entry(r[0].parse().unwrap_or(0)).or_default() += 1;
-    }
-    let choice_n = splits.iter().rev().find(|(_, c)| **c > 1).map(|(n, _)| *n);
-    if !per_bin.is_empty() {
-        if let Some(max_n) = choice_n {
-            let at_max: Vec<Vec<String>> = per_bin
-                .iter()
-                .filter(|r| r[0] == "oracle" && r[2] == max_n.to_string())
-                .cloned()
-                .collect();
-            findings.push(vec![
-            "the best sequential:parallel ratio depends on difficulty (easy bins: more sequential)"
-                .into(),
-            "measured".into(),
-            format!(
-                "at N={max_n} ({} splits), chosen per oracle bin (fold 0/fold 1): {}",
-                splits[&max_n],
-                at_max
-                    .iter()
-                    .map(|r| format!("bin {} {}/{}", r[1], r[5], r[6]))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ]);
-            let split_rows = read(base.join("compute_optimal").join("revisions_by_bin.csv"))?;
-            let mut series: std::collections::BTreeMap<String, Series> = Default::default();
-            for r in split_rows
-                .iter()
-                .filter(|r| r.len() == 6 && r[0] == "oracle" && r[2] == max_n.to_string())
-            {
-                series
-                    .entry(r[3].clone())
-                    .or_insert_with(|| Series {
-                        label: format!("{} (sequential:parallel)", r[3]),
-                        points: vec![],
-                        intervals: vec![],
-                    })
-                    .points
-                    .push((num(&r[1]), num(&r[4])));
-            }
-            if !series.is_empty() {
-                blocks.push(Block::Figure {
-                file: "ratio_by_bin.svg".into(),
-                svg: line_chart(
-                    &Axes {
-                        title: "Sequential:parallel splits per difficulty bin",
-                        x: "oracle difficulty bin (1 = easiest)",
-                        y: "accuracy",
-                        log2_x: false,
-                        y_range: (0.0, 1.0),
-                    },
-                    &series.into_values().collect::<Vec<_>>(),
-                )?,
-                caption: format!(
-                    "Accuracy of each sequential:parallel split at N={max_n} per oracle bin (hierarchical ORM selection); the best split per bin is the compute-optimal ratio"
-                ),
-            });
-            }
-        }
-        blocks.push(Block::Para(
-            "Compute-optimal ratio per difficulty bin (two-fold CV; the ratio chosen on each half):".into(),
-        ));
-        blocks.push(Block::Table {
-            header: [
-                "bins",
-                "bin",
-                "N",
-                "accuracy",
-                "questions",
-                "chosen (fold 0)",
-                "chosen (fold 1)",
-                "lo95",
-                "hi95",
-            ]
-            .map(String::from)
-            .to_vec(),
-            rows: per_bin,
-        });
-    }
-    let eff = read(
-        base.join("compute_optimal")
-            .join("revisions_efficiency.csv"),
-    )?;
-    if !eff.is_empty() {
-        blocks.push(Block::Table {
-            header: super::analysis::co_efficiency_header("parallel (1:N)"),
-            rows: eff,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
+mod tables;
+
+pub use tables::{
+    ComputeOptimalRow, CsvRow, EfficiencyRow, ExchangeRow, RatioAccuracyRow, RevisionSelectionRow,
+    SplitAccuracyRow, csv_text,
+};
+
 /// One sampled solution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleRow {
