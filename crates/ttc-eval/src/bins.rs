@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use ttc_data::rows::{BinRow, ScoredSample};
+
 /// Quantile bins 1..=`bins` of `(question, score)`; higher score = easier = lower bin.
 /// Bin sizes differ by at most one (the first bins take the remainder).
 pub fn quantile_bins(scores: &[(String, f64)], bins: usize) -> BTreeMap<String, u8> {
@@ -30,6 +32,56 @@ pub fn quantile_bins(scores: &[(String, f64)], bins: usize) -> BTreeMap<String, 
 pub fn absolute_bin(score: f64, edges: &[f64]) -> u8 {
     debug_assert!(edges.windows(2).all(|w| w[0] >= w[1]), "edges descending");
     (edges.iter().take_while(|&&e| score < e).count() + 1) as u8
+}
+
+/// Each question's difficulty from its scored samples: oracle pass@1 and the PRM's mean final
+/// score, each cut into `bins` bins (1 = easiest) — quantiles, or with `absolute` equal-width
+/// score ranges (≥0.8, ≥0.6, … for 5 bins) so a bin means the same on every run.
+pub fn difficulty_rows(scored: &[ScoredSample], bins: usize, absolute: bool) -> Vec<BinRow> {
+    let mut by_q: BTreeMap<&str, (u8, u32, u32, f64)> = BTreeMap::new();
+    for s in scored {
+        let e = by_q
+            .entry(s.question_id.as_str())
+            .or_insert((s.level, 0, 0, 0.0));
+        e.1 += 1;
+        e.2 += u32::from(s.correct);
+        e.3 += f64::from(s.step_scores.last().copied().unwrap_or(0.0));
+    }
+    let oracle: Vec<(String, f64)> = by_q
+        .iter()
+        .map(|(q, e)| (q.to_string(), f64::from(e.2) / f64::from(e.1)))
+        .collect();
+    let predicted: Vec<(String, f64)> = by_q
+        .iter()
+        .map(|(q, e)| (q.to_string(), e.3 / f64::from(e.1)))
+        .collect();
+    let cut = |scores: &[(String, f64)]| -> BTreeMap<String, u8> {
+        if absolute {
+            let edges: Vec<f64> = (1..bins).map(|i| 1.0 - i as f64 / bins as f64).collect();
+            scores
+                .iter()
+                .map(|(q, s)| (q.clone(), absolute_bin(*s, &edges)))
+                .collect()
+        } else {
+            quantile_bins(scores, bins)
+        }
+    };
+    let ob = cut(&oracle);
+    let pb = cut(&predicted);
+    let rows: Vec<BinRow> = oracle
+        .iter()
+        .zip(&predicted)
+        .map(|((q, o), (_, p))| BinRow {
+            question_id: q.clone(),
+            level: by_q[q.as_str()].0,
+            samples: by_q[q.as_str()].1,
+            oracle_pass_at_1: *o,
+            oracle_bin: ob[q],
+            predicted_score: *p,
+            predicted_bin: pb[q],
+        })
+        .collect();
+    rows
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //!   its efficiency against best-of-N;
 //! - [`exchange`]: the FLOPs-matched budget N(R) against a larger model;
 //! - [`prm_selection`]: majority / best-of-N / weighted best-of-N over a PRM's scores;
+//! - [`sweep`]: accuracy against budget of the sampling strategies and the searches;
+//! - [`revision_ratios`]: sequential:parallel splits of a budget, hierarchical selection;
 //! - [`stats`]: Wilson 95% intervals.
 
 pub mod bins;
@@ -14,4 +16,6 @@ pub mod co_tables;
 pub mod cv;
 pub mod exchange;
 pub mod prm_selection;
+pub mod revision_ratios;
 pub mod stats;
+pub mod sweep;

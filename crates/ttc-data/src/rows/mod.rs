@@ -163,3 +163,20 @@ pub struct BinRow {
     pub predicted_score: f64,
     pub predicted_bin: u8,
 }
+
+/// One question answered at one (sequential, parallel) split of a budget.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RatioRow {
+    pub question_id: String,
+    pub n: u32,
+    pub sequential: u32,
+    pub parallel: u32,
+    pub correct: bool,
+}
+
+impl RatioRow {
+    /// The method name in compute-optimal tables: `s:p`.
+    pub fn method(&self) -> String {
+        format!("{}:{}", self.sequential, self.parallel)
+    }
+}

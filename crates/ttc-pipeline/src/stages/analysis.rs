@@ -1,22 +1,17 @@
 //! `ttc eval sweep`, `ttc eval bins`, `ttc eval compute-optimal` (DESIGN §9): accuracy
 //! against budget, difficulty bins, and two-fold cross-validated compute-optimal selection.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use ttc_core::seed::derive_seed;
-use ttc_eval::bins::{absolute_bin, quantile_bins};
-use ttc_eval::cv::{Cell, compute_optimal};
-use ttc_eval::stats::wilson95;
-use ttc_search::select::{best_of_n, majority, weighted_best_of_n};
+use ttc_eval::bins::difficulty_rows;
+use ttc_eval::sweep::{ModelSizes, accuracy_lines, sampled_rows, search_rows};
 
 use ttc_data::rows::{
     BinRow, ComputeOptimalRow, CsvRow, EfficiencyRow, ScoredSample, SearchRow, SweepRow, csv_text,
 };
-use ttc_eval::co_tables::co_tables;
+use ttc_eval::co_tables::sweep_co_tables;
 
 use crate::layout::Layout;
 use crate::stage::{Ctx, Stage};
@@ -206,65 +201,11 @@ fn sweep(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
         .collect();
     let p_policy = params(&ctx.layout.policy_dir(false))?;
     let p_prm = params(&ctx.layout.prm_dir(false))?;
-    let mut by_q: BTreeMap<u32, Vec<&ScoredSample>> = BTreeMap::new();
-    for s in &scored {
-        by_q.entry(s.question_index).or_default().push(s);
-    }
-    let n_max = by_q.values().map(Vec::len).min().unwrap_or(0);
-    let budgets: Vec<usize> = std::iter::successors(Some(1usize), |n| Some(n * 2))
-        .take_while(|&n| n <= n_max)
-        .collect();
-    let mut rows = Vec::new();
-    for (&q, ss) in &by_q {
-        for &n in &budgets {
-            // With N = all samples there is one subset; more seeds would repeat it.
-            let seeds = if n == ss.len() { 1 } else { a.seeds };
-            for seed in 0..seeds {
-                let mut idx: Vec<usize> = (0..ss.len()).collect();
-                idx.shuffle(&mut rand::rngs::StdRng::seed_from_u64(derive_seed(
-                    seed,
-                    u64::from(q),
-                    n as u64,
-                )));
-                idx.truncate(n);
-                idx.sort_unstable();
-                let sub: Vec<&ScoredSample> = idx.iter().map(|&i| ss[i]).collect();
-                let answers: Vec<Option<&str>> = sub.iter().map(|s| s.answer.as_deref()).collect();
-                let last: Vec<f32> = sub
-                    .iter()
-                    .map(|s| s.step_scores.last().copied().unwrap_or(0.0))
-                    .collect();
-                let gen_tokens: u64 = sub
-                    .iter()
-                    .map(|s| {
-                        tokens
-                            .get(&(s.question_index, s.sample_id))
-                            .copied()
-                            .unwrap_or(0)
-                    })
-                    .sum();
-                for (name, pick, verified) in [
-                    ("majority", majority(&answers), false),
-                    ("bon", best_of_n(&answers, &last), true),
-                    ("weighted-bon", weighted_best_of_n(&answers, &last), true),
-                ] {
-                    let ver = if verified { gen_tokens } else { 0 };
-                    rows.push(SweepRow {
-                        question_id: sub[0].question_id.clone(),
-                        level: sub[0].level,
-                        strategy: name.into(),
-                        n: n as u32,
-                        seed,
-                        correct: pick.is_some_and(|i| sub[i].correct),
-                        generations: n as u64,
-                        generated_tokens: gen_tokens,
-                        verifier_tokens: ver,
-                        flops: 2.0 * (p_policy * gen_tokens as f64 + p_prm * ver as f64),
-                    });
-                }
-            }
-        }
-    }
+    let sizes = ModelSizes {
+        policy: p_policy,
+        prm: p_prm,
+    };
+    let (mut rows, budgets) = sampled_rows(&scored, &tokens, a.seeds, sizes);
     // Tree searches: every finished `ttc search` run of this preset.
     let sdir = ctx.layout.search_dir();
     let mut runs: Vec<PathBuf> = std::fs::read_dir(&sdir)
@@ -276,44 +217,11 @@ fn sweep(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
     runs.sort();
     for f in runs.into_iter().filter(|f| f.exists()) {
         let rs: Vec<SearchRow> = ttc_core::table::read_parquet(&f)?;
-        for r in rs
-            .into_iter()
-            .filter(|r| !["majority", "bon", "weighted-bon"].contains(&r.strategy.as_str()))
-        {
-            rows.push(SweepRow {
-                question_id: r.question_id,
-                level: r.level,
-                strategy: r.strategy,
-                n: r.n,
-                seed: r.seed,
-                correct: r.correct,
-                generations: r.generations,
-                generated_tokens: r.generated_tokens,
-                verifier_tokens: r.verifier_tokens,
-                flops: r.flops,
-            });
-        }
+        rows.extend(search_rows(rs));
     }
     let out = ctx.layout.report_dir().join("sweep");
     ttc_core::table::write_parquet(&out.join("rows.parquet"), &rows)?;
-    let mut acc: BTreeMap<(String, u32), (u64, u64, f64)> = BTreeMap::new();
-    for r in &rows {
-        let e = acc.entry((r.strategy.clone(), r.n)).or_default();
-        e.0 += u64::from(r.correct);
-        e.1 += 1;
-        e.2 += r.flops;
-    }
-    let lines: Vec<String> = acc
-        .iter()
-        .map(|((s, n), &(k, t, f))| {
-            let (lo, hi) = wilson95(k, t);
-            format!(
-                "{s},{n},{:.4},{lo:.4},{hi:.4},{t},{:.4e}",
-                k as f64 / t as f64,
-                f / t as f64
-            )
-        })
-        .collect();
+    let lines = accuracy_lines(&rows);
     write_csv(
         &out.join("accuracy.csv"),
         "strategy,n,accuracy,lo95,hi95,rows,flops_per_question",
@@ -334,54 +242,10 @@ fn sweep(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
 /// Oracle and predicted difficulty bins of the test questions.
 fn bins(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
     let scored = scored_samples(ctx)?;
-    let mut by_q: BTreeMap<&str, (u8, u32, u32, f64)> = BTreeMap::new();
-    for s in &scored {
-        let e = by_q
-            .entry(s.question_id.as_str())
-            .or_insert((s.level, 0, 0, 0.0));
-        e.1 += 1;
-        e.2 += u32::from(s.correct);
-        e.3 += f64::from(s.step_scores.last().copied().unwrap_or(0.0));
-    }
-    let oracle: Vec<(String, f64)> = by_q
-        .iter()
-        .map(|(q, e)| (q.to_string(), f64::from(e.2) / f64::from(e.1)))
-        .collect();
-    let predicted: Vec<(String, f64)> = by_q
-        .iter()
-        .map(|(q, e)| (q.to_string(), e.3 / f64::from(e.1)))
-        .collect();
     if a.bins == 0 || a.bins > 255 {
         anyhow::bail!("--bins: expected 1 to 255, got {}", a.bins);
     }
-    let cut = |scores: &[(String, f64)]| -> BTreeMap<String, u8> {
-        if a.absolute {
-            let edges: Vec<f64> = (1..a.bins)
-                .map(|i| 1.0 - i as f64 / a.bins as f64)
-                .collect();
-            scores
-                .iter()
-                .map(|(q, s)| (q.clone(), absolute_bin(*s, &edges)))
-                .collect()
-        } else {
-            quantile_bins(scores, a.bins)
-        }
-    };
-    let ob = cut(&oracle);
-    let pb = cut(&predicted);
-    let rows: Vec<BinRow> = oracle
-        .iter()
-        .zip(&predicted)
-        .map(|((q, o), (_, p))| BinRow {
-            question_id: q.clone(),
-            level: by_q[q.as_str()].0,
-            samples: by_q[q.as_str()].1,
-            oracle_pass_at_1: *o,
-            oracle_bin: ob[q],
-            predicted_score: *p,
-            predicted_bin: pb[q],
-        })
-        .collect();
+    let rows = difficulty_rows(&scored, a.bins, a.absolute);
     let out = ctx.layout.report_dir().join("bins");
     ttc_core::table::write_parquet(&out.join("bins.parquet"), &rows)?;
     ttc_core::table::write_csv(&out.join("bins.csv"), &rows)?;
@@ -420,76 +284,13 @@ fn compute_optimal_cmd(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
     let bf = base.join("bins").join("bins.parquet");
     let rows: Vec<SweepRow> = ttc_core::table::read_parquet(&sf)?;
     let bins: Vec<BinRow> = ttc_core::table::read_parquet(&bf)?;
-    // Mean over seeds per (question, method, N).
-    let mut mean: BTreeMap<(String, String, u32), (f64, u32)> = BTreeMap::new();
-    for r in &rows {
-        let e = mean
-            .entry((r.question_id.clone(), r.strategy.clone(), r.n))
-            .or_default();
-        e.0 += f64::from(u8::from(r.correct));
-        e.1 += 1;
-    }
-    // One question set for every method and budget: the questions every method covers
-    // (searches may run on fewer questions than the test samples).
-    let mut covered: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    for (q, m, _) in mean.keys() {
-        covered.entry(m.clone()).or_default().insert(q.clone());
-    }
-    let common: std::collections::BTreeSet<String> = covered
-        .values()
-        .fold(None::<std::collections::BTreeSet<String>>, |acc, qs| {
-            Some(acc.map_or_else(|| qs.clone(), |a| a.intersection(qs).cloned().collect()))
-        })
-        .unwrap_or_default();
-    mean.retain(|(q, _, _), _| common.contains(q));
+    let co = sweep_co_tables(&rows, &bins, a.cv_seed);
     eprintln!(
         "eval compute-optimal: {} methods over the {} questions every one covers",
-        covered.len(),
-        common.len()
+        co.methods, co.questions
     );
+    let (per_bin, eff) = (co.per_bin, co.efficiency);
     let out = base.join("compute_optimal");
-    let mut per_bin: Vec<ComputeOptimalRow> = Vec::new();
-    let mut eff: Vec<EfficiencyRow> = Vec::new();
-    for (kind, bin_of) in [
-        (
-            "oracle",
-            bins.iter()
-                .map(|b| (b.question_id.clone(), b.oracle_bin))
-                .collect::<HashMap<_, _>>(),
-        ),
-        (
-            "predicted",
-            bins.iter()
-                .map(|b| (b.question_id.clone(), b.predicted_bin))
-                .collect(),
-        ),
-    ] {
-        let cells: Vec<Cell> = mean
-            .iter()
-            .filter_map(|((q, m, n), (s, c))| {
-                bin_of.get(q).map(|&bin| Cell {
-                    question: q.clone(),
-                    bin,
-                    method: m.clone(),
-                    budget: *n,
-                    accuracy: s / f64::from(*c),
-                })
-            })
-            .collect();
-        let co = compute_optimal(&cells, a.cv_seed);
-        let mut bon: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
-        for ((_, m, n), (s, c)) in &mean {
-            if m == "weighted-bon" {
-                let e = bon.entry(*n).or_default();
-                e.0 += s / f64::from(*c);
-                e.1 += 1;
-            }
-        }
-        let bon: Vec<(u32, f64)> = bon.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
-        let (p, e) = co_tables(kind, &co, &bon);
-        per_bin.extend(p);
-        eff.extend(e);
-    }
     write_table(&out, "per_bin", ComputeOptimalRow::HEADER, &per_bin)?;
     write_table(
         &out,

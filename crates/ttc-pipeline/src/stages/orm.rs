@@ -16,13 +16,13 @@ use ttc_task::steps::split_steps;
 use ttc_train::prm::orm_example;
 use ttc_train::sft::{Init, SftRun};
 
-use super::ratios::hierarchical;
 use super::revision::revision_config;
 use crate::checkpoint::eos_pad;
 use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{OrmConfig, Preset, RevisionConfig};
 use crate::stage::{Ctx, Stage};
 use crate::training::{Job, fine_tune};
+use ttc_eval::revision_ratios::{hierarchical, ratio_rows as split_rows};
 
 /// `ttc train orm`: the revision verifier, an outcome model (score head on the revision
 /// model) trained on revision chains of train questions with the previous attempts in
@@ -330,7 +330,7 @@ fn eval(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
             .iter()
             .map(|(a, s, _)| (a.clone(), s.clone()))
             .collect();
-        ratio_rows.extend(super::ratios::ratio_rows(qid, &owned, &|a| right(qid, a)));
+        ratio_rows.extend(split_rows(qid, &owned, &|a| right(qid, a)));
     }
     ttc_core::table::write_parquet(&out.join("ratios.parquet"), &ratio_rows)?;
     let mut agg: std::collections::BTreeMap<(u32, u32, u32), (u64, u64)> = Default::default();
