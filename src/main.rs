@@ -2,12 +2,14 @@
 //! dispatches to `commands::*`; all real work lives in the library crates.
 
 mod commands;
+mod dirs;
 mod progress;
 
-use std::path::PathBuf;
+use dirs::Dirs;
+
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 /// ttc — scaling LLM test-time compute (Snell et al., 2024): train a policy, a process
 /// reward model and a revision model, then measure search and revision strategies across
@@ -19,32 +21,6 @@ pub struct Cli {
     pub dirs: Dirs,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Where artifacts live (relative to the working directory by default).
-#[derive(Args, Clone)]
-pub struct Dirs {
-    /// Root of generated datasets (`<dir>/<run>/…`).
-    #[arg(long, global = true, default_value = "datasets")]
-    pub datasets_dir: PathBuf,
-    /// Root of trained models and tokenizers (`<dir>/<run>/…`).
-    #[arg(long, global = true, default_value = "checkpoints")]
-    pub checkpoints_dir: PathBuf,
-    /// Root of evaluation tables and reports (`<dir>/<run>/…`).
-    #[arg(long, global = true, default_value = "reports")]
-    pub reports_dir: PathBuf,
-}
-
-impl Dirs {
-    /// The run layout of `preset` under these roots.
-    pub fn layout(&self, preset: &ttc_pipeline::preset::Preset) -> ttc_pipeline::layout::Layout {
-        ttc_pipeline::layout::Layout::new(
-            &self.datasets_dir,
-            &self.checkpoints_dir,
-            &self.reports_dir,
-            &preset.name,
-        )
-    }
 }
 
 #[derive(Subcommand)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::Dirs;
+use crate::dirs::Dirs;
 
 #[derive(Subcommand)]
 pub enum PipelineCommand {

@@ -27,7 +27,7 @@ use ttc_pipeline::stages::search::{SearchArgs as SearchOptions, SearchRunStage};
 use ttc_pipeline::stages::tokenizer::TokenizerStage;
 use ttc_search::select::Aggregation;
 
-use crate::Dirs;
+use crate::dirs::Dirs;
 
 /// A preset and whether to start over.
 #[derive(Args)]

@@ -9,6 +9,7 @@
 //! - [`prm_selection`]: majority / best-of-N / weighted best-of-N over a PRM's scores;
 //! - [`sweep`]: accuracy against budget of the sampling strategies and the searches;
 //! - [`revision_ratios`]: sequential:parallel splits of a budget, hierarchical selection;
+//! - [`revision_selection`]: selection over revision chains at each chain length;
 //! - [`stats`]: Wilson 95% intervals.
 
 pub mod bins;
@@ -17,5 +18,6 @@ pub mod cv;
 pub mod exchange;
 pub mod prm_selection;
 pub mod revision_ratios;
+pub mod revision_selection;
 pub mod stats;
 pub mod sweep;

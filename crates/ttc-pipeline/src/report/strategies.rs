@@ -72,12 +72,20 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
             at.get(&(s.to_string(), n))
                 .map(|&(k, t)| k as f64 / t as f64)
         };
-        let n_top = ns.iter().copied().filter(|&n| n <= 16).max().unwrap_or(1);
-        if let (Some(w), Some(v), Some(m)) = (
-            get("weighted-bon", n_top),
-            get("bon", n_top),
-            get("majority", n_top),
-        ) {
+        // Which strategies and budgets exist is read from the sweep: each claim is checked
+        // at the largest budget where every strategy it compares was run.
+        let largest_common = |names: &[&str]| {
+            ns.iter()
+                .rev()
+                .copied()
+                .find(|&n| names.iter().all(|s| get(s, n).is_some()))
+        };
+        if let Some(n_top) = largest_common(&["weighted-bon", "bon", "majority"]) {
+            let (w, v, m) = (
+                get("weighted-bon", n_top).unwrap_or(f64::NAN),
+                get("bon", n_top).unwrap_or(f64::NAN),
+                get("majority", n_top).unwrap_or(f64::NAN),
+            );
             findings.push(vec![
                 format!("weighted best-of-N beats vanilla best-of-N (N={n_top})"),
                 (if w > v { "holds" } else { "does not hold" }).into(),
@@ -89,16 +97,25 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
                 format!("{} vs {}", pct(w), pct(m)),
             ]);
         }
-        if let (Some(beam), Some(w)) = (get("beam-m4", 16), get("weighted-bon", 16)) {
+        for beam in by_s.keys().filter(|s| s.starts_with("beam")) {
+            let Some(n) = largest_common(&[beam, "weighted-bon"]) else {
+                continue;
+            };
+            let (bm, w) = (
+                get(beam, n).unwrap_or(f64::NAN),
+                get("weighted-bon", n).unwrap_or(f64::NAN),
+            );
             findings.push(vec![
-                "beam search (M=4) vs weighted best-of-16".into(),
-                (if beam > w {
+                format!("{beam} vs weighted best-of-{n}"),
+                (if bm > w {
                     "beam better"
-                } else {
+                } else if bm < w {
                     "best-of-N better"
+                } else {
+                    "equal"
                 })
                 .into(),
-                format!("{} vs {}", pct(beam), pct(w)),
+                format!("{} vs {}", pct(bm), pct(w)),
             ]);
         }
     }
@@ -112,8 +129,20 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
             .iter()
             .map(|r| (r.question_id.as_str(), r.oracle_bin))
             .collect();
+        // The budget most strategies were run at (the larger on a tie).
+        let mut strategies_at: BTreeMap<u32, std::collections::BTreeSet<&str>> = BTreeMap::new();
+        for r in &sweep {
+            strategies_at
+                .entry(r.n)
+                .or_default()
+                .insert(r.strategy.as_str());
+        }
+        let n_bins = strategies_at
+            .iter()
+            .max_by_key(|(n, s)| (s.len(), **n))
+            .map_or(1, |(n, _)| *n);
         let mut per: Counts = BTreeMap::new();
-        for r in sweep.iter().filter(|r| r.n == 16) {
+        for r in sweep.iter().filter(|r| r.n == n_bins) {
             if let Some(&bin) = bin_of.get(r.question_id.as_str()) {
                 let e = per.entry((r.strategy.clone(), u32::from(bin))).or_default();
                 e.0 += u64::from(r.correct);
@@ -125,7 +154,7 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
             file: "strategies_by_bin.svg".into(),
             svg: line_chart(
                 &Axes {
-                    title: "Strategies by oracle difficulty bin (N=16)",
+                    title: &format!("Strategies by oracle difficulty bin (N={n_bins})"),
                     x: "oracle bin (1 = easiest)",
                     y: "accuracy",
                     log2_x: false,
@@ -133,7 +162,9 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
                 },
                 &series,
             )?,
-            caption: "Accuracy at N=16 per oracle difficulty bin (quantiles of pass@1)".into(),
+            caption: format!(
+                "Accuracy at N={n_bins} (the budget most strategies ran at) per oracle difficulty bin (quantiles of pass@1)"
+            ),
         });
     } else {
         missing(b, "Difficulty bins", &format!("ttc eval bins --preset {p}"));

@@ -8,8 +8,9 @@ use anyhow::{Context, Result};
 use ttc_data::revision::{context_window, revision_prompt};
 use ttc_data::rows::{ChainRow, RatioAccuracyRow, RevisionSelectionRow, csv_text};
 use ttc_engine::step_scorer::StepScorer;
+use ttc_eval::revision_ratios::ratio_rows as split_rows;
+use ttc_eval::revision_selection::{ScoredChain, selection_rows};
 use ttc_model::LlamaConfig;
-use ttc_search::select::{majority, weighted_best_of_n};
 use ttc_task::grader::is_equivalent;
 use ttc_task::math500::load_problems;
 use ttc_task::steps::split_steps;
@@ -22,7 +23,6 @@ use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{OrmConfig, Preset, RevisionConfig};
 use crate::stage::{Ctx, Stage};
 use crate::training::{Job, fine_tune};
-use ttc_eval::revision_ratios::{hierarchical, ratio_rows as split_rows};
 
 /// `ttc train orm`: the revision verifier, an outcome model (score head on the revision
 /// model) trained on revision chains of train questions with the previous attempts in
@@ -135,9 +135,6 @@ fn chains_of(rows: &[ChainRow]) -> Vec<Vec<&ChainRow>> {
 /// One attempt as the ORM sees it: (question index, prompt with the previous attempts,
 /// the attempt's steps, correct).
 type InContext = (u32, String, Vec<String>, bool);
-
-/// A chain's answers and ORM scores in step order, with its question id.
-type ScoredChain<'a> = (Vec<Option<String>>, Vec<f32>, &'a str);
 
 /// Every attempt of every chain, in its context.
 fn attempts_in_context(
@@ -279,48 +276,8 @@ fn eval(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
             .or_default()
             .push((ans, sc, c[0].question_id.as_str()));
     }
-    let max_len = chains.iter().map(Vec::len).max().unwrap_or(0);
-    let mut lengths: Vec<usize> = std::iter::successors(Some(1usize), |l| Some(l * 2))
-        .take_while(|&l| l <= max_len)
-        .collect();
-    if lengths.last() != Some(&max_len) && max_len > 0 {
-        lengths.push(max_len);
-    }
     let right = |qid: &str, a: Option<&str>| a.is_some_and(|a| is_equivalent(a, gold[qid]));
-    let mut table = Vec::new();
-    for &len in &lengths {
-        let (mut last, mut maj, mut orm, mut hier, mut flat, mut nc) = (0.0, 0.0, 0.0, 0.0, 0.0, 0);
-        for chains in per_q.values() {
-            let mut winners: Vec<(Vec<Option<&str>>, &[f32])> = Vec::new();
-            let mut all: Vec<Option<&str>> = Vec::new();
-            for (ans, sc, qid) in chains {
-                let n = len.min(ans.len());
-                let a: Vec<Option<&str>> = ans[..n].iter().map(|x| x.as_deref()).collect();
-                nc += 1;
-                last += f64::from(u8::from(right(qid, a[n - 1])));
-                maj += f64::from(u8::from(right(qid, majority(&a).and_then(|i| a[i]))));
-                let w = weighted_best_of_n(&a, &sc[..n]);
-                orm += f64::from(u8::from(right(qid, w.and_then(|i| a[i]))));
-                all.extend(a.iter().copied());
-                winners.push((a, &sc[..n]));
-            }
-            let qid = chains[0].2;
-            hier += f64::from(u8::from(right(qid, hierarchical(&winners))));
-            flat += f64::from(u8::from(right(qid, majority(&all).and_then(|i| all[i]))));
-        }
-        let nq = per_q.len().max(1) as f64;
-        let ncf = nc.max(1) as f64;
-        table.push(RevisionSelectionRow {
-            length: len,
-            last: last / ncf,
-            majority: maj / ncf,
-            orm_weighted: orm / ncf,
-            hierarchical: hier / nq,
-            flat_majority: flat / nq,
-            chains: nc,
-            questions: per_q.len(),
-        });
-    }
+    let table = selection_rows(&per_q, &right);
     let out = ctx.layout.report_dir().join("revisions");
     // Sequential : parallel splits of each budget.
     let mut ratio_rows = Vec::new();

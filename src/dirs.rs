@@ -1,0 +1,31 @@
+//! The roots of a run's artifacts as the global flags give them.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where artifacts live (relative to the working directory by default).
+#[derive(Args, Clone)]
+pub struct Dirs {
+    /// Root of generated datasets (`<dir>/<run>/…`).
+    #[arg(long, global = true, default_value = "datasets")]
+    pub datasets_dir: PathBuf,
+    /// Root of trained models and tokenizers (`<dir>/<run>/…`).
+    #[arg(long, global = true, default_value = "checkpoints")]
+    pub checkpoints_dir: PathBuf,
+    /// Root of evaluation tables and reports (`<dir>/<run>/…`).
+    #[arg(long, global = true, default_value = "reports")]
+    pub reports_dir: PathBuf,
+}
+
+impl Dirs {
+    /// The run layout of `preset` under these roots.
+    pub fn layout(&self, preset: &ttc_pipeline::preset::Preset) -> ttc_pipeline::layout::Layout {
+        ttc_pipeline::layout::Layout::new(
+            &self.datasets_dir,
+            &self.checkpoints_dir,
+            &self.reports_dir,
+            &preset.name,
+        )
+    }
+}
