@@ -31,10 +31,10 @@ pub enum Command {
     Pipeline(commands::pipeline::PipelineCommand),
     /// Problem datasets.
     #[command(subcommand)]
-    Data(commands::stages::DataCommand),
+    Data(commands::stage_args::DataCommand),
     /// Tokenizers.
     #[command(subcommand)]
-    Tokenizer(commands::stages::TokenizerCommand),
+    Tokenizer(commands::stage_args::TokenizerCommand),
     /// Judge answers: read JSONL rows with `pred` and `gold`, write each row back with
     /// `"equivalent": true|false`.
     Grade(commands::grade::GradeArgs),
@@ -43,13 +43,13 @@ pub enum Command {
     CheckSteps(commands::check_steps::CheckStepsArgs),
     /// Sample N solutions per question from the policy (parquet: text, steps, answer,
     /// correctness, true step verdicts), in resumable parts; `--shard i/n` for arrays.
-    Sample(commands::stages::SampleArgs),
+    Sample(commands::stage_args::SampleArgs),
     /// Monte Carlo step labels of the train samples: rollouts from every step prefix
     /// (prefix-shared KV cache); soft = fraction right, hard = any right.
-    Label(commands::stages::LabelArgs),
+    Label(commands::stage_args::LabelArgs),
     /// Search over the PRM (majority, best-of-N, beam, lookahead, DVTS) on a split,
     /// batched across questions; parquet rows with accuracy and compute accounting.
-    Search(commands::stages::SearchArgs),
+    Search(commands::stage_args::SearchArgs),
     /// Join the parts that `--shard i/n` runs wrote into a stage's output (the last job of
     /// a Slurm array): computes nothing, fails naming the missing chunks if any shard has not
     /// finished. E.g. `ttc merge sample --split test --preset p.toml`.
@@ -57,22 +57,22 @@ pub enum Command {
     Merge(MergeCommand),
     /// Revision data: trajectories of wrong attempts → a correct answer.
     #[command(subcommand)]
-    Revisions(commands::stages::RevisionsCommand),
+    Revisions(commands::stage_args::RevisionsCommand),
     /// Revision chains with the revision model on a split: each attempt conditioned on
     /// the last `max_attempts` ones; per-step pass@1 and right→wrong rates.
-    Revise(commands::stages::ReviseArgs),
+    Revise(commands::stage_args::ReviseArgs),
     /// The report: reports/<run>/report.md and report.html (SVG figures inline) with a
     /// findings section checking the paper's claims on this run.
-    Report(commands::stages::ReportArgs),
+    Report(commands::stage_args::ReportArgs),
     /// Bring a user's HF checkpoint in as this run's policy or PRM (`[import]`).
     #[command(subcommand)]
-    Import(commands::stages::ImportCommand),
+    Import(commands::stage_args::ImportCommand),
     /// Training stages.
     #[command(subcommand)]
-    Train(commands::stages::TrainCommand),
+    Train(commands::stage_args::TrainCommand),
     /// Evaluations.
     #[command(subcommand)]
-    Eval(commands::stages::EvalCommand),
+    Eval(commands::stage_args::EvalCommand),
     /// Model checkpoints (HF format).
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
@@ -85,13 +85,13 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum MergeCommand {
     /// `ttc sample` parts.
-    Sample(commands::stages::SampleArgs),
+    Sample(commands::stage_args::SampleArgs),
     /// `ttc label` parts.
-    Label(commands::stages::LabelArgs),
+    Label(commands::stage_args::LabelArgs),
     /// `ttc search` parts.
-    Search(commands::stages::SearchArgs),
+    Search(commands::stage_args::SearchArgs),
     /// `ttc revise` parts.
-    Revise(commands::stages::ReviseArgs),
+    Revise(commands::stage_args::ReviseArgs),
 }
 
 /// Run one subcommand.

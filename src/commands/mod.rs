@@ -7,4 +7,5 @@ pub mod check_steps;
 pub mod grade;
 pub mod model;
 pub mod pipeline;
+pub mod stage_args;
 pub mod stages;

@@ -14,6 +14,8 @@ use ttc_task::STEP_DELIMITER;
 
 use ttc_search::tree::NodeId;
 
+use crate::step_scorer::{require_score_head, sigmoid};
+
 fn backend(e: ttc_model::Error) -> Error {
     Error::Backend(Box::new(e))
 }
@@ -244,18 +246,9 @@ pub struct PrmVerifier<'m> {
     seqs: HashMap<NodeId, (Sequence, usize)>,
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 impl<'m> PrmVerifier<'m> {
     pub fn new(engine: Engine<'m>, problems: Vec<String>) -> Result<Self> {
-        if engine.model.head_outputs() != 1 {
-            return Err(Error::Input(format!(
-                "a verifier needs a one-label score head; this model has {} outputs (is it a policy?)",
-                engine.model.head_outputs()
-            )));
-        }
+        require_score_head(engine.model).map_err(Error::Input)?;
         let delim = engine.encode(STEP_DELIMITER).map_err(backend)?;
         Ok(PrmVerifier {
             engine,

@@ -16,18 +16,25 @@ pub struct StepScorer<'m> {
     pub max_rows: usize,
 }
 
-fn sigmoid(x: f32) -> f32 {
+/// A score head's logit as a step score in (0, 1) (both scoring paths read it this way).
+pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
+}
+
+/// A model usable as a step scorer: one label per token (ttc's PRM / ORM format).
+pub(crate) fn require_score_head(model: &CpuModel) -> std::result::Result<(), String> {
+    if model.head_outputs() != 1 {
+        return Err(format!(
+            "a step scorer needs a one-label score head; this model has {} outputs (is it a policy?)",
+            model.head_outputs()
+        ));
+    }
+    Ok(())
 }
 
 impl<'m> StepScorer<'m> {
     pub fn new(model: &'m CpuModel, tok: &'m ttc_task::tokenizer::Tokenizer) -> Result<Self> {
-        if model.head_outputs() != 1 {
-            return Err(crate::Error::Input(format!(
-                "a step scorer needs a one-label score head; this model has {} outputs (is it a policy?)",
-                model.head_outputs()
-            )));
-        }
+        require_score_head(model).map_err(crate::Error::Input)?;
         Ok(StepScorer {
             engine: Engine::new(model, tok)?,
             max_rows: 8192,

@@ -1,0 +1,246 @@
+//! The flags of the per-stage subcommands (same names as before the pipeline crate: the
+//! justfile, README and users' scripts keep working).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use ttc_data::shards::Shard;
+
+/// A preset and whether to start over.
+#[derive(Args)]
+pub struct PresetArgs {
+    /// Pipeline preset (TOML), e.g. pipelines/default.toml.
+    #[arg(long)]
+    pub preset: PathBuf,
+    /// Start over even if the output is up to date (drops finished parts and checkpoints).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Generate `datasets/<run>/{train,val,test}.jsonl` and `manifest.json` from a preset's
+    /// `[data]` section (or copy its `[problems]` files, checked row by row). Same seed,
+    /// same bytes. Skipped when already up to date.
+    Gen(PresetArgs),
+}
+
+#[derive(Subcommand)]
+pub enum TokenizerCommand {
+    /// Train a byte-level BPE (digits one per token, ttc's special tokens) on
+    /// `datasets/<run>/train.jsonl`; write `checkpoints/<run>/tokenizer/tokenizer.json`.
+    /// Every training row is checked to round-trip exactly.
+    Train(PresetArgs),
+}
+
+#[derive(Subcommand)]
+pub enum ImportCommand {
+    /// Check `[import] policy` (an HF `…ForCausalLM` directory) and copy it to
+    /// checkpoints/<run>/policy/ with its prompt format.
+    Policy(PresetArgs),
+    /// Check `[import] prm` (a one-label score-head directory, ttc's PRM format) and copy
+    /// it to checkpoints/<run>/prm/.
+    Prm(PresetArgs),
+}
+
+#[derive(Subcommand)]
+pub enum TrainCommand {
+    /// Supervised fine-tuning of the policy on the train split (prompt tokens masked):
+    /// AdamW, warmup + cosine, clipping, validation loss; resumes a killed run from its
+    /// last checkpoint; ends with greedy pass@1 per level on the validation split.
+    /// Writes checkpoints/<run>/policy/ (or policy-large/ with --large).
+    Policy(PolicyArgs),
+    /// The process reward model: the policy's backbone with a score head, trained with
+    /// soft-label BCE at each step's last token on the MC labels; early stopping on the
+    /// held-out questions' loss. Writes checkpoints/<run>/prm/ (prm-hard/ with --hard).
+    Prm(PrmArgs),
+    /// The revision model: fine-tuned from the policy on revision trajectories (previous
+    /// wrong attempts in the prompt, loss on the correct target); keeps the checkpoint at
+    /// the validation-loss minimum. Writes checkpoints/<run>/revision/.
+    Revision(PresetArgs),
+    /// The revision verifier: an outcome model (score head on the revision model) trained
+    /// on revision chains of train questions with the previous attempts in context; label =
+    /// the attempt's correctness. Writes checkpoints/<run>/orm/.
+    Orm(PresetArgs),
+}
+
+#[derive(Args)]
+pub struct PolicyArgs {
+    #[command(flatten)]
+    pub common: PresetArgs,
+    /// Train the ~14× larger policy (`[policy_large]`) instead of `[policy]`.
+    #[arg(long)]
+    pub large: bool,
+}
+
+#[derive(Args)]
+pub struct PrmArgs {
+    #[command(flatten)]
+    pub common: PresetArgs,
+    /// Use hard labels (any rollout right) instead of the preset's `[prm] labels`;
+    /// writes checkpoints/<run>/prm-hard/.
+    #[arg(long)]
+    pub hard: bool,
+}
+
+#[derive(Args)]
+pub struct SampleArgs {
+    #[command(flatten)]
+    pub common: PresetArgs,
+    /// Split: `train` uses the preset's [samples] (for MC labels), `test` its
+    /// [test_samples] (for PRM evaluation and best-of-N), `revision` its
+    /// [revision_samples] on train questions (high-temperature, for revision data).
+    #[arg(long, default_value = "train")]
+    pub split: String,
+    /// Run only chunks c with c % n == i (one Slurm array task); `ttc merge` joins them.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+}
+
+#[derive(Args)]
+pub struct LabelArgs {
+    #[command(flatten)]
+    pub common: PresetArgs,
+    /// Run only chunks c with c % n == i; `ttc merge` joins them.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Pipeline preset (TOML); its optional [search] section sets sampling, rounds, width,
+    /// aggregation, seed and how many questions.
+    #[arg(long)]
+    pub preset: PathBuf,
+    /// majority | bon | weighted-bon | beam | lookahead | dvts.
+    #[arg(long)]
+    pub strategy: String,
+    /// Budget N: samples, beams, or DVTS leaves.
+    #[arg(long, default_value_t = 16)]
+    pub n: usize,
+    /// Beam width M (beam, lookahead, dvts); 0 = √N. Default: the preset's (4).
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Lookahead steps k (strategy `lookahead`).
+    #[arg(long, default_value_t = 2)]
+    pub lookahead: usize,
+    /// Drop beam candidates whose text repeats an earlier candidate's.
+    #[arg(long)]
+    pub dedup: bool,
+    /// Step-score aggregation: last | min | prod | mean. Default: the preset's (last).
+    #[arg(long)]
+    pub aggregation: Option<String>,
+    /// Dataset split to search.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Only the first this many questions (default: the preset's, else all).
+    #[arg(long)]
+    pub questions: Option<usize>,
+    /// Use the PRM trained on hard labels (checkpoints/<run>/prm-hard).
+    #[arg(long)]
+    pub hard: bool,
+    /// Run only chunks c with c % n == i (one Slurm array task).
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Start over even if the output is up to date.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Subcommand)]
+pub enum RevisionsCommand {
+    /// Revision trajectories from the high-temperature samples (`ttc sample --split
+    /// revision`): for each correct sample, k ~ U{0..max_attempts} previous wrong attempts
+    /// (the last the nearest in edit distance), target = the correct sample.
+    /// Writes datasets/<run>/revisions/trajectories.parquet.
+    Build(PresetArgs),
+}
+
+#[derive(Args)]
+pub struct ReviseArgs {
+    /// Pipeline preset (TOML); `[revision.chains]` sets chains, steps, sampling, questions.
+    #[arg(long)]
+    pub preset: PathBuf,
+    /// Dataset split whose questions are revised.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Only the first this many questions (default: `[revision.chains] questions` on test,
+    /// `[revision.orm] questions` on train, else all).
+    #[arg(long)]
+    pub questions: Option<usize>,
+    /// Run only chunks c with c % n == i (one Slurm array task).
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Start over even if the output is up to date.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Greedy pass@1 of the trained policy on a split, overall and per level; writes
+    /// checkpoints/<run>/policy/pass_at_1_<split>.json and prints one JSON line.
+    Policy(PolicyEvalArgs),
+    /// The PRM: step AUROC vs MC labels (held-out questions), first-error F1 vs the step
+    /// checker, calibration, and best-of-N (vanilla, weighted) vs majority at N = 1, 4,
+    /// 16, 64 on the test samples. Writes reports/<run>/prm/.
+    Prm(PrmArgs),
+    /// Selection over revision chains of the test split: last answer, majority and
+    /// ORM-weighted best-of-N within a chain, hierarchical and flat majority across chains,
+    /// at chain lengths 1, 2, 4, …. Writes reports/<run>/revisions/selection.csv.
+    Revisions(PresetArgs),
+    /// Accuracy against budget N = 1, 2, 4, … : majority / best-of-N / weighted best-of-N
+    /// over random subsets of the test samples (several seeds), plus every `ttc search`
+    /// result. Writes reports/<run>/sweep/{rows.parquet, accuracy.csv} (95% intervals).
+    Sweep(AnalysisFlags),
+    /// Difficulty bins of the test questions: oracle pass@1 over the test samples and the
+    /// PRM's mean final score (predicted), each cut into quantile bins (1 = easiest).
+    /// Writes reports/<run>/bins/.
+    Bins(AnalysisFlags),
+    /// Two-fold cross-validated compute-optimal accuracy per bin and budget (oracle and
+    /// predicted bins) and its efficiency against weighted best-of-N. Writes
+    /// reports/<run>/compute_optimal/.
+    ComputeOptimal(AnalysisFlags),
+    /// FLOPs-matched exchange (Snell §7): the policy with compute-optimal test-time compute
+    /// against the ~14× larger policy's greedy answers, per difficulty bin, at
+    /// R = D_inference/D_pretrain ∈ {0.16, 0.79, 22}. Needs `ttc eval policy --large`.
+    /// Writes reports/<run>/exchange/exchange.csv.
+    Exchange(AnalysisFlags),
+}
+
+#[derive(Args)]
+pub struct PolicyEvalArgs {
+    #[command(flatten)]
+    pub common: PresetArgs,
+    /// Split: train, val or test.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Evaluate the larger policy (policy-large/).
+    #[arg(long)]
+    pub large: bool,
+}
+
+/// The analysis stages' flags; each overrides the preset's `[analysis]`.
+#[derive(Args)]
+pub struct AnalysisFlags {
+    #[command(flatten)]
+    pub common: PresetArgs,
+    /// Random subsets per budget for the sampling strategies (sweep). Default: the
+    /// preset's `[analysis] seeds` (8).
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Difficulty bins (bins, compute-optimal). Default: `[analysis] bins` (5).
+    #[arg(long)]
+    pub bins: Option<usize>,
+    /// Absolute bins (bins): equal-width score ranges (5 bins: ≥0.8, ≥0.6, ≥0.4, ≥0.2, below)
+    /// instead of quantiles, so a bin means the same pass@1 range on every run.
+    #[arg(long)]
+    pub absolute: bool,
+}
+
+/// `ttc report`.
+#[derive(Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub common: PresetArgs,
+}
