@@ -3,6 +3,7 @@
 
 mod commands;
 mod dirs;
+mod output;
 mod progress;
 
 use dirs::Dirs;
@@ -124,6 +125,13 @@ pub fn dispatch(command: Command, dirs: &Dirs) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // A closed pipe (`ttc pipeline status | head -1`) ends the process quietly, as it does
+    // for other Unix tools, instead of a panic in `println!`.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match dispatch(cli.command, &cli.dirs) {
         Ok(()) => ExitCode::SUCCESS,

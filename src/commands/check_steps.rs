@@ -16,6 +16,7 @@ pub struct CheckStepsArgs {
     pub input: PathBuf,
     /// JSONL output: each row unchanged plus `verdicts` (correct|wrong|malformed per step),
     /// `first_error` (step index or null) and `answer_correct`.
+    /// `-` writes to stdout; an existing symlink, FIFO or device is refused, not replaced.
     #[arg(long)]
     pub output: PathBuf,
     /// Field holding the solution text.
@@ -44,7 +45,7 @@ pub fn run(a: CheckStepsArgs) -> Result<()> {
         pb.inc(1);
     }
     pb.finish_and_clear();
-    ttc_core::jsonl::write_jsonl(&a.output, &out)?;
+    crate::output::write_rows(&a.output, &out)?;
     eprintln!(
         "check-steps: {} solutions, {} steps, {} fully correct -> {}",
         out.len(),

@@ -13,6 +13,7 @@ pub struct GradeArgs {
     #[arg(long)]
     pub input: PathBuf,
     /// JSONL output: each input row unchanged, plus `"equivalent": true|false`.
+    /// `-` writes to stdout; an existing symlink, FIFO or device is refused, not replaced.
     #[arg(long)]
     pub output: PathBuf,
     /// Field holding the prediction.
@@ -59,7 +60,7 @@ pub fn run(a: GradeArgs) -> Result<()> {
         pb.inc(1);
     }
     pb.finish_and_clear();
-    ttc_core::jsonl::write_jsonl(&a.output, &out)?;
+    crate::output::write_rows(&a.output, &out)?;
     eprintln!(
         "grade: {} rows, {} equivalent ({:.1}%) -> {}",
         out.len(),

@@ -120,14 +120,8 @@ fn export(a: &ExportArgs) -> Result<()> {
         .or_else(|| Some(a.checkpoint.join("tokenizer.json")).filter(|p| p.exists()));
     if let Some(p) = &tok {
         let t = ttc_task::tokenizer::load_tokenizer(p)?;
-        if t.get_vocab_size(true) > model.config().vocab_size {
-            anyhow::bail!(
-                "{}: tokenizer has {} tokens but the model's vocab_size is {}",
-                p.display(),
-                t.get_vocab_size(true),
-                model.config().vocab_size
-            );
-        }
+        ttc_model::generate::check_tokenizer_fits(&t, model.config().vocab_size)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
         write_tokenizer_files(&a.out, p, model.config().max_position_embeddings)?;
     }
     write_reference(&a.out, &model, &dev)?;
@@ -146,6 +140,13 @@ fn export(a: &ExportArgs) -> Result<()> {
 
 fn info(a: &InfoArgs) -> Result<()> {
     let cfg = LlamaConfig::load(&a.checkpoint.join("config.json"))?;
+    // The weights are read and checked too (header, every tensor's shape against the
+    // config, finite values): a truncated or garbage file is reported, not described.
+    let file = a.checkpoint.join("model.safetensors");
+    let weights = ttc_model::weights::read_safetensors(&file)?;
+    let stored: usize = weights.values().map(|t| t.data.len()).sum();
+    ttc_model::cpu::CpuModel::from_weights(&cfg, &weights)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let p = cfg.num_params();
     let out = serde_json::json!({
         "architecture": cfg.architectures,
@@ -157,6 +158,8 @@ fn info(a: &InfoArgs) -> Result<()> {
         "vocab_size": cfg.vocab_size,
         "inference_flops_per_token": 2 * p,
         "training_flops_per_token": 6 * p,
+        "stored_values": stored,
+        "file_bytes": std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0),
     });
     println!("{out}");
     Ok(())

@@ -7,8 +7,7 @@ use anyhow::{Context, Result};
 use ttc_data::shards::Shard;
 use ttc_pipeline::layout::Layout;
 use ttc_pipeline::preset::Preset;
-use ttc_pipeline::record::Hashes;
-use ttc_pipeline::runner::{Options, run_stage};
+use ttc_pipeline::runner::{Options, run_one_stage};
 use ttc_pipeline::stage::{Mode, Stage};
 use ttc_pipeline::stages::analysis::{AnalysisArgs, BinsStage, ComputeOptimalStage, SweepStage};
 use ttc_pipeline::stages::data::DataStage;
@@ -77,11 +76,12 @@ pub fn run_one(
     make: impl FnOnce(&Preset) -> Result<Box<dyn Stage>>,
 ) -> Result<()> {
     let preset = Preset::load(preset_path)?;
-    let stage = make(&preset)?;
+    let in_preset = || format!("preset {}", preset_path.display());
+    let stage = make(&preset).with_context(in_preset)?;
     let layout = dirs.layout(&preset);
-    let plan = ttc_pipeline::plan::plan(&preset)?;
+    let plan = ttc_pipeline::plan::plan(&preset).with_context(in_preset)?;
     let o = options(&preset, preset_path, &layout, force, shard, merge_only);
-    run_stage(stage.as_ref(), &plan, &o, &mut Hashes::default()).map(|_| ())
+    run_one_stage(stage.as_ref(), &plan, &o).map(|_| ())
 }
 
 fn boxed<S: Stage + 'static>(s: S) -> Box<dyn Stage> {
@@ -119,7 +119,7 @@ pub fn train(c: TrainCommand, dirs: &Dirs) -> Result<()> {
     match c {
         TrainCommand::Policy(a) => {
             run_one(dirs, &a.common.preset, a.common.force, None, false, |p| {
-                let s = PolicyStage::new(p, a.large).with_context(|| {
+                let s = PolicyStage::new(p, a.large)?.with_context(|| {
                     format!(
                         "{}: no [{}] section",
                         a.common.preset.display(),

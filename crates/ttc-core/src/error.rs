@@ -5,12 +5,10 @@ use std::path::PathBuf;
 /// Errors from reading and writing ttc artifacts. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The OS error is part of the message and not a `source`, so a printed chain says
+    /// it once.
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("{path}:{line}: {msg}")]
     Jsonl {
         path: PathBuf,
@@ -27,7 +25,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            err: source,
         }
     }
 }

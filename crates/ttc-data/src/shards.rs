@@ -59,6 +59,9 @@ pub struct Parts {
     pub dir: PathBuf,
     pub chunk: usize,
     pub n_items: usize,
+    /// A short hash of the stage's fingerprint and the chunking, in every part's name: a
+    /// part written under another config or other inputs is never taken for one of these.
+    stamp: String,
 }
 
 impl Parts {
@@ -87,6 +90,7 @@ impl Parts {
             dir,
             chunk,
             n_items,
+            stamp: ttc_core::hash::hash_bytes(key.as_bytes())[..12].to_string(),
         })
     }
 
@@ -100,7 +104,12 @@ impl Parts {
     }
 
     pub fn part_path(&self, c: usize) -> PathBuf {
-        self.dir.join(format!("part-{c:05}.parquet"))
+        self.sidecar(c, "part", "parquet")
+    }
+
+    /// A file chunk `c` keeps beside its part (e.g. its token counts), stamped like it.
+    pub fn sidecar(&self, c: usize, kind: &str, ext: &str) -> PathBuf {
+        self.dir.join(format!("{kind}-{c:05}-{}.{ext}", self.stamp))
     }
 
     /// Chunks of `shard` not yet written.
@@ -208,5 +217,24 @@ mod tests {
             Parts::open(&out, 2, 4, "h2").unwrap().pending(Shard::ALL),
             vec![0, 1]
         );
+    }
+
+    #[test]
+    fn parts_written_under_another_fingerprint_are_never_merged() {
+        // Two runs of one directory with different configs (issue: a concurrent run kept
+        // writing its parts after another config had restamped the directory).
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("x.parquet");
+        let old = Parts::open(&out, 2, 4, "config-a").unwrap();
+        let new = Parts::open(&out, 2, 4, "config-b").unwrap();
+        old.write_part(0, &rows(100..102)).unwrap();
+        old.write_part(1, &rows(102..104)).unwrap();
+        assert!(!new.complete());
+        assert_eq!(new.pending(Shard::ALL), vec![0, 1]);
+        assert!(new.merge::<R>().is_err());
+        for c in new.pending(Shard::ALL) {
+            new.write_part(c, &rows(new.range(c))).unwrap();
+        }
+        assert_eq!(new.merge::<R>().unwrap(), rows(0..4));
     }
 }

@@ -48,12 +48,12 @@ impl SampleConfig {
 
     /// Check the knobs; the message names the key under `section`.
     pub fn validate(&self, section: &str) -> Result<()> {
-        let bad = |k: &str, m: &str| Err(crate::Error::Config(format!("{section}.{k}: {m}")));
+        let bad = |k: &str, m: &str| Err(crate::Error::Config(format!("[{section}] {k}: {m}")));
         if self.n == 0 {
             return bad("n", "must be >= 1");
         }
-        if self.temperature.is_nan() || self.temperature < 0.0 {
-            return bad("temperature", "must be >= 0");
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return bad("temperature", "must be a finite number >= 0");
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return bad("top_p", "must be in (0, 1]");

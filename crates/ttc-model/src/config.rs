@@ -304,11 +304,82 @@ impl LlamaConfig {
                 ),
             );
         }
+        // Sizes are bounded before anything is allocated from them (a 2^40 hidden size
+        // must be an error, not an abort).
+        for (field, v, max) in [
+            ("hidden_size", self.hidden_size, 1 << 16),
+            ("intermediate_size", self.intermediate_size, 1 << 18),
+            ("num_hidden_layers", self.num_hidden_layers, 1024),
+            ("num_attention_heads", self.num_attention_heads, 1024),
+            ("vocab_size", self.vocab_size, 1 << 22),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                1 << 20,
+            ),
+        ] {
+            if v == 0 || v > max {
+                return bad(field, format!("must be in 1..={max}, got {v}"));
+            }
+        }
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return bad(
+                "hidden_size",
+                format!(
+                    "{} is not a multiple of num_attention_heads {}",
+                    self.hidden_size, self.num_attention_heads
+                ),
+            );
+        }
+        if self.head_dim() == 0 || self.head_dim() > 1024 {
+            return bad(
+                "head_dim",
+                format!("must be in 1..=1024, got {}", self.head_dim()),
+            );
+        }
         if !self.head_dim().is_multiple_of(2) {
             return bad(
                 "head_dim",
                 format!("RoPE needs an even head_dim, got {}", self.head_dim()),
             );
+        }
+        if !(self.rms_norm_eps > 0.0 && self.rms_norm_eps.is_finite()) {
+            return bad(
+                "rms_norm_eps",
+                format!("must be a positive number, got {}", self.rms_norm_eps),
+            );
+        }
+        let theta = self.theta();
+        if !(theta > 0.0 && theta.is_finite()) {
+            return bad(
+                "rope_theta",
+                format!("must be a positive number, got {theta}"),
+            );
+        }
+        if let Some(a) = self
+            .architectures
+            .iter()
+            .find(|a| !a.starts_with("Llama") && !a.starts_with("Qwen2"))
+        {
+            return bad(
+                "architectures",
+                format!("{a} is not a Llama or Qwen2 model (the architectures ttc runs)"),
+            );
+        }
+        let vocab = self.vocab_size as u64;
+        for (field, id) in self
+            .eos_ids()
+            .into_iter()
+            .map(|i| ("eos_token_id", i))
+            .chain(self.bos_token_id.map(|i| ("bos_token_id", i)))
+            .chain(self.pad_token_id.map(|i| ("pad_token_id", i)))
+        {
+            if u64::from(id) >= vocab {
+                return bad(
+                    field,
+                    format!("{id} is not below vocab_size {}", self.vocab_size),
+                );
+            }
         }
         self.rope_scaling()?;
         if self.hidden_act != "silu" {
@@ -324,8 +395,10 @@ impl LlamaConfig {
         let text = std::fs::read_to_string(path).map_err(|e| ttc_core::Error::io(path, e))?;
         let cfg: LlamaConfig = serde_json::from_str(&text)
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        cfg.validate()
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        cfg.validate().map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
         Ok(cfg)
     }
 }

@@ -112,16 +112,28 @@ pub struct Engine<'m> {
 
 use ttc_core::seed::derive_seed;
 
+/// A tokenizer and a model belong together only when every token id (added tokens
+/// included) is below the model's vocabulary size: an id past it would index outside the
+/// embedding table.
+pub fn check_tokenizer_fits(
+    tokenizer: &Tokenizer,
+    vocab_size: usize,
+) -> std::result::Result<(), String> {
+    let count = tokenizer.get_vocab_size(true);
+    let max_id = tokenizer.get_vocab(true).into_values().max();
+    if count > vocab_size || max_id.is_some_and(|m| m as usize >= vocab_size) {
+        return Err(format!(
+            "tokenizer has {count} tokens (largest id {}) but the model's vocab_size is {vocab_size}: they do not belong together",
+            max_id.map_or("-".into(), |m| m.to_string())
+        ));
+    }
+    Ok(())
+}
+
 impl<'m> Engine<'m> {
     /// `eos` defaults to the model config's EOS ids plus the tokenizer's `<|eos|>` if any.
     pub fn new(model: &'m CpuModel, tokenizer: &'m Tokenizer) -> Result<Self> {
-        let vocab = tokenizer.get_vocab_size(true);
-        if vocab > model.cfg.vocab_size {
-            return Err(Error::Tokenizer(format!(
-                "tokenizer has {vocab} tokens but the model's vocab_size is {}: they do not belong together",
-                model.cfg.vocab_size
-            )));
-        }
+        check_tokenizer_fits(tokenizer, model.cfg.vocab_size).map_err(Error::Tokenizer)?;
         let byte_level = matches!(
             tokenizer.get_decoder(),
             Some(tokenizers::DecoderWrapper::ByteLevel(_))

@@ -53,6 +53,13 @@ pub fn read_safetensors(path: &Path) -> Result<WeightMap> {
                 )));
             }
         };
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(Error::Weights(format!(
+                "{}: tensor {name} holds a non-finite value ({}) at element {i}; the checkpoint is corrupt (a diverged or damaged run)",
+                path.display(),
+                data[i]
+            )));
+        }
         out.insert(
             name,
             HostTensor {

@@ -5,7 +5,8 @@
 //! - [`stage`]: the `Stage` trait — id, typed config, inputs, outputs, `run`;
 //! - [`stages`]: one type per stage; [`report`]: the report stage and its sections;
 //! - [`plan`]: the stages a preset configures, in order;
-//! - [`runner`] + [`record`]: freshness from one fingerprint per stage, records, timings.
+//! - [`runner`] + [`record`]: freshness from one fingerprint per stage, records, timings;
+//! - [`run_lock`]: one writer per run directory.
 //!
 //! How a stage is added: write `stages/<name>.rs` with a type implementing [`stage::Stage`]
 //! (its config, the files it reads, the files it writes, `run`), and add one line to
@@ -20,6 +21,7 @@ pub mod prm_data;
 pub mod progress;
 pub mod record;
 pub mod report;
+pub mod run_lock;
 pub mod runner;
 pub mod scoring;
 pub mod stage;

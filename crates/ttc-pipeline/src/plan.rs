@@ -28,7 +28,7 @@ use crate::stages::tokenizer::TokenizerStage;
 pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
     let mut out: Vec<Box<dyn Stage>> = vec![Box::new(DataStage::new(preset))];
     match (
-        PolicyStage::new(preset, false),
+        PolicyStage::new(preset, false)?,
         ImportStage::new(preset, false),
     ) {
         (Some(policy), _) => {
@@ -38,7 +38,7 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
         (None, Some(import)) => out.push(Box::new(import)),
         (None, None) => return Ok(out),
     }
-    let large = PolicyStage::new(preset, true);
+    let large = PolicyStage::new(preset, true)?;
     let has_large = large.is_some();
     if let Some(large) = large {
         out.push(Box::new(large));

@@ -121,6 +121,14 @@ pub fn fingerprint(config_hash: &str, inputs: &BTreeMap<String, String>) -> Stri
     ttc_core::hash::hash_json(&(config_hash, inputs))
 }
 
+/// Whether work towards output `o` exists: resumable parts beside it, or a training run's
+/// state in its directory (a directory that merely exists says nothing: runs share them).
+fn started_on(o: &Path) -> bool {
+    let mut parts = o.file_name().unwrap_or_default().to_os_string();
+    parts.push(".parts");
+    o.with_file_name(parts).exists() || o.with_file_name("train_state.json").exists()
+}
+
 /// The state of a stage whose inputs hash to `inputs`.
 pub fn state_of(
     stage: &dyn Stage,
@@ -134,7 +142,7 @@ pub fn state_of(
     let Some(rec) = rec else {
         return if present == outputs.len() {
             State::Stale("not recorded by the pipeline".into())
-        } else if present > 0 || outputs.iter().any(|o| o.parent().is_some_and(Path::exists)) {
+        } else if present > 0 || outputs.iter().any(|o| started_on(o)) {
             State::Partial
         } else {
             State::Missing

@@ -17,6 +17,7 @@ use crate::progress::Progress;
 use crate::record::{
     Hashes, Record, State, fingerprint, input_hashes, key, load_record, record_path, state_of,
 };
+use crate::run_lock::RunLock;
 use crate::stage::{Ctx, Mode, Stage, recorded_wall};
 
 /// Stages, and the ids of those left out (manual stages not done, and what needs them).
@@ -85,7 +86,19 @@ pub enum Ran {
     Partial,
 }
 
-/// Run `stage` unless its record says it is done (or `force`), then record it.
+/// Run one stage by hand under the run's lock (shared for a shard run).
+pub fn run_one_stage(
+    stage: &dyn Stage,
+    plan: &[Box<dyn Stage>],
+    o: &Options,
+) -> Result<(Ran, f64)> {
+    let shared = o.shard != Shard::ALL;
+    let _lock = RunLock::acquire(o.layout, shared, &format!("ttc {}", stage.command()))?;
+    run_stage(stage, plan, o, &mut Hashes::default())
+}
+
+/// Run `stage` unless its record says it is done (or `force`), then record it. The caller
+/// holds the run's lock.
 pub fn run_stage(
     stage: &dyn Stage,
     plan: &[Box<dyn Stage>],
@@ -255,7 +268,8 @@ fn write_timings(layout: &Layout, t: &[Timing]) -> Result<()> {
 /// The plan's stages that `ttc pipeline run|status` covers (manual stages pruned, up to
 /// `until`), with the manual-blocked ones named.
 fn runnable(o: &Options, until: Option<&str>, h: &mut Hashes) -> Result<Kept> {
-    let all = crate::plan::plan(o.preset)?;
+    let all = crate::plan::plan(o.preset)
+        .with_context(|| format!("preset {}", o.preset_path.display()))?;
     let (stages, blocked) = prune_manual(o.preset, all, o.layout, h)?;
     Ok((selected(stages, until, o.layout)?, blocked))
 }
@@ -326,6 +340,7 @@ fn preflight(stages: &[Box<dyn Stage>], layout: &Layout) -> Result<()> {
 
 /// `ttc pipeline run`: every stage not done, in plan order; timings after each.
 pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
+    let _lock = RunLock::acquire(o.layout, false, "ttc pipeline run")?;
     let mut h = Hashes::default();
     let (stages, blocked) = runnable(o, until, &mut h)?;
     preflight(&stages, o.layout)?;

@@ -150,10 +150,13 @@ impl SearchConfig {
         if self.n == 0 {
             return bad("n must be at least 1".into());
         }
-        let ok = self.temperature > 0.0 && self.top_p > 0.0 && self.top_p <= 1.0;
+        let ok = self.temperature > 0.0
+            && self.temperature.is_finite()
+            && self.top_p > 0.0
+            && self.top_p <= 1.0;
         if !ok {
             return bad(format!(
-                "temperature must be > 0 and top_p in (0, 1] (got {}, {})",
+                "[search] temperature must be a finite number > 0 and top_p in (0, 1] (got {}, {})",
                 self.temperature, self.top_p
             ));
         }

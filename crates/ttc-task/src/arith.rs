@@ -161,6 +161,19 @@ impl ArithConfig {
         if self.max_divisor < 2 {
             return Err(Error::Config("data.max_divisor: must be >= 2".into()));
         }
+        // Bounded before anything is allocated: 10^12 problems is a typo, not a dataset.
+        const MAX_SPLIT: usize = 10_000_000;
+        for (key, n) in [
+            ("train", self.train),
+            ("val", self.val),
+            ("test", self.test),
+        ] {
+            if n == 0 || n > MAX_SPLIT {
+                return Err(Error::Config(format!(
+                    "[data] {key}: must be in 1..={MAX_SPLIT}, got {n}"
+                )));
+            }
+        }
         Ok(())
     }
 }

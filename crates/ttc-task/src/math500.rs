@@ -7,7 +7,32 @@ use crate::{Problem, Result};
 
 /// Load every row; a malformed line fails with `file:line: what was wrong`.
 pub fn load_problems(path: &Path) -> Result<Vec<Problem>> {
-    Ok(ttc_core::jsonl::read_jsonl(path)?)
+    let rows: Vec<Problem> = ttc_core::jsonl::read_jsonl(path)?;
+    for (i, p) in rows.iter().enumerate() {
+        let bad = |m: String| {
+            Err(crate::Error::Config(format!(
+                "{}:{}: {m}",
+                path.display(),
+                i + 1
+            )))
+        };
+        if !(1..=5).contains(&p.level) {
+            return bad(format!("level must be 1 to 5, got {}", p.level));
+        }
+        if p.answer.trim().is_empty() {
+            return bad("empty answer".into());
+        }
+        if p.problem.trim().is_empty() {
+            return bad("empty problem".into());
+        }
+    }
+    if rows.is_empty() {
+        return Err(crate::Error::Config(format!(
+            "{}: no problems (an empty file)",
+            path.display()
+        )));
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

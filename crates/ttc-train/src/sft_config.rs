@@ -55,7 +55,14 @@ pub struct SftConfig {
 impl SftConfig {
     /// Check the knobs; the message names the key.
     pub fn validate(&self) -> Result<()> {
-        let bad = |k: &str, m: &str| Err(Error::Config(format!("train.{k}: {m}")));
+        self.validate_in("train")?;
+        self.check_device("train")
+    }
+
+    /// The values alone (what a preset can be checked for before any stage runs); errors
+    /// name `[section] key`.
+    pub fn validate_in(&self, section: &str) -> Result<()> {
+        let bad = |k: &str, m: &str| Err(Error::Config(format!("[{section}] {k}: {m}")));
         if self.epochs.is_nan() || self.epochs <= 0.0 {
             return bad("epochs", "must be > 0");
         }
@@ -74,6 +81,19 @@ impl SftConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad("dropout", "must be in [0, 1)");
         }
+        match self.device.as_str() {
+            "cpu" | "cuda" => Ok(()),
+            other => bad(
+                "device",
+                &format!("expected \"cpu\" or \"cuda\", got {other:?}"),
+            ),
+        }
+    }
+
+    /// The device against this build (`cuda` needs `--features cuda`): checked when the
+    /// stage runs, so a GPU preset still plans on a CPU build.
+    pub fn check_device(&self, section: &str) -> Result<()> {
+        let bad = |k: &str, m: &str| Err(Error::Config(format!("[{section}] {k}: {m}")));
         match self.device.as_str() {
             "cpu" => {}
             "cuda" if cfg!(feature = "cuda") => {}

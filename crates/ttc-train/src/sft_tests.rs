@@ -195,7 +195,7 @@ fn device_must_be_cpu_or_an_available_cuda() {
         ..cfg(1e-3)
     };
     let e = bad.validate().unwrap_err().to_string();
-    assert!(e.contains("train.device") && e.contains("tpu"), "{e}");
+    assert!(e.contains("[train] device") && e.contains("tpu"), "{e}");
     let cuda = SftConfig {
         device: "cuda".into(),
         ..cfg(1e-3)

@@ -31,7 +31,11 @@ impl LabelsStage {
             .labels
             .clone()
             .context("preset has no [labels] section")?;
+        if config.rollouts_per_step == 0 {
+            anyhow::bail!("[labels] rollouts_per_step: must be at least 1");
+        }
         config.sampling().validate("labels")?;
+        crate::stages::samples::nonzero("labels", "chunk", Some(config.chunk))?;
         Ok(LabelsStage { config })
     }
 }
@@ -92,7 +96,7 @@ impl Stage for LabelsStage {
         let sampling = ls.sampling();
         // Each chunk's token counts sit beside its part (written first, so a finished part
         // always has them).
-        let stats_path = |c: usize| parts.dir.join(format!("stats-{c:05}.json"));
+        let stats_path = |c: usize| parts.sidecar(c, "stats", "json");
         let complete = run_parts(ctx, &parts, "label", |c, r| {
             let (rows, s) = label_questions(&engine, &problems[r.clone()], &grouped[r], &sampling)?;
             ttc_core::atomic::write_atomic(&stats_path(c), &serde_json::to_vec(&s)?)?;

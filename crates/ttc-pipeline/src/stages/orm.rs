@@ -45,6 +45,7 @@ impl OrmTrainStage {
             .orm
             .clone()
             .context("preset has no [revision.orm] section")?;
+        orm.train.validate_in("revision.orm.train")?;
         Ok(OrmTrainStage { config, orm })
     }
 }
@@ -162,7 +163,7 @@ fn attempts_in_context(
 }
 
 fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
-    oc.train.validate()?;
+    oc.train.check_device("revision.orm.train")?;
     let rdir = ctx.layout.revision_model_dir();
     let cfile = ctx.layout.chains_dir("train").join("chains.parquet");
     let tok = ttc_task::tokenizer::load_tokenizer(&rdir.join("tokenizer.json"))

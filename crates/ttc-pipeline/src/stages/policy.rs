@@ -23,14 +23,23 @@ pub struct PolicyStage {
 }
 
 impl PolicyStage {
-    /// `None` when the preset has no such section.
-    pub fn new(preset: &Preset, large: bool) -> Option<PolicyStage> {
+    /// `None` when the preset has no such section; an error when its values are bad.
+    pub fn new(preset: &Preset, large: bool) -> Result<Option<PolicyStage>> {
         let config = if large {
             preset.policy_large.clone()
         } else {
             preset.policy.clone()
-        }?;
-        Some(PolicyStage { large, config })
+        };
+        let Some(config) = config else {
+            return Ok(None);
+        };
+        let section = if large {
+            "policy_large.train"
+        } else {
+            "policy.train"
+        };
+        config.train.validate_in(section)?;
+        Ok(Some(PolicyStage { large, config }))
     }
 
     fn name(&self) -> &'static str {
@@ -68,6 +77,11 @@ impl Stage for PolicyStage {
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let (pc, name) = (&self.config, self.name());
+        pc.train.check_device(if self.large {
+            "policy_large.train"
+        } else {
+            "policy.train"
+        })?;
         let data_dir = ctx.layout.data_dir();
         let tok_path = ctx.layout.tokenizer_dir().join("tokenizer.json");
         let tok = ttc_task::tokenizer::load_tokenizer(&tok_path)?;

@@ -28,6 +28,7 @@ impl PrmTrainStage {
         if !(0.0..1.0).contains(&config.val_fraction) {
             anyhow::bail!("prm.val_fraction: must be in [0, 1)");
         }
+        config.train.validate_in("prm.train")?;
         let hard = hard || config.labels == LabelKind::Hard;
         Ok(PrmTrainStage { config, hard })
     }
@@ -65,7 +66,7 @@ impl Stage for PrmTrainStage {
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let pc = &self.config;
-        pc.train.validate()?;
+        pc.train.check_device("prm.train")?;
         let hard = self.hard;
         let pdir = ctx.layout.policy_dir(false);
         let inp = prm_data::load(ctx.layout)?;

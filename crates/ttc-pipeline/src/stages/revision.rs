@@ -64,8 +64,13 @@ impl ChainsStage {
         let config = revision_config(preset)?;
         let cs = &config.chains;
         if cs.chains == 0 || cs.chunk == 0 {
-            anyhow::bail!("revision.chains: chains and chunk must be at least 1");
+            anyhow::bail!("[revision.chains] chains and chunk: must be at least 1");
         }
+        crate::stages::samples::nonzero(
+            "revision.chains",
+            "questions",
+            questions.or(cs.questions),
+        )?;
         Ok(ChainsStage {
             config,
             split: split.to_string(),
@@ -172,7 +177,8 @@ pub fn revision_config(preset: &Preset) -> Result<RevisionConfig> {
     if !(0.0..1.0).contains(&c.val_fraction) {
         anyhow::bail!("revision.val_fraction: must be in [0, 1)");
     }
-    // `train.validate()` runs with the stage: it checks the device against this build.
+    // The device is checked when the stage runs (a GPU preset plans on a CPU build).
+    c.train.validate_in("revision.train")?;
     Ok(c)
 }
 
@@ -251,7 +257,7 @@ fn build(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
 
 /// Fine-tune the revision model from the policy on the trajectories (loss on the target).
 fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
-    rc.train.validate()?;
+    rc.train.check_device("revision.train")?;
     let pdir = ctx.layout.policy_dir(false);
     let tfile = ctx.layout.revisions_dir().join("trajectories.parquet");
     let tok = ttc_task::tokenizer::load_tokenizer(&pdir.join("tokenizer.json"))

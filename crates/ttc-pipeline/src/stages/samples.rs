@@ -71,6 +71,14 @@ impl SampleSplit {
     }
 }
 
+/// `[section] key`, when given, must be at least 1 (zero work is a mistake, not a no-op).
+pub fn nonzero(section: &str, key: &str, v: Option<usize>) -> Result<()> {
+    if v == Some(0) {
+        bail!("[{section}] {key}: must be at least 1");
+    }
+    Ok(())
+}
+
 pub struct SamplesStage {
     split: SampleSplit,
     config: SampleStage,
@@ -88,6 +96,8 @@ impl SamplesStage {
             .clone()
             .with_context(|| format!("preset has no [{}] section", split.section()))?;
         config.sampling().validate(split.section())?;
+        nonzero(split.section(), "questions", config.questions)?;
+        nonzero(split.section(), "chunk", Some(config.chunk))?;
         Ok(SamplesStage { split, config })
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use ttc_core::manifest::Manifest;
 use ttc_data::rows::SearchRow;
 use ttc_data::shards::Parts;
@@ -69,9 +69,12 @@ impl SearchRunStage {
             seed: section.seed,
         };
         cfg.validate(&strategy)?;
-        if section.chunk == 0 {
-            bail!("search.chunk: must be at least 1");
-        }
+        crate::stages::samples::nonzero("search", "chunk", Some(section.chunk))?;
+        crate::stages::samples::nonzero(
+            "search",
+            "questions",
+            args.questions.or(section.questions),
+        )?;
         Ok(SearchRunStage {
             args,
             strategy,

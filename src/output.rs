@@ -1,0 +1,22 @@
+//! Where a utility writes its rows: a file (atomically; never over a symlink, FIFO or
+//! device) or, for `-`, standard output.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+
+/// Write `rows` as JSON Lines to `path`, or to stdout when `path` is `-`.
+pub fn write_rows<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    if path == Path::new("-") {
+        let mut out = std::io::stdout().lock();
+        for r in rows {
+            serde_json::to_writer(&mut out, r)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
+    Ok(ttc_core::jsonl::write_jsonl(path, rows)?)
+}
