@@ -224,6 +224,34 @@ fn bad_sizes_zero_work_and_bad_problem_files_fail_before_any_work() {
 }
 
 #[test]
+fn check_steps_marks_a_bad_row_and_checks_the_rest() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let good = serde_json::json!({
+        "problem": "Let a = 47. Let b = a * 3 - 18. Let c = b mod 7 + a. What is c?",
+        "solution": "b = 123\n\nc = 51\n\n\\boxed{51}",
+    });
+    let bad = serde_json::json!({ "problem": "x".repeat(20_000), "solution": "y" });
+    let input = write(d, "rows.jsonl", &format!("{good}\n{bad}\n"));
+    let o = ttc(d, &["check-steps", "--input", &input, "--output", "-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = String::from_utf8(o.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["answer_correct"], true);
+    let e = rows[1]["error"].as_str().unwrap();
+    assert!(
+        e.len() < 400,
+        "the message quotes the problem: {} chars",
+        e.len()
+    );
+    assert!(stderr(&o).contains("rows.jsonl:2"), "{}", stderr(&o));
+}
+
+#[test]
 fn a_fresh_run_shows_no_partial_stage_and_os_errors_say_it_once() {
     let t = tempfile::tempdir().unwrap();
     let o = ttc(t.path(), &["pipeline", "status", &smoke()]);

@@ -30,11 +30,22 @@ pub fn run(a: CheckStepsArgs) -> Result<()> {
     let pb = crate::progress::bar(rows.len() as u64, "check-steps");
     let mut out = Vec::with_capacity(rows.len());
     let (mut all_correct, mut steps) = (0usize, 0usize);
+    // A row that is not an arith problem gets an `error` field; the others are checked.
+    let mut failed: Vec<String> = Vec::new();
     for (line, mut row) in rows {
         let problem = field(&row, "problem", line, &a.input)?;
         let solution = field(&row, &a.solution_key, line, &a.input)?;
-        let parsed = ArithProblem::parse(&problem)
-            .with_context(|| format!("{}:{line}", a.input.display()))?;
+        let parsed = match ArithProblem::parse(&problem) {
+            Ok(p) => p,
+            Err(e) => {
+                let msg = short(&e.to_string());
+                failed.push(format!("{}:{line}: {msg}", a.input.display()));
+                row.insert("error".into(), Value::String(msg));
+                out.push(row);
+                pb.inc(1);
+                continue;
+            }
+        };
         let c = parsed.check(&solution);
         steps += c.verdicts.len();
         all_correct += (c.first_error.is_none() && c.answer_correct) as usize;
@@ -45,7 +56,21 @@ pub fn run(a: CheckStepsArgs) -> Result<()> {
         pb.inc(1);
     }
     pb.finish_and_clear();
+    if failed.len() == out.len() {
+        anyhow::bail!(
+            "no row holds an arith problem ({} of {}); first: {}",
+            failed.len(),
+            out.len(),
+            failed.first().map_or("-", String::as_str)
+        );
+    }
     crate::output::write_rows(&a.output, &out)?;
+    if let Some(first) = failed.first() {
+        eprintln!(
+            "check-steps: {} rows are not arith problems (marked with `error`); first: {first}",
+            failed.len()
+        );
+    }
     eprintln!(
         "check-steps: {} solutions, {} steps, {} fully correct -> {}",
         out.len(),
@@ -54,4 +79,12 @@ pub fn run(a: CheckStepsArgs) -> Result<()> {
         a.output.display()
     );
     Ok(())
+}
+
+/// At most 120 characters of a message (a parse error may quote a whole problem).
+fn short(msg: &str) -> String {
+    match msg.char_indices().nth(120) {
+        Some((i, _)) => format!("{}…", &msg[..i]),
+        None => msg.to_string(),
+    }
 }

@@ -20,6 +20,19 @@ use crate::record::{
 use crate::run_lock::RunLock;
 use crate::stage::{Ctx, Mode, Stage, recorded_wall};
 
+/// Remove `.<name>.tmp*` files (atomic writes a killed process never renamed) from `dir`.
+pub fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp") && e.path().is_file() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Stages, and the ids of those left out (manual stages not done, and what needs them).
 type Kept = (Vec<Box<dyn Stage>>, Vec<String>);
 
@@ -120,7 +133,15 @@ pub fn run_stage(
         eprintln!("{id}: up to date ({}); --force to rebuild", at.display());
         return Ok((Ran::Skipped, rec.map_or(0.0, |r| r.wall_s)));
     }
-    if o.shard != Shard::ALL {
+    if o.shard == Shard::ALL {
+        // Alone in the run directory (the lock): temp files beside the outputs are left
+        // from a killed writer.
+        for p in stage.outputs(o.layout) {
+            if let Some(dir) = p.parent() {
+                remove_stale_temps(dir);
+            }
+        }
+    } else {
         // A shard finishes the stage only when it merges the last part: an output left
         // from another config must not pass for that.
         for p in stage.outputs(o.layout) {

@@ -132,6 +132,7 @@ fn run(ctx: &Ctx) -> Result<()> {
     doc.extend(b);
     let title = format!("ttc report — {}", preset.name);
     let fig_dir = base.join("figures");
+    crate::runner::remove_stale_temps(&fig_dir);
     for blk in &doc {
         if let Block::Figure { file, svg, .. } = blk {
             ttc_core::atomic::write_atomic(&fig_dir.join(file), svg.as_bytes())?;
