@@ -18,7 +18,7 @@ for side in old new; do
     (cd "$work/$side" && "$bin" pipeline run "$preset" >/dev/null 2>"$work/$side.log") || {
         echo "$side: pipeline failed:"; tail -5 "$work/$side.log"; exit 1; }
 done
-skip='(/manifest\.json|/train_state\.json|/metrics\.jsonl|/summary\.json|/timings\.(csv|json)|/pipeline/|/\.ttc-record-)'
+skip='(/manifest\.json|/train_state\.json|/metrics\.jsonl|/summary\.json|/timings\.(csv|json)|/pipeline/|/\.ttc-record-|/\.ttc-lock$)'
 same=0; differ=0; only=0; skipped=0
 while IFS= read -r f; do
     if [[ "$f" =~ $skip ]]; then skipped=$((skipped + 1)); continue; fi

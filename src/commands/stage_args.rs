@@ -118,7 +118,8 @@ pub struct SearchArgs {
     /// Budget N: samples, beams, or DVTS leaves.
     #[arg(long, default_value_t = 16)]
     pub n: usize,
-    /// Beam width M (beam, lookahead, dvts); 0 = √N. Default: the preset's (4).
+    /// Beam width M (beam, lookahead, dvts); 0 = √N rounded (at least 1). Default: the
+    /// preset's (4).
     #[arg(long)]
     pub width: Option<usize>,
     /// Lookahead steps k (strategy `lookahead`).

@@ -22,3 +22,17 @@ pub use error::{Error, Result};
 pub(crate) fn tokenizer_error(e: ttc_model::Error) -> ttc_data::Error {
     ttc_data::Error::Input(format!("tokenizer: {e}"))
 }
+
+/// Stop with an error naming the sequence when the model's logits were not finite.
+pub(crate) fn require_finite(
+    g: &ttc_model::generate::Generation,
+    what: impl FnOnce() -> String,
+) -> Result<()> {
+    if g.finish == ttc_model::generate::FinishReason::NonFinite {
+        return Err(Error::Input(format!(
+            "{}: the model's logits are not finite (NaN or inf); its weights or inputs are corrupt",
+            what()
+        )));
+    }
+    Ok(())
+}

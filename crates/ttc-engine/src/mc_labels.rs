@@ -136,8 +136,14 @@ pub fn label_questions(
         .map(|l| vec![Vec::new(); l.row.steps.len()])
         .collect();
     for ((_, g), &(i, k)) in gens.into_iter().zip(&origin) {
-        stats.unique_tokens += g.generated_tokens as u64;
         let l = &live[i];
+        crate::require_finite(&g, || {
+            format!(
+                "rollout from step {k} of question {} sample {}",
+                l.row.question_id, l.row.sample_id
+            )
+        })?;
+        stats.unique_tokens += g.generated_tokens as u64;
         let text = format!(
             "{}{}{}",
             join_steps(&l.row.steps[..=k]),

@@ -61,6 +61,13 @@ pub fn revise_questions(
         let seqs = engine.prefill(&prompts);
         for (k, (_, g)) in engine.decode(seqs, &params, &seeds).into_iter().enumerate() {
             let p = &problems[k / cfg.chains];
+            crate::require_finite(&g, || {
+                format!(
+                    "question {} chain {} step {step}",
+                    p.unique_id,
+                    k % cfg.chains
+                )
+            })?;
             let j = judge(p, None, &g.text);
             rows.push(ChainRow {
                 question_id: p.unique_id.clone(),

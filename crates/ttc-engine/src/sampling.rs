@@ -70,6 +70,7 @@ pub fn finish_name(f: FinishReason) -> &'static str {
         FinishReason::Stop => "stop",
         FinishReason::Eos => "eos",
         FinishReason::Length => "length",
+        FinishReason::NonFinite => "non-finite",
     }
 }
 
@@ -99,6 +100,7 @@ pub fn sample_questions(
     for (k, (_, g)) in gens.into_iter().enumerate() {
         let (i, j) = (k / cfg.n, k % cfg.n);
         let p = &problems[i];
+        crate::require_finite(&g, || format!("question {} sample {j}", p.unique_id))?;
         let j8 = judge(p, arith_of(p).as_ref(), &g.text);
         rows.push(SampleRow {
             question_id: p.unique_id.clone(),

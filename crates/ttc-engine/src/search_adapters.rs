@@ -199,6 +199,9 @@ impl Generator for PolicyGenerator<'_, '_> {
                     .decode_limited(seqs, &params, &seeds, Some(&limits));
                 live = Vec::new();
                 for ((ri, j), (seq, g)) in idx.into_iter().zip(gens) {
+                    crate::require_finite(&g, || {
+                        format!("question {} child {j}", reqs[ri].question)
+                    })?;
                     let c = &mut out[ri].children[j];
                     c.text.push_str(&g.text);
                     c.generated_tokens += g.generated_tokens;
@@ -327,7 +330,14 @@ impl Verifier for PrmVerifier<'_> {
                 out[i].computed_tokens += t.len();
                 let first_new = todo[i].len() - (reqs[i].steps.len() - reqs[i].new_from);
                 if w >= first_new {
-                    out[i].scores.push(sigmoid(seqs[i].logits[0]));
+                    let logit = seqs[i].logits[0];
+                    if !logit.is_finite() {
+                        return Err(Error::Input(format!(
+                            "question {} node {}: the PRM's score is not finite (NaN or inf); its weights or inputs are corrupt",
+                            reqs[i].question, reqs[i].node
+                        )));
+                    }
+                    out[i].scores.push(sigmoid(logit));
                 }
             }
         }

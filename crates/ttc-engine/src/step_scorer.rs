@@ -129,6 +129,11 @@ impl<'m> StepScorer<'m> {
             }
             let scores = model.forward(&mut caches, &rows, &out_rows);
             for (s, &o) in scores.iter().zip(&owners) {
+                if !s.is_finite() {
+                    return Err(crate::Error::Input(format!(
+                        "item {o}: the model's score is not finite (NaN or inf); its weights or inputs are corrupt"
+                    )));
+                }
                 out[o].push(sigmoid(*s));
             }
         }

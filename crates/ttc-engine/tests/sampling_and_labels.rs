@@ -151,3 +151,38 @@ fn samples_do_not_depend_on_chunking() {
     assert_eq!(all, parts);
     assert_eq!(all.len(), 8);
 }
+
+#[test]
+fn non_finite_logits_stop_sampling_and_scoring_with_the_sequence_named() {
+    let (problems, tok) = setup();
+    let cfg = LlamaConfig::tiny(tok.get_vocab_size(true));
+    let mut w = ttc_model::init_cpu_seeded(&cfg, 5).to_weights();
+    w.get_mut("model.norm.weight").unwrap().data[0] = f32::NAN;
+    let model = ttc_model::cpu::CpuModel::from_weights(&cfg, &w).unwrap();
+    let engine = Engine::new(&model, &tok).unwrap();
+    let sc = SampleConfig {
+        n: 2,
+        temperature: 1.0,
+        top_p: 1.0,
+        max_new_tokens: 8,
+        seed: 4,
+    };
+    let e = sample_questions(&engine, &problems[..1], 0, &sc)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not finite") && e.contains(&problems[0].unique_id),
+        "{e}"
+    );
+    let prm_cfg = cfg.with_score_head();
+    let mut w = ttc_model::init_cpu_seeded(&prm_cfg, 6).to_weights();
+    w.get_mut("model.norm.weight").unwrap().data[0] = f32::NAN;
+    let prm = ttc_model::cpu::CpuModel::from_weights(&prm_cfg, &w).unwrap();
+    let scorer = ttc_engine::step_scorer::StepScorer::new(&prm, &tok).unwrap();
+    let steps = ["a = 1".to_string()];
+    let e = scorer
+        .score(&[(&problems[0].problem, &steps[..])])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not finite"), "{e}");
+}

@@ -27,6 +27,9 @@ pub enum FinishReason {
     Eos,
     /// `max_new_tokens` or the context limit was reached.
     Length,
+    /// The model's logits were not finite (NaN or inf): its output means nothing, and the
+    /// caller stops with an error naming the sequence.
+    NonFinite,
 }
 
 /// One finished continuation.
@@ -385,6 +388,10 @@ impl<'m> Engine<'m> {
             // Sample one token for every active sequence.
             let mut still = Vec::with_capacity(active.len());
             for &i in &active {
+                if seqs[i].logits.iter().any(|x| !x.is_finite()) {
+                    finish[i] = Some(FinishReason::NonFinite);
+                    continue;
+                }
                 let t = procs[i].sample(&seqs[i].logits, params);
                 self.counters.sampled_tokens.fetch_add(1, Ordering::Relaxed);
                 produced[i].push(t);
