@@ -190,9 +190,21 @@ fn bad_sizes_zero_work_and_bad_problem_files_fail_before_any_work() {
             smoke.replace("chunk = 5\n", "chunk = 0\n"),
             vec!["[revision.chains]"],
         ),
+        (
+            "max.toml",
+            smoke.replace("train = 500", "train = 18446744073709551615"),
+            vec!["max.toml:"],
+        ),
+        (
+            "empty.toml",
+            smoke.replace("test = 50", "test = 0"),
+            vec!["[data] test"],
+        ),
     ] {
         let p = write(d, name, &text);
         assert_ne!(text, smoke, "{name}: the replacement did not apply");
+        let mut needles = needles;
+        needles.push(name);
         let o = ttc(d, &["pipeline", "status", &p]);
         clean_error(&o, &needles);
         let o = ttc(d, &["pipeline", "run", &p]);
@@ -221,6 +233,61 @@ fn bad_sizes_zero_work_and_bad_problem_files_fail_before_any_work() {
         );
         clean_error(&ttc(d, &["data", "gen", "--preset", &p]), &[needle]);
     }
+}
+
+#[test]
+fn a_tokenizer_with_ids_past_the_vocabulary_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let p = smoke();
+    assert!(ttc(d, &["data", "gen", "--preset", &p]).status.success());
+    assert!(
+        ttc(d, &["tokenizer", "train", "--preset", &p])
+            .status
+            .success()
+    );
+    let tok_path = d.join("checkpoints/smoke/tokenizer/tokenizer.json");
+    let mut tok: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&tok_path).unwrap()).unwrap();
+    let vocab = tok["model"]["vocab"].as_object().unwrap().len();
+    // A sparse vocabulary: one token's id far past the others (and past the model's).
+    tok["model"]["vocab"]["far"] = serde_json::json!(5000);
+    std::fs::write(d.join("far.json"), tok.to_string()).unwrap();
+    let vocab_arg = (vocab + 64).to_string();
+    let o = ttc(
+        d,
+        &[
+            "model", "init", "--size", "tiny", "--vocab", &vocab_arg, "--out", "m",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ttc(
+        d,
+        &[
+            "model",
+            "export",
+            "--checkpoint",
+            "m",
+            "--tokenizer",
+            "far.json",
+            "--out",
+            "hf",
+        ],
+    );
+    clean_error(&o, &["largest id 5000", "do not belong together"]);
+}
+
+#[test]
+fn a_killed_writers_temp_files_are_cleared_by_the_next_run() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let figures = d.join("reports/smoke/figures");
+    std::fs::create_dir_all(&figures).unwrap();
+    std::fs::write(figures.join(".exchange.svg.tmpAbC123"), "half").unwrap();
+    let o = ttc(d, &["report", "--preset", &smoke()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!figures.join(".exchange.svg.tmpAbC123").exists());
+    assert!(d.join("reports/smoke/report.md").exists());
 }
 
 #[test]
