@@ -12,6 +12,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::layout::Layout;
 
+/// Linux's "no locks available" (an NFS mount without a lock daemon).
+const ENOLCK: i32 = 37;
+
 /// Held for as long as it lives.
 #[derive(Debug)]
 pub struct RunLock {
@@ -51,6 +54,16 @@ impl RunLock {
                     } else {
                         holder.to_string()
                     }
+                );
+            }
+            // A filesystem without locks (some network mounts): say so and go on unguarded
+            // rather than stop every Slurm task.
+            Err(TryLockError::Error(e))
+                if e.kind() == std::io::ErrorKind::Unsupported || e.raw_os_error() == Some(ENOLCK) =>
+            {
+                eprintln!(
+                    "warning: {} cannot be locked on this filesystem ({e}); two runs of this directory would not be kept apart",
+                    path.display()
                 );
             }
             Err(TryLockError::Error(e)) => {
