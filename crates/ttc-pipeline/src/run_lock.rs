@@ -59,7 +59,8 @@ impl RunLock {
             // A filesystem without locks (some network mounts): say so and go on unguarded
             // rather than stop every Slurm task.
             Err(TryLockError::Error(e))
-                if e.kind() == std::io::ErrorKind::Unsupported || e.raw_os_error() == Some(ENOLCK) =>
+                if e.kind() == std::io::ErrorKind::Unsupported
+                    || e.raw_os_error() == Some(ENOLCK) =>
             {
                 eprintln!(
                     "warning: {} cannot be locked on this filesystem ({e}); two runs of this directory would not be kept apart",
