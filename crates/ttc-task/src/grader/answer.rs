@@ -33,7 +33,39 @@ pub fn is_equivalent(pred: &str, gold: &str) -> bool {
     if p == g || (is_word(&p) && is_word(&g) && p.eq_ignore_ascii_case(&g)) {
         return true;
     }
+    // Integers and exact decimals compare exactly: the numeric tolerance is for values that
+    // cannot be written exactly (π, √2), not for an 11th digit.
+    if let (Some(a), Some(b)) = (exact_decimal(&p), exact_decimal(&g)) {
+        return a == b;
+    }
     same(&read(&p, 0), &read(&g, 0))
+}
+
+/// A plain decimal literal (`-12`, `3.50`, `7.`) in canonical form (`-12`, `3.5`, `7`).
+fn exact_decimal(s: &str) -> Option<String> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let mut out = if frac.is_empty() {
+        int.to_string()
+    } else {
+        format!("{int}.{frac}")
+    };
+    if neg && out != "0" {
+        out.insert(0, '-');
+    }
+    Some(out)
 }
 
 fn is_word(s: &str) -> bool {

@@ -189,11 +189,16 @@ fn strip_unit_words(s: &str) -> String {
 /// `x = 5` → `5`, `k=2` → `2`, `x \in [1,2]` → `[1,2]`: a single variable (optionally a
 /// Greek-letter command or with a subscript) before the first `=` or `\in`.
 fn strip_variable_prefix(s: &str) -> String {
-    for sep in ["=", "\\in "] {
+    for sep in ["=", "\\in"] {
         if let Some(i) = s.find(sep) {
+            let rest = &s[i + sep.len()..];
+            // `\in` is the operator only when no letter follows (`\infty`, `\int` are not).
+            if sep == "\\in" && rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                continue;
+            }
             let lhs = s[..i].trim();
-            if is_single_variable(lhs) && !s[i + sep.len()..].contains('=') {
-                return s[i + sep.len()..].trim().to_string();
+            if is_single_variable(lhs) && !rest.contains('=') {
+                return rest.trim().to_string();
             }
         }
     }
