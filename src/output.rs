@@ -11,10 +11,7 @@ use serde::Serialize;
 pub fn write_rows<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
     if path == Path::new("-") {
         let mut out = std::io::stdout().lock();
-        for r in rows {
-            serde_json::to_writer(&mut out, r)?;
-            out.write_all(b"\n")?;
-        }
+        ttc_core::jsonl::write_jsonl_to(&mut out, rows)?;
         out.flush()?;
         return Ok(());
     }

@@ -1,7 +1,7 @@
 //! JSON Lines: one JSON value per line. Reading names `file:line` for every bad line;
 //! writing is atomic.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::Path;
 
 use serde::Serialize;
@@ -44,13 +44,16 @@ pub fn read_jsonl_numbered<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usiz
 
 /// Write rows as JSON Lines, atomically.
 pub fn write_jsonl<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    write_atomic_with(path, |w| {
-        for row in rows {
-            serde_json::to_writer(&mut *w, row).map_err(std::io::Error::other)?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
-    })
+    write_atomic_with(path, |w| write_jsonl_to(w, rows))
+}
+
+/// `rows` as JSON Lines into `w` (a file being written atomically, or stdout).
+pub fn write_jsonl_to<T: Serialize>(w: &mut dyn Write, rows: &[T]) -> std::io::Result<()> {
+    for row in rows {
+        serde_json::to_writer(&mut *w, row).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -26,4 +26,5 @@ pub mod runner;
 pub mod scoring;
 pub mod stage;
 pub mod stages;
+pub mod table_io;
 pub mod training;

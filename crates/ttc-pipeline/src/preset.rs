@@ -577,3 +577,11 @@ impl Preset {
         Ok(preset)
     }
 }
+
+/// `[section] key`, when given, must be at least 1 (zero work is a mistake, not a no-op).
+pub fn nonzero(section: &str, key: &str, v: Option<usize>) -> Result<()> {
+    if v == Some(0) {
+        anyhow::bail!("[{section}] {key}: must be at least 1");
+    }
+    Ok(())
+}

@@ -40,6 +40,18 @@ pub fn fine_tune(ctx: &Ctx, job: Job<'_>) -> Result<ttc_train::sft::TrainState> 
     Ok(state)
 }
 
+/// `N steps, best val <loss> X at step S in Ts`: how a fine-tuning run ended, for a stage's
+/// one-line summary.
+pub fn best_summary(state: &ttc_train::sft::TrainState, loss: &str) -> String {
+    format!(
+        "{} steps, best val {loss} {:.4} at step {} in {:.0}s",
+        state.step,
+        state.best_val_loss.unwrap_or(f64::NAN),
+        state.best_step.map(|s| s.to_string()).unwrap_or("-".into()),
+        state.wall_time_s
+    )
+}
+
 /// The progress-bar side of a training run: steps, loss, val loss, tokens/s, ETA.
 pub fn on_event<'a>(pb: &'a dyn Bar) -> impl FnMut(Event) + 'a {
     move |e| match e {

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use ttc_eval::bins::difficulty_rows;
+
+use crate::table_io::{write_csv, write_table};
 use ttc_eval::sweep::{ModelSizes, accuracy_lines, sampled_rows, search_rows};
 
 use ttc_data::rows::{
-    BinRow, ComputeOptimalRow, CsvRow, EfficiencyRow, ScoredSample, SearchRow, SweepRow, csv_text,
+    BinRow, ComputeOptimalRow, CsvRow, EfficiencyRow, ScoredSample, SearchRow, SweepRow,
 };
 use ttc_eval::co_tables::sweep_co_tables;
 
@@ -162,31 +164,6 @@ fn scored_samples(ctx: &Ctx) -> Result<Vec<ScoredSample>> {
 
 pub fn params(dir: &std::path::Path) -> Result<f64> {
     Ok(ttc_model::LlamaConfig::load(&dir.join("config.json"))?.num_params() as f64)
-}
-
-/// `dir/<name>.parquet` (the stage contract) and `dir/<name>.csv` (its export for people).
-pub fn write_table<R: CsvRow + serde::Serialize>(
-    dir: &std::path::Path,
-    name: &str,
-    header: &str,
-    rows: &[R],
-) -> Result<()> {
-    ttc_core::table::write_parquet(&dir.join(format!("{name}.parquet")), rows)?;
-    ttc_core::atomic::write_atomic(
-        &dir.join(format!("{name}.csv")),
-        csv_text(header, rows).as_bytes(),
-    )?;
-    Ok(())
-}
-
-pub fn write_csv(path: &std::path::Path, header: &str, lines: &[String]) -> Result<()> {
-    let mut s = format!("{header}\n");
-    for l in lines {
-        s.push_str(l);
-        s.push('\n');
-    }
-    ttc_core::atomic::write_atomic(path, s.as_bytes())?;
-    Ok(())
 }
 
 /// Majority / best-of-N / weighted best-of-N at every budget 1, 2, 4, … up to the samples

@@ -35,7 +35,7 @@ impl LabelsStage {
             anyhow::bail!("[labels] rollouts_per_step: must be at least 1");
         }
         config.sampling().validate("labels")?;
-        crate::stages::samples::nonzero("labels", "chunk", Some(config.chunk))?;
+        crate::preset::nonzero("labels", "chunk", Some(config.chunk))?;
         Ok(LabelsStage { config })
     }
 }

@@ -22,7 +22,7 @@ use crate::checkpoint::eos_pad;
 use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{OrmConfig, Preset, RevisionConfig};
 use crate::stage::{Ctx, Stage};
-use crate::training::{Job, fine_tune};
+use crate::training::{Job, best_summary, fine_tune};
 
 /// `ttc train orm`: the revision verifier, an outcome model (score head on the revision
 /// model) trained on revision chains of train questions with the previous attempts in
@@ -221,14 +221,11 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
     let state = fine_tune(ctx, job)?;
     let right = items.iter().filter(|i| i.3).count();
     eprintln!(
-        "orm: {} train / {} val attempts ({:.1}% right), {} steps, best val BCE {:.4} at step {} in {:.0}s -> {}",
+        "orm: {} train / {} val attempts ({:.1}% right), {} -> {}",
         train.len(),
         val.len(),
         100.0 * right as f64 / items.len().max(1) as f64,
-        state.step,
-        state.best_val_loss.unwrap_or(f64::NAN),
-        state.best_step.map(|s| s.to_string()).unwrap_or("-".into()),
-        state.wall_time_s,
+        best_summary(&state, "BCE"),
         out.display()
     );
     Ok(())
@@ -319,7 +316,7 @@ fn eval(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
         &out.join("ratios.csv"),
         csv_text(RatioAccuracyRow::HEADER, &ratio_acc).as_bytes(),
     )?;
-    super::analysis::write_table(&out, "selection", RevisionSelectionRow::HEADER, &table)?;
+    crate::table_io::write_table(&out, "selection", RevisionSelectionRow::HEADER, &table)?;
     eprintln!(
         "eval revisions: wrote {} and ratios.csv ({} sequential:parallel splits)",
         out.join("selection.csv").display(),

@@ -14,7 +14,7 @@ use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{LabelKind, Preset, PrmConfig};
 use crate::prm_data;
 use crate::stage::{Ctx, Stage};
-use crate::training::{Job, fine_tune};
+use crate::training::{Job, best_summary, fine_tune};
 
 pub struct PrmTrainStage {
     config: PrmConfig,
@@ -111,14 +111,11 @@ impl Stage for PrmTrainStage {
         };
         let state = fine_tune(ctx, job)?;
         eprintln!(
-            "{name}: {} train / {} val samples ({} labels), {} steps, best val BCE {:.4} at step {} in {:.0}s -> {}",
+            "{name}: {} train / {} val samples ({} labels), {} -> {}",
             train.len(),
             val.len(),
             if hard { "hard" } else { "soft" },
-            state.step,
-            state.best_val_loss.unwrap_or(f64::NAN),
-            state.best_step.map(|s| s.to_string()).unwrap_or("-".into()),
-            state.wall_time_s,
+            best_summary(&state, "BCE"),
             out.display()
         );
         Ok(())

@@ -20,7 +20,7 @@ use crate::checkpoint::eos_pad;
 use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{Preset, RevisionConfig};
 use crate::stage::{Ctx, Stage};
-use crate::training::{Job, fine_tune};
+use crate::training::{Job, best_summary, fine_tune};
 
 /// `ttc revisions build`: revision trajectories from the high-temperature samples.
 pub struct RevisionsBuildStage {
@@ -66,11 +66,7 @@ impl ChainsStage {
         if cs.chains == 0 || cs.chunk == 0 {
             anyhow::bail!("[revision.chains] chains and chunk: must be at least 1");
         }
-        crate::stages::samples::nonzero(
-            "revision.chains",
-            "questions",
-            questions.or(cs.questions),
-        )?;
+        crate::preset::nonzero("revision.chains", "questions", questions.or(cs.questions))?;
         Ok(ChainsStage {
             config,
             split: split.to_string(),
@@ -319,13 +315,10 @@ fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
     };
     let state = fine_tune(ctx, job)?;
     eprintln!(
-        "revision: {} train / {} val trajectories, {} steps, best val loss {:.4} at step {} in {:.0}s -> {}",
+        "revision: {} train / {} val trajectories, {} -> {}",
         train.len(),
         val.len(),
-        state.step,
-        state.best_val_loss.unwrap_or(f64::NAN),
-        state.best_step.map(|s| s.to_string()).unwrap_or("-".into()),
-        state.wall_time_s,
+        best_summary(&state, "loss"),
         out.display()
     );
     Ok(())

@@ -17,7 +17,7 @@ use ttc_task::tokenizer::PromptTemplate;
 use crate::checkpoint::load_cpu;
 use crate::layout::{Layout, checkpoint_inputs, prompt_file};
 use crate::parts::run_parts;
-use crate::preset::{Preset, SampleStage};
+use crate::preset::{Preset, SampleStage, nonzero};
 use crate::stage::{Ctx, Stage};
 
 /// Which samples: of train questions for MC labels (`[samples]`), of test questions for
@@ -69,14 +69,6 @@ impl SampleSplit {
             SampleSplit::Revision => "revision-samples",
         }
     }
-}
-
-/// `[section] key`, when given, must be at least 1 (zero work is a mistake, not a no-op).
-pub fn nonzero(section: &str, key: &str, v: Option<usize>) -> Result<()> {
-    if v == Some(0) {
-        bail!("[{section}] {key}: must be at least 1");
-    }
-    Ok(())
 }
 
 pub struct SamplesStage {

@@ -69,12 +69,8 @@ impl SearchRunStage {
             seed: section.seed,
         };
         cfg.validate(&strategy)?;
-        crate::stages::samples::nonzero("search", "chunk", Some(section.chunk))?;
-        crate::stages::samples::nonzero(
-            "search",
-            "questions",
-            args.questions.or(section.questions),
-        )?;
+        crate::preset::nonzero("search", "chunk", Some(section.chunk))?;
+        crate::preset::nonzero("search", "questions", args.questions.or(section.questions))?;
         Ok(SearchRunStage {
             args,
             strategy,
