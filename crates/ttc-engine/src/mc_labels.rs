@@ -67,7 +67,7 @@ pub fn label_questions(
         .map(|p| Ok(engine.encode_prompt(&p.problem)?))
         .collect::<Result<Vec<_>>>()?;
     stats.unique_tokens += prompts.iter().map(|p| p.len() as u64).sum::<u64>();
-    let mut base = engine.prefill(&prompts);
+    let mut base = engine.prefill(&prompts)?;
     // Usable samples: (question, sample row, layout, its growing sequence).
     struct Live<'a> {
         q: usize,
@@ -116,7 +116,7 @@ pub fn label_questions(
             })
             .collect();
         stats.unique_tokens += items.iter().map(|(_, t)| t.len() as u64).sum::<u64>();
-        engine.extend(&mut seqs, &items);
+        engine.extend(&mut seqs, &items)?;
         for &(i, _) in &items {
             let l = &live[i];
             for j in 0..r {
@@ -129,7 +129,7 @@ pub fn label_questions(
     }
     drop(seqs);
     stats.rollouts = rollouts.len() as u64;
-    let gens = engine.decode(rollouts, &cfg.params(), &seeds);
+    let gens = engine.decode(rollouts, &cfg.params(), &seeds)?;
     // outcomes[i][k]: rollout results of live sample i from step k.
     let mut outcomes: Vec<Vec<Vec<bool>>> = live
         .iter()

@@ -58,8 +58,12 @@ pub fn revise_questions(
                 )
             })
             .collect();
-        let seqs = engine.prefill(&prompts);
-        for (k, (_, g)) in engine.decode(seqs, &params, &seeds).into_iter().enumerate() {
+        let seqs = engine.prefill(&prompts)?;
+        for (k, (_, g)) in engine
+            .decode(seqs, &params, &seeds)?
+            .into_iter()
+            .enumerate()
+        {
             let p = &problems[k / cfg.chains];
             crate::require_finite(&g, || {
                 format!(

@@ -85,7 +85,7 @@ pub fn sample_questions(
         .iter()
         .map(|p| engine.encode_prompt(&p.problem))
         .collect::<ttc_model::Result<Vec<_>>>()?;
-    let mut base = engine.prefill(&prompts);
+    let mut base = engine.prefill(&prompts)?;
     let mut seqs = Vec::with_capacity(problems.len() * cfg.n);
     let mut seeds = Vec::with_capacity(problems.len() * cfg.n);
     for (i, b) in base.iter_mut().enumerate() {
@@ -95,7 +95,7 @@ pub fn sample_questions(
         }
     }
     drop(base);
-    let gens = engine.decode(seqs, &cfg.params(), &seeds);
+    let gens = engine.decode(seqs, &cfg.params(), &seeds)?;
     let mut rows = Vec::with_capacity(gens.len());
     for (k, (_, g)) in gens.into_iter().enumerate() {
         let (i, j) = (k / cfg.n, k % cfg.n);

@@ -46,7 +46,8 @@ fn ensure_roots(
         .map(|&q| prompt_tokens(engine, problems, q))
         .collect::<Result<Vec<_>>>()?;
     let mut cost = HashMap::new();
-    for ((q, s), p) in missing.iter().zip(engine.prefill(&prompts)).zip(&prompts) {
+    let seqs = engine.prefill(&prompts).map_err(backend)?;
+    for ((q, s), p) in missing.iter().zip(seqs).zip(&prompts) {
         roots.insert(*q, s);
         cost.insert(*q, p.len());
     }
@@ -142,7 +143,7 @@ impl Generator for PolicyGenerator<'_, '_> {
             out[i].prefix_computed += 1;
         }
         if !pend.is_empty() {
-            self.engine.extend(&mut bases, &pend);
+            self.engine.extend(&mut bases, &pend).map_err(backend)?;
         }
         // Fork children; group them by (until, greedy) — one decode batch per group.
         let mut groups: Vec<((Until, bool), Vec<Member>)> = Vec::new();
@@ -196,7 +197,8 @@ impl Generator for PolicyGenerator<'_, '_> {
                     live.into_iter().map(|(ri, j, s)| ((ri, j), s)).unzip();
                 let gens = self
                     .engine
-                    .decode_limited(seqs, &params, &seeds, Some(&limits));
+                    .decode_limited(seqs, &params, &seeds, Some(&limits))
+                    .map_err(backend)?;
                 live = Vec::new();
                 for ((ri, j), (seq, g)) in idx.into_iter().zip(gens) {
                     crate::require_finite(&g, || {
@@ -235,7 +237,7 @@ impl Generator for PolicyGenerator<'_, '_> {
     }
 
     fn flops_per_token(&self) -> f64 {
-        2.0 * self.engine.model.cfg.num_params() as f64
+        2.0 * self.engine.model.config().num_params() as f64
     }
 }
 
@@ -325,7 +327,7 @@ impl Verifier for PrmVerifier<'_> {
                 .enumerate()
                 .filter_map(|(i, p)| p.get(w).map(|t| (i, t.as_slice())))
                 .collect();
-            self.engine.extend(&mut seqs, &items);
+            self.engine.extend(&mut seqs, &items).map_err(backend)?;
             for &(i, t) in &items {
                 out[i].computed_tokens += t.len();
                 let first_new = todo[i].len() - (reqs[i].steps.len() - reqs[i].new_from);
@@ -358,6 +360,6 @@ impl Verifier for PrmVerifier<'_> {
     }
 
     fn flops_per_token(&self) -> f64 {
-        2.0 * self.engine.model.cfg.num_params() as f64
+        2.0 * self.engine.model.config().num_params() as f64
     }
 }

@@ -1,7 +1,8 @@
 //! A PRM / ORM as a step scorer over the fast CPU path: sigmoid of the score head at each
 //! step's last token (DESIGN §4), for batches of (prompt, steps).
 
-use ttc_model::cpu::{CpuModel, Row};
+use ttc_model::cpu::Row;
+use ttc_model::decoder::Decoder;
 use ttc_model::generate::Engine;
 use ttc_task::tokenizer::PromptTemplate;
 
@@ -22,7 +23,7 @@ pub(crate) fn sigmoid(x: f32) -> f32 {
 }
 
 /// A model usable as a step scorer: one label per token (ttc's PRM / ORM format).
-pub(crate) fn require_score_head(model: &CpuModel) -> std::result::Result<(), String> {
+pub(crate) fn require_score_head(model: &dyn Decoder) -> std::result::Result<(), String> {
     if model.head_outputs() != 1 {
         return Err(format!(
             "a step scorer needs a one-label score head; this model has {} outputs (is it a policy?)",
@@ -33,7 +34,7 @@ pub(crate) fn require_score_head(model: &CpuModel) -> std::result::Result<(), St
 }
 
 impl<'m> StepScorer<'m> {
-    pub fn new(model: &'m CpuModel, tok: &'m ttc_task::tokenizer::Tokenizer) -> Result<Self> {
+    pub fn new(model: &'m dyn Decoder, tok: &'m ttc_task::tokenizer::Tokenizer) -> Result<Self> {
         require_score_head(model).map_err(crate::Error::Input)?;
         Ok(StepScorer {
             engine: Engine::new(model, tok)?,
@@ -127,7 +128,7 @@ impl<'m> StepScorer<'m> {
             if rows.is_empty() {
                 continue;
             }
-            let scores = model.forward(&mut caches, &rows, &out_rows);
+            let scores = model.forward(&mut caches, &rows, &out_rows)?;
             for (s, &o) in scores.iter().zip(&owners) {
                 if !s.is_finite() {
                     return Err(crate::Error::Input(format!(

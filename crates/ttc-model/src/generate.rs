@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 use ttc_task::tokenizer::PromptTemplate;
 
-use crate::cpu::{CpuModel, Row};
-use crate::kv_cache::SeqCache;
+use crate::cpu::Row;
+use crate::decoder::{Decoder, KvCache};
 use crate::sampling::{LogitsProcessor, SamplingParams};
 use crate::{Error, Result};
 
@@ -48,9 +48,9 @@ pub struct Generation {
 }
 
 /// A resumable sequence: everything in `tokens` except `pending` is in `cache`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Sequence {
-    pub cache: SeqCache,
+    pub cache: KvCache,
     pub tokens: Vec<u32>,
     /// A sampled token not yet run through the model (fed first when generation resumes).
     pub pending: Option<u32>,
@@ -98,7 +98,7 @@ impl TokenCounts {
 
 /// The sampler: a model, its tokenizer's token texts, and batching limits.
 pub struct Engine<'m> {
-    pub model: &'m CpuModel,
+    pub model: &'m dyn Decoder,
     tokenizer: &'m Tokenizer,
     token_bytes: Vec<Vec<u8>>,
     /// Token bytes are exact (byte-level BPE), so text is built from them directly.
@@ -135,14 +135,15 @@ pub fn check_tokenizer_fits(
 
 impl<'m> Engine<'m> {
     /// `eos` defaults to the model config's EOS ids plus the tokenizer's `<|eos|>` if any.
-    pub fn new(model: &'m CpuModel, tokenizer: &'m Tokenizer) -> Result<Self> {
-        check_tokenizer_fits(tokenizer, model.cfg.vocab_size).map_err(Error::Tokenizer)?;
+    pub fn new(model: &'m dyn Decoder, tokenizer: &'m Tokenizer) -> Result<Self> {
+        let vocab_size = model.config().vocab_size;
+        check_tokenizer_fits(tokenizer, vocab_size).map_err(Error::Tokenizer)?;
         let byte_level = matches!(
             tokenizer.get_decoder(),
             Some(tokenizers::DecoderWrapper::ByteLevel(_))
         );
         let inverse = byte_level.then(byte_level_inverse);
-        let token_bytes = (0..model.cfg.vocab_size as u32)
+        let token_bytes = (0..vocab_size as u32)
             .map(|id| match (&inverse, tokenizer.id_to_token(id)) {
                 // Byte-level BPE: a token's characters map back to its exact bytes, even
                 // when they are a fragment of a multi-byte character.
@@ -161,7 +162,7 @@ impl<'m> Engine<'m> {
                     .unwrap_or_default(),
             })
             .collect();
-        let mut eos = model.cfg.eos_ids();
+        let mut eos = model.config().eos_ids();
         for name in [
             "<|eos|>",
             "</s>",
@@ -190,7 +191,7 @@ impl<'m> Engine<'m> {
 
     /// An engine without a tokenizer (benchmarks on raw ids): no stop strings, no text,
     /// EOS only from the model config.
-    pub fn untokenized(model: &'m CpuModel) -> Self {
+    pub fn untokenized(model: &'m dyn Decoder) -> Self {
         static EMPTY: std::sync::OnceLock<Tokenizer> = std::sync::OnceLock::new();
         let tok = EMPTY.get_or_init(|| Tokenizer::new(tokenizers::models::bpe::BPE::default()));
         Engine::new(model, tok).expect("an empty tokenizer fits any model")
@@ -252,7 +253,7 @@ impl<'m> Engine<'m> {
     }
 
     /// Prefill prompts (each once), batching their rows.
-    pub fn prefill(&self, prompts: &[Vec<u32>]) -> Vec<Sequence> {
+    pub fn prefill(&self, prompts: &[Vec<u32>]) -> Result<Vec<Sequence>> {
         let mut seqs: Vec<Sequence> = prompts
             .iter()
             .map(|_| Sequence {
@@ -267,13 +268,14 @@ impl<'m> Engine<'m> {
             .enumerate()
             .map(|(i, p)| (i, p.as_slice()))
             .collect();
-        self.extend(&mut seqs, &ext);
-        seqs
+        self.extend(&mut seqs, &ext)?;
+        Ok(seqs)
     }
 
     /// Append tokens to existing sequences (a pending token goes first), computing their
     /// K/V and the new next-token logits. `items` are (index into `seqs`, tokens).
-    pub fn extend(&self, seqs: &mut [Sequence], items: &[(usize, &[u32])]) {
+    /// On an error the sequences involved are left without their cache.
+    pub fn extend(&self, seqs: &mut [Sequence], items: &[(usize, &[u32])]) -> Result<()> {
         let mut i = 0;
         while i < items.len() {
             // Group items into one forward of at most max_prefill_rows rows.
@@ -287,13 +289,14 @@ impl<'m> Engine<'m> {
                 rows += n;
                 j += 1;
             }
-            self.extend_group(seqs, &items[i..j]);
+            self.extend_group(seqs, &items[i..j])?;
             i = j;
         }
+        Ok(())
     }
 
-    fn extend_group(&self, seqs: &mut [Sequence], items: &[(usize, &[u32])]) {
-        let mut caches: Vec<SeqCache> = Vec::with_capacity(items.len());
+    fn extend_group(&self, seqs: &mut [Sequence], items: &[(usize, &[u32])]) -> Result<()> {
+        let mut caches: Vec<KvCache> = Vec::with_capacity(items.len());
         let mut rows = Vec::new();
         let mut out_rows = Vec::new();
         let mut fed: Vec<Vec<u32>> = Vec::with_capacity(items.len());
@@ -312,10 +315,10 @@ impl<'m> Engine<'m> {
             if !feed.is_empty() {
                 out_rows.push(rows.len() - 1);
             }
-            caches.push(std::mem::replace(&mut s.cache, SeqCache::new(0)));
+            caches.push(std::mem::replace(&mut s.cache, placeholder()));
             fed.push(feed);
         }
-        let logits = self.model.forward(&mut caches, &rows, &out_rows);
+        let logits = self.model.forward(&mut caches, &rows, &out_rows)?;
         self.counters
             .prefill_tokens
             .fetch_add(rows.len() as u64, Ordering::Relaxed);
@@ -331,6 +334,7 @@ impl<'m> Engine<'m> {
                 o += 1;
             }
         }
+        Ok(())
     }
 
     /// Generate until a stop condition for every sequence, stepping them together.
@@ -341,7 +345,7 @@ impl<'m> Engine<'m> {
         seqs: Vec<Sequence>,
         params: &SamplingParams,
         seeds: &[u64],
-    ) -> Vec<(Sequence, Generation)> {
+    ) -> Result<Vec<(Sequence, Generation)>> {
         self.decode_limited(seqs, params, seeds, None)
     }
 
@@ -353,7 +357,7 @@ impl<'m> Engine<'m> {
         params: &SamplingParams,
         seeds: &[u64],
         limits: Option<&[usize]>,
-    ) -> Vec<(Sequence, Generation)> {
+    ) -> Result<Vec<(Sequence, Generation)>> {
         assert_eq!(seqs.len(), seeds.len(), "one seed per sequence");
         if let Some(l) = limits {
             assert_eq!(l.len(), seqs.len(), "one limit per sequence");
@@ -369,7 +373,7 @@ impl<'m> Engine<'m> {
             .map(|(i, _)| (i, &[][..]))
             .collect();
         if !pend.is_empty() {
-            self.extend(&mut seqs, &pend);
+            self.extend(&mut seqs, &pend)?;
         }
         let n = seqs.len();
         let mut computed: Vec<usize> = vec![0; n];
@@ -414,7 +418,7 @@ impl<'m> Engine<'m> {
             active = still;
             // Run the sampled tokens through the model, max_batch sequences at a time.
             for chunk in active.chunks(self.max_batch) {
-                let mut caches: Vec<SeqCache> = Vec::with_capacity(chunk.len());
+                let mut caches: Vec<KvCache> = Vec::with_capacity(chunk.len());
                 let mut rows = Vec::with_capacity(chunk.len());
                 for (slot, &i) in chunk.iter().enumerate() {
                     let s = &mut seqs[i];
@@ -425,10 +429,10 @@ impl<'m> Engine<'m> {
                         token: t,
                         pos: s.cache.len(),
                     });
-                    caches.push(std::mem::replace(&mut s.cache, SeqCache::new(0)));
+                    caches.push(std::mem::replace(&mut s.cache, placeholder()));
                 }
                 let all: Vec<usize> = (0..rows.len()).collect();
-                let logits = self.model.forward(&mut caches, &rows, &all);
+                let logits = self.model.forward(&mut caches, &rows, &all)?;
                 self.counters
                     .decode_tokens
                     .fetch_add(rows.len() as u64, Ordering::Relaxed);
@@ -438,7 +442,8 @@ impl<'m> Engine<'m> {
                 }
             }
         }
-        seqs.into_iter()
+        Ok(seqs
+            .into_iter()
             .zip(produced)
             .zip(finish.into_iter().zip(computed))
             .map(|((s, g), (f, computed_tokens))| {
@@ -454,7 +459,7 @@ impl<'m> Engine<'m> {
                 };
                 (s, generation)
             })
-            .collect()
+            .collect())
     }
 
     /// Text of generated ids (EOS dropped); cut right after a stop string when `stop` is
@@ -490,8 +495,8 @@ impl<'m> Engine<'m> {
         n: usize,
         params: &SamplingParams,
         seed: u64,
-    ) -> Vec<Vec<Generation>> {
-        let mut base = self.prefill(prompts);
+    ) -> Result<Vec<Vec<Generation>>> {
+        let mut base = self.prefill(prompts)?;
         let mut seqs = Vec::with_capacity(prompts.len() * n);
         let mut seeds = Vec::with_capacity(prompts.len() * n);
         for (i, b) in base.iter_mut().enumerate() {
@@ -502,11 +507,16 @@ impl<'m> Engine<'m> {
         }
         drop(base);
         let mut out: Vec<Vec<Generation>> = vec![Vec::with_capacity(n); prompts.len()];
-        for (k, (_, g)) in self.decode(seqs, params, &seeds).into_iter().enumerate() {
+        for (k, (_, g)) in self.decode(seqs, params, &seeds)?.into_iter().enumerate() {
             out[k / n.max(1)].push(g);
         }
-        out
+        Ok(out)
     }
+}
+
+/// What a sequence holds while its cache is lent to a forward call.
+fn placeholder() -> KvCache {
+    KvCache::Host(crate::kv_cache::SeqCache::new(0))
 }
 
 /// End offset of the earliest stop string in `buf` that was not already complete in its

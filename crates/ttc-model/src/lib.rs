@@ -3,19 +3,27 @@
 //! - [`config`]: HF `config.json` fields; [`model`]: the burn Llama/Qwen2 decoder with an
 //!   `lm_head` or a `score` head (training and reference path, any burn backend);
 //! - [`weights`] / [`hf_io`]: `model.safetensors` with HF names, both directions;
-//! - [`cpu`], [`kv_cache`], [`sampling`], [`generate`]: the fast batched CPU sampler with a
-//!   forkable prefix-sharing KV cache.
+//! - [`decoder`]: the interface every local backend offers the engine; [`cpu`] +
+//!   [`kv_cache`] (the fast batched CPU decoder with a forkable host cache) and
+//!   [`burn_decoder`] + [`paged_cache`] (any burn backend, flex or burn-cuda, with a paged
+//!   device cache); [`engine_spec`] picks and loads one;
+//! - [`sampling`], [`generate`]: the engine — tokens, sampling, stop strings, forks and
+//!   accounting, the same over every backend.
 
 pub mod attention;
 pub mod bench;
+pub mod burn_decoder;
 pub mod config;
 pub mod cpu;
+pub mod decoder;
+pub mod engine_spec;
 pub mod error;
 pub mod fused;
 pub mod generate;
 pub mod hf_io;
 pub mod kv_cache;
 pub mod model;
+pub mod paged_cache;
 pub mod rope;
 pub mod sampling;
 pub mod weights;

@@ -62,7 +62,9 @@ fn assert_greedy_matches_burn(prompts: &[String], steps: usize, seed: u64) {
     let cpu = CpuModel::from_weights(&cfg, &w).unwrap();
     let engine = Engine::new(&cpu, &tok).unwrap();
     let prompts: Vec<Vec<u32>> = prompts.iter().map(|p| engine.encode(p).unwrap()).collect();
-    let out = engine.generate(&prompts, 1, &SamplingParams::greedy(steps), 0);
+    let out = engine
+        .generate(&prompts, 1, &SamplingParams::greedy(steps), 0)
+        .unwrap();
     for (p, gens) in prompts.iter().zip(&out) {
         let want = burn_greedy(&burn, p, steps);
         let got = &gens[0].tokens;
@@ -98,9 +100,9 @@ fn seeds_reproduce_and_differ() {
     let engine = Engine::new(&cpu, &tok).unwrap();
     let prompt = vec![engine.encode("Let a = 5.").unwrap()];
     let p = SamplingParams::sampled(1.0, 0.95, 20);
-    let a = engine.generate(&prompt, 8, &p, 11);
-    let b = engine.generate(&prompt, 8, &p, 11);
-    let c = engine.generate(&prompt, 8, &p, 12);
+    let a = engine.generate(&prompt, 8, &p, 11).unwrap();
+    let b = engine.generate(&prompt, 8, &p, 11).unwrap();
+    let c = engine.generate(&prompt, 8, &p, 12).unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
     // Continuations of one prompt differ from each other (their seeds differ).
@@ -118,7 +120,9 @@ fn stop_string_is_kept_and_ends_the_text() {
     // CPU differs from ours): with no EOS ids only the length and the stop string end a text.
     engine.set_eos(vec![]);
     let prompt = vec![engine.encode("Let a = 5.").unwrap()];
-    let free = &engine.generate(&prompt, 1, &SamplingParams::greedy(30), 0)[0][0];
+    let free = &engine
+        .generate(&prompt, 1, &SamplingParams::greedy(30), 0)
+        .unwrap()[0][0];
     assert_eq!(free.finish, FinishReason::Length);
     assert_eq!(free.generated_tokens, 30);
     // Pick a stop string from the middle of what greedy produces (two printable ASCII
@@ -145,7 +149,7 @@ fn stop_string_is_kept_and_ends_the_text() {
         .unwrap()
         + stop.len();
     let p = SamplingParams::greedy(30).with_stop(&[&stop]);
-    let g = &engine.generate(&prompt, 1, &p, 0)[0][0];
+    let g = &engine.generate(&prompt, 1, &p, 0).unwrap()[0][0];
     assert_eq!(
         g.finish,
         FinishReason::Stop,
@@ -189,7 +193,7 @@ fn step_delimiter_stop_keeps_the_delimiter() {
             .unwrap(),
     ];
     let p = SamplingParams::sampled(0.7, 1.0, 50).with_stop(&["\n\n"]);
-    let out = engine.generate(&prompt, 3, &p, 5);
+    let out = engine.generate(&prompt, 3, &p, 5).unwrap();
     for g in &out[0] {
         assert_eq!(g.finish, FinishReason::Stop);
         assert_eq!(g.text, "\n\n");
@@ -204,7 +208,9 @@ fn n_continuations_prefill_the_prompt_once() {
     let cpu = CpuModel::from_weights(&cfg, &w).unwrap();
     let engine = Engine::new(&cpu, &tok).unwrap();
     let prompt: Vec<u32> = (0..200).map(|i| 10 + (i % 50) as u32).collect();
-    let out = engine.generate(&[prompt], 64, &SamplingParams::sampled(1.0, 1.0, 16), 1);
+    let out = engine
+        .generate(&[prompt], 64, &SamplingParams::sampled(1.0, 1.0, 16), 1)
+        .unwrap();
     let c = engine.counts();
     let generated: u64 = out[0].iter().map(|g| g.generated_tokens as u64).sum();
     assert_eq!(c.prefill_tokens, 200);
@@ -235,22 +241,29 @@ fn forked_and_resumed_sequences_match_fresh_ones() {
     let prompt = engine.encode("Let a = 47. Let b = a * 3").unwrap();
     let p = SamplingParams::greedy(8);
     // Generate 8 tokens, resume for 8 more: same as 16 at once.
-    let mut s = engine.prefill(std::slice::from_ref(&prompt));
+    let mut s = engine.prefill(std::slice::from_ref(&prompt)).unwrap();
     let forked = s[0].fork();
-    let (s1, g1) = engine.decode(vec![forked], &p, &[0]).pop().unwrap();
-    let (_, g2) = engine.decode(vec![s1], &p, &[0]).pop().unwrap();
-    let whole = &engine.generate(
-        std::slice::from_ref(&prompt),
-        1,
-        &SamplingParams::greedy(16),
-        0,
-    )[0][0];
+    let (s1, g1) = engine
+        .decode(vec![forked], &p, &[0])
+        .unwrap()
+        .pop()
+        .unwrap();
+    let (_, g2) = engine.decode(vec![s1], &p, &[0]).unwrap().pop().unwrap();
+    let whole = &engine
+        .generate(
+            std::slice::from_ref(&prompt),
+            1,
+            &SamplingParams::greedy(16),
+            0,
+        )
+        .unwrap()[0][0];
     let joined: Vec<u32> = g1.tokens.iter().chain(&g2.tokens).copied().collect();
     assert_eq!((g1.generated_tokens, g2.generated_tokens), (8, 8));
     assert_eq!(joined, whole.tokens);
     // The original (unforked) state is untouched and still generates the same.
     let (_, g3) = engine
         .decode(vec![s.pop().unwrap()], &p, &[0])
+        .unwrap()
         .pop()
         .unwrap();
     assert_eq!(g3.tokens, g1.tokens);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
-use ttc_model::cpu::CpuModel;
+use ttc_model::decoder::Decoder;
 use ttc_model::generate::Engine;
 use ttc_model::sampling::SamplingParams;
 use ttc_task::Problem;
@@ -63,7 +63,7 @@ pub struct PassAtOne {
 
 /// Greedy-decode every problem (batched) and grade the extracted answers.
 pub fn greedy_pass_at_1(
-    model: &CpuModel,
+    model: &dyn Decoder,
     tok: &Tokenizer,
     problems: &[Problem],
     max_new_tokens: usize,
@@ -80,7 +80,7 @@ pub fn greedy_pass_at_1(
             .iter()
             .map(|p| encode(tok, &prompt_text(&p.problem)))
             .collect::<Result<Vec<_>>>()?;
-        let gens = engine.generate(&prompts, 1, &SamplingParams::greedy(max_new_tokens), 0);
+        let gens = engine.generate(&prompts, 1, &SamplingParams::greedy(max_new_tokens), 0)?;
         for (p, g) in chunk.iter().zip(gens) {
             let ans = extract_answer(&g[0].text);
             let ok = ans.as_deref().is_some_and(|a| is_equivalent(a, &p.answer));

@@ -1,0 +1,145 @@
+//! The one interface every local model backend offers the generation engine
+//! ([`crate::generate::Engine`]): run a batch of rows (prefill chunks and single decode
+//! steps of many sequences) against their KV caches and return the head's outputs.
+//! Tokenization, sampling, stop strings, EOS, forking and the token accounting live in the
+//! engine, above this trait, so they are the same for every backend by construction.
+//!
+//! Backends: [`crate::cpu::CpuModel`] (host f32, hand-tuned for batched CPU decode) and
+//! [`crate::burn_decoder::BurnDecoder`] (any burn backend — flex on the CPU, burn-cuda on a
+//! GPU — with a preallocated paged KV cache on the device).
+
+use crate::config::LlamaConfig;
+use crate::cpu::{CpuModel, Row};
+use crate::kv_cache::SeqCache;
+use crate::paged_cache::PagedSeq;
+use crate::{Error, Result};
+
+/// A sequence's KV cache, in the form its backend keeps it.
+#[derive(Debug)]
+pub enum KvCache {
+    /// Host memory: blocks of K/V values ([`crate::cpu`]).
+    Host(SeqCache),
+    /// Rows of a device pool ([`crate::burn_decoder`]).
+    Paged(PagedSeq),
+}
+
+impl KvCache {
+    /// Positions cached.
+    pub fn len(&self) -> usize {
+        match self {
+            KvCache::Host(c) => c.len(),
+            KvCache::Paged(c) => c.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A cache sharing this one's contents (no copy, no recomputation).
+    pub fn fork(&mut self) -> KvCache {
+        match self {
+            KvCache::Host(c) => KvCache::Host(c.fork()),
+            KvCache::Paged(c) => KvCache::Paged(c.fork()),
+        }
+    }
+}
+
+/// A model the engine can run.
+pub trait Decoder: Send + Sync {
+    fn config(&self) -> &LlamaConfig;
+    /// Outputs per row of the head (vocab for a causal LM, labels for a score head).
+    fn head_outputs(&self) -> usize;
+    /// Positions the model can attend over (its RoPE table).
+    fn max_positions(&self) -> usize;
+    fn new_cache(&self) -> KvCache;
+    /// Run `rows` through the model, appending their K/V to `caches[row.seq]`, and return
+    /// head outputs for the rows in `out_rows`, `[out_rows.len(), head_outputs]` row-major.
+    /// Rows of one sequence are consecutive, at consecutive positions starting at that
+    /// cache's length.
+    fn forward(&self, caches: &mut [KvCache], rows: &[Row], out_rows: &[usize])
+    -> Result<Vec<f32>>;
+    /// What runs the model, for logs and benchmarks ("cpu", "burn-flex", "burn-cuda:0 bf16").
+    fn describe(&self) -> String;
+}
+
+/// Check the caller's rows against the caches: consecutive positions from each cache's
+/// length, inside the model's context. (Both backends rely on it.)
+pub(crate) fn check_rows(
+    caches: &[KvCache],
+    rows: &[Row],
+    out_rows: &[usize],
+    max_positions: usize,
+) -> Result<()> {
+    let mut next: Vec<Option<usize>> = vec![None; caches.len()];
+    for r in rows {
+        let c = caches.get(r.seq).ok_or_else(|| {
+            Error::Config(format!("row for sequence {} of {}", r.seq, caches.len()))
+        })?;
+        let want = next[r.seq].unwrap_or(c.len());
+        if r.pos != want {
+            return Err(Error::Config(format!(
+                "sequence {}: row at position {} where {want} comes next",
+                r.seq, r.pos
+            )));
+        }
+        if r.pos >= max_positions {
+            return Err(Error::Config(format!(
+                "position {} exceeds max_position_embeddings {max_positions}",
+                r.pos
+            )));
+        }
+        next[r.seq] = Some(want + 1);
+    }
+    if let Some(&o) = out_rows.iter().find(|&&o| o >= rows.len()) {
+        return Err(Error::Config(format!(
+            "output row {o} of {} rows",
+            rows.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Decoder for CpuModel {
+    fn config(&self) -> &LlamaConfig {
+        &self.cfg
+    }
+    fn head_outputs(&self) -> usize {
+        CpuModel::head_outputs(self)
+    }
+    fn max_positions(&self) -> usize {
+        CpuModel::max_positions(self)
+    }
+    fn new_cache(&self) -> KvCache {
+        KvCache::Host(CpuModel::new_cache(self))
+    }
+    fn forward(
+        &self,
+        caches: &mut [KvCache],
+        rows: &[Row],
+        out_rows: &[usize],
+    ) -> Result<Vec<f32>> {
+        check_rows(caches, rows, out_rows, self.max_positions())?;
+        if let Some(i) = caches.iter().position(|c| matches!(c, KvCache::Paged(_))) {
+            return Err(Error::Config(format!(
+                "sequence {i} holds a device cache; the cpu backend needs its own"
+            )));
+        }
+        let host: Vec<SeqCache> = caches
+            .iter_mut()
+            .map(|c| match c {
+                KvCache::Host(h) => std::mem::replace(h, SeqCache::new(0)),
+                KvCache::Paged(_) => unreachable!("checked above"),
+            })
+            .collect();
+        let mut host = host;
+        let out = CpuModel::forward(self, &mut host, rows, out_rows);
+        for (c, h) in caches.iter_mut().zip(host) {
+            *c = KvCache::Host(h);
+        }
+        Ok(out)
+    }
+    fn describe(&self) -> String {
+        "cpu".into()
+    }
+}

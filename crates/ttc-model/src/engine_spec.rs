@@ -1,0 +1,230 @@
+//! Which backend runs a model, and loading a checkpoint onto it (a preset's `[engine]`).
+//!
+//! - `cpu`: the hand-tuned host decoder ([`crate::cpu`]), f32;
+//! - `burn`: the burn decoder with a paged device cache ([`crate::burn_decoder`]) on flex
+//!   (`device = "cpu"`) or burn-cuda (`device = "cuda"` / `"cuda:N"`, needs a ttc built with
+//!   `--features cuda`), in f32 or — on a GPU — bf16 / f16.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::burn_decoder::BurnDecoder;
+use crate::config::LlamaConfig;
+use crate::cpu::CpuModel;
+use crate::decoder::Decoder;
+use crate::model::Transformer;
+use crate::weights::{WeightMap, read_safetensors};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    #[default]
+    Cpu,
+    Burn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    #[default]
+    F32,
+    Bf16,
+    F16,
+}
+
+impl Dtype {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::Bf16 => "bf16",
+            Dtype::F16 => "f16",
+        }
+    }
+}
+
+/// A backend choice: `{ backend = "burn", device = "cuda:0", dtype = "bf16" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSpec {
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// "cpu" (default), "cuda" or "cuda:N" (burn backend only).
+    #[serde(default = "d_device")]
+    pub device: String,
+    #[serde(default)]
+    pub dtype: Dtype,
+}
+
+fn d_device() -> String {
+    "cpu".into()
+}
+
+/// Where a model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Cpu,
+    Cuda(usize),
+}
+
+impl EngineSpec {
+    pub fn cpu() -> Self {
+        EngineSpec {
+            backend: BackendKind::Cpu,
+            device: d_device(),
+            dtype: Dtype::F32,
+        }
+    }
+
+    pub fn burn(device: &str) -> Self {
+        EngineSpec {
+            backend: BackendKind::Burn,
+            device: device.into(),
+            dtype: Dtype::F32,
+        }
+    }
+
+    /// The device, checked: the message names the offending key (`device`, `dtype`).
+    pub fn device_kind(&self) -> std::result::Result<DeviceKind, String> {
+        let dev = match self.device.as_str() {
+            "cpu" => DeviceKind::Cpu,
+            "cuda" => DeviceKind::Cuda(0),
+            d => match d.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(i)) => DeviceKind::Cuda(i),
+                _ => {
+                    return Err(format!(
+                        "device: {d:?} is not a device (use \"cpu\", \"cuda\" or \"cuda:N\")"
+                    ));
+                }
+            },
+        };
+        if let DeviceKind::Cuda(_) = dev {
+            if self.backend == BackendKind::Cpu {
+                return Err(format!(
+                    "device: {:?} needs backend = \"burn\" (the cpu backend runs on the host only)",
+                    self.device
+                ));
+            }
+            if !cfg!(feature = "cuda") {
+                return Err(format!(
+                    "device: {:?} needs a ttc built with `--features cuda` (this one has no CUDA)",
+                    self.device
+                ));
+            }
+        }
+        if self.dtype != Dtype::F32 && dev == DeviceKind::Cpu {
+            return Err(format!(
+                "dtype: {:?} runs on a GPU only; on the CPU both backends compute in f32",
+                self.dtype.name()
+            ));
+        }
+        Ok(dev)
+    }
+
+    /// Check the choice (see [`EngineSpec::device_kind`]).
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.device_kind().map(|_| ())
+    }
+
+    /// A short name for logs: "cpu", "burn-flex", "burn-cuda:0 bf16".
+    pub fn describe(&self) -> String {
+        match (self.backend, self.device_kind()) {
+            (BackendKind::Cpu, _) => "cpu".into(),
+            (BackendKind::Burn, Ok(DeviceKind::Cuda(i))) => {
+                format!("burn-cuda:{i} {}", self.dtype.name())
+            }
+            (BackendKind::Burn, _) => "burn-flex".into(),
+        }
+    }
+}
+
+/// A model on the backend `spec` names, from its config and HF-named weights (`file` names
+/// where they came from, for errors).
+pub fn decoder_from_weights(
+    cfg: &LlamaConfig,
+    weights: WeightMap,
+    file: &Path,
+    spec: &EngineSpec,
+) -> Result<Box<dyn Decoder>> {
+    let dev = spec
+        .device_kind()
+        .map_err(|m| Error::Config(format!("[engine] {m}")))?;
+    let label = spec.describe();
+    match (spec.backend, dev) {
+        (BackendKind::Cpu, _) => Ok(Box::new(CpuModel::from_weights(cfg, &weights)?)),
+        (BackendKind::Burn, DeviceKind::Cpu) => {
+            type B = crate::CpuBackend;
+            let dev = Default::default();
+            let m = Transformer::<B>::from_weights(cfg, weights, file, &dev)?;
+            Ok(Box::new(BurnDecoder::<B>::new(m, dev, label)))
+        }
+        #[cfg(feature = "cuda")]
+        (BackendKind::Burn, DeviceKind::Cuda(index)) => {
+            let dev = burn::backend::cuda::CudaDevice { index };
+            fn on<F: burn::tensor::FloatElement>(
+                cfg: &LlamaConfig,
+                w: WeightMap,
+                file: &Path,
+                dev: burn::backend::cuda::CudaDevice,
+                label: String,
+            ) -> Result<Box<dyn Decoder>> {
+                type C<F> = burn::backend::Cuda<F, i32>;
+                let m = Transformer::<C<F>>::from_weights(cfg, w, file, &dev)?;
+                Ok(Box::new(BurnDecoder::<C<F>>::new(m, dev, label)))
+            }
+            match spec.dtype {
+                Dtype::F32 => on::<f32>(cfg, weights, file, dev, label),
+                Dtype::Bf16 => on::<burn::tensor::bf16>(cfg, weights, file, dev, label),
+                Dtype::F16 => on::<burn::tensor::f16>(cfg, weights, file, dev, label),
+            }
+        }
+        #[cfg(not(feature = "cuda"))]
+        (BackendKind::Burn, DeviceKind::Cuda(_)) => unreachable!("device_kind refuses cuda"),
+    }
+}
+
+/// The checkpoint in `dir` (`config.json` + `model.safetensors`) on the backend `spec` names.
+pub fn load_decoder(dir: &Path, spec: &EngineSpec) -> Result<Box<dyn Decoder>> {
+    let cfg = LlamaConfig::load(&dir.join("config.json"))?;
+    let file = dir.join("model.safetensors");
+    let w = read_safetensors(&file)?;
+    decoder_from_weights(&cfg, w, &file, spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_and_dtype_errors_name_the_key() {
+        let parse = |s: &str| toml_like(s);
+        assert!(EngineSpec::cpu().validate().is_ok());
+        assert!(EngineSpec::burn("cpu").validate().is_ok());
+        let e = EngineSpec::burn("gpu").validate().unwrap_err();
+        assert!(e.starts_with("device:"), "{e}");
+        let e = EngineSpec {
+            dtype: Dtype::Bf16,
+            ..EngineSpec::burn("cpu")
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.starts_with("dtype:"), "{e}");
+        let e = EngineSpec {
+            device: "cuda".into(),
+            ..EngineSpec::cpu()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.contains("backend = \"burn\""), "{e}");
+        if !cfg!(feature = "cuda") {
+            let e = EngineSpec::burn("cuda:1").validate().unwrap_err();
+            assert!(e.contains("--features cuda"), "{e}");
+        }
+        assert_eq!(parse("burn").backend, BackendKind::Burn);
+    }
+
+    fn toml_like(backend: &str) -> EngineSpec {
+        serde_json::from_value(serde_json::json!({ "backend": backend })).unwrap()
+    }
+}
