@@ -5,13 +5,18 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use ttc_model::LlamaConfig;
-use ttc_model::bench::{GenerateBench, random_cpu_model, run_generate_bench};
+use ttc_model::bench::{GenerateBench, random_model, run_generate_bench, run_score_bench};
+use ttc_model::engine_spec::{BackendKind, Dtype, EngineSpec};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// Sampler throughput: prefill and decode tokens/s and peak memory of the CPU decoder
-    /// with random weights, one JSON line per batch size.
+    /// Sampler throughput: prefill and decode tokens/s and peak memory of the engine on a
+    /// backend (cpu, or burn on flex / CUDA) with random weights, one JSON line per batch
+    /// size.
     Generate(GenerateArgs),
+    /// Scoring throughput (PRM evaluation, ORM scores): whole sequences through a
+    /// score-head model, outputs at every step, one JSON line per batch size.
+    Score(ScoreArgs),
     /// Training throughput: forward + backward + AdamW steps on random tokens (burn
     /// autodiff on the CPU backend), one JSON line.
     Train(TrainArgs),
@@ -88,11 +93,74 @@ pub struct GenerateArgs {
     /// Seed for weights, prompts and sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Which engine runs the benchmark.
+#[derive(Args)]
+pub struct EngineArgs {
+    /// cpu (ttc's host decoder) or burn (paged KV cache on flex or CUDA).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "burn"])]
+    pub backend: String,
+    /// cpu, cuda or cuda:N (burn backend; CUDA needs a build with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// f32, or bf16 / f16 on a GPU.
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "f16"])]
+    pub dtype: String,
+}
+
+impl EngineArgs {
+    pub fn spec(&self) -> Result<EngineSpec> {
+        let spec = EngineSpec {
+            backend: if self.backend == "burn" {
+                BackendKind::Burn
+            } else {
+                BackendKind::Cpu
+            },
+            device: self.device.clone(),
+            dtype: match self.dtype.as_str() {
+                "bf16" => Dtype::Bf16,
+                "f16" => Dtype::F16,
+                _ => Dtype::F32,
+            },
+        };
+        spec.validate().map_err(|m| anyhow::anyhow!("--{m}"))?;
+        Ok(spec)
+    }
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub shape: ModelShape,
+    /// Batch sizes (sequences scored together), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    pub batch: Vec<usize>,
+    /// Prompt length in tokens.
+    #[arg(long, default_value_t = 64)]
+    pub prompt_len: usize,
+    /// Solution length in tokens.
+    #[arg(long, default_value_t = 128)]
+    pub new_tokens: usize,
+    /// Tokens per step (one score per step).
+    #[arg(long, default_value_t = 16)]
+    pub step_len: usize,
+    /// Threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Seed for weights and tokens.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Generate(a) => generate(&a),
+        BenchCommand::Score(a) => score(&a),
         BenchCommand::Train(a) => {
             let cfg = a.shape.resolve()?;
             ttc_model::fused::set_enabled(!a.composed);
@@ -116,10 +184,10 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
 
 fn generate(a: &GenerateArgs) -> Result<()> {
     let cfg = a.shape.resolve()?;
-    let model = random_cpu_model(&cfg, a.seed)?;
+    let model = random_model(&cfg, a.seed, &a.engine.spec()?)?;
     for &batch in &a.batch {
         let r = run_generate_bench(
-            &model,
+            model.as_ref(),
             &GenerateBench {
                 batch,
                 prompt_len: a.prompt_len,
@@ -128,6 +196,27 @@ fn generate(a: &GenerateArgs) -> Result<()> {
                 seed: a.seed,
                 threads: a.threads,
             },
+        )?;
+        println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(())
+}
+
+fn score(a: &ScoreArgs) -> Result<()> {
+    let cfg = a.shape.resolve()?.with_score_head();
+    let model = random_model(&cfg, a.seed, &a.engine.spec()?)?;
+    for &batch in &a.batch {
+        let r = run_score_bench(
+            model.as_ref(),
+            &GenerateBench {
+                batch,
+                prompt_len: a.prompt_len,
+                new_tokens: a.new_tokens,
+                temperature: 0.0,
+                seed: a.seed,
+                threads: a.threads,
+            },
+            a.step_len,
         )?;
         println!("{}", serde_json::to_string(&r)?);
     }

@@ -6,16 +6,32 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use ttc_model::LlamaConfig;
 use ttc_model::cpu::CpuModel;
+use ttc_model::decoder::Decoder;
+use ttc_model::engine_spec::EngineSpec;
 use ttc_task::tokenizer::Tokenizer;
 
 use crate::preset::PolicyConfig;
 
-/// A checkpoint's fast CPU model and its tokenizer (any HF `tokenizer.json`; ttc's special
-/// tokens are not required to sample or score).
+/// A checkpoint's model on the engine `spec` names, and its tokenizer (any HF
+/// `tokenizer.json`; ttc's special tokens are not required to sample or score).
+pub fn load_model(dir: &Path, spec: &EngineSpec) -> Result<(Box<dyn Decoder>, Tokenizer)> {
+    let model = ttc_model::engine_spec::load_decoder(dir, spec)?;
+    let cfg = model.config().clone();
+    let tok = load_tokenizer_for(dir, &cfg)?;
+    Ok((model, tok))
+}
+
+/// A checkpoint's fast CPU model and its tokenizer.
 pub fn load_cpu(dir: &Path) -> Result<(CpuModel, Tokenizer)> {
     let cfg = ttc_model::LlamaConfig::load(&dir.join("config.json"))?;
     let w = ttc_model::weights::read_safetensors(&dir.join("model.safetensors"))?;
     let model = CpuModel::from_weights(&cfg, &w)?;
+    let tok = load_tokenizer_for(dir, &cfg)?;
+    Ok((model, tok))
+}
+
+/// The checkpoint's `tokenizer.json`, checked against its vocabulary size.
+fn load_tokenizer_for(dir: &Path, cfg: &LlamaConfig) -> Result<Tokenizer> {
     let tpath = dir.join("tokenizer.json");
     let tok =
         Tokenizer::from_file(&tpath).map_err(|e| anyhow::anyhow!("{}: {e}", tpath.display()))?;
@@ -27,7 +43,7 @@ pub fn load_cpu(dir: &Path) -> Result<(CpuModel, Tokenizer)> {
             cfg.vocab_size
         );
     }
-    Ok((model, tok))
+    Ok(tok)
 }
 
 /// The model config a policy section asks for, sized to the tokenizer.

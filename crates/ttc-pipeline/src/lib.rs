@@ -13,6 +13,7 @@
 //! [`plan::plan`]. The runner derives its place in the DAG from its inputs.
 
 pub mod checkpoint;
+pub mod engine_choice;
 pub mod layout;
 pub mod parts;
 pub mod plan;

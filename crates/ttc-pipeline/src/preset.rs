@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use ttc_model::engine_spec::EngineSpec;
 use ttc_search::select::Aggregation;
 use ttc_task::arith::ArithConfig;
 use ttc_task::tokenizer::TokenizerConfig;
@@ -61,6 +62,10 @@ pub struct Preset {
     /// How `ttc pipeline run` treats this preset's stages.
     #[serde(default)]
     pub pipeline: PipelineSection,
+    /// The backend every generating and scoring stage runs on unless its section names
+    /// its own (`engine = { … }` in `[samples]`, `[labels]`, `[search]`, …).
+    #[serde(default)]
+    pub engine: Option<EngineSpec>,
 }
 
 /// `[analysis]`: how the sweep, the difficulty bins and compute-optimal selection run.
@@ -266,6 +271,9 @@ pub struct ChainStage {
     /// Questions per resumable part.
     #[serde(default = "default_chunk")]
     pub chunk: usize,
+    /// This stage's engine (`{ backend, device, dtype }`); the preset's `[engine]` when absent.
+    #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
+    pub engine: Option<EngineSpec>,
 }
 
 impl Default for ChainStage {
@@ -279,6 +287,7 @@ impl Default for ChainStage {
             seed: 0,
             questions: None,
             chunk: default_chunk(),
+            engine: None,
         }
     }
 }
@@ -326,6 +335,13 @@ pub struct SearchStage {
     /// best-of-N need none (the sweep subsamples the test samples for them).
     #[serde(default)]
     pub runs: Vec<SearchRun>,
+    /// The policy's engine (the preset's `[engine]` when absent).
+    #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
+    pub engine: Option<EngineSpec>,
+    /// The PRM's engine (this section's `engine` when absent): the verifier may run on
+    /// another backend or device than the policy.
+    #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
+    pub verifier_engine: Option<EngineSpec>,
 }
 
 /// One strategy of the pipeline's search stage, run at each of `budgets`.
@@ -363,6 +379,8 @@ impl Default for SearchStage {
             questions: None,
             chunk: default_search_chunk(),
             runs: Vec::new(),
+            engine: None,
+            verifier_engine: None,
         }
     }
 }
@@ -398,6 +416,9 @@ pub struct SampleStage {
     /// Questions per resumable part (and per `--shard` unit).
     #[serde(default = "default_chunk")]
     pub chunk: usize,
+    /// This stage's engine (`{ backend, device, dtype }`); the preset's `[engine]` when absent.
+    #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
+    pub engine: Option<EngineSpec>,
 }
 
 impl SampleStage {
@@ -428,6 +449,9 @@ pub struct LabelStage {
     /// Questions per resumable part.
     #[serde(default = "default_chunk")]
     pub chunk: usize,
+    /// This stage's engine (`{ backend, device, dtype }`); the preset's `[engine]` when absent.
+    #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
+    pub engine: Option<EngineSpec>,
 }
 
 impl LabelStage {
@@ -574,6 +598,8 @@ impl Preset {
                     .with_context(|| format!("{}: [import]", path.display()))?;
             }
         }
+        crate::engine_choice::validate(&preset)
+            .map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
         Ok(preset)
     }
 }

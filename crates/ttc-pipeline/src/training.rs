@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use ttc_model::LlamaConfig;
 use ttc_train::policy_eval::greedy_pass_at_1;
 use ttc_train::sft::{Event, SftRun, train_sft};
 
@@ -80,14 +79,13 @@ pub fn eval_policy(
     tok: &ttc_task::tokenizer::Tokenizer,
     max_new_tokens: usize,
     label: &str,
+    spec: &ttc_model::engine_spec::EngineSpec,
 ) -> Result<ttc_train::policy_eval::PassAtOne> {
-    let cfg = LlamaConfig::load(&dir.join("config.json"))?;
-    let w = ttc_model::weights::read_safetensors(&dir.join("model.safetensors"))?;
-    let model = ttc_model::cpu::CpuModel::from_weights(&cfg, &w)?;
+    let model = ttc_model::engine_spec::load_decoder(dir, spec)?;
     let pb = ctx
         .progress
         .bar(problems.len() as u64, &format!("pass@1 {label}"));
-    let r = greedy_pass_at_1(&model, tok, problems, max_new_tokens, &mut |n| {
+    let r = greedy_pass_at_1(model.as_ref(), tok, problems, max_new_tokens, &mut |n| {
         pb.inc(n as u64)
     })?;
     pb.finish();

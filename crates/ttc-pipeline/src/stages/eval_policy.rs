@@ -15,6 +15,7 @@ pub struct EvalPolicyStage {
     large: bool,
     split: String,
     max_new_tokens: usize,
+    engine: ttc_model::engine_spec::EngineSpec,
 }
 
 impl EvalPolicyStage {
@@ -31,6 +32,7 @@ impl EvalPolicyStage {
             large,
             split: split.to_string(),
             max_new_tokens: pc.as_ref().map(|p| p.eval_max_new_tokens).unwrap_or(400),
+            engine: crate::engine_choice::resolve(preset, &None),
         })
     }
 
@@ -48,7 +50,8 @@ impl Stage for EvalPolicyStage {
         }
     }
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({"split": self.split, "max_new_tokens": self.max_new_tokens})
+        let c = serde_json::json!({"split": self.split, "max_new_tokens": self.max_new_tokens});
+        crate::engine_choice::with_engine(c, "engine", &self.engine)
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![layout.split_file(&self.split)];
@@ -74,7 +77,15 @@ impl Stage for EvalPolicyStage {
         let problems = load_problems(&ctx.layout.split_file(&self.split))?;
         let tok = ttc_task::tokenizer::load_tokenizer(&dir.join("tokenizer.json"))
             .with_context(|| format!("{}: the policy's tokenizer", dir.display()))?;
-        let r = eval_policy(ctx, &dir, &problems, &tok, self.max_new_tokens, &self.split)?;
+        let r = eval_policy(
+            ctx,
+            &dir,
+            &problems,
+            &tok,
+            self.max_new_tokens,
+            &self.split,
+            &self.engine,
+        )?;
         let out = dir.join(format!("pass_at_1_{}.json", self.split));
         ttc_core::atomic::write_atomic(&out, &serde_json::to_vec_pretty(&r)?)?;
         let per_level: serde_json::Map<String, serde_json::Value> = r

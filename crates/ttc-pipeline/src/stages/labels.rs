@@ -15,7 +15,7 @@ use ttc_task::Problem;
 use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
-use crate::checkpoint::load_cpu;
+use crate::checkpoint::load_model;
 use crate::layout::{Layout, checkpoint_inputs, prompt_file};
 use crate::parts::run_parts;
 use crate::preset::{LabelStage, Preset};
@@ -27,10 +27,11 @@ pub struct LabelsStage {
 
 impl LabelsStage {
     pub fn new(preset: &Preset) -> Result<LabelsStage> {
-        let config = preset
+        let mut config = preset
             .labels
             .clone()
             .context("preset has no [labels] section")?;
+        config.engine = Some(crate::engine_choice::resolve(preset, &config.engine));
         if config.rollouts_per_step == 0 {
             anyhow::bail!("[labels] rollouts_per_step: must be at least 1");
         }
@@ -89,8 +90,9 @@ impl Stage for LabelsStage {
             let _ = std::fs::remove_dir_all(&out);
         }
         let started = Instant::now();
-        let (model, tok) = load_cpu(&pdir)?;
-        let engine = Engine::new(&model, &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
+        let spec = ls.engine.clone().unwrap_or_default();
+        let (model, tok) = load_model(&pdir, &spec)?;
+        let engine = Engine::new(model.as_ref(), &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
         let file = out.join("labels.parquet");
         let parts = Parts::open(&file, ls.chunk, n_q, &ctx.fingerprint)?;
         let sampling = ls.sampling();

@@ -36,6 +36,7 @@ pub struct OrmTrainStage {
 /// hierarchical) at each chain length, and the sequential:parallel ratios.
 pub struct RevisionEvalStage {
     config: RevisionConfig,
+    engine: ttc_model::engine_spec::EngineSpec,
 }
 
 impl OrmTrainStage {
@@ -54,6 +55,7 @@ impl RevisionEvalStage {
     pub fn new(preset: &Preset) -> Result<Self> {
         Ok(RevisionEvalStage {
             config: revision_config(preset)?,
+            engine: crate::engine_choice::resolve(preset, &None),
         })
     }
 }
@@ -89,7 +91,8 @@ impl Stage for RevisionEvalStage {
         "eval-revisions".into()
     }
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({"max_attempts": self.config.max_attempts})
+        let c = serde_json::json!({"max_attempts": self.config.max_attempts});
+        crate::engine_choice::with_engine(c, "engine", &self.engine)
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![
@@ -115,7 +118,7 @@ impl Stage for RevisionEvalStage {
         "eval revisions".into()
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
-        eval(&self.config, ctx)
+        eval(&self.config, &self.engine, ctx)
     }
 }
 
@@ -232,7 +235,7 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
 }
 
 /// Selection over revision chains on the test split.
-fn eval(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
+fn eval(rc: &RevisionConfig, spec: &ttc_model::engine_spec::EngineSpec, ctx: &Ctx) -> Result<()> {
     let cfile = ctx.layout.chains_dir("test").join("chains.parquet");
     let mdir = ctx.layout.orm_dir();
     let problems_v = load_problems(&ctx.layout.split_file("test"))?;
@@ -247,8 +250,8 @@ fn eval(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
     let rows: Vec<ChainRow> = ttc_core::table::read_parquet(&cfile)?;
     let chains = chains_of(&rows);
     let items = attempts_in_context(&chains, &problems, rc.max_attempts, &cfile)?;
-    let (model, tok) = crate::checkpoint::load_cpu(&mdir)?;
-    let scorer = StepScorer::new(&model, &tok)?;
+    let (model, tok) = crate::checkpoint::load_model(&mdir, spec)?;
+    let scorer = StepScorer::new(model.as_ref(), &tok)?;
     let pb = ctx.progress.bar(items.len() as u64, "orm scores");
     let mut scores = Vec::with_capacity(items.len());
     for chunk in items.chunks(256) {

@@ -20,6 +20,8 @@ use crate::training::{Job, eval_policy, fine_tune};
 pub struct PolicyStage {
     large: bool,
     config: PolicyConfig,
+    /// Where the validation pass@1 after training runs (the preset's `[engine]`).
+    engine: ttc_model::engine_spec::EngineSpec,
 }
 
 impl PolicyStage {
@@ -39,7 +41,11 @@ impl PolicyStage {
             "policy.train"
         };
         config.train.validate_in(section)?;
-        Ok(Some(PolicyStage { large, config }))
+        Ok(Some(PolicyStage {
+            large,
+            config,
+            engine: crate::engine_choice::resolve(preset, &None),
+        }))
     }
 
     fn name(&self) -> &'static str {
@@ -53,6 +59,7 @@ impl Stage for PolicyStage {
     }
     fn config(&self) -> serde_json::Value {
         let key = if self.large { "policy_large" } else { "policy" };
+        // Not the engine: it runs only the validation pass@1, not the training.
         serde_json::json!({ key: self.config })
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
@@ -123,7 +130,15 @@ impl Stage for PolicyStage {
         let eval_path = out.join("pass_at_1_val.json");
         let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
         if mtime(&eval_path) < mtime(&out.join("model.safetensors")) {
-            let r = eval_policy(ctx, &out, &val_rows, &tok, pc.eval_max_new_tokens, "val")?;
+            let r = eval_policy(
+                ctx,
+                &out,
+                &val_rows,
+                &tok,
+                pc.eval_max_new_tokens,
+                "val",
+                &self.engine,
+            )?;
             let bytes = serde_json::to_vec_pretty(&r)?;
             ttc_core::atomic::write_atomic(&eval_path, &bytes)?;
         }

@@ -12,7 +12,7 @@ use ttc_eval::prm_selection::selection_table;
 use ttc_task::math500::load_problems;
 use ttc_train::prm::{auroc, calibration, first_error_f1};
 
-use crate::checkpoint::load_cpu;
+use crate::checkpoint::load_model;
 use crate::layout::{Layout, checkpoint_inputs, prompt_file};
 use crate::preset::{LabelKind, Preset, PrmConfig};
 use crate::prm_data;
@@ -23,13 +23,19 @@ pub struct PrmEvalStage {
     /// `None` for an imported PRM: no MC labels to compare with.
     config: Option<PrmConfig>,
     hard: bool,
+    engine: ttc_model::engine_spec::EngineSpec,
 }
 
 impl PrmEvalStage {
     pub fn new(preset: &Preset, hard: bool) -> PrmEvalStage {
         let config = preset.prm.clone();
         let hard = hard || config.as_ref().is_some_and(|c| c.labels == LabelKind::Hard);
-        PrmEvalStage { config, hard }
+        let engine = crate::engine_choice::resolve(preset, &None);
+        PrmEvalStage {
+            config,
+            hard,
+            engine,
+        }
     }
 
     fn out_dir(&self, layout: &Layout) -> PathBuf {
@@ -52,7 +58,8 @@ impl Stage for PrmEvalStage {
         }
     }
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({ "prm": self.config, "hard": self.hard })
+        let c = serde_json::json!({ "prm": self.config, "hard": self.hard });
+        crate::engine_choice::with_engine(c, "engine", &self.engine)
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![layout.split_file("test"), layout.samples_file("test")];
@@ -89,8 +96,8 @@ impl Stage for PrmEvalStage {
         let hard = self.hard;
         let mdir = ctx.layout.prm_dir(hard);
         let test_file = ctx.layout.samples_file("test");
-        let (model, tok) = load_cpu(&mdir)?;
-        let scorer = StepScorer::new(&model, &tok)?
+        let (model, tok) = load_model(&mdir, &self.engine)?;
+        let scorer = StepScorer::new(model.as_ref(), &tok)?
             .with_prompt(ttc_task::tokenizer::PromptTemplate::load(&mdir)?);
         let out = self.out_dir(ctx.layout);
         // Held-out labelled questions: step AUROC and calibration against MC labels.

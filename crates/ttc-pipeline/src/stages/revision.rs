@@ -61,7 +61,8 @@ impl ChainsStage {
         if !["train", "val", "test"].contains(&split) {
             anyhow::bail!("--split: expected train, val or test, got {split:?}");
         }
-        let config = revision_config(preset)?;
+        let mut config = revision_config(preset)?;
+        config.chains.engine = Some(crate::engine_choice::resolve(preset, &config.chains.engine));
         let cs = &config.chains;
         if cs.chains == 0 || cs.chunk == 0 {
             anyhow::bail!("[revision.chains] chains and chunk: must be at least 1");
@@ -358,8 +359,9 @@ fn revise(a: &ChainsStage, ctx: &Ctx) -> Result<()> {
         let _ = std::fs::remove_dir_all(&out);
     }
     let started = Instant::now();
-    let (model, tok) = crate::checkpoint::load_cpu(&mdir)?;
-    let engine = ttc_model::generate::Engine::new(&model, &tok)?;
+    let spec = cs.engine.clone().unwrap_or_default();
+    let (model, tok) = crate::checkpoint::load_model(&mdir, &spec)?;
+    let engine = ttc_model::generate::Engine::new(model.as_ref(), &tok)?;
     let file = out.join("chains.parquet");
     let parts = ttc_data::shards::Parts::open(&file, cs.chunk, problems.len(), &ctx.fingerprint)?;
     let complete = crate::parts::run_parts(ctx, &parts, "revise", |_, r| {

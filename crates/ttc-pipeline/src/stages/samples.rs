@@ -14,7 +14,7 @@ use ttc_model::generate::Engine;
 use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
-use crate::checkpoint::load_cpu;
+use crate::checkpoint::load_model;
 use crate::layout::{Layout, checkpoint_inputs, prompt_file};
 use crate::parts::run_parts;
 use crate::preset::{Preset, SampleStage, nonzero};
@@ -84,9 +84,10 @@ impl SamplesStage {
             SampleSplit::Test => &preset.test_samples,
             SampleSplit::Revision => &preset.revision_samples,
         };
-        let config = s
+        let mut config = s
             .clone()
             .with_context(|| format!("preset has no [{}] section", split.section()))?;
+        config.engine = Some(crate::engine_choice::resolve(preset, &config.engine));
         config.sampling().validate(split.section())?;
         nonzero(split.section(), "questions", config.questions)?;
         nonzero(split.section(), "chunk", Some(config.chunk))?;
@@ -128,8 +129,9 @@ impl Stage for SamplesStage {
             let _ = std::fs::remove_dir_all(&out);
         }
         let started = Instant::now();
-        let (model, tok) = load_cpu(&pdir)?;
-        let engine = Engine::new(&model, &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
+        let spec = self.config.engine.clone().unwrap_or_default();
+        let (model, tok) = load_model(&pdir, &spec)?;
+        let engine = Engine::new(model.as_ref(), &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
         let file = out.join("samples.parquet");
         let parts = Parts::open(&file, st.chunk, problems.len(), &ctx.fingerprint)?;
         let sampling = st.sampling();

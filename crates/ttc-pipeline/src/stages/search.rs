@@ -16,7 +16,7 @@ use ttc_task::grader::is_equivalent;
 use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
-use crate::checkpoint::load_cpu;
+use crate::checkpoint::load_model;
 use crate::layout::{Layout, checkpoint_inputs, prompt_file};
 use crate::parts::run_parts;
 use crate::preset::{Preset, SearchStage};
@@ -54,7 +54,10 @@ pub struct SearchRunStage {
 impl SearchRunStage {
     /// Validates the strategy, its budget and the section once.
     pub fn new(preset: &Preset, args: SearchArgs) -> Result<SearchRunStage> {
-        let section: SearchStage = preset.search.clone().unwrap_or_default();
+        let mut section: SearchStage = preset.search.clone().unwrap_or_default();
+        let engine = crate::engine_choice::resolve(preset, &section.engine);
+        section.verifier_engine = Some(section.verifier_engine.unwrap_or(engine.clone()));
+        section.engine = Some(engine);
         let width = args.width.unwrap_or(section.width);
         let strategy = Strategy::parse(&args.strategy, args.n, width, args.lookahead, args.dedup)
             .with_context(|| format!("search {} at N={}", args.strategy, args.n))?;
@@ -174,11 +177,14 @@ impl Stage for SearchRunStage {
             let _ = std::fs::remove_dir_all(&out);
         }
         let started = Instant::now();
-        let (policy, tok) = load_cpu(&pdir)?;
-        let engine = Engine::new(&policy, &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
+        let (policy, tok) = load_model(&pdir, &st.engine.clone().unwrap_or_default())?;
+        let engine = Engine::new(policy.as_ref(), &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
         let prm_prompt = PromptTemplate::load(&mdir)?;
         let prm = if needs_prm {
-            Some(load_cpu(&mdir)?)
+            Some(load_model(
+                &mdir,
+                &st.verifier_engine.clone().unwrap_or_default(),
+            )?)
         } else {
             None
         };
@@ -190,7 +196,7 @@ impl Stage for SearchRunStage {
                 PolicyGenerator::new(&engine, texts.clone(), cfg.temperature, cfg.top_p);
             let mut verifier = match &prm {
                 Some((m, t)) => Some(PrmVerifier::new(
-                    Engine::new(m, t)?.with_prompt(prm_prompt.clone()),
+                    Engine::new(m.as_ref(), t)?.with_prompt(prm_prompt.clone()),
                     texts.clone(),
                 )?),
                 None => None,

@@ -1,0 +1,68 @@
+//! Which engine each stage runs on: the preset's `[engine]`, overridden per section
+//! (`engine = { backend = "burn", device = "cuda" }` in `[samples]`, `[test_samples]`,
+//! `[revision_samples]`, `[labels]`, `[search]` — with `verifier_engine` for the PRM —
+//! and `[revision.chains]`). Scoring and evaluation stages (eval-prm, ORM scores, greedy
+//! pass@1) use `[engine]`.
+//!
+//! The choice joins a stage's config (its fingerprint) only when it is not the default
+//! cpu backend, so presets without `[engine]` keep their records.
+
+use ttc_model::engine_spec::EngineSpec;
+
+use crate::preset::Preset;
+
+/// No choice, or the default (cpu) one.
+pub fn is_default(e: &Option<EngineSpec>) -> bool {
+    e.as_ref().is_none_or(|e| *e == EngineSpec::cpu())
+}
+
+/// The engine of a section: its own, else the preset's `[engine]`, else cpu.
+pub fn resolve(preset: &Preset, own: &Option<EngineSpec>) -> EngineSpec {
+    own.clone()
+        .or_else(|| preset.engine.clone())
+        .unwrap_or_else(EngineSpec::cpu)
+}
+
+/// `config` with `"engine": spec` added when `spec` is not the default.
+pub fn with_engine(
+    mut config: serde_json::Value,
+    key: &str,
+    spec: &EngineSpec,
+) -> serde_json::Value {
+    if *spec != EngineSpec::cpu()
+        && let Some(m) = config.as_object_mut()
+    {
+        m.insert(key.into(), serde_json::to_value(spec).expect("serializes"));
+    }
+    config
+}
+
+/// Check every engine choice of the preset; the message names the section and key.
+pub fn validate(p: &Preset) -> Result<(), String> {
+    let mut all: Vec<(&str, &Option<EngineSpec>)> = vec![("[engine] ", &p.engine)];
+    for (name, s) in [
+        ("[samples] engine.", &p.samples),
+        ("[test_samples] engine.", &p.test_samples),
+        ("[revision_samples] engine.", &p.revision_samples),
+    ] {
+        if let Some(s) = s {
+            all.push((name, &s.engine));
+        }
+    }
+    if let Some(l) = &p.labels {
+        all.push(("[labels] engine.", &l.engine));
+    }
+    if let Some(s) = &p.search {
+        all.push(("[search] engine.", &s.engine));
+        all.push(("[search] verifier_engine.", &s.verifier_engine));
+    }
+    if let Some(r) = &p.revision {
+        all.push(("[revision.chains] engine.", &r.chains.engine));
+    }
+    for (at, e) in all {
+        if let Some(e) = e {
+            e.validate().map_err(|m| format!("{at}{m}"))?;
+        }
+    }
+    Ok(())
+}
