@@ -84,7 +84,7 @@ fn the_smoke_pipeline_runs_on_the_burn_backend_with_the_cpu_backends_figures() {
             .unwrap_or_else(|| panic!("no stage {s} in {acts:?}"))
     };
     for kept in ["data", "tokenizer", "policy"] {
-        assert_eq!(action(kept), "skip", "{kept}: {acts:?}");
+        assert_eq!(action(kept), "skipped", "{kept}: {acts:?}");
     }
     for rerun in [
         "samples",
@@ -93,7 +93,7 @@ fn the_smoke_pipeline_runs_on_the_burn_backend_with_the_cpu_backends_figures() {
         "eval-prm",
         "chains-test",
     ] {
-        assert_eq!(action(rerun), "run", "{rerun}: {acts:?}");
+        assert_eq!(action(rerun), "ran", "{rerun}: {acts:?}");
     }
     let (a, b) = (samples(&cpu), samples(&burn));
     assert_eq!(a.len(), b.len());

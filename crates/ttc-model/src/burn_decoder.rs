@@ -1,6 +1,6 @@
 //! A backend-generic batched decoder in burn with a real KV cache (DESIGN §11): the same
 //! weights as [`crate::model::Transformer`], run one engine step at a time against a paged
-//! cache — per layer, one preallocated K pool and one V pool `[rows, kv_heads·head_dim]` on
+//! cache — per layer, one preallocated K pool and one V pool `[kv_heads, rows, head_dim]` on
 //! the device. A step writes its new K/V rows in place (`scatter_nd` with `Assign`: in place
 //! on burn-cuda; flex copies the pool, see the note below) and gathers each sequence's rows
 //! for attention; the cache never grows by concatenation, and forks share rows
@@ -38,9 +38,9 @@ struct Inner<B: Backend> {
     /// `[max_pos, head_dim]`, both halves filled (HF rotate-halves convention).
     cos: Tensor<B, 2>,
     sin: Tensor<B, 2>,
-    /// Per layer: `[rows, kv_heads·head_dim]`.
-    k: Vec<Tensor<B, 2>>,
-    v: Vec<Tensor<B, 2>>,
+    /// Per layer: `[kv_heads, rows, head_dim]` (a gather of rows is contiguous per head).
+    k: Vec<Tensor<B, 3>>,
+    v: Vec<Tensor<B, 3>>,
     rows: usize,
 }
 
@@ -90,9 +90,9 @@ impl<B: Backend> BurnDecoder<B> {
             (Some(s), _) => s.weight.val().dims()[1],
             _ => cfg.vocab_size,
         };
-        let width = cfg.kv_heads() * cfg.head_dim();
+        let (kv, hd) = (cfg.kv_heads(), cfg.head_dim());
         let layers = cfg.num_hidden_layers;
-        let pool = || Tensor::<B, 2>::zeros([INITIAL_ROWS, width], &dev);
+        let pool = || Tensor::<B, 3>::zeros([kv, INITIAL_ROWS, hd], &dev);
         let inner = Inner {
             k: (0..layers).map(|_| pool()).collect(),
             v: (0..layers).map(|_| pool()).collect(),
@@ -195,7 +195,12 @@ impl<B: Backend> Decoder for BurnDecoder<B> {
         let mut q_gather = vec![0i64; s * qm];
         let mut back = vec![0i64; rows.len()];
         let mut key_idx = vec![0i64; s * lm];
-        let mut bias = vec![f32::NEG_INFINITY; s * qm * lm];
+        let cfg = &self.cfg;
+        let (h, kv, hd) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
+        let g = h / kv;
+        // Grouped-query attention: the g query heads of one KV head are stacked as g·qm
+        // query rows, so keys and values are never repeated per head.
+        let mut bias = vec![f32::NEG_INFINITY; s * g * qm * lm];
         for (si, run) in runs.iter().enumerate() {
             let KvCache::Paged(p) = &caches[run.seq] else {
                 unreachable!("checked above")
@@ -204,18 +209,21 @@ impl<B: Backend> Decoder for BurnDecoder<B> {
                 key_idx[si * lm + j] = slot as i64;
             }
             for qi in 0..qm {
-                let row = &mut bias[(si * qm + qi) * lm..(si * qm + qi + 1) * lm];
                 if qi < run.count {
                     q_gather[si * qm + qi] = (run.first_row + qi) as i64;
                     back[run.first_row + qi] = (si * qm + qi) as i64;
-                    row[..=run.base + qi].fill(0.0);
-                } else {
-                    row[0] = 0.0;
+                }
+                for gi in 0..g {
+                    let at = ((si * g + gi) * qm + qi) * lm;
+                    let row = &mut bias[at..at + lm];
+                    if qi < run.count {
+                        row[..=run.base + qi].fill(0.0);
+                    } else {
+                        row[0] = 0.0;
+                    }
                 }
             }
         }
-        let cfg = &self.cfg;
-        let (h, kv, hd) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
         let n = rows.len();
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let inner = &mut *inner;
@@ -224,17 +232,22 @@ impl<B: Backend> Decoder for BurnDecoder<B> {
         if need > inner.rows {
             let extra = need - inner.rows;
             for t in inner.k.iter_mut().chain(inner.v.iter_mut()) {
-                let z = Tensor::<B, 2>::zeros([extra, kv * hd], dev);
-                *t = Tensor::cat(vec![t.clone(), z], 0);
+                let z = Tensor::<B, 3>::zeros([kv, extra, hd], dev);
+                *t = Tensor::cat(vec![t.clone(), z], 1);
             }
             inner.rows = need;
         }
-        let slot_idx: Tensor<B, 2, Int> = ints::<B>(slots, dev).reshape([n, 1]);
+        // (kv head, pool row) of every new K/V vector, in the order of `[n, kv, hd]`.
+        let pairs: Vec<i64> = slots
+            .iter()
+            .flat_map(|&r| (0..kv as i64).flat_map(move |j| [j, r]))
+            .collect();
+        let slot_idx: Tensor<B, 2, Int> = ints::<B>(pairs, dev).reshape([n * kv, 2]);
         let key_idx = ints::<B>(key_idx, dev);
         let q_gather = ints::<B>(q_gather, dev);
         let back = ints::<B>(back, dev);
-        let bias = Tensor::<B, 3>::from_data(TensorData::new(bias, [s, qm, lm]), dev)
-            .unsqueeze_dim::<4>(1);
+        let bias = Tensor::<B, 3>::from_data(TensorData::new(bias, [s, g * qm, lm]), dev)
+            .unsqueeze_dim::<4>(0);
         let pos = ints::<B>(rows.iter().map(|r| r.pos as i64).collect(), dev);
         let cos = inner
             .cos
@@ -257,33 +270,34 @@ impl<B: Backend> Decoder for BurnDecoder<B> {
             let q = rope(a.q_proj.forward(hn.clone()), h);
             let k = rope(a.k_proj.forward(hn.clone()), kv);
             let v = a.v_proj.forward(hn);
-            let pk = std::mem::replace(&mut inner.k[li], Tensor::empty([0, kv * hd], dev));
-            inner.k[li] = pk.scatter_nd(slot_idx.clone(), k, IndexingUpdateOp::Assign);
-            let pv = std::mem::replace(&mut inner.v[li], Tensor::empty([0, kv * hd], dev));
-            inner.v[li] = pv.scatter_nd(slot_idx.clone(), v, IndexingUpdateOp::Assign);
-            let keys = |pool: &Tensor<B, 2>| {
-                let t = pool
-                    .clone()
-                    .select(0, key_idx.clone())
-                    .reshape([s, lm, kv, hd])
-                    .swap_dims(1, 2); // [s, kv, lm, hd]
-                if kv == h {
-                    t
-                } else {
-                    t.unsqueeze_dim::<5>(2)
-                        .expand([s, kv, h / kv, lm, hd])
-                        .reshape([s, h, lm, hd])
-                }
+            let write = |pool: &mut Tensor<B, 3>, x: Tensor<B, 2>| {
+                let old = std::mem::replace(pool, Tensor::empty([0, 0, 0], dev));
+                *pool = old.scatter_nd(
+                    slot_idx.clone(),
+                    x.reshape([n * kv, hd]),
+                    IndexingUpdateOp::Assign,
+                );
+            };
+            write(&mut inner.k[li], k);
+            write(&mut inner.v[li], v);
+            // [kv, s, lm, hd]: contiguous straight from the gather.
+            let keys = |pool: &Tensor<B, 3>| {
+                pool.clone()
+                    .select(1, key_idx.clone())
+                    .reshape([kv, s, lm, hd])
             };
             let (kk, vv) = (keys(&inner.k[li]), keys(&inner.v[li]));
+            // [kv, s, g·qm, hd]; head = kv head · g + group index (HF's repeat_kv).
             let qq = q
                 .select(0, q_gather.clone())
-                .reshape([s, qm, h, hd])
-                .swap_dims(1, 2); // [s, h, qm, hd]
+                .reshape([s, qm, kv, g, hd])
+                .permute([2, 0, 3, 1, 4])
+                .reshape([kv, s, g * qm, hd]);
             let scores = qq.matmul(kk.swap_dims(2, 3)) * scale + bias.clone();
             let y = softmax(scores, 3)
-                .matmul(vv) // [s, h, qm, hd]
-                .swap_dims(1, 2)
+                .matmul(vv) // [kv, s, g·qm, hd]
+                .reshape([kv, s, g, qm, hd])
+                .permute([1, 3, 0, 2, 4]) // [s, qm, kv, g, hd]
                 .reshape([s * qm, h * hd])
                 .select(0, back.clone());
             x = x + a.o_proj.forward(y);
