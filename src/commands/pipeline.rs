@@ -36,6 +36,8 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
     let layout = dirs.layout(&preset);
     let o = super::stages::options(&preset, &a.preset, &layout, false, None, false);
     if execute {
+        ttc_pipeline::engine_choice::check_build(&preset)
+            .map_err(|m| anyhow::anyhow!("{}: {m}", a.preset.display()))?;
         return ttc_pipeline::runner::run_pipeline(&o, a.until.as_deref());
     }
     let (rows, blocked) = ttc_pipeline::runner::status(&o, a.until.as_deref())?;

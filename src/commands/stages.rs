@@ -76,6 +76,8 @@ pub fn run_one(
     make: impl FnOnce(&Preset) -> Result<Box<dyn Stage>>,
 ) -> Result<()> {
     let preset = Preset::load(preset_path)?;
+    ttc_pipeline::engine_choice::check_build(&preset)
+        .map_err(|m| anyhow::anyhow!("{}: {m}", preset_path.display()))?;
     let in_preset = || format!("preset {}", preset_path.display());
     let stage = make(&preset).with_context(in_preset)?;
     let layout = dirs.layout(&preset);

@@ -85,7 +85,8 @@ impl EngineSpec {
         }
     }
 
-    /// The device, checked: the message names the offending key (`device`, `dtype`).
+    /// The device, checked against the choice itself (not the build): the message names
+    /// the offending key (`device`, `dtype`).
     pub fn device_kind(&self) -> std::result::Result<DeviceKind, String> {
         let dev = match self.device.as_str() {
             "cpu" => DeviceKind::Cpu,
@@ -99,19 +100,11 @@ impl EngineSpec {
                 }
             },
         };
-        if let DeviceKind::Cuda(_) = dev {
-            if self.backend == BackendKind::Cpu {
-                return Err(format!(
-                    "device: {:?} needs backend = \"burn\" (the cpu backend runs on the host only)",
-                    self.device
-                ));
-            }
-            if !cfg!(feature = "cuda") {
-                return Err(format!(
-                    "device: {:?} needs a ttc built with `--features cuda` (this one has no CUDA)",
-                    self.device
-                ));
-            }
+        if matches!(dev, DeviceKind::Cuda(_)) && self.backend == BackendKind::Cpu {
+            return Err(format!(
+                "device: {:?} needs backend = \"burn\" (the cpu backend runs on the host only)",
+                self.device
+            ));
         }
         if self.dtype != Dtype::F32 && dev == DeviceKind::Cpu {
             return Err(format!(
@@ -122,9 +115,22 @@ impl EngineSpec {
         Ok(dev)
     }
 
-    /// Check the choice (see [`EngineSpec::device_kind`]).
+    /// Check the choice (see [`EngineSpec::device_kind`]); a GPU choice still validates on
+    /// a CPU build, so GPU presets plan anywhere.
     pub fn validate(&self) -> std::result::Result<(), String> {
         self.device_kind().map(|_| ())
+    }
+
+    /// Check the choice and that this build can run it (`cuda` needs `--features cuda`).
+    pub fn check_build(&self) -> std::result::Result<DeviceKind, String> {
+        let dev = self.device_kind()?;
+        if matches!(dev, DeviceKind::Cuda(_)) && !cfg!(feature = "cuda") {
+            return Err(format!(
+                "device: {:?} needs a ttc built with `--features cuda` (cargo build --release --features cuda)",
+                self.device
+            ));
+        }
+        Ok(dev)
     }
 
     /// A short name for logs: "cpu", "burn-flex", "burn-cuda:0 bf16".
@@ -148,8 +154,8 @@ pub fn decoder_from_weights(
     spec: &EngineSpec,
 ) -> Result<Box<dyn Decoder>> {
     let dev = spec
-        .device_kind()
-        .map_err(|m| Error::Config(format!("[engine] {m}")))?;
+        .check_build()
+        .map_err(|m| Error::Config(format!("engine {m}")))?;
     let label = spec.describe();
     match (spec.backend, dev) {
         (BackendKind::Cpu, _) => Ok(Box::new(CpuModel::from_weights(cfg, &weights)?)),
@@ -162,25 +168,22 @@ pub fn decoder_from_weights(
         #[cfg(feature = "cuda")]
         (BackendKind::Burn, DeviceKind::Cuda(index)) => {
             let dev = burn::backend::cuda::CudaDevice { index };
-            fn on<F: burn::tensor::FloatElement>(
-                cfg: &LlamaConfig,
-                w: WeightMap,
-                file: &Path,
-                dev: burn::backend::cuda::CudaDevice,
-                label: String,
-            ) -> Result<Box<dyn Decoder>> {
-                type C<F> = burn::backend::Cuda<F, i32>;
-                let m = Transformer::<C<F>>::from_weights(cfg, w, file, &dev)?;
-                Ok(Box::new(BurnDecoder::<C<F>>::new(m, dev, label)))
+            // One arm per float type (the element trait of burn-cuda is not re-exported).
+            macro_rules! on {
+                ($f:ty) => {{
+                    type C = burn::backend::Cuda<$f, i32>;
+                    let m = Transformer::<C>::from_weights(cfg, weights, file, &dev)?;
+                    Ok(Box::new(BurnDecoder::<C>::new(m, dev, label)))
+                }};
             }
             match spec.dtype {
-                Dtype::F32 => on::<f32>(cfg, weights, file, dev, label),
-                Dtype::Bf16 => on::<burn::tensor::bf16>(cfg, weights, file, dev, label),
-                Dtype::F16 => on::<burn::tensor::f16>(cfg, weights, file, dev, label),
+                Dtype::F32 => on!(f32),
+                Dtype::Bf16 => on!(burn::tensor::bf16),
+                Dtype::F16 => on!(burn::tensor::f16),
             }
         }
         #[cfg(not(feature = "cuda"))]
-        (BackendKind::Burn, DeviceKind::Cuda(_)) => unreachable!("device_kind refuses cuda"),
+        (BackendKind::Burn, DeviceKind::Cuda(_)) => unreachable!("check_build refuses cuda"),
     }
 }
 
@@ -217,8 +220,9 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(e.contains("backend = \"burn\""), "{e}");
+        assert!(EngineSpec::burn("cuda:1").validate().is_ok());
         if !cfg!(feature = "cuda") {
-            let e = EngineSpec::burn("cuda:1").validate().unwrap_err();
+            let e = EngineSpec::burn("cuda:1").check_build().unwrap_err();
             assert!(e.contains("--features cuda"), "{e}");
         }
         assert_eq!(parse("burn").backend, BackendKind::Burn);

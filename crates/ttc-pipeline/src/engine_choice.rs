@@ -37,8 +37,19 @@ pub fn with_engine(
     config
 }
 
-/// Check every engine choice of the preset; the message names the section and key.
+/// Check every engine choice of the preset; the message names the section and key. GPU
+/// choices pass on a CPU build (so GPU presets plan anywhere); see [`check_build`].
 pub fn validate(p: &Preset) -> Result<(), String> {
+    each(p, EngineSpec::validate)
+}
+
+/// [`validate`], and that this build can run every choice (`cuda` needs `--features
+/// cuda`): checked before a stage or pipeline runs.
+pub fn check_build(p: &Preset) -> Result<(), String> {
+    each(p, |e| e.check_build().map(|_| ()))
+}
+
+fn each(p: &Preset, check: impl Fn(&EngineSpec) -> Result<(), String>) -> Result<(), String> {
     let mut all: Vec<(&str, &Option<EngineSpec>)> = vec![("[engine] ", &p.engine)];
     for (name, s) in [
         ("[samples] engine.", &p.samples),
@@ -61,7 +72,7 @@ pub fn validate(p: &Preset) -> Result<(), String> {
     }
     for (at, e) in all {
         if let Some(e) = e {
-            e.validate().map_err(|m| format!("{at}{m}"))?;
+            check(e).map_err(|m| format!("{at}{m}"))?;
         }
     }
     Ok(())
