@@ -23,10 +23,13 @@ pub struct ModelSizes {
 /// The sampling strategies' rows: for every question and budget N (powers of two up to the
 /// fewest samples any question has), `seeds` subsets of N samples (one at N = all), each
 /// answered by majority, best-of-N and weighted best-of-N over the last step's score.
-/// `tokens` holds each (question, sample)'s generated tokens. Returns the rows and budgets.
+/// `tokens` holds each (question, sample)'s generated tokens; `prompts` each question's
+/// prompt tokens for the policy and for the PRM — counted once per question, as search
+/// counts them (the N samples share the prompt's prefill). Returns the rows and budgets.
 pub fn sampled_rows(
     scored: &[ScoredSample],
     tokens: &HashMap<(u32, u32), u64>,
+    prompts: &HashMap<u32, (u64, u64)>,
     seeds: u64,
     sizes: ModelSizes,
 ) -> (Vec<SweepRow>, Vec<usize>) {
@@ -67,12 +70,13 @@ pub fn sampled_rows(
                             .unwrap_or(0)
                     })
                     .sum();
+                let (p_policy, p_prm) = prompts.get(&q).copied().unwrap_or((0, 0));
                 for (name, pick, verified) in [
                     ("majority", majority(&answers), false),
                     ("bon", best_of_n(&answers, &last), true),
                     ("weighted-bon", weighted_best_of_n(&answers, &last), true),
                 ] {
-                    let ver = if verified { gen_tokens } else { 0 };
+                    let ver = if verified { p_prm + gen_tokens } else { 0 };
                     rows.push(SweepRow {
                         question_id: sub[0].question_id.clone(),
                         level: sub[0].level,
@@ -83,7 +87,9 @@ pub fn sampled_rows(
                         generations: n as u64,
                         generated_tokens: gen_tokens,
                         verifier_tokens: ver,
-                        flops: 2.0 * (sizes.policy * gen_tokens as f64 + sizes.prm * ver as f64),
+                        flops: 2.0
+                            * (sizes.policy * (p_policy + gen_tokens) as f64
+                                + sizes.prm * ver as f64),
                     });
                 }
             }
@@ -92,7 +98,9 @@ pub fn sampled_rows(
     (rows, budgets)
 }
 
-/// The sweep's rows of a search run, except the strategies the sampled sweep covers.
+/// The sweep's rows of a search run, except the strategies the sampled sweep covers. The
+/// budget is the run's generations (the paper's: lookahead k at N costs N·(k+1)), so every
+/// table and plot compares it with the other strategies at that budget.
 pub fn search_rows(rs: Vec<SearchRow>) -> impl Iterator<Item = SweepRow> {
     rs.into_iter()
         .filter(|r| !["majority", "bon", "weighted-bon"].contains(&r.strategy.as_str()))
@@ -100,7 +108,7 @@ pub fn search_rows(rs: Vec<SearchRow>) -> impl Iterator<Item = SweepRow> {
             question_id: r.question_id,
             level: r.level,
             strategy: r.strategy,
-            n: r.n,
+            n: u32::try_from(r.generations).unwrap_or(u32::MAX),
             seed: r.seed,
             correct: r.correct,
             generations: r.generations,
@@ -131,4 +139,79 @@ pub fn accuracy_lines(rows: &[SweepRow]) -> Vec<String> {
         })
         .collect();
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(q: u32, id: u32, answer: &str, correct: bool, score: f32) -> ScoredSample {
+        ScoredSample {
+            question_id: format!("q{q}"),
+            question_index: q,
+            level: 1,
+            sample_id: id,
+            answer: Some(answer.into()),
+            correct,
+            first_error: None,
+            step_scores: vec![score],
+        }
+    }
+
+    #[test]
+    fn sampled_flops_count_each_prompt_once_and_the_prm_only_when_it_verifies() {
+        let scored = vec![sample(0, 0, "1", true, 0.9), sample(0, 1, "2", false, 0.1)];
+        let tokens = HashMap::from([((0, 0), 10), ((0, 1), 20)]);
+        let prompts = HashMap::from([(0, (5, 7))]);
+        let sizes = ModelSizes {
+            policy: 1.0,
+            prm: 2.0,
+        };
+        let (rows, budgets) = sampled_rows(&scored, &tokens, &prompts, 3, sizes);
+        assert_eq!(budgets, vec![1, 2]);
+        let at2 = |s: &str| rows.iter().find(|r| r.n == 2 && r.strategy == s).unwrap();
+        // Policy: prompt once + both samples; the PRM: its own prompt once + both samples.
+        assert_eq!(at2("majority").flops, 2.0 * (5.0 + 30.0));
+        assert_eq!(at2("majority").verifier_tokens, 0);
+        assert_eq!(at2("weighted-bon").flops, 2.0 * (35.0 + 2.0 * 37.0));
+        assert_eq!(at2("weighted-bon").verifier_tokens, 37);
+        assert!(at2("bon").correct && at2("weighted-bon").correct);
+    }
+
+    #[test]
+    fn a_lookahead_search_is_compared_at_its_budget_in_generations() {
+        let row = |strategy: &str, n: u32, generations: u64| SearchRow {
+            question_id: "q0".into(),
+            question_index: 0,
+            level: 1,
+            strategy: strategy.into(),
+            width: 2,
+            lookahead: 1,
+            aggregation: "last".into(),
+            n,
+            seed: 0,
+            answer: None,
+            correct: false,
+            any_correct: false,
+            solutions: 0,
+            rounds: 0,
+            generations,
+            continuations: 0,
+            generated_tokens: 0,
+            computed_tokens: 0,
+            verifier_tokens: 0,
+            flops: 0.0,
+        };
+        // Lookahead k = 1 at N = 4 costs 4·(1+1) = 8 generations; beam at N = 4 costs 4;
+        // sampled strategies come from the sampled sweep, not from here.
+        let out: Vec<SweepRow> = search_rows(vec![
+            row("lookahead-m2-k1", 4, 8),
+            row("beam-m2", 4, 4),
+            row("weighted-bon", 4, 4),
+        ])
+        .collect();
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].strategy.as_str(), out[0].n), ("lookahead-m2-k1", 8));
+        assert_eq!((out[1].strategy.as_str(), out[1].n), ("beam-m2", 4));
+    }
 }

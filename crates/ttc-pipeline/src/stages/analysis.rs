@@ -15,7 +15,7 @@ use ttc_data::rows::{
 };
 use ttc_eval::co_tables::sweep_co_tables;
 
-use crate::layout::Layout;
+use crate::layout::{Layout, prompt_file};
 use crate::stage::{Ctx, Stage};
 
 /// `[analysis]` (and the `ttc eval` flags that override it).
@@ -72,6 +72,10 @@ impl Stage for SweepStage {
             layout.samples_file("test"),
             layout.policy_dir(false).join("config.json"),
             layout.prm_dir(false).join("config.json"),
+            // Prompt lengths (the FLOPs of sampled strategies count the prompt).
+            layout.split_file("test"),
+            layout.policy_dir(false).join("tokenizer.json"),
+            layout.prm_dir(false).join("tokenizer.json"),
         ];
         i.extend(
             self.searches
@@ -79,6 +83,12 @@ impl Stage for SweepStage {
                 .map(|l| layout.search_dir().join(l).join("results.parquet")),
         );
         i
+    }
+    fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        vec![
+            prompt_file(&layout.policy_dir(false)),
+            prompt_file(&layout.prm_dir(false)),
+        ]
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         vec![layout.analysis_dir("sweep").join("rows.parquet")]
@@ -182,7 +192,8 @@ fn sweep(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
         policy: p_policy,
         prm: p_prm,
     };
-    let (mut rows, budgets) = sampled_rows(&scored, &tokens, a.seeds, sizes);
+    let prompts = prompt_tokens(ctx)?;
+    let (mut rows, budgets) = sampled_rows(&scored, &tokens, &prompts, a.seeds, sizes);
     // Tree searches: every finished `ttc search` run of this preset.
     let sdir = ctx.layout.search_dir();
     let mut runs: Vec<PathBuf> = std::fs::read_dir(&sdir)
@@ -214,6 +225,29 @@ fn sweep(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
         eprintln!("  {l}");
     }
     Ok(())
+}
+
+/// Each test question's prompt tokens for the policy and for the PRM, in each model's own
+/// tokenizer and prompt format.
+fn prompt_tokens(ctx: &Ctx) -> Result<HashMap<u32, (u64, u64)>> {
+    let problems = ttc_task::math500::load_problems(&ctx.layout.split_file("test"))?;
+    let lengths = |dir: &std::path::Path| -> Result<Vec<u64>> {
+        let tok = ttc_task::tokenizer::load_tokenizer(&dir.join("tokenizer.json"))?;
+        let template = ttc_task::tokenizer::PromptTemplate::load(dir)?;
+        problems
+            .iter()
+            .map(|p| {
+                tok.encode(template.render(&p.problem), false)
+                    .map(|e| e.get_ids().len() as u64)
+                    .map_err(|e| anyhow::anyhow!("{}: tokenizer: {e}", dir.display()))
+            })
+            .collect()
+    };
+    let policy = lengths(&ctx.layout.policy_dir(false))?;
+    let prm = lengths(&ctx.layout.prm_dir(false))?;
+    Ok((0..problems.len())
+        .map(|i| (i as u32, (policy[i], prm[i])))
+        .collect())
 }
 
 /// Oracle and predicted difficulty bins of the test questions.
