@@ -22,7 +22,7 @@ struct Scored {
 fn sweep_bins_and_compute_optimal_from_scored_samples() {
     let t = tempfile::tempdir().unwrap();
     let p = t.path().join("a.toml");
-    std::fs::write(&p, "name = \"a\"\n[data]\ntrain = 10\nval = 2\ntest = 2\n").unwrap();
+    std::fs::write(&p, "name = \"a\"\n[data]\ntrain = 10\nval = 2\ntest = 6\n").unwrap();
     let p = p.display().to_string();
     // Question q (0..6) has 4 samples; the first q·2/3 (rounded down) are right ("7"),
     // the others say "1". The PRM scores right answers 0.9 on questions 0–2, 0.1 on 3–5.
@@ -66,6 +66,14 @@ fn sweep_bins_and_compute_optimal_from_scored_samples() {
         &samples,
     )
     .unwrap();
+    // The test split and a tokenizer: the sweep counts each question's prompt tokens.
+    for args in [
+        &["data", "gen", "--preset", &p][..],
+        &["tokenizer", "train", "--preset", &p][..],
+    ] {
+        let o = ttc(root, args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
     for d in ["policy", "prm"] {
         let o = ttc(
             root,
@@ -74,8 +82,8 @@ fn sweep_bins_and_compute_optimal_from_scored_samples() {
                 "init",
                 "--size",
                 "tiny",
-                "--vocab",
-                "64",
+                "--tokenizer",
+                "checkpoints/a/tokenizer/tokenizer.json",
                 "--out",
                 &format!("checkpoints/a/{d}"),
             ],
