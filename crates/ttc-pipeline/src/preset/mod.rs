@@ -11,6 +11,9 @@ use ttc_task::arith::ArithConfig;
 use ttc_task::tokenizer::TokenizerConfig;
 use ttc_train::sft::SftConfig;
 
+mod revision;
+pub use revision::{ChainStage, OrmConfig, RevisionConfig};
+
 /// A whole run's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,110 +202,6 @@ pub struct PipelineSection {
     /// them wait and the report leaves them out.
     #[serde(default)]
     pub manual: Vec<String>,
-}
-
-/// Revision data and model (DESIGN §7).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RevisionConfig {
-    /// Most previous wrong attempts in context (k ~ U{0..max_attempts}); also the context
-    /// window of revision chains.
-    #[serde(default = "default_max_attempts")]
-    pub max_attempts: usize,
-    /// Seeds the draws of k and of the random attempts.
-    #[serde(default)]
-    pub seed: u64,
-    /// Most trajectories per question (a seeded subset of its correct samples as targets);
-    /// unset = one per correct sample, as in the paper. Easy questions otherwise dominate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_per_question: Option<usize>,
-    /// Fraction of questions held out for validation / early stopping.
-    #[serde(default = "default_val_fraction")]
-    pub val_fraction: f64,
-    /// Context of the revision model (its prompts hold up to `max_attempts` solutions).
-    #[serde(default = "default_revision_positions")]
-    pub max_position_embeddings: usize,
-    pub train: SftConfig,
-    /// Revision chains at inference (`ttc revise`).
-    #[serde(default)]
-    pub chains: ChainStage,
-    /// The revision verifier: an outcome model over revision outputs with the previous
-    /// attempts in context (`ttc train orm`), trained on chains of train questions.
-    #[serde(default)]
-    pub orm: Option<OrmConfig>,
-}
-
-/// `ttc train orm`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OrmConfig {
-    /// Train questions whose revision chains are the ORM's data (`ttc revise --split train`).
-    #[serde(default = "default_orm_questions")]
-    pub questions: usize,
-    #[serde(default = "default_val_fraction")]
-    pub val_fraction: f64,
-    pub train: SftConfig,
-}
-
-fn default_orm_questions() -> usize {
-    200
-}
-
-/// `ttc revise`: chains of revisions on the test split.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChainStage {
-    /// Independent chains per question.
-    #[serde(default = "default_chains")]
-    pub chains: usize,
-    /// Revisions after the first attempt (the paper goes to 64).
-    #[serde(default = "default_chain_steps")]
-    pub steps: usize,
-    #[serde(default = "default_temperature")]
-    pub temperature: f32,
-    #[serde(default = "default_top_p")]
-    pub top_p: f32,
-    #[serde(default = "default_eval_tokens")]
-    pub max_new_tokens: usize,
-    #[serde(default)]
-    pub seed: u64,
-    /// Use only the first this many test questions (all when absent).
-    pub questions: Option<usize>,
-    /// Questions per resumable part.
-    #[serde(default = "default_chunk")]
-    pub chunk: usize,
-    /// This stage's engine (`{ backend, device, dtype }`); the preset's `[engine]` when absent.
-    #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
-    pub engine: Option<EngineSpec>,
-}
-
-impl Default for ChainStage {
-    fn default() -> Self {
-        ChainStage {
-            chains: default_chains(),
-            steps: default_chain_steps(),
-            temperature: default_temperature(),
-            top_p: default_top_p(),
-            max_new_tokens: default_eval_tokens(),
-            seed: 0,
-            questions: None,
-            chunk: default_chunk(),
-            engine: None,
-        }
-    }
-}
-
-fn default_max_attempts() -> usize {
-    4
-}
-fn default_revision_positions() -> usize {
-    1024
-}
-fn default_chains() -> usize {
-    4
-}
-fn default_chain_steps() -> usize {
-    8
 }
 
 /// Knobs of `ttc search` (DESIGN §8 defaults); the strategy and N come from the CLI.
