@@ -80,6 +80,10 @@ pub enum Command {
     /// Benchmarks (print JSON).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// An OpenAI-compatible server over ttc's engines: /v1/completions (n, stop, seed per
+    /// request, include_stop_str_in_output, token ids back), /pooling (per-token scores of
+    /// a PRM / ORM), /v1/models, /health; continuous batching; 429 when the queue is full.
+    Serve(commands::serve::ServeArgs),
 }
 
 /// The sharded stages `ttc merge` can join.
@@ -105,6 +109,7 @@ pub fn dispatch(command: Command, dirs: &Dirs) -> anyhow::Result<()> {
         Command::Grade(a) => commands::grade::run(a),
         Command::CheckSteps(a) => commands::check_steps::run(a),
         Command::Bench(c) => commands::bench::run(c),
+        Command::Serve(a) => commands::serve::run(a),
         Command::Model(c) => commands::model::run(c),
         Command::Sample(a) => stages::sample(&a, dirs, false),
         Command::Label(a) => stages::label(&a, dirs, false),

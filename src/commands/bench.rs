@@ -17,6 +17,10 @@ pub enum BenchCommand {
     /// Scoring throughput (PRM evaluation, ORM scores): whole sequences through a
     /// score-head model, outputs at every step, one JSON line per batch size.
     Score(ScoreArgs),
+    /// Serving throughput: the same sampling work in-process and through `ttc serve` on
+    /// loopback (one request per sequence, all in flight: continuous batching), and one
+    /// request at a time; one JSON line per batch size.
+    Serve(ServeBenchArgs),
     /// Training throughput: forward + backward + AdamW steps on random tokens (burn
     /// autodiff on the CPU backend), one JSON line.
     Train(TrainArgs),
@@ -125,10 +129,32 @@ impl EngineArgs {
                 "f16" => Dtype::F16,
                 _ => Dtype::F32,
             },
+            ..EngineSpec::cpu()
         };
         spec.validate().map_err(|m| anyhow::anyhow!("--{m}"))?;
         Ok(spec)
     }
+}
+
+#[derive(Args)]
+pub struct ServeBenchArgs {
+    #[command(flatten)]
+    pub shape: ModelShape,
+    /// Concurrent requests, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub batch: Vec<usize>,
+    /// Prompt length in tokens.
+    #[arg(long, default_value_t = 64)]
+    pub prompt_len: usize,
+    /// Tokens generated per request.
+    #[arg(long, default_value_t = 128)]
+    pub new_tokens: usize,
+    /// Requests sent one at a time for the no-batching figure.
+    #[arg(long, default_value_t = 4)]
+    pub sequential: usize,
+    /// Seed for weights, prompts and sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Args)]
@@ -161,6 +187,22 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Generate(a) => generate(&a),
         BenchCommand::Score(a) => score(&a),
+        BenchCommand::Serve(a) => {
+            let cfg = a.shape.resolve()?;
+            for &b in &a.batch {
+                let r = ttc_serve::bench::run(
+                    &cfg,
+                    a.seed,
+                    b,
+                    a.prompt_len,
+                    a.new_tokens,
+                    a.sequential,
+                )
+                .map_err(|e| anyhow::anyhow!("bench serve: {e}"))?;
+                println!("{}", serde_json::to_string(&r)?);
+            }
+            Ok(())
+        }
         BenchCommand::Train(a) => {
             let cfg = a.shape.resolve()?;
             ttc_model::fused::set_enabled(!a.composed);

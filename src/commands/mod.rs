@@ -7,5 +7,6 @@ pub mod check_steps;
 pub mod grade;
 pub mod model;
 pub mod pipeline;
+pub mod serve;
 pub mod stage_args;
 pub mod stages;

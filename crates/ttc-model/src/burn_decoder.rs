@@ -169,7 +169,7 @@ impl<B: Backend> Decoder for BurnDecoder<B> {
         check_rows(caches, rows, out_rows, self.max_pos)?;
         if let Some(i) = caches.iter().position(|c| match c {
             KvCache::Paged(p) => !p.uses(&self.alloc),
-            KvCache::Host(_) => true,
+            KvCache::Host(_) | KvCache::Remote(_) => true,
         }) {
             return Err(Error::Config(format!(
                 "sequence {i} holds another backend's cache; the burn backend needs its own"

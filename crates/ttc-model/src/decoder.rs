@@ -12,6 +12,7 @@ use crate::config::LlamaConfig;
 use crate::cpu::{CpuModel, Row};
 use crate::kv_cache::SeqCache;
 use crate::paged_cache::PagedSeq;
+use crate::remote::{RemoteGenerate, RemoteSeq};
 use crate::{Error, Result};
 
 /// A sequence's KV cache, in the form its backend keeps it.
@@ -21,6 +22,8 @@ pub enum KvCache {
     Host(SeqCache),
     /// Rows of a device pool ([`crate::burn_decoder`]).
     Paged(PagedSeq),
+    /// The tokens a remote server holds for the sequence ([`crate::remote`]).
+    Remote(RemoteSeq),
 }
 
 impl KvCache {
@@ -29,6 +32,7 @@ impl KvCache {
         match self {
             KvCache::Host(c) => c.len(),
             KvCache::Paged(c) => c.len(),
+            KvCache::Remote(c) => c.tokens.len(),
         }
     }
 
@@ -41,6 +45,16 @@ impl KvCache {
         match self {
             KvCache::Host(c) => KvCache::Host(c.fork()),
             KvCache::Paged(c) => KvCache::Paged(c.fork()),
+            KvCache::Remote(c) => KvCache::Remote(c.clone()),
+        }
+    }
+
+    /// Which backend keeps it, for errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KvCache::Host(_) => "host (cpu backend)",
+            KvCache::Paged(_) => "device (burn backend)",
+            KvCache::Remote(_) => "remote",
         }
     }
 }
@@ -61,6 +75,11 @@ pub trait Decoder: Send + Sync {
     -> Result<Vec<f32>>;
     /// What runs the model, for logs and benchmarks ("cpu", "burn-flex", "burn-cuda:0 bf16").
     fn describe(&self) -> String;
+    /// A model on a server samples there: the engine sends it whole continuations
+    /// ([`RemoteGenerate`]) and asks [`Decoder::forward`] for no logits of a causal LM.
+    fn remote(&self) -> Option<&dyn RemoteGenerate> {
+        None
+    }
 }
 
 /// Check the caller's rows against the caches: consecutive positions from each cache's
@@ -120,16 +139,17 @@ impl Decoder for CpuModel {
         out_rows: &[usize],
     ) -> Result<Vec<f32>> {
         check_rows(caches, rows, out_rows, self.max_positions())?;
-        if let Some(i) = caches.iter().position(|c| matches!(c, KvCache::Paged(_))) {
+        if let Some(i) = caches.iter().position(|c| !matches!(c, KvCache::Host(_))) {
             return Err(Error::Config(format!(
-                "sequence {i} holds a device cache; the cpu backend needs its own"
+                "sequence {i} holds a {} cache; the cpu backend needs its own",
+                caches[i].kind()
             )));
         }
         let host: Vec<SeqCache> = caches
             .iter_mut()
             .map(|c| match c {
                 KvCache::Host(h) => std::mem::replace(h, SeqCache::new(0)),
-                KvCache::Paged(_) => unreachable!("checked above"),
+                KvCache::Paged(_) | KvCache::Remote(_) => unreachable!("checked above"),
             })
             .collect();
         let mut host = host;

@@ -3,7 +3,10 @@
 //! - `cpu`: the hand-tuned host decoder ([`crate::cpu`]), f32;
 //! - `burn`: the burn decoder with a paged device cache ([`crate::burn_decoder`]) on flex
 //!   (`device = "cpu"`) or burn-cuda (`device = "cuda"` / `"cuda:N"`, needs a ttc built with
-//!   `--features cuda`), in f32 or — on a GPU — bf16 / f16.
+//!   `--features cuda`), in f32 or — on a GPU — bf16 / f16;
+//! - `openai`: a server speaking the OpenAI completions API (`ttc serve`, vLLM, SGLang,
+//!   TGI, llama.cpp, `transformers serve`) at `urls`; the client is the `ttc-remote` crate,
+//!   which the pipeline loads it with (this crate knows no HTTP).
 
 use std::path::Path;
 
@@ -23,6 +26,35 @@ pub enum BackendKind {
     #[default]
     Cpu,
     Burn,
+    Openai,
+}
+
+/// The server behind an `openai` backend. Servers differ in what they return (vLLM keeps
+/// the stop string when asked and returns token ids; OpenAI strips it; `transformers serve`
+/// keeps it and ignores `n`); `auto` asks `/v1/models` and decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerKind {
+    #[default]
+    Auto,
+    Ttc,
+    Vllm,
+    Sglang,
+    Openai,
+    Transformers,
+}
+
+impl ServerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Auto => "auto",
+            ServerKind::Ttc => "ttc",
+            ServerKind::Vllm => "vllm",
+            ServerKind::Sglang => "sglang",
+            ServerKind::Openai => "openai",
+            ServerKind::Transformers => "transformers",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -55,6 +87,35 @@ pub struct EngineSpec {
     pub device: String,
     #[serde(default)]
     pub dtype: Dtype,
+    /// `openai` only: the servers' base URLs (`http://host:8000`); requests spread over
+    /// them. Not part of a stage's fingerprint (the same model answers on any of them).
+    #[serde(default, skip_serializing)]
+    pub urls: Vec<String>,
+    /// `openai` only: the name the server knows the model by (vLLM's `--served-model-name`,
+    /// `transformers serve`'s model path); default: the checkpoint's directory as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `openai` only: which server answers (default `auto`: asked from `/v1/models`).
+    #[serde(default, skip_serializing_if = "is_auto")]
+    pub server: ServerKind,
+    /// `openai` only: the environment variable holding the API key (the key itself is never
+    /// written to a preset, log, manifest or report).
+    #[serde(default, skip_serializing)]
+    pub api_key_env: Option<String>,
+    /// `openai` only: seconds a request may take before it is retried (default 300).
+    #[serde(default, skip_serializing)]
+    pub timeout_s: Option<u64>,
+    /// `openai` only: requests in flight per server at most (default 64).
+    #[serde(default, skip_serializing)]
+    pub max_in_flight: Option<usize>,
+    /// `openai` only: attempts per request after the first, on connection errors,
+    /// timeouts, 429 and 5xx, with exponential backoff (default 6).
+    #[serde(default, skip_serializing)]
+    pub retries: Option<u32>,
+}
+
+fn is_auto(k: &ServerKind) -> bool {
+    *k == ServerKind::Auto
 }
 
 fn d_device() -> String {
@@ -74,6 +135,13 @@ impl EngineSpec {
             backend: BackendKind::Cpu,
             device: d_device(),
             dtype: Dtype::F32,
+            urls: Vec::new(),
+            model: None,
+            server: ServerKind::Auto,
+            api_key_env: None,
+            timeout_s: None,
+            max_in_flight: None,
+            retries: None,
         }
     }
 
@@ -81,13 +149,65 @@ impl EngineSpec {
         EngineSpec {
             backend: BackendKind::Burn,
             device: device.into(),
-            dtype: Dtype::F32,
+            ..EngineSpec::cpu()
         }
+    }
+
+    /// An OpenAI-compatible server (or several) at `urls`.
+    pub fn openai(urls: &[&str]) -> Self {
+        EngineSpec {
+            backend: BackendKind::Openai,
+            urls: urls.iter().map(|u| u.to_string()).collect(),
+            ..EngineSpec::cpu()
+        }
+    }
+
+    /// The `openai` keys, checked: URLs present and well formed; none of them set for a
+    /// local backend. The message names the key.
+    fn check_remote_keys(&self) -> std::result::Result<(), String> {
+        if self.backend != BackendKind::Openai {
+            let set = [
+                ("urls", !self.urls.is_empty()),
+                ("model", self.model.is_some()),
+                ("server", self.server != ServerKind::Auto),
+                ("api_key_env", self.api_key_env.is_some()),
+                ("timeout_s", self.timeout_s.is_some()),
+                ("max_in_flight", self.max_in_flight.is_some()),
+                ("retries", self.retries.is_some()),
+            ];
+            if let Some((k, _)) = set.iter().find(|(_, on)| *on) {
+                return Err(format!("{k}: only with backend = \"openai\""));
+            }
+            return Ok(());
+        }
+        if self.urls.is_empty() {
+            return Err("urls: backend = \"openai\" needs the servers' URLs (urls = [\"http://127.0.0.1:8000\"])".into());
+        }
+        for u in &self.urls {
+            let rest = u
+                .strip_prefix("http://")
+                .or_else(|| u.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+                return Err(format!(
+                    "urls: {u:?} is not an http:// or https:// URL with a host"
+                ));
+            }
+        }
+        if self.device != "cpu" || self.dtype != Dtype::F32 {
+            return Err(
+                "device: a remote server picks its own device and dtype; leave device and dtype unset with backend = \"openai\"".into(),
+            );
+        }
+        if self.timeout_s == Some(0) || self.max_in_flight == Some(0) {
+            return Err("timeout_s / max_in_flight: must be at least 1".into());
+        }
+        Ok(())
     }
 
     /// The device, checked against the choice itself (not the build): the message names
     /// the offending key (`device`, `dtype`).
     pub fn device_kind(&self) -> std::result::Result<DeviceKind, String> {
+        self.check_remote_keys()?;
         let dev = match self.device.as_str() {
             "cpu" => DeviceKind::Cpu,
             "cuda" => DeviceKind::Cuda(0),
@@ -141,6 +261,7 @@ impl EngineSpec {
                 format!("burn-cuda:{i} {}", self.dtype.name())
             }
             (BackendKind::Burn, _) => "burn-flex".into(),
+            (BackendKind::Openai, _) => format!("openai {}", self.urls.join(",")),
         }
     }
 }
@@ -158,6 +279,9 @@ pub fn decoder_from_weights(
         .map_err(|m| Error::Config(format!("engine {m}")))?;
     let label = spec.describe();
     match (spec.backend, dev) {
+        (BackendKind::Openai, _) => Err(Error::Config(
+            "engine backend: \"openai\" is loaded by the pipeline's remote client (ttc-remote), not from weights".into(),
+        )),
         (BackendKind::Cpu, _) => Ok(Box::new(CpuModel::from_weights(cfg, &weights)?)),
         (BackendKind::Burn, DeviceKind::Cpu) => {
             type B = crate::CpuBackend;

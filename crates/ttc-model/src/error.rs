@@ -10,6 +10,9 @@ pub enum Error {
     Weights(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// A remote server failed or answered something unusable (the message names its URL).
+    #[error("remote: {0}")]
+    Remote(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -14,7 +14,8 @@ use ttc_task::tokenizer::PromptTemplate;
 
 use crate::cpu::Row;
 use crate::decoder::{Decoder, KvCache};
-use crate::sampling::{LogitsProcessor, SamplingParams};
+use crate::decoding::{placeholder, stop_hit};
+use crate::sampling::SamplingParams;
 use crate::{Error, Result};
 
 /// Why a generation ended.
@@ -210,6 +211,16 @@ impl<'m> Engine<'m> {
         self.eos = ids;
     }
 
+    /// Whether `id` ends a generation.
+    pub fn is_eos(&self, id: u32) -> bool {
+        self.eos.contains(&id)
+    }
+
+    /// The end-of-sequence ids.
+    pub fn eos_ids(&self) -> &[u32] {
+        &self.eos
+    }
+
     /// The bytes token `id` contributes to generated text.
     pub fn token_bytes(&self, id: u32) -> &[u8] {
         &self.token_bytes[id as usize]
@@ -300,6 +311,8 @@ impl<'m> Engine<'m> {
         let mut rows = Vec::new();
         let mut out_rows = Vec::new();
         let mut fed: Vec<Vec<u32>> = Vec::with_capacity(items.len());
+        // A remote causal LM samples on its server: no logits come back here.
+        let remote = self.model.remote().is_some();
         for (slot, &(si, toks)) in items.iter().enumerate() {
             let s = &mut seqs[si];
             let mut feed: Vec<u32> = s.pending.take().into_iter().collect();
@@ -312,7 +325,7 @@ impl<'m> Engine<'m> {
                     pos: start + k,
                 });
             }
-            if !feed.is_empty() {
+            if !feed.is_empty() && !remote {
                 out_rows.push(rows.len() - 1);
             }
             caches.push(std::mem::replace(&mut s.cache, placeholder()));
@@ -329,7 +342,7 @@ impl<'m> Engine<'m> {
             s.cache = cache;
             // A pending token is already in `tokens` (it was appended when sampled).
             s.tokens.extend_from_slice(toks);
-            if !feed.is_empty() {
+            if !feed.is_empty() && !remote {
                 s.logits = Arc::new(logits[o * v..(o + 1) * v].to_vec());
                 o += 1;
             }
@@ -337,135 +350,10 @@ impl<'m> Engine<'m> {
         Ok(())
     }
 
-    /// Generate until a stop condition for every sequence, stepping them together.
-    /// `seeds[i]` seeds sequence `i`'s sampler. Returns each sequence (resumable) with its
-    /// generation, in input order.
-    pub fn decode(
-        &self,
-        seqs: Vec<Sequence>,
-        params: &SamplingParams,
-        seeds: &[u64],
-    ) -> Result<Vec<(Sequence, Generation)>> {
-        self.decode_limited(seqs, params, seeds, None)
-    }
-
-    /// [`Engine::decode`] with a per-sequence cap on new tokens (`limits[i]`, also capped
-    /// by `params.max_new_tokens`): paths of different lengths share one batch.
-    pub fn decode_limited(
-        &self,
-        seqs: Vec<Sequence>,
-        params: &SamplingParams,
-        seeds: &[u64],
-        limits: Option<&[usize]>,
-    ) -> Result<Vec<(Sequence, Generation)>> {
-        assert_eq!(seqs.len(), seeds.len(), "one seed per sequence");
-        if let Some(l) = limits {
-            assert_eq!(l.len(), seqs.len(), "one limit per sequence");
-        }
-        let limit =
-            |i: usize| limits.map_or(params.max_new_tokens, |l| l[i].min(params.max_new_tokens));
-        // Resume: a pending token must be computed before sampling.
-        let mut seqs = seqs;
-        let pend: Vec<(usize, &[u32])> = seqs
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.pending.is_some())
-            .map(|(i, _)| (i, &[][..]))
-            .collect();
-        if !pend.is_empty() {
-            self.extend(&mut seqs, &pend)?;
-        }
-        let n = seqs.len();
-        let mut computed: Vec<usize> = vec![0; n];
-        for &(i, _) in &pend {
-            computed[i] += 1;
-        }
-        let mut procs: Vec<LogitsProcessor> =
-            seeds.iter().map(|&s| LogitsProcessor::new(s)).collect();
-        let mut produced: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let mut text: Vec<Vec<u8>> = vec![Vec::new(); n];
-        let mut finish: Vec<Option<FinishReason>> = vec![None; n];
-        let mut active: Vec<usize> = (0..n).collect();
-        let max_pos = self.model.max_positions();
-        let v = self.model.head_outputs();
-        while !active.is_empty() {
-            // Sample one token for every active sequence.
-            let mut still = Vec::with_capacity(active.len());
-            for &i in &active {
-                if seqs[i].logits.iter().any(|x| !x.is_finite()) {
-                    finish[i] = Some(FinishReason::NonFinite);
-                    continue;
-                }
-                let t = procs[i].sample(&seqs[i].logits, params);
-                self.counters.sampled_tokens.fetch_add(1, Ordering::Relaxed);
-                produced[i].push(t);
-                seqs[i].tokens.push(t);
-                seqs[i].pending = Some(t);
-                let before = text[i].len();
-                if self.eos.contains(&t) {
-                    finish[i] = Some(FinishReason::Eos);
-                    continue;
-                }
-                text[i].extend_from_slice(&self.token_bytes[t as usize]);
-                if stop_hit(&text[i], before, &params.stop).is_some() {
-                    finish[i] = Some(FinishReason::Stop);
-                } else if produced[i].len() >= limit(i) || seqs[i].cache.len() + 1 >= max_pos {
-                    finish[i] = Some(FinishReason::Length);
-                } else {
-                    still.push(i);
-                }
-            }
-            active = still;
-            // Run the sampled tokens through the model, max_batch sequences at a time.
-            for chunk in active.chunks(self.max_batch) {
-                let mut caches: Vec<KvCache> = Vec::with_capacity(chunk.len());
-                let mut rows = Vec::with_capacity(chunk.len());
-                for (slot, &i) in chunk.iter().enumerate() {
-                    let s = &mut seqs[i];
-                    let t = s.pending.take().expect("sampled token pending");
-                    computed[i] += 1;
-                    rows.push(Row {
-                        seq: slot,
-                        token: t,
-                        pos: s.cache.len(),
-                    });
-                    caches.push(std::mem::replace(&mut s.cache, placeholder()));
-                }
-                let all: Vec<usize> = (0..rows.len()).collect();
-                let logits = self.model.forward(&mut caches, &rows, &all)?;
-                self.counters
-                    .decode_tokens
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
-                for ((slot, &i), cache) in chunk.iter().enumerate().zip(caches) {
-                    seqs[i].cache = cache;
-                    seqs[i].logits = Arc::new(logits[slot * v..(slot + 1) * v].to_vec());
-                }
-            }
-        }
-        Ok(seqs
-            .into_iter()
-            .zip(produced)
-            .zip(finish.into_iter().zip(computed))
-            .map(|((s, g), (f, computed_tokens))| {
-                let f = f.expect("every sequence finishes");
-                let stop = (f == FinishReason::Stop).then_some(params.stop.as_slice());
-                let t = self.decode_text(&g, stop);
-                let generation = Generation {
-                    generated_tokens: g.len(),
-                    computed_tokens,
-                    tokens: g,
-                    text: t,
-                    finish: f,
-                };
-                (s, generation)
-            })
-            .collect())
-    }
-
     /// Text of generated ids (EOS dropped); cut right after a stop string when `stop` is
     /// given. Byte-level tokenizers: exactly the tokens' bytes; others: the tokenizer's
     /// own decode (which handles their whitespace conventions).
-    fn decode_text(&self, ids: &[u32], stop: Option<&[String]>) -> String {
+    pub(crate) fn decode_text(&self, ids: &[u32], stop: Option<&[String]>) -> String {
         let ids: Vec<u32> = ids
             .iter()
             .copied()
@@ -514,30 +402,6 @@ impl<'m> Engine<'m> {
     }
 }
 
-/// What a sequence holds while its cache is lent to a forward call.
-fn placeholder() -> KvCache {
-    KvCache::Host(crate::kv_cache::SeqCache::new(0))
-}
-
-/// End offset of the earliest stop string in `buf` that was not already complete in its
-/// first `before` bytes.
-fn stop_hit(buf: &[u8], before: usize, stops: &[String]) -> Option<usize> {
-    stops
-        .iter()
-        .filter_map(|s| {
-            let sb = s.as_bytes();
-            if sb.is_empty() || buf.len() < sb.len() {
-                return None;
-            }
-            let start = before.saturating_sub(sb.len() - 1);
-            buf[start..]
-                .windows(sb.len())
-                .position(|w| w == sb)
-                .map(|p| start + p + sb.len())
-        })
-        .min()
-}
-
 /// GPT-2's byte ↔ printable-character table, inverted (char → byte).
 fn byte_level_inverse() -> std::collections::HashMap<char, u8> {
     let mut map = std::collections::HashMap::with_capacity(256);
@@ -558,20 +422,6 @@ fn byte_level_inverse() -> std::collections::HashMap<char, u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn step_delimiter_stop_is_found_once_complete() {
-        let stops = vec!["\n\n".to_string()];
-        let buf = b"b = 3 + 4 = 7\n";
-        assert_eq!(stop_hit(buf, 0, &stops), None);
-        let buf = b"b = 3 + 4 = 7\n\nc";
-        // Completed by the last token (which added "\nc" at offset 14).
-        assert_eq!(stop_hit(buf, 14, &stops), Some(15));
-        assert_eq!(&buf[..15], b"b = 3 + 4 = 7\n\n");
-        // Already complete before the new bytes: not reported again as new.
-        let buf = b"a\n\nb\n\n";
-        assert_eq!(stop_hit(buf, 5, &stops), Some(6));
-    }
 
     #[test]
     fn byte_level_table_is_a_bijection() {

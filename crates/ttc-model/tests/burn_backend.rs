@@ -231,7 +231,7 @@ fn a_cache_from_another_backend_is_an_error_not_a_panic() {
     let e = Decoder::forward(&cpu, &mut paged, &row, &[0])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("device cache"), "{e}");
+    assert!(e.contains("device (burn backend) cache"), "{e}");
     // A row at the wrong position is refused by both.
     let bad = [Row {
         seq: 0,

@@ -14,11 +14,31 @@ use crate::preset::PolicyConfig;
 
 /// A checkpoint's model on the engine `spec` names, and its tokenizer (any HF
 /// `tokenizer.json`; ttc's special tokens are not required to sample or score).
+///
+/// With `backend = "openai"` the weights stay on the servers: `config.json` and
+/// `tokenizer.json` are read here, and the model is asked for by the engine's `model`
+/// name, else by the checkpoint's canonical path (the name `ttc serve` gives it).
 pub fn load_model(dir: &Path, spec: &EngineSpec) -> Result<(Box<dyn Decoder>, Tokenizer)> {
+    if spec.backend == ttc_model::engine_spec::BackendKind::Openai {
+        let cfg = LlamaConfig::load(&dir.join("config.json"))?;
+        let tok = load_tokenizer_for(dir, &cfg)?;
+        let name = served_name(dir);
+        let model = ttc_remote::RemoteModel::connect(cfg, tok.clone(), spec, &name)
+            .with_context(|| format!("model {}", dir.display()))?;
+        return Ok((Box::new(model), tok));
+    }
     let model = ttc_model::engine_spec::load_decoder(dir, spec)?;
     let cfg = model.config().clone();
     let tok = load_tokenizer_for(dir, &cfg)?;
     Ok((model, tok))
+}
+
+/// The name a checkpoint is served under by default: its canonical path.
+pub fn served_name(dir: &Path) -> String {
+    std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// A checkpoint's fast CPU model and its tokenizer.

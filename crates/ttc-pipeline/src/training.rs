@@ -81,7 +81,7 @@ pub fn eval_policy(
     label: &str,
     spec: &ttc_model::engine_spec::EngineSpec,
 ) -> Result<ttc_train::policy_eval::PassAtOne> {
-    let model = ttc_model::engine_spec::load_decoder(dir, spec)?;
+    let (model, _) = crate::checkpoint::load_model(dir, spec)?;
     let pb = ctx
         .progress
         .bar(problems.len() as u64, &format!("pass@1 {label}"));

@@ -1,0 +1,180 @@
+//! One continuation as a completions request, and the answer read back the same way from
+//! every server kind. What differs between servers, and how it is handled:
+//!
+//! | server | prompt | stop string in `text` | token ids back | `n` |
+//! |---|---|---|---|---|
+//! | `ttc serve` | ids | kept (`include_stop_str_in_output`) | yes | honoured |
+//! | vLLM | ids | kept (`include_stop_str_in_output`), `stop_reason` names it | yes (`return_token_ids`, ≥ 0.10.2) | honoured |
+//! | SGLang | ids | kept (`no_stop_trim`) | no: text re-tokenized | honoured |
+//! | OpenAI-style (llama.cpp, TGI, …) | text | stripped: put back when `finish_reason` is "stop" and text came | no | varies |
+//! | `transformers serve` | text | kept | no | ignored |
+//!
+//! ttc always sends `n = 1` with its own seed per continuation (forks of one node get
+//! different seeds), so results do not depend on how a server derives seeds for `n > 1`.
+//! A server that returns no token ids has its text re-tokenized with the checkpoint's
+//! tokenizer; an end of sequence (finish "stop" without a stop string) is booked as the
+//! tokenizer's EOS token, as a local engine books it.
+
+use serde_json::{Value, json};
+use ttc_model::engine_spec::ServerKind;
+use ttc_model::generate::FinishReason;
+use ttc_model::remote::{Completion, CompletionRequest};
+
+use crate::protocol::CompletionResponse;
+
+/// How to speak to a server kind.
+pub fn takes_token_ids(kind: ServerKind) -> bool {
+    matches!(
+        kind,
+        ServerKind::Ttc | ServerKind::Vllm | ServerKind::Sglang
+    )
+}
+
+/// The body of one continuation's request; `text` is the prompt as text (used by servers
+/// that take no token ids).
+pub fn body(
+    kind: ServerKind,
+    model: &str,
+    req: &CompletionRequest<'_>,
+    text: Option<&str>,
+) -> Value {
+    let p = req.params;
+    let prompt = match text {
+        Some(t) => json!(t),
+        None => json!(req.tokens),
+    };
+    let mut b = json!({
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": req.max_tokens,
+        "temperature": p.temperature,
+        "top_p": p.top_p,
+        "seed": req.seed,
+        "n": 1,
+    });
+    let m = b.as_object_mut().expect("object");
+    if !p.stop.is_empty() {
+        m.insert("stop".into(), json!(p.stop));
+    }
+    if p.top_k > 0 {
+        m.insert("top_k".into(), json!(p.top_k));
+    }
+    match kind {
+        ServerKind::Ttc | ServerKind::Vllm => {
+            m.insert("include_stop_str_in_output".into(), json!(true));
+            m.insert("return_token_ids".into(), json!(true));
+        }
+        ServerKind::Sglang => {
+            m.insert("no_stop_trim".into(), json!(true));
+        }
+        _ => {}
+    }
+    b
+}
+
+/// What the reader needs to know of the model's tokenizer.
+pub struct TokenInfo<'a> {
+    pub eos: &'a [u32],
+    /// Text → ids (for servers that return only text).
+    pub encode: &'a dyn Fn(&str) -> Result<Vec<u32>, String>,
+}
+
+/// Read the answer to `req` from `resp` (`url` names the server in errors).
+pub fn read(
+    kind: ServerKind,
+    resp: &CompletionResponse,
+    req: &CompletionRequest<'_>,
+    tok: &TokenInfo<'_>,
+    url: &str,
+) -> Result<Completion, String> {
+    let bad = |m: String| format!("{url}: {m}");
+    let c = match resp.choices.as_slice() {
+        [c, ..] => c,
+        [] => return Err(bad("the answer has no choices".into())),
+    };
+    let stops = &req.params.stop;
+    let finish = c.finish_reason.as_deref();
+    let (tokens, finish) = match (&c.token_ids, finish) {
+        (_, None) => {
+            return Err(bad(
+                "a choice without finish_reason (was it cut off?)".into()
+            ));
+        }
+        (_, Some(f)) if f != "stop" && f != "length" => {
+            return Err(bad(format!(
+                "finish_reason {f:?} (expected \"stop\" or \"length\")"
+            )));
+        }
+        (Some(ids), Some(f)) => {
+            let finish = match f {
+                "length" => FinishReason::Length,
+                _ if ids.last().is_some_and(|t| tok.eos.contains(t)) => FinishReason::Eos,
+                _ if stops.iter().any(|s| c.text.contains(s.as_str())) => FinishReason::Stop,
+                // A stop string the server stripped although asked to keep it.
+                _ if matches!(&c.stop_reason, Some(Value::String(s)) if stops.contains(s)) => {
+                    FinishReason::Stop
+                }
+                _ => FinishReason::Eos,
+            };
+            (ids.clone(), finish)
+        }
+        (None, Some(f)) => {
+            let mut text = c.text.clone();
+            let finish = if f == "length" {
+                FinishReason::Length
+            } else if stops.iter().any(|s| text.contains(s.as_str())) {
+                FinishReason::Stop
+            } else if let Some(Value::String(s)) = &c.stop_reason
+                && stops.contains(s)
+            {
+                text.push_str(s);
+                FinishReason::Stop
+            } else if !text.is_empty() && stops.len() == 1 && !keeps_stop_strings(kind) {
+                // OpenAI-style servers strip the stop string and do not say whether one
+                // fired; text before a "stop" is a stop string (an end of sequence right
+                // after it shows as an empty completion next time).
+                text.push_str(&stops[0]);
+                FinishReason::Stop
+            } else {
+                FinishReason::Eos
+            };
+            let mut ids = (tok.encode)(&text).map_err(&bad)?;
+            if finish == FinishReason::Eos {
+                let eos = *tok.eos.first().ok_or_else(|| {
+                    bad("the server ended a sequence but the tokenizer has no EOS token".into())
+                })?;
+                ids.push(eos);
+            }
+            (ids, finish)
+        }
+    };
+    if tokens.is_empty() {
+        return Err(bad("the server generated no token".into()));
+    }
+    if tokens.len() > req.max_tokens {
+        return Err(bad(format!(
+            "{} tokens generated where max_tokens is {}",
+            tokens.len(),
+            req.max_tokens
+        )));
+    }
+    Ok(Completion { tokens, finish })
+}
+
+fn keeps_stop_strings(kind: ServerKind) -> bool {
+    !matches!(kind, ServerKind::Openai)
+}
+
+/// The server kind from `/v1/models`' `owned_by`.
+pub fn detect(owned_by: &str) -> ServerKind {
+    match owned_by.to_ascii_lowercase().as_str() {
+        "ttc" => ServerKind::Ttc,
+        "vllm" => ServerKind::Vllm,
+        "sglang" => ServerKind::Sglang,
+        "huggingface" | "transformers" => ServerKind::Transformers,
+        _ => ServerKind::Openai,
+    }
+}
+
+#[cfg(test)]
+mod tests;
