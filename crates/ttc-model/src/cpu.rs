@@ -34,6 +34,23 @@ pub fn matmul(
     if n == 0 {
         return;
     }
+    if n == 1 {
+        // gemm takes its own (gemv) path for a single row, which rounds differently from
+        // the multi-row kernel: a sequence's logits would then depend on whether it decodes
+        // alone or in a batch (and `ttc serve` batches whatever arrives together). Run it
+        // as two rows so every row of every batch size goes through the same kernel.
+        let mut a2 = Vec::with_capacity(2 * k);
+        a2.extend_from_slice(&a[..k]);
+        a2.extend_from_slice(&a[..k]);
+        let mut o2 = vec![0.0; 2 * m];
+        if accumulate {
+            o2[..m].copy_from_slice(&out[..m]);
+            o2[m..].copy_from_slice(&out[..m]);
+        }
+        matmul(&a2, w, &mut o2, 2, k, m, accumulate, parallel);
+        out[..m].copy_from_slice(&o2[..m]);
+        return;
+    }
     let par = if parallel && n * k * m >= 1 << 20 {
         gemm::Parallelism::Rayon(0)
     } else {

@@ -97,6 +97,7 @@ pub fn run(
             tokenizer: no_tokenizer(),
         }],
         Limits::default(),
+        None,
     )
     .map_err(|e| format!("ttc serve: {e}"))?;
     let spec = EngineSpec {

@@ -134,7 +134,11 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn start(models: Vec<Served>, limits: Limits) -> std::io::Result<Background> {
+    pub fn start(
+        models: Vec<Served>,
+        limits: Limits,
+        api_key: Option<String>,
+    ) -> std::io::Result<Background> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -143,7 +147,7 @@ impl Background {
             SocketAddr::from(([127, 0, 0, 1], 0)),
             models,
             limits,
-            None,
+            api_key,
         ))?;
         let addr = server.addr;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
