@@ -28,15 +28,20 @@ data preset=preset:
 tokenizer preset=preset: (data preset)
     {{ttc}} tokenizer train --preset {{preset}}
 
-# Benchmarks (JSON lines): sampler at batch 1/64/256 and PRM scoring on both CPU engines (cpu, burn on flex), training throughput (fused CPU kernels, then burn's composed ops) and forward-only, default policy size
+# Benchmarks (JSON lines): sampler at batch 1/64/256 and PRM scoring on both CPU engines (cpu, burn on flex), ttc serve at 64 concurrent requests vs in-process, training throughput (fused CPU kernels, then burn's composed ops) and forward-only, default policy size
 bench:
     {{ttc}} bench generate --size default --batch 1,64,256 --backend cpu
     {{ttc}} bench generate --size default --batch 1,64,256 --backend burn
     {{ttc}} bench score --size default --batch 16,64 --backend cpu
     {{ttc}} bench score --size default --batch 16,64 --backend burn
+    {{ttc}} bench serve --size default --batch 64
     {{ttc}} bench train --size default
     {{ttc}} bench train --size default --composed
     {{ttc}} bench train --size default --forward-only
+
+# An OpenAI-compatible server over a checkpoint (`ttc serve --help` lists every flag).
+serve checkpoint port="8000":
+    {{ttc}} serve --checkpoint {{checkpoint}} --port {{port}}
 
 # PyTorch + transformers on the same shapes, for comparison (needs: pip install torch transformers).
 bench-torch:
