@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// this many).
     #[arg(long, default_value_t = 1024)]
     pub max_active: usize,
+    /// Computed sequences kept per model so requests that resend a prefix (search sends a
+    /// path's whole text every step) compute only what is new; 0 turns it off.
+    #[arg(long, default_value_t = 1024)]
+    pub prefix_cache: usize,
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
@@ -82,6 +86,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         queue: a.queue,
         max_batch: a.max_batch,
         max_active: a.max_active,
+        prefix_cache: a.prefix_cache,
     };
     let key = a.api_key.or_else(|| std::env::var("TTC_API_KEY").ok());
     let addr: SocketAddr = format!("{}:{}", a.host, a.port)

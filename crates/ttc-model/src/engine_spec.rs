@@ -105,7 +105,7 @@ pub struct EngineSpec {
     /// `openai` only: seconds a request may take before it is retried (default 300).
     #[serde(default, skip_serializing)]
     pub timeout_s: Option<u64>,
-    /// `openai` only: requests in flight per server at most (default 64).
+    /// `openai` only: requests in flight per server at most (default 256).
     #[serde(default, skip_serializing)]
     pub max_in_flight: Option<usize>,
     /// `openai` only: attempts per request after the first, on connection errors,

@@ -67,7 +67,7 @@ impl RemoteModel {
             api_key,
             backoff: Duration::from_millis(100),
         };
-        let pool = Pool::new(&spec.urls, spec.max_in_flight.unwrap_or(64));
+        let pool = Pool::new(&spec.urls, spec.max_in_flight.unwrap_or(256));
         let transport = Transport::new(pool, settings).map_err(remote)?;
         let model = spec
             .model

@@ -8,6 +8,7 @@
 //! Binds 127.0.0.1 unless told otherwise.
 
 pub mod bench;
+pub mod prefix_cache;
 pub mod routes;
 pub mod worker;
 
@@ -36,6 +37,8 @@ pub struct Limits {
     pub max_batch: usize,
     /// Sequences live per model (admission stops there; the queue fills).
     pub max_active: usize,
+    /// Computed sequences kept per model for prefix reuse (0: no prefix cache).
+    pub prefix_cache: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +49,7 @@ impl Default for Limits {
             queue: 1024,
             max_batch: 256,
             max_active: 1024,
+            prefix_cache: 1024,
         }
     }
 }
@@ -79,11 +83,11 @@ impl Server {
             let causal_lm = s.model.config().head() == Head::CausalLm;
             let vocab_size = s.model.config().vocab_size;
             let tok = s.tokenizer.clone();
-            let (mb, ma) = (limits.max_batch, limits.max_active);
+            let (mb, ma, pc) = (limits.max_batch, limits.max_active, limits.prefix_cache);
             let name = s.names[0].clone();
             std::thread::Builder::new()
                 .name(format!("serve {name}"))
-                .spawn(move || worker::run(s.model, tok, rx, mb, ma))?;
+                .spawn(move || worker::run(s.model, tok, rx, mb, ma, pc))?;
             entries.push(Entry {
                 names: s.names,
                 jobs: tx,

@@ -279,14 +279,14 @@ async fn completions_inner(
         reply: tx,
     });
     let rx = queue(&m.jobs, job, rx)?;
-    let gens = match rx.await {
+    let done = match rx.await {
         Ok(Ok(g)) => g,
         Ok(Err(e)) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
         Err(_) => return Err(stopped()),
     };
     let mut choices = Vec::new();
     let mut completion_tokens = 0;
-    for g in gens.into_iter().flatten() {
+    for g in done.generations.into_iter().flatten() {
         completion_tokens += g.tokens.len() as u64;
         match choice(choices.len(), g, &stop, b.include_stop_str_in_output) {
             Ok(c) => choices.push(c),
@@ -305,7 +305,7 @@ async fn completions_inner(
             completion_tokens,
             total_tokens: prompt_tokens as u64 + completion_tokens,
             prompt_tokens_details: Some(PromptDetails {
-                cached_tokens: Some(0),
+                cached_tokens: Some(done.cached_tokens as u64),
             }),
         }),
     })

@@ -10,9 +10,11 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 
 use tokenizers::Tokenizer;
 use tokio::sync::oneshot;
+
+use crate::prefix_cache::PrefixCache;
 use ttc_model::decoder::Decoder;
 use ttc_model::decoding::{Admit, Decoding};
-use ttc_model::generate::{Engine, Generation};
+use ttc_model::generate::{Engine, Generation, Sequence};
 use ttc_model::sampling::SamplingParams;
 
 /// How long an idle worker waits for more requests after the first.
@@ -24,7 +26,14 @@ pub struct CompleteJob {
     pub n: usize,
     pub params: SamplingParams,
     pub seed: u64,
-    pub reply: oneshot::Sender<Result<Vec<Vec<Generation>>, String>>,
+    pub reply: Reply,
+}
+
+/// A finished request: its generations per prompt, and how many prompt tokens came from
+/// the prefix cache.
+pub struct Done {
+    pub generations: Vec<Vec<Generation>>,
+    pub cached_tokens: usize,
 }
 
 /// Per-token head outputs of each input.
@@ -43,7 +52,8 @@ struct Live {
     choices: Vec<Option<Generation>>,
     left: usize,
     n: usize,
-    reply: oneshot::Sender<Result<Vec<Vec<Generation>>, String>>,
+    cached_tokens: usize,
+    reply: Reply,
 }
 
 /// Run the worker until every sender is gone.
@@ -53,6 +63,7 @@ pub fn run(
     jobs: Receiver<Job>,
     max_batch: usize,
     max_active: usize,
+    prefix_cache: usize,
 ) {
     let engine = match Engine::new(&*model, &tok) {
         Ok(mut e) => {
@@ -67,6 +78,7 @@ pub fn run(
             return;
         }
     };
+    let mut cache = PrefixCache::new(prefix_cache);
     let mut d: Decoding<(u64, usize)> = Decoding::default();
     let mut live: HashMap<u64, Live> = HashMap::new();
     let mut next_id = 0u64;
@@ -106,7 +118,7 @@ pub fn run(
                     let r = pool(&engine, &p.inputs);
                     let _ = p.reply.send(r);
                 }
-                Job::Complete(c) => match start(&engine, c, next_id, &mut live) {
+                Job::Complete(c) => match start(&engine, c, next_id, &mut live, &mut cache) {
                     Ok(a) => {
                         admits.extend(a);
                         next_id += 1;
@@ -132,13 +144,17 @@ pub fn run(
                     let (id, j) = f.tag;
                     let l = live.get_mut(&id).expect("live request");
                     l.choices[j] = Some(f.generation);
+                    cache.insert(f.seq);
                     l.left -= 1;
                     if l.left == 0 {
                         let l = live.remove(&id).expect("live request");
                         let all: Vec<Generation> =
                             l.choices.into_iter().map(|c| c.expect("ended")).collect();
-                        let per_prompt = all.chunks(l.n).map(<[Generation]>::to_vec).collect();
-                        let _ = l.reply.send(Ok(per_prompt));
+                        let generations = all.chunks(l.n).map(<[Generation]>::to_vec).collect();
+                        let _ = l.reply.send(Ok(Done {
+                            generations,
+                            cached_tokens: l.cached_tokens,
+                        }));
                     }
                 }
             }
@@ -154,22 +170,54 @@ fn size(j: &Job) -> usize {
     }
 }
 
-type Reply = oneshot::Sender<Result<Vec<Vec<Generation>>, String>>;
+pub type Reply = oneshot::Sender<Result<Done, String>>;
 /// A choice being decoded: (request id, choice index).
 type Tag = (u64, usize);
 
-/// Prefill a request's prompts and fork each `n` ways; choice `j` of a prompt is seeded
-/// `seed + j`.
+/// Bring a request's prompts into cache — from the prefix cache where a kept sequence
+/// starts them, computing only the rest — and fork each `n` ways; choice `j` of a prompt is
+/// seeded `seed + j`.
 fn start(
     engine: &Engine,
     c: CompleteJob,
     id: u64,
     live: &mut HashMap<u64, Live>,
+    cache: &mut PrefixCache,
 ) -> Result<Vec<Admit<Tag>>, (Reply, String)> {
-    let mut bases = match engine.prefill(&c.prompts) {
-        Ok(b) => b,
+    let mut found: Vec<Option<(Sequence, usize)>> =
+        c.prompts.iter().map(|p| cache.lookup(p)).collect();
+    let fresh: Vec<Vec<u32>> = c
+        .prompts
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(p, _)| p.clone())
+        .collect();
+    let mut prefilled = match engine.prefill(&fresh) {
+        Ok(b) => b.into_iter(),
         Err(e) => return Err((c.reply, e.to_string())),
     };
+    let mut cached_tokens = 0;
+    let mut bases: Vec<Sequence> = Vec::with_capacity(c.prompts.len());
+    let mut rest: Vec<(usize, &[u32])> = Vec::new();
+    for (p, f) in found.iter_mut().enumerate() {
+        match f.take() {
+            Some((seq, n)) => {
+                cached_tokens += n;
+                // The rest of the prompt, and a pending token, computed once before forks.
+                if n < c.prompts[p].len() || seq.pending.is_some() {
+                    rest.push((p, &c.prompts[p][n..]));
+                }
+                bases.push(seq);
+            }
+            None => bases.push(prefilled.next().expect("one per fresh prompt")),
+        }
+    }
+    if !rest.is_empty()
+        && let Err(e) = engine.extend(&mut bases, &rest)
+    {
+        return Err((c.reply, e.to_string()));
+    }
     let params = Arc::new(c.params);
     let mut out = Vec::with_capacity(c.prompts.len() * c.n);
     for (p, base) in bases.iter_mut().enumerate() {
@@ -183,12 +231,16 @@ fn start(
             });
         }
     }
+    for b in bases {
+        cache.insert(b);
+    }
     live.insert(
         id,
         Live {
             choices: (0..out.len()).map(|_| None).collect(),
             left: out.len(),
             n: c.n,
+            cached_tokens,
             reply: c.reply,
         },
     );

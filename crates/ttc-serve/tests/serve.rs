@@ -241,3 +241,63 @@ fn pooling_returns_the_score_heads_outputs_at_every_token() {
     let want = local.forward(&mut caches, &rows, &all).unwrap();
     assert_eq!(got.concat(), want);
 }
+
+#[test]
+fn a_resent_prefix_comes_from_the_prefix_cache_with_the_same_answer() {
+    let c = cfg();
+    let server = Background::start(
+        vec![Served {
+            names: vec!["m".into()],
+            model: model(&c),
+            tokenizer: tokenizer(),
+        }],
+        Limits::default(),
+        None,
+    )
+    .unwrap();
+    let url = format!("{}/v1/completions", server.url());
+    let ask = |prompt: Vec<u32>, seed: u64| {
+        let body = json!({"prompt": prompt, "max_tokens": 6, "seed": seed});
+        let (s, v) = rt().block_on(post(&url, &body, None));
+        assert_eq!(s, 200, "{v}");
+        let ids: Vec<u32> = serde_json::from_value(v["choices"][0]["token_ids"].clone()).unwrap();
+        (
+            ids,
+            v["usage"]["prompt_tokens_details"]["cached_tokens"]
+                .as_u64()
+                .unwrap(),
+        )
+    };
+    let p = prompt(2);
+    let (first, cached) = ask(p.clone(), 4);
+    assert_eq!(cached, 0);
+    let (again, cached) = ask(p.clone(), 4);
+    assert_eq!((again.clone(), cached), (first.clone(), p.len() as u64));
+    // The next step of that path: everything it holds is reused.
+    let path: Vec<u32> = p.iter().chain(&first).copied().collect();
+    let (next, cached) = ask(path.clone(), 5);
+    assert_eq!(cached, path.len() as u64);
+    // A server without the cache gives the same tokens.
+    let plain = Background::start(
+        vec![Served {
+            names: vec!["m".into()],
+            model: model(&c),
+            tokenizer: tokenizer(),
+        }],
+        Limits {
+            prefix_cache: 0,
+            ..Limits::default()
+        },
+        None,
+    )
+    .unwrap();
+    let body = json!({"prompt": path, "max_tokens": 6, "seed": 5});
+    let (_, v) = rt().block_on(post(
+        &format!("{}/v1/completions", plain.url()),
+        &body,
+        None,
+    ));
+    let ids: Vec<u32> = serde_json::from_value(v["choices"][0]["token_ids"].clone()).unwrap();
+    assert_eq!(ids, next);
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+}
