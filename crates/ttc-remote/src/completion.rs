@@ -7,7 +7,7 @@
 //! | vLLM | ids | kept (`include_stop_str_in_output`), `stop_reason` names it | yes (`return_token_ids`, ≥ 0.10.2) | honoured |
 //! | SGLang | ids | kept (`no_stop_trim`) | no: text re-tokenized | honoured |
 //! | OpenAI-style (llama.cpp, TGI, …) | text | stripped: put back when `finish_reason` is "stop" and text came | no | varies |
-//! | `transformers serve` | text | kept | no | ignored |
+//! | `transformers serve` | text | kept | no | ignored; greedy unless `generation_config` says `do_sample` (sent) |
 //!
 //! ttc always sends `n = 1` with its own seed per continuation (forks of one node get
 //! different seeds), so results do not depend on how a server derives seeds for `n > 1`.
@@ -31,12 +31,13 @@ pub fn takes_token_ids(kind: ServerKind) -> bool {
 }
 
 /// The body of one continuation's request; `text` is the prompt as text (used by servers
-/// that take no token ids).
+/// that take no token ids); `eos` the model's end-of-sequence ids.
 pub fn body(
     kind: ServerKind,
     model: &str,
     req: &CompletionRequest<'_>,
     text: Option<&str>,
+    eos: &[u32],
 ) -> Value {
     let p = req.params;
     let prompt = match text {
@@ -66,6 +67,19 @@ pub fn body(
         }
         ServerKind::Sglang => {
             m.insert("no_stop_trim".into(), json!(true));
+        }
+        ServerKind::Transformers => {
+            // `transformers serve` starts from the checkpoint's generation config, which
+            // samples greedily unless it says do_sample and keeps transformers' default
+            // top_k = 50: ask for exactly ttc's sampling.
+            let g = json!({
+                "do_sample": p.temperature > 0.0,
+                "temperature": p.temperature.max(1e-6),
+                "top_p": p.top_p,
+                "top_k": p.top_k,
+                "eos_token_id": eos,
+            });
+            m.insert("generation_config".into(), json!(g.to_string()));
         }
         _ => {}
     }
@@ -151,7 +165,9 @@ pub fn read(
     if tokens.is_empty() {
         return Err(bad("the server generated no token".into()));
     }
-    if tokens.len() > req.max_tokens {
+    // Re-tokenized text may take a few more tokens than the server sampled; ids the server
+    // returned must respect the limit.
+    if c.token_ids.is_some() && tokens.len() > req.max_tokens {
         return Err(bad(format!(
             "{} tokens generated where max_tokens is {}",
             tokens.len(),
@@ -171,7 +187,8 @@ pub fn detect(owned_by: &str) -> ServerKind {
         "ttc" => ServerKind::Ttc,
         "vllm" => ServerKind::Vllm,
         "sglang" => ServerKind::Sglang,
-        "huggingface" | "transformers" => ServerKind::Transformers,
+        // `transformers serve` lists its models as owned by "local".
+        "huggingface" | "transformers" | "local" => ServerKind::Transformers,
         _ => ServerKind::Openai,
     }
 }

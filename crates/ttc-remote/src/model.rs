@@ -180,7 +180,7 @@ impl RemoteModel {
                     .map_err(|e| format!("tokenizer: {e}"))?,
             )
         };
-        let body = completion::body(self.kind, &self.model, req, text.as_deref());
+        let body = completion::body(self.kind, &self.model, req, text.as_deref(), &self.eos);
         let resp: CompletionResponse = self.transport.post("/v1/completions", &body).await?;
         if let Some(u) = &resp.usage {
             self.transport.stats.usage(u);

@@ -136,7 +136,7 @@ fn request_bodies_ask_each_kind_for_what_it_understands() {
         seed: 42,
         max_tokens: 5,
     };
-    let v = body(ServerKind::Vllm, "m", &req, None);
+    let v = body(ServerKind::Vllm, "m", &req, None, &[9]);
     assert_eq!(v["prompt"], json!([3, 4]));
     assert_eq!(v["include_stop_str_in_output"], json!(true));
     assert_eq!(v["return_token_ids"], json!(true));
@@ -144,14 +144,24 @@ fn request_bodies_ask_each_kind_for_what_it_understands() {
         (v["seed"].clone(), v["n"].clone(), v["max_tokens"].clone()),
         (json!(42), json!(1), json!(5))
     );
-    let s = body(ServerKind::Sglang, "m", &req, None);
+    let s = body(ServerKind::Sglang, "m", &req, None, &[9]);
     assert_eq!(s["no_stop_trim"], json!(true));
-    let t = body(ServerKind::Transformers, "m", &req, Some("de"));
+    let t = body(ServerKind::Transformers, "m", &req, Some("de"), &[9]);
+    let g: Value = serde_json::from_str(t["generation_config"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (
+            g["do_sample"].clone(),
+            g["top_k"].clone(),
+            g["eos_token_id"].clone()
+        ),
+        (json!(true), json!(0), json!([9]))
+    );
     assert_eq!(t["prompt"], json!("de"));
     assert!(t.get("include_stop_str_in_output").is_none());
     assert_eq!(t["stop"], json!(["\n\n"]));
     assert!(takes_token_ids(ServerKind::Ttc) && !takes_token_ids(ServerKind::Openai));
     assert_eq!(detect("vllm"), ServerKind::Vllm);
+    assert_eq!(detect("local"), ServerKind::Transformers);
     assert_eq!(detect("ttc"), ServerKind::Ttc);
     assert_eq!(detect("organization-owner"), ServerKind::Openai);
 }
