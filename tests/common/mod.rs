@@ -13,6 +13,7 @@ pub fn ttc(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// The process's stderr as text.
+#[allow(dead_code)] // not every test binary reads it
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -32,4 +33,19 @@ pub fn init_tiny(dir: &Path, tok: &str, out: &str, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     ttc(dir, &args)
+}
+
+/// Copy a run directory (datasets, checkpoints, reports) to `to`.
+#[allow(dead_code)] // used by the tests that rerun a run on another engine
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), t).unwrap();
+        }
+    }
 }

@@ -134,6 +134,27 @@ pub fn check_tokenizer_fits(
     Ok(())
 }
 
+/// The ids that end a generation: the model config's EOS ids plus the tokenizer's end
+/// tokens of the common families (`<|eos|>`, `</s>`, `<|endoftext|>`, `<|im_end|>`,
+/// `<|eot_id|>`) where it has them.
+pub fn eos_ids(cfg: &crate::LlamaConfig, tokenizer: &Tokenizer) -> Vec<u32> {
+    let mut eos = cfg.eos_ids();
+    for name in [
+        "<|eos|>",
+        "</s>",
+        "<|endoftext|>",
+        "<|im_end|>",
+        "<|eot_id|>",
+    ] {
+        if let Some(id) = tokenizer.token_to_id(name)
+            && !eos.contains(&id)
+        {
+            eos.push(id);
+        }
+    }
+    eos
+}
+
 impl<'m> Engine<'m> {
     /// `eos` defaults to the model config's EOS ids plus the tokenizer's `<|eos|>` if any.
     pub fn new(model: &'m dyn Decoder, tokenizer: &'m Tokenizer) -> Result<Self> {
@@ -163,20 +184,7 @@ impl<'m> Engine<'m> {
                     .unwrap_or_default(),
             })
             .collect();
-        let mut eos = model.config().eos_ids();
-        for name in [
-            "<|eos|>",
-            "</s>",
-            "<|endoftext|>",
-            "<|im_end|>",
-            "<|eot_id|>",
-        ] {
-            if let Some(id) = tokenizer.token_to_id(name)
-                && !eos.contains(&id)
-            {
-                eos.push(id);
-            }
-        }
+        let eos = eos_ids(model.config(), tokenizer);
         Ok(Engine {
             model,
             tokenizer,

@@ -130,20 +130,7 @@ impl RemoteModel {
                 transport.pool.urls()
             )));
         }
-        let mut eos = cfg.eos_ids();
-        for name in [
-            "<|eos|>",
-            "</s>",
-            "<|endoftext|>",
-            "<|im_end|>",
-            "<|eot_id|>",
-        ] {
-            if let Some(id) = tokenizer.token_to_id(name)
-                && !eos.contains(&id)
-            {
-                eos.push(id);
-            }
-        }
+        let eos = ttc_model::generate::eos_ids(&cfg, &tokenizer);
         Ok(RemoteModel {
             cfg,
             head_outputs,

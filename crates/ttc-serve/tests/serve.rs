@@ -109,9 +109,9 @@ fn a_burst_is_answered_or_refused_and_batching_changes_no_result() {
         assert_eq!(choices.len(), n);
         let params = SamplingParams::sampled(1.0, 1.0, 12);
         for (j, ch) in choices.iter().enumerate() {
-            let mut s = engine.prefill(&[prompt(*i)]).unwrap();
+            let s = engine.prefill(&[prompt(*i)]).unwrap();
             let (_, g) = engine
-                .decode(s.drain(..).collect(), &params, &[*i as u64 + j as u64])
+                .decode(s, &params, &[*i as u64 + j as u64])
                 .unwrap()
                 .pop()
                 .unwrap();
