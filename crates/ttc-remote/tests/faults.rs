@@ -175,3 +175,20 @@ fn a_dead_server_is_skipped_and_all_dead_is_an_error_naming_them() {
     let e = client(&[&dead], 3).err().expect("no server").to_string();
     assert!(e.contains(&dead) && e.contains("no server answers"), "{e}");
 }
+
+#[test]
+fn a_missing_api_key_variable_is_named_and_the_key_never_shows() {
+    let url = scripted(vec![]);
+    let spec = EngineSpec {
+        model: Some("m".into()),
+        api_key_env: Some("TTC_TEST_KEY_THAT_IS_NOT_SET".into()),
+        ..EngineSpec::openai(&[&url])
+    };
+    let tok = tokenizers::Tokenizer::new(tokenizers::models::bpe::BPE::default());
+    let cfg = LlamaConfig::named("tiny", 320).unwrap();
+    let e = RemoteModel::connect(cfg, tok, &spec, "m").err().unwrap().to_string();
+    assert!(e.contains("api_key_env") && e.contains("TTC_TEST_KEY_THAT_IS_NOT_SET"), "{e}");
+    // The key is sent as a bearer token but is not part of the spec's serialized form.
+    let json = serde_json::to_string(&spec).unwrap();
+    assert!(!json.contains("TTC_TEST_KEY") && !json.contains(&url), "{json}");
+}
