@@ -186,9 +186,18 @@ fn a_missing_api_key_variable_is_named_and_the_key_never_shows() {
     };
     let tok = tokenizers::Tokenizer::new(tokenizers::models::bpe::BPE::default());
     let cfg = LlamaConfig::named("tiny", 320).unwrap();
-    let e = RemoteModel::connect(cfg, tok, &spec, "m").err().unwrap().to_string();
-    assert!(e.contains("api_key_env") && e.contains("TTC_TEST_KEY_THAT_IS_NOT_SET"), "{e}");
+    let e = RemoteModel::connect(cfg, tok, &spec, "m")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("api_key_env") && e.contains("TTC_TEST_KEY_THAT_IS_NOT_SET"),
+        "{e}"
+    );
     // The key is sent as a bearer token but is not part of the spec's serialized form.
     let json = serde_json::to_string(&spec).unwrap();
-    assert!(!json.contains("TTC_TEST_KEY") && !json.contains(&url), "{json}");
+    assert!(
+        !json.contains("TTC_TEST_KEY") && !json.contains(&url),
+        "{json}"
+    );
 }
