@@ -1,6 +1,8 @@
 //! A PRM / ORM as a step scorer over the fast CPU path: sigmoid of the score head at each
 //! step's last token (DESIGN §4), for batches of (prompt, steps).
 
+use std::collections::HashMap;
+
 use ttc_model::cpu::Row;
 use ttc_model::decoder::Decoder;
 use ttc_model::generate::Engine;
@@ -92,6 +94,49 @@ impl<'m> StepScorer<'m> {
             .collect::<Result<Vec<_>>>()?;
         let model = self.engine.model;
         let max_pos = model.max_positions();
+        // Items of one prompt (a question's N samples) share its cache: the prompt is
+        // computed once and forked, each item runs only its steps. (The outputs are the
+        // same bits as computing each item whole: rows do not depend on their batch.)
+        let mut prompt_slot: HashMap<&str, usize> = HashMap::new();
+        let mut prompt_tokens: Vec<&[u32]> = Vec::new();
+        let mut shared: Vec<Option<usize>> = vec![None; items.len()];
+        for (i, l) in layouts.iter().enumerate() {
+            let Some(l) = l else { continue };
+            let n = l.tokens.len().min(max_pos);
+            if l.prompt_len == 0 || l.prompt_len >= n || l.step_ends[0] < l.prompt_len {
+                continue;
+            }
+            let slot = *prompt_slot.entry(items[i].0).or_insert_with(|| {
+                prompt_tokens.push(&l.tokens[..l.prompt_len]);
+                prompt_tokens.len() - 1
+            });
+            shared[i] = Some(slot);
+        }
+        let mut prompt_caches = Vec::with_capacity(prompt_tokens.len());
+        let mut k = 0;
+        while k < prompt_tokens.len() {
+            // Prompts in one forward up to max_rows rows (at least one).
+            let mut end = k + 1;
+            let mut rows_in = prompt_tokens[k].len();
+            while end < prompt_tokens.len() && rows_in + prompt_tokens[end].len() <= self.max_rows {
+                rows_in += prompt_tokens[end].len();
+                end += 1;
+            }
+            let chunk = &prompt_tokens[k..end];
+            let mut caches: Vec<_> = chunk.iter().map(|_| model.new_cache()).collect();
+            let rows: Vec<Row> = chunk
+                .iter()
+                .enumerate()
+                .flat_map(|(seq, t)| {
+                    t.iter()
+                        .enumerate()
+                        .map(move |(pos, &token)| Row { seq, token, pos })
+                })
+                .collect();
+            model.forward(&mut caches, &rows, &[])?;
+            prompt_caches.extend(caches);
+            k = end;
+        }
         let mut out = vec![Vec::new(); items.len()];
         let mut i = 0;
         while i < items.len() {
@@ -105,12 +150,16 @@ impl<'m> StepScorer<'m> {
                     continue;
                 };
                 let n = l.tokens.len().min(max_pos);
-                if !rows.is_empty() && rows.len() + n > self.max_rows {
+                let (start, cache) = match shared[i] {
+                    Some(p) => (l.prompt_len, prompt_caches[p].fork()),
+                    None => (0, model.new_cache()),
+                };
+                if !rows.is_empty() && rows.len() + n - start > self.max_rows {
                     break;
                 }
                 let slot = caches.len();
                 let base = rows.len();
-                for (pos, &token) in l.tokens[..n].iter().enumerate() {
+                for (pos, &token) in l.tokens[..n].iter().enumerate().skip(start) {
                     rows.push(Row {
                         seq: slot,
                         token,
@@ -119,10 +168,10 @@ impl<'m> StepScorer<'m> {
                 }
                 for &e in &l.step_ends {
                     // A step past the context limit gets the last position's score.
-                    out_rows.push(base + e.min(n - 1));
+                    out_rows.push(base + e.min(n - 1) - start);
                     owners.push(i);
                 }
-                caches.push(model.new_cache());
+                caches.push(cache);
                 i += 1;
             }
             if rows.is_empty() {

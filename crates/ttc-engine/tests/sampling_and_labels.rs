@@ -186,3 +186,37 @@ fn non_finite_logits_stop_sampling_and_scoring_with_the_sequence_named() {
         .to_string();
     assert!(e.contains("not finite"), "{e}");
 }
+
+#[test]
+fn scoring_shares_each_prompt_and_gives_the_scores_of_scoring_each_item_alone() {
+    let (problems, tok) = setup();
+    let cfg = LlamaConfig::tiny(tok.get_vocab_size(true)).with_score_head();
+    let prm = random_cpu_model(&cfg, 8).unwrap();
+    let scorer = ttc_engine::step_scorer::StepScorer::new(&prm, &tok).unwrap();
+    let sols: Vec<Vec<String>> = (0..4)
+        .map(|k| {
+            (0..1 + k % 3)
+                .map(|j| format!("a = {} + {j} = {}", k, k + j))
+                .collect()
+        })
+        .collect();
+    // Two questions, several solutions each, interleaved, one item without steps.
+    let mut items: Vec<(&str, &[String])> = Vec::new();
+    for k in 0..4 {
+        items.push((&problems[k % 2].problem, &sols[k]));
+    }
+    items.push((&problems[0].problem, &[]));
+    let together = scorer.score(&items).unwrap();
+    for (it, got) in items.iter().zip(&together) {
+        assert_eq!(got.len(), it.1.len());
+        assert_eq!(
+            *got,
+            scorer.score(&[*it]).unwrap()[0],
+            "shared prompt changed a score"
+        );
+    }
+    // A row budget smaller than one item still scores everything the same.
+    let mut small = ttc_engine::step_scorer::StepScorer::new(&prm, &tok).unwrap();
+    small.max_rows = 8;
+    assert_eq!(small.score(&items).unwrap(), together);
+}
