@@ -6,6 +6,10 @@ use ttc_core::seed::derive_seed;
 use ttc_data::judge::judge;
 use ttc_data::revision::{context_window, revision_prompt};
 use ttc_data::rows::ChainRow;
+use ttc_model::generate::{Engine, Sequence};
+
+/// The line that closes a revision prompt, after the attempts.
+const PROMPT_END: &str = "Solution:\n";
 
 /// Knobs of revision chains at inference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,7 +31,7 @@ pub struct ChainConfig {
 /// Chain `c` of question `q` samples step `t` with seed derive_seed(seed, q·chains + c, t),
 /// so results do not depend on batching.
 pub fn revise_questions(
-    engine: &ttc_model::generate::Engine,
+    engine: &Engine,
     problems: &[ttc_task::Problem],
     first_index: usize,
     cfg: &ChainConfig,
@@ -40,14 +44,27 @@ pub fn revise_questions(
     let n = problems.len() * cfg.chains;
     let mut history: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut rows = Vec::with_capacity(n * (cfg.steps + 1));
+    // Each chain keeps its prompt up to "Solution:" (problem + attempts) computed: while the
+    // window has room, the next prompt starts with it, so only the new attempt and the
+    // closing line are run (the whole context is not prefilled again at every step).
+    let mut kept: Vec<Option<Sequence>> = (0..n).map(|_| None).collect();
     for step in 0..=cfg.steps {
-        let prompts = (0..n)
-            .map(|k| {
-                let p = &problems[k / cfg.chains];
-                let ctx = context_window(&history[k], cfg.window);
-                engine.encode(&revision_prompt(&p.problem, &ctx))
-            })
-            .collect::<ttc_model::Result<Vec<_>>>()?;
+        let mut full = Vec::with_capacity(n);
+        let mut head = Vec::with_capacity(n);
+        for (k, h) in history.iter().enumerate() {
+            let p = &problems[k / cfg.chains];
+            let text = revision_prompt(&p.problem, &context_window(h, cfg.window));
+            let f = engine.encode(&text)?;
+            let cut = text
+                .strip_suffix(PROMPT_END)
+                .map(|t| engine.encode(t))
+                .transpose()?
+                .filter(|t| !t.is_empty() && f.starts_with(t))
+                .map_or(f.len(), |t| t.len());
+            head.push(cut);
+            full.push(f);
+        }
+        let seqs = bring_up(engine, &mut kept, &full, &head)?;
         let seeds: Vec<u64> = (0..n)
             .map(|k| {
                 let q = (first_index + k / cfg.chains) as u64;
@@ -58,7 +75,6 @@ pub fn revise_questions(
                 )
             })
             .collect();
-        let seqs = engine.prefill(&prompts)?;
         for (k, (_, g)) in engine
             .decode(seqs, &params, &seeds)?
             .into_iter()
@@ -88,4 +104,47 @@ pub fn revise_questions(
         }
     }
     Ok(rows)
+}
+
+/// Sequences holding `full[k]`: from chain `k`'s kept prefix where it starts `full[k]`,
+/// else prefilled; `full[k][..head[k]]` (problem and attempts) is kept for the next step
+/// when it is shorter than the whole prompt.
+fn bring_up(
+    engine: &Engine,
+    kept: &mut [Option<Sequence>],
+    full: &[Vec<u32>],
+    head: &[usize],
+) -> crate::Result<Vec<Sequence>> {
+    let n = full.len();
+    let mut seqs: Vec<Option<Sequence>> = (0..n).map(|_| None).collect();
+    let mut fresh = Vec::new();
+    for k in 0..n {
+        let target = &full[k][..head[k]];
+        match kept[k].take() {
+            Some(s) if s.pending.is_none() && target.starts_with(&s.tokens) => seqs[k] = Some(s),
+            _ => fresh.push(k),
+        }
+    }
+    let prompts: Vec<Vec<u32>> = fresh.iter().map(|&k| full[k][..head[k]].to_vec()).collect();
+    for (&k, s) in fresh.iter().zip(engine.prefill(&prompts)?) {
+        seqs[k] = Some(s);
+    }
+    let mut seqs: Vec<Sequence> = seqs.into_iter().map(|s| s.expect("set above")).collect();
+    let have: Vec<usize> = seqs.iter().map(|s| s.tokens.len()).collect();
+    let up: Vec<(usize, &[u32])> = (0..n)
+        .filter(|&k| have[k] < head[k])
+        .map(|k| (k, &full[k][have[k]..head[k]]))
+        .collect();
+    engine.extend(&mut seqs, &up)?;
+    for k in 0..n {
+        if head[k] < full[k].len() {
+            kept[k] = Some(seqs[k].fork());
+        }
+    }
+    let rest: Vec<(usize, &[u32])> = (0..n)
+        .filter(|&k| head[k] < full[k].len())
+        .map(|k| (k, &full[k][head[k]..]))
+        .collect();
+    engine.extend(&mut seqs, &rest)?;
+    Ok(seqs)
 }

@@ -220,3 +220,70 @@ fn scoring_shares_each_prompt_and_gives_the_scores_of_scoring_each_item_alone() 
     small.max_rows = 8;
     assert_eq!(small.score(&items).unwrap(), together);
 }
+
+#[test]
+fn revision_chains_extend_their_kept_context_and_match_prompts_prefilled_afresh() {
+    use ttc_data::revision::{context_window, revision_prompt};
+    use ttc_engine::revision_chains::{ChainConfig, revise_questions};
+    let (problems, tok) = setup();
+    let cfg = LlamaConfig::tiny(tok.get_vocab_size(true));
+    let model = random_cpu_model(&cfg, 9).unwrap();
+    let cc = ChainConfig {
+        chains: 2,
+        steps: 4,
+        window: 3,
+        temperature: 1.0,
+        top_p: 1.0,
+        max_new_tokens: 12,
+        seed: 5,
+    };
+    let qs = &problems[..3];
+    let engine = Engine::new(&model, &tok).unwrap();
+    let rows = revise_questions(&engine, qs, 7, &cc).unwrap();
+    let kept_prefill = engine.counts().prefill_tokens;
+    // The oracle: every step's prompt prefilled from scratch, the same seeds.
+    let fresh = Engine::new(&model, &tok).unwrap();
+    let params = ttc_model::sampling::SamplingParams::sampled(1.0, 1.0, 12);
+    let n = qs.len() * cc.chains;
+    let mut history: Vec<Vec<String>> = vec![Vec::new(); n];
+    for step in 0..=cc.steps {
+        let prompts: Vec<Vec<u32>> = (0..n)
+            .map(|k| {
+                let ctx = context_window(&history[k], cc.window);
+                fresh
+                    .encode(&revision_prompt(&qs[k / 2].problem, &ctx))
+                    .unwrap()
+            })
+            .collect();
+        let seeds: Vec<u64> = (0..n)
+            .map(|k| {
+                let q = (7 + k / 2) as u64;
+                ttc_core::seed::derive_seed(5, q * 2 + (k % 2) as u64, step as u64)
+            })
+            .collect();
+        let seqs = fresh.prefill(&prompts).unwrap();
+        for (k, (_, g)) in fresh
+            .decode(seqs, &params, &seeds)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
+            let r = rows
+                .iter()
+                .find(|r| {
+                    r.step == step as u32
+                        && r.chain == (k % 2) as u32
+                        && r.question_index == (7 + k / 2) as u32
+                })
+                .unwrap();
+            assert_eq!(r.text, g.text, "step {step} chain {k}");
+            history[k].push(g.text);
+        }
+    }
+    let fresh_prefill = fresh.counts().prefill_tokens;
+    assert!(
+        kept_prefill * 10 < fresh_prefill * 8,
+        "kept contexts should save prefill: {kept_prefill} vs {fresh_prefill}"
+    );
+    eprintln!("revision chains prefill tokens: {kept_prefill} kept vs {fresh_prefill} afresh");
+}
