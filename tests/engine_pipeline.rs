@@ -122,6 +122,24 @@ fn engine_errors_name_the_key_and_file_before_any_work() {
             format!("{text}\n[engine]\nbackend = \"burn\"\nthreads = 3\n"),
             "threads",
         ),
+        (
+            format!("{text}\n[engine]\nbackend = \"openai\"\n"),
+            "[engine] urls",
+        ),
+        (
+            format!("{text}\n[engine]\nbackend = \"openai\"\nurls = [\"ftp://h:1\"]\n"),
+            "is not an http:// or https:// URL",
+        ),
+        (
+            format!("{text}\n[engine]\nbackend = \"cpu\"\nurls = [\"http://h:1\"]\n"),
+            "urls: only with backend = \"openai\"",
+        ),
+        (
+            format!(
+                "{text}\n[engine]\nbackend = \"openai\"\nurls = [\"http://h:1\"]\nserver = \"tgi2\"\n"
+            ),
+            "tgi2",
+        ),
     ];
     if !cfg!(feature = "cuda") {
         cases.push((
