@@ -48,7 +48,7 @@ impl Transport {
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .enable_all()
             .build()
             .map_err(|e| format!("tokio runtime: {e}"))?;
