@@ -16,6 +16,7 @@ pub mod bins;
 pub mod co_tables;
 pub mod cv;
 pub mod exchange;
+pub mod paired;
 pub mod prm_selection;
 pub mod revision_ratios;
 pub mod revision_selection;

@@ -90,6 +90,20 @@ pub struct AnalysisSection {
     /// The same for the sequential:parallel revision ratios.
     #[serde(default = "default_revision_cv_seed")]
     pub revision_cv_seed: u64,
+    /// Seeds the report's paired bootstrap intervals (the findings' verdicts).
+    #[serde(
+        default = "default_bootstrap_seed",
+        skip_serializing_if = "is_default_bootstrap_seed"
+    )]
+    pub bootstrap_seed: u64,
+}
+
+fn default_bootstrap_seed() -> u64 {
+    17
+}
+
+fn is_default_bootstrap_seed(s: &u64) -> bool {
+    *s == default_bootstrap_seed()
 }
 
 impl Default for AnalysisSection {
@@ -100,6 +114,7 @@ impl Default for AnalysisSection {
             absolute: false,
             cv_seed: default_cv_seed(),
             revision_cv_seed: default_revision_cv_seed(),
+            bootstrap_seed: default_bootstrap_seed(),
         }
     }
 }

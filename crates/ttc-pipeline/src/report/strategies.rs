@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use ttc_data::rows::{BinRow, SweepRow};
+use ttc_eval::paired::Verdict;
 
 use super::cells::*;
 use super::doc::Block;
@@ -80,43 +81,47 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
                 .copied()
                 .find(|&n| names.iter().all(|s| get(s, n).is_some()))
         };
+        // Each claim is decided on a paired bootstrap interval over questions.
+        let seed = ctx.preset.analysis.bootstrap_seed;
+        let claim = |a: &str, b: &str, n: u32, words: [&str; 3]| -> (String, String) {
+            let (pa, pb) = (get(a, n).unwrap_or(f64::NAN), get(b, n).unwrap_or(f64::NAN));
+            match ttc_eval::paired::compare(&sweep, a, b, n, seed) {
+                Some(p) => {
+                    let w = match p.verdict() {
+                        Verdict::Ahead => words[0],
+                        Verdict::Behind => words[1],
+                        Verdict::NotSignificant => words[2],
+                    };
+                    (
+                        w.into(),
+                        format!("{} vs {}: {}", pct(pa), pct(pb), p.describe()),
+                    )
+                }
+                None => ("–".into(), "no question ran both".into()),
+            }
+        };
+        const CLAIM: [&str; 3] = ["holds", "does not hold", "not significant"];
         if let Some(n_top) = largest_common(&["weighted-bon", "bon", "majority"]) {
-            let (w, v, m) = (
-                get("weighted-bon", n_top).unwrap_or(f64::NAN),
-                get("bon", n_top).unwrap_or(f64::NAN),
-                get("majority", n_top).unwrap_or(f64::NAN),
-            );
+            let (v, d) = claim("weighted-bon", "bon", n_top, CLAIM);
             findings.push(vec![
                 format!("weighted best-of-N beats vanilla best-of-N (N={n_top})"),
-                (if w > v { "holds" } else { "does not hold" }).into(),
-                format!("{} vs {}", pct(w), pct(v)),
+                v,
+                d,
             ]);
+            let (v, d) = claim("weighted-bon", "majority", n_top, CLAIM);
             findings.push(vec![
                 format!("PRM-weighted best-of-N beats majority voting (N={n_top})"),
-                (if w > m { "holds" } else { "does not hold" }).into(),
-                format!("{} vs {}", pct(w), pct(m)),
+                v,
+                d,
             ]);
         }
         for beam in by_s.keys().filter(|s| s.starts_with("beam")) {
             let Some(n) = largest_common(&[beam, "weighted-bon"]) else {
                 continue;
             };
-            let (bm, w) = (
-                get(beam, n).unwrap_or(f64::NAN),
-                get("weighted-bon", n).unwrap_or(f64::NAN),
-            );
-            findings.push(vec![
-                format!("{beam} vs weighted best-of-{n}"),
-                (if bm > w {
-                    "beam better"
-                } else if bm < w {
-                    "best-of-N better"
-                } else {
-                    "equal"
-                })
-                .into(),
-                format!("{} vs {}", pct(bm), pct(w)),
-            ]);
+            let words = ["beam better", "best-of-N better", "not significant"];
+            let (v, d) = claim(beam, "weighted-bon", n, words);
+            findings.push(vec![format!("{beam} vs weighted best-of-{n}"), v, d]);
         }
     }
 

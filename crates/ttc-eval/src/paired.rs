@@ -1,0 +1,151 @@
+//! Paired comparisons of two strategies on the same questions (the report's "holds / does
+//! not hold"): each question's accuracy under each strategy (the mean over its seeds), the
+//! mean per-question difference, and a percentile bootstrap 95% interval over questions
+//! (seeded). A claim holds when the interval is above 0, fails when it is below, and is
+//! "not significant" when it crosses 0 — never decided on two point estimates.
+
+use std::collections::BTreeMap;
+
+use rand::{RngExt, SeedableRng};
+use ttc_data::rows::SweepRow;
+
+/// A paired difference `a − b` in accuracy (fractions, not points).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Paired {
+    pub diff: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub questions: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The interval is above 0.
+    Ahead,
+    /// The interval is below 0.
+    Behind,
+    /// The interval crosses 0.
+    NotSignificant,
+}
+
+impl Paired {
+    pub fn verdict(&self) -> Verdict {
+        if self.lo > 0.0 {
+            Verdict::Ahead
+        } else if self.hi < 0.0 {
+            Verdict::Behind
+        } else {
+            Verdict::NotSignificant
+        }
+    }
+
+    /// "+3.1 points (95% [+0.8, +5.4], 500 questions)".
+    pub fn describe(&self) -> String {
+        format!(
+            "{:+.1} points (95% [{:+.1}, {:+.1}], paired over {} questions)",
+            100.0 * self.diff,
+            100.0 * self.lo,
+            100.0 * self.hi,
+            self.questions
+        )
+    }
+}
+
+/// Bootstrap resamples.
+pub const RESAMPLES: usize = 2000;
+
+/// Each question's accuracy under `strategy` at budget `n` (mean over its seeds).
+pub fn per_question<'a>(rows: &'a [SweepRow], strategy: &str, n: u32) -> BTreeMap<&'a str, f64> {
+    let mut acc: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.strategy == strategy && r.n == n) {
+        let e = acc.entry(r.question_id.as_str()).or_default();
+        e.0 += f64::from(u8::from(r.correct));
+        e.1 += 1.0;
+    }
+    acc.into_iter().map(|(q, (k, t))| (q, k / t)).collect()
+}
+
+/// `a − b` at budget `n` over the questions both ran; `None` when they share none.
+pub fn compare(rows: &[SweepRow], a: &str, b: &str, n: u32, seed: u64) -> Option<Paired> {
+    let (qa, qb) = (per_question(rows, a, n), per_question(rows, b, n));
+    let d: Vec<f64> = qa
+        .iter()
+        .filter_map(|(q, x)| qb.get(q).map(|y| x - y))
+        .collect();
+    paired(&d, seed)
+}
+
+/// Mean of `d` and its percentile bootstrap 95% interval; `None` for no data.
+pub fn paired(d: &[f64], seed: u64) -> Option<Paired> {
+    if d.is_empty() {
+        return None;
+    }
+    let mean = |x: &mut dyn Iterator<Item = f64>| x.sum::<f64>() / d.len() as f64;
+    let diff = mean(&mut d.iter().copied());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut means: Vec<f64> = (0..RESAMPLES)
+        .map(|_| mean(&mut (0..d.len()).map(|_| d[rng.random_range(0..d.len())])))
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |p: f64| means[((p * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
+    Some(Paired {
+        diff,
+        lo: at(0.025),
+        hi: at(0.975),
+        questions: d.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(q: usize, s: &str, correct: bool) -> SweepRow {
+        SweepRow {
+            question_id: format!("q{q}"),
+            level: 1,
+            strategy: s.into(),
+            n: 4,
+            seed: 0,
+            correct,
+            generations: 4,
+            generated_tokens: 0,
+            verifier_tokens: 0,
+            flops: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_clear_win_holds_a_coin_flip_is_not_significant() {
+        // a right on 80 of 100 questions, b on 20 of them (a subset): +60 points.
+        let mut rows = Vec::new();
+        for q in 0..100 {
+            rows.push(row(q, "a", q < 80));
+            rows.push(row(q, "b", q < 20));
+        }
+        let p = compare(&rows, "a", "b", 4, 1).unwrap();
+        assert!((p.diff - 0.6).abs() < 1e-12 && p.questions == 100);
+        assert_eq!(p.verdict(), Verdict::Ahead);
+        assert!(p.lo > 0.45 && p.hi < 0.75, "{p:?}");
+        assert_eq!(
+            compare(&rows, "b", "a", 4, 1).unwrap().verdict(),
+            Verdict::Behind
+        );
+        // Right on different questions, equally often: no difference that an interval shows.
+        let mut rows = Vec::new();
+        for q in 0..100 {
+            rows.push(row(q, "a", q % 2 == 0));
+            rows.push(row(q, "b", q % 2 == 1));
+        }
+        let p = compare(&rows, "a", "b", 4, 1).unwrap();
+        assert_eq!((p.diff, p.verdict()), (0.0, Verdict::NotSignificant));
+        assert!(
+            p.describe().contains("paired over 100 questions"),
+            "{}",
+            p.describe()
+        );
+        assert!(compare(&rows, "a", "c", 4, 1).is_none());
+        // The same seed, the same interval.
+        assert_eq!(compare(&rows, "a", "b", 4, 1), Some(p));
+    }
+}
