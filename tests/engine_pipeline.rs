@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::copy_dir;
+use common::{actions, copy_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -36,19 +36,6 @@ fn samples(dir: &Path) -> Vec<SampleRow> {
 
 fn accuracy(rows: &[SampleRow]) -> f64 {
     rows.iter().filter(|r| r.correct).count() as f64 / rows.len().max(1) as f64
-}
-
-/// (stage, action) of the last run, from reports/smoke/timings.csv.
-fn actions(dir: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(dir.join("reports/smoke/timings.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[0].to_string(), f[1].to_string())
-        })
-        .collect()
 }
 
 #[test]

@@ -132,12 +132,10 @@ fn assert_same_data(run: &Path) {
 
 /// Stages that ran (not skipped) in the last pipeline run.
 fn ran(run: &Path) -> Vec<String> {
-    std::fs::read_to_string(run.join("reports/smoke/timings.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .filter(|l| l.split(',').nth(1) == Some("ran"))
-        .map(|l| l.split(',').next().unwrap().to_string())
+    common::actions(run)
+        .into_iter()
+        .filter(|(_, a)| a == "ran")
+        .map(|(s, _)| s)
         .collect()
 }
 

@@ -49,3 +49,17 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// (stage, action) of the last smoke run in `dir`, from reports/smoke/timings.csv.
+#[allow(dead_code)] // used by the tests that rerun a run on another engine
+pub fn actions(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(dir.join("reports/smoke/timings.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[1].to_string())
+        })
+        .collect()
+}

@@ -83,8 +83,8 @@ pub trait Decoder: Send + Sync {
 }
 
 /// Check the caller's rows against the caches: consecutive positions from each cache's
-/// length, inside the model's context. (Both backends rely on it.)
-pub(crate) fn check_rows(
+/// length, inside the model's context. (Every backend relies on it.)
+pub fn check_rows(
     caches: &[KvCache],
     rows: &[Row],
     out_rows: &[usize],

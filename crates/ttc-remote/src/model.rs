@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokenizers::Tokenizer;
 use ttc_model::cpu::Row;
-use ttc_model::decoder::{Decoder, KvCache};
+use ttc_model::decoder::{Decoder, KvCache, check_rows};
 use ttc_model::engine_spec::{BackendKind, EngineSpec, ServerKind};
 use ttc_model::remote::{Completion, CompletionRequest, RemoteGenerate, RemoteSeq};
 use ttc_model::{Error, Head, LlamaConfig, Result};
@@ -266,27 +266,15 @@ impl Decoder for RemoteModel {
         rows: &[Row],
         out_rows: &[usize],
     ) -> Result<Vec<f32>> {
+        check_rows(caches, rows, out_rows, self.max_positions)?;
+        if let Some(i) = caches.iter().position(|c| !matches!(c, KvCache::Remote(_))) {
+            return Err(Error::Config(format!(
+                "sequence {i} holds a {} cache; the openai backend needs its own",
+                caches[i].kind()
+            )));
+        }
         let mut new: Vec<Vec<u32>> = vec![Vec::new(); caches.len()];
         for r in rows {
-            let Some(KvCache::Remote(c)) = caches.get(r.seq) else {
-                return Err(Error::Config(format!(
-                    "sequence {} holds no remote cache; the openai backend needs its own",
-                    r.seq
-                )));
-            };
-            let want = c.tokens.len() + new[r.seq].len();
-            if r.pos != want {
-                return Err(Error::Config(format!(
-                    "sequence {}: row at position {} where {want} comes next",
-                    r.seq, r.pos
-                )));
-            }
-            if r.pos >= self.max_positions {
-                return Err(Error::Config(format!(
-                    "position {} exceeds the served context of {} positions",
-                    r.pos, self.max_positions
-                )));
-            }
             new[r.seq].push(r.token);
         }
         if !out_rows.is_empty() && self.is_lm() {
@@ -296,9 +284,7 @@ impl Decoder for RemoteModel {
         }
         let mut wants: Vec<Vec<(usize, usize)>> = vec![Vec::new(); caches.len()];
         for (k, &o) in out_rows.iter().enumerate() {
-            let r = rows
-                .get(o)
-                .ok_or_else(|| Error::Config(format!("output row {o} of {} rows", rows.len())))?;
+            let r = &rows[o];
             wants[r.seq].push((k, r.pos));
         }
         for (c, n) in caches.iter_mut().zip(&new) {

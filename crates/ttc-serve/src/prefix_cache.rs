@@ -25,18 +25,28 @@ pub struct PrefixCache {
     clock: u64,
 }
 
-/// A rolling hash of every prefix: `h[i]` covers `tokens[..i]`.
+/// One step of the rolling hash.
+fn roll(x: u64, t: u32) -> u64 {
+    (x ^ u64::from(t))
+        .wrapping_mul(0x0100_0000_01b3)
+        .rotate_left(5)
+}
+
+const SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The hash of every prefix: `h[i]` covers `tokens[..i]`.
 fn prefix_hashes(tokens: &[u32]) -> Vec<u64> {
     let mut h = Vec::with_capacity(tokens.len() + 1);
-    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
-    h.push(x);
+    h.push(SEED);
     for &t in tokens {
-        x = (x ^ u64::from(t))
-            .wrapping_mul(0x0100_0000_01b3)
-            .rotate_left(5);
-        h.push(x);
+        h.push(roll(*h.last().expect("seeded"), t));
     }
     h
+}
+
+/// The hash of the whole of `tokens` (the last of [`prefix_hashes`]).
+fn hash(tokens: &[u32]) -> u64 {
+    tokens.iter().fold(SEED, |x, &t| roll(x, t))
 }
 
 impl PrefixCache {
@@ -63,7 +73,7 @@ impl PrefixCache {
             return;
         }
         self.clock += 1;
-        let key = *prefix_hashes(&seq.tokens).last().expect("non-empty");
+        let key = hash(&seq.tokens);
         let n = seq.tokens.len();
         match self.entries.get_mut(&key) {
             Some(e) => e.used = self.clock,
@@ -112,5 +122,17 @@ impl PrefixCache {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_whole_hash_is_the_last_prefix_hash() {
+        let t = [5, 1, 9, 9, 0, 3];
+        assert_eq!(*prefix_hashes(&t).last().unwrap(), hash(&t));
+        assert_eq!(prefix_hashes(&t)[3], hash(&t[..3]));
     }
 }
