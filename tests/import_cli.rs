@@ -140,3 +140,56 @@ fn imported_checkpoints_run_the_pipeline_on_math500() {
     let e = stderr(&o);
     assert!(!o.status.success() && e.contains("{problem}"), "{e}");
 }
+
+/// `[import] chat = { system = … }`: the policy's own chat template (tokenizer_config.json)
+/// renders its prompts; the prompt travels with the checkpoint as chat_prompt.json; a
+/// broken template or a preset giving both forms is refused, naming the file or key.
+#[test]
+fn chat_template_prompts_come_from_the_tokenizer_config() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let smoke = repo().join("pipelines/smoke.toml").display().to_string();
+    ok(d, &["data", "gen", "--preset", &smoke]);
+    ok(d, &["tokenizer", "train", "--preset", &smoke]);
+    let tok = "checkpoints/smoke/tokenizer/tokenizer.json";
+    checkpoint(d, tok, "user/policy", false);
+    let template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content.strip() }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
+    let cfg = serde_json::json!({"chat_template": template, "eos_token": "<|eos|>"});
+    std::fs::write(d.join("user/policy/tokenizer_config.json"), cfg.to_string()).unwrap();
+    let math = repo().join("tests/fixtures/math500/test.jsonl");
+    let write = |name: &str, import_extra: &str| {
+        let text = format!(
+            "name = \"chat\"\n[problems]\ntest = \"{}\"\n[import]\npolicy = \"user/policy\"\n{import_extra}\n",
+            math.display()
+        );
+        std::fs::write(d.join(name), text).unwrap();
+        d.join(name).display().to_string()
+    };
+    let p = write("chat.toml", "chat = { system = \"Reason step by step.\" }");
+    ok(d, &["import", "policy", "--preset", &p]);
+    let dir = d.join("checkpoints/chat/policy");
+    assert!(dir.join("chat_prompt.json").exists());
+    assert!(!dir.join("prompt_template.txt").exists());
+    let prompt = ttc_task::tokenizer::PromptTemplate::load(&dir).unwrap();
+    assert_eq!(
+        prompt.render(" What is 2 + 2? ").unwrap(),
+        "<|system|>Reason step by step.\n<|user|>What is 2 + 2?\n<|assistant|>"
+    );
+    // Both forms at once: refused when the preset loads, naming the keys.
+    let both = write("both.toml", "prompt = \"{problem}\"\nchat = {}");
+    let o = ttc(d, &["import", "policy", "--preset", &both]);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success() && e.contains("both prompt and chat"),
+        "{e}"
+    );
+    // A template that does not parse: refused at import, naming tokenizer_config.json.
+    let cfg = serde_json::json!({"chat_template": "{% for m in messages %}"});
+    std::fs::write(d.join("user/policy/tokenizer_config.json"), cfg.to_string()).unwrap();
+    let o = ttc(d, &["import", "policy", "--preset", &p]);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success() && e.contains("tokenizer_config.json") && e.contains("chat template"),
+        "{e}"
+    );
+}

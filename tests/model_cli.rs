@@ -52,6 +52,31 @@ fn init_export_info_roundtrip() {
         info["inference_flops_per_token"],
         2 * info["params"].as_u64().unwrap()
     );
+    // A transformers bf16 checkpoint in three shards: described from its index and headers,
+    // loaded, and its load's peak memory reported against its size on disk.
+    let sharded =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/llama_bf16_sharded");
+    let o = ttc(
+        p,
+        &[
+            "model",
+            "info",
+            "--checkpoint",
+            &sharded.display().to_string(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(info["files"].as_array().unwrap().len(), 3, "{info}");
+    assert_eq!(
+        info["stored_values_by_dtype"]["BF16"], info["stored_values"],
+        "{info}"
+    );
+    assert_eq!(
+        info["memory_bytes_loaded"],
+        4 * info["params"].as_u64().unwrap()
+    );
+    assert!(info["load_peak_rss_bytes"].as_u64().unwrap() > 0, "{info}");
     // Same seed, same weights.
     assert!(init_tiny(p, &tok, "m2").status.success());
     assert_eq!(a, std::fs::read(p.join("m2/model.safetensors")).unwrap());

@@ -17,7 +17,8 @@ pub enum ModelCommand {
     /// reference.json: fixed input ids and our outputs, for
     /// `python3 tests/fixtures/make_hf_fixtures.py --check-export DIR`.
     Export(ExportArgs),
-    /// Print a checkpoint's architecture, parameter count and FLOPs per token as JSON.
+    /// Print a checkpoint's architecture, parameters, FLOPs per token, weight files
+    /// (dtype, bytes on disk) and the peak memory of loading it, as JSON.
     Info(InfoArgs),
 }
 
@@ -140,13 +141,21 @@ fn export(a: &ExportArgs) -> Result<()> {
 
 fn info(a: &InfoArgs) -> Result<()> {
     let cfg = LlamaConfig::load(&a.checkpoint.join("config.json"))?;
+    let files = ttc_model::checkpoint_files::summarize_weights(&a.checkpoint)?;
+    let rss_before = ttc_core::mem::peak_rss_bytes();
     // The weights are read and checked too (header, every tensor's shape against the
     // config, finite values): a truncated or garbage file is reported, not described.
-    let file = a.checkpoint.join("model.safetensors");
-    let weights = ttc_model::weights::read_safetensors(&file)?;
+    let weights = ttc_model::checkpoint_files::read_checkpoint_weights(&a.checkpoint)?;
     let stored: usize = weights.values().map(|t| t.data.len()).sum();
-    ttc_model::cpu::CpuModel::from_weights(&cfg, &weights)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let model = ttc_model::cpu::CpuModel::from_weights(&cfg, &weights).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e}",
+            ttc_model::checkpoint_files::weights_path(&a.checkpoint).display()
+        )
+    })?;
+    drop(weights);
+    let peak = ttc_core::mem::peak_rss_bytes();
+    drop(model);
     let p = cfg.num_params();
     let out = serde_json::json!({
         "architecture": cfg.architectures,
@@ -156,10 +165,18 @@ fn info(a: &InfoArgs) -> Result<()> {
         "heads": cfg.num_attention_heads,
         "kv_heads": cfg.kv_heads(),
         "vocab_size": cfg.vocab_size,
+        "context": cfg.max_position_embeddings,
         "inference_flops_per_token": 2 * p,
         "training_flops_per_token": 6 * p,
         "stored_values": stored,
-        "file_bytes": std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0),
+        "stored_values_by_dtype": files.values_by_dtype,
+        "files": files.files,
+        "file_bytes": files.bytes_on_disk,
+        // ttc's CPU engine holds f32 weights.
+        "memory_bytes_loaded": p * 4,
+        "load_peak_rss_bytes": peak,
+        "load_peak_rss_over_file": peak.map(|b| b as f64 / files.bytes_on_disk.max(1) as f64),
+        "rss_before_load_bytes": rss_before,
     });
     println!("{out}");
     Ok(())

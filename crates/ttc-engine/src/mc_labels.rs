@@ -60,8 +60,9 @@ pub fn label_questions(
 ) -> Result<(Vec<LabelRow>, LabelStats)> {
     let before = engine.counts().computed();
     let mut stats = LabelStats::default();
-    let encode =
-        |s: &str| -> ttc_data::Result<Vec<u32>> { engine.encode(s).map_err(tokenizer_error) };
+    let encode = |s: &str| -> ttc_data::Result<ttc_data::steps::Encoded> {
+        engine.encode_with_offsets(s).map_err(tokenizer_error)
+    };
     let prompts = problems
         .iter()
         .map(|p| Ok(engine.encode_prompt(&p.problem)?))

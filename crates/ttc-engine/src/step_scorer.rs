@@ -52,15 +52,19 @@ impl<'m> StepScorer<'m> {
 
     /// Token layout of a question's prompt + steps.
     pub fn layout(&self, problem: &str, steps: &[String]) -> Result<StepLayout> {
-        self.layout_prompt(&self.engine.prompt().render(problem), steps)
+        let prompt = self.engine.prompt().render(problem).map_err(prompt_error)?;
+        self.layout_prompt(&prompt, steps)
     }
 
     /// Token layout of a full prompt text + steps.
     pub fn layout_prompt(&self, prompt: &str, steps: &[String]) -> Result<StepLayout> {
-        let encode = |s: &str| -> ttc_data::Result<Vec<u32>> {
-            self.engine.encode(s).map_err(tokenizer_error)
+        let encode = |s: &str| -> ttc_data::Result<ttc_data::steps::Encoded> {
+            self.engine.encode_with_offsets(s).map_err(tokenizer_error)
         };
-        let prompt = encode(prompt)?;
+        let prompt = self
+            .engine
+            .encode_prompt_text(prompt)
+            .map_err(tokenizer_error)?;
         Ok(layout(&encode, &prompt, steps, false)?)
     }
 
@@ -69,8 +73,8 @@ impl<'m> StepScorer<'m> {
     pub fn score(&self, items: &[(&str, &[String])]) -> Result<Vec<Vec<f32>>> {
         let prompts: Vec<String> = items
             .iter()
-            .map(|(p, _)| self.engine.prompt().render(p))
-            .collect();
+            .map(|(p, _)| self.engine.prompt().render(p).map_err(prompt_error))
+            .collect::<std::result::Result<_, _>>()?;
         let with: Vec<(&str, &[String])> = prompts
             .iter()
             .zip(items)
@@ -189,4 +193,8 @@ impl<'m> StepScorer<'m> {
         }
         Ok(out)
     }
+}
+
+fn prompt_error(e: ttc_task::Error) -> ttc_data::Error {
+    ttc_data::Error::Input(format!("prompt: {e}"))
 }

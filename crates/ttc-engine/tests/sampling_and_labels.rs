@@ -39,20 +39,38 @@ fn row(p: &Problem, qi: usize, sid: u32, text: &str) -> SampleRow {
     }
 }
 
+/// On the arith tokenizer (which never merges across "\n") the offset-based layout puts
+/// every step end where encoding the steps piece by piece does, so the default task's
+/// labels and scores did not move when step boundaries went through offsets.
 #[test]
-fn piecewise_step_layout_equals_whole_text_encoding() {
+fn offset_layout_equals_piecewise_layout_on_the_arith_tokenizer() {
     let (problems, tok) = setup();
-    let enc = |s: &str| -> ttc_data::Result<Vec<u32>> {
-        Ok(tok.encode(s, false).unwrap().get_ids().to_vec())
+    let ids = |s: &str| tok.encode(s, false).unwrap().get_ids().to_vec();
+    let enc = |s: &str| -> ttc_data::Result<ttc_data::steps::Encoded> {
+        Ok(ttc_task::tokenizer::encode_with_offsets(&tok, s).unwrap())
     };
     for p in &problems {
-        let prompt = enc(&prompt_text(&p.problem)).unwrap();
+        let prompt = ids(&prompt_text(&p.problem));
         let steps = split_steps(&p.solution);
-        let l = layout(&enc, &prompt, &steps, false).unwrap();
-        let mut whole = prompt.clone();
-        whole.extend(enc(&join_steps(&steps)).unwrap());
-        assert_eq!(l.tokens, whole, "{}", p.solution);
-        assert_eq!(l.step_ends.len(), steps.len());
+        for open in [false, true] {
+            let l = layout(&enc, &prompt, &steps, open).unwrap();
+            let mut whole = prompt.clone();
+            let mut ends = Vec::new();
+            for (i, s) in steps.iter().enumerate() {
+                whole.extend(ids(s));
+                ends.push(whole.len() - 1);
+                if open || i + 1 < steps.len() {
+                    whole.extend(ids("\n\n"));
+                }
+            }
+            assert_eq!(l.tokens, whole, "{}", p.solution);
+            assert_eq!(l.step_ends, ends, "{}", p.solution);
+            let mut joined = prompt.clone();
+            joined.extend(ids(&join_steps(&steps)));
+            if !open {
+                assert_eq!(l.tokens, joined);
+            }
+        }
     }
 }
 

@@ -13,11 +13,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::burn_decoder::BurnDecoder;
+use crate::checkpoint_files::{read_checkpoint_weights, weights_path};
 use crate::config::LlamaConfig;
 use crate::cpu::CpuModel;
 use crate::decoder::Decoder;
 use crate::model::Transformer;
-use crate::weights::{WeightMap, read_safetensors};
+use crate::weights::WeightMap;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -311,12 +312,12 @@ pub fn decoder_from_weights(
     }
 }
 
-/// The checkpoint in `dir` (`config.json` + `model.safetensors`) on the backend `spec` names.
+/// The checkpoint in `dir` (`config.json` + `model.safetensors` or shards) on the backend
+/// `spec` names.
 pub fn load_decoder(dir: &Path, spec: &EngineSpec) -> Result<Box<dyn Decoder>> {
     let cfg = LlamaConfig::load(&dir.join("config.json"))?;
-    let file = dir.join("model.safetensors");
-    let w = read_safetensors(&file)?;
-    decoder_from_weights(&cfg, w, &file, spec)
+    let w = read_checkpoint_weights(dir)?;
+    decoder_from_weights(&cfg, w, &weights_path(dir), spec)
 }
 
 #[cfg(test)]

@@ -252,7 +252,11 @@ impl<'m> Engine<'m> {
     /// The prompt tokens of a problem, in this model's prompt format; an error when they
     /// leave no room to generate in the model's context.
     pub fn encode_prompt(&self, problem: &str) -> Result<Vec<u32>> {
-        let ids = self.encode(&self.prompt.render(problem))?;
+        let text = self
+            .prompt
+            .render(problem)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let ids = self.encode_prompt_text(&text)?;
         let max = self.model.max_positions();
         if ids.len() >= max {
             let head: String = problem.chars().take(60).collect();
@@ -262,6 +266,23 @@ impl<'m> Engine<'m> {
             )));
         }
         Ok(ids)
+    }
+
+    /// A rendered prompt's ids, special tokens added as transformers' `tokenizer(text)` adds
+    /// them for a format-string prompt (Llama-3's BOS, from the tokenizer's post-processor)
+    /// and not for a chat prompt, whose template writes its own.
+    pub fn encode_prompt_text(&self, text: &str) -> Result<Vec<u32>> {
+        let add = matches!(self.prompt, PromptTemplate::Format(_));
+        self.tokenizer
+            .encode(text, add)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// Ids of `text` and each token's byte span (step boundaries map through these).
+    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>)> {
+        ttc_task::tokenizer::encode_with_offsets(&self.tokenizer, text)
+            .map_err(|e| Error::Tokenizer(e.to_string()))
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {

@@ -11,9 +11,12 @@ use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
+use crate::checkpoint_files::{
+    DEFAULT_MAX_SHARD_BYTES, read_checkpoint_weights, weights_path, write_checkpoint_weights,
+};
 use crate::config::{Head, LlamaConfig};
 use crate::model::Transformer;
-use crate::weights::{HostTensor, WeightMap, read_safetensors, take, write_safetensors};
+use crate::weights::{HostTensor, WeightMap, take};
 use crate::{Error, Result};
 
 fn transpose(t: &HostTensor) -> HostTensor {
@@ -243,12 +246,11 @@ impl<B: Backend> Transformer<B> {
     }
 }
 
-/// `config.json` + `model.safetensors` of a checkpoint directory.
+/// `config.json` + the weights (`model.safetensors` or shards) of a checkpoint directory.
 pub fn load_checkpoint<B: Backend>(dir: &Path, dev: &B::Device) -> Result<Transformer<B>> {
     let cfg = LlamaConfig::load(&dir.join("config.json"))?;
-    let file = dir.join("model.safetensors");
-    let w = read_safetensors(&file)?;
-    Transformer::from_weights(&cfg, w, &file, dev)
+    let w = read_checkpoint_weights(dir)?;
+    Transformer::from_weights(&cfg, w, &weights_path(dir), dev)
 }
 
 /// The checkpoint in `dir` built with `cfg`, which may differ from the checkpoint's own
@@ -267,8 +269,7 @@ pub fn load_checkpoint_as<B: Backend>(
             dir.display()
         )));
     }
-    let file = dir.join("model.safetensors");
-    Transformer::from_weights(cfg, read_safetensors(&file)?, &file, dev)
+    Transformer::from_weights(cfg, read_checkpoint_weights(dir)?, &weights_path(dir), dev)
 }
 
 /// A score-head model (PRM / ORM) whose backbone is the causal checkpoint in `dir` and
@@ -279,8 +280,8 @@ pub fn load_backbone_with_score_head<B: Backend>(
     dev: &B::Device,
 ) -> Result<Transformer<B>> {
     let cfg = LlamaConfig::load(&dir.join("config.json"))?.with_score_head();
-    let file = dir.join("model.safetensors");
-    let mut w = read_safetensors(&file)?;
+    let file = weights_path(dir);
+    let mut w = read_checkpoint_weights(dir)?;
     w.remove("lm_head.weight");
     B::seed(dev, seed);
     let fresh = cfg.init::<B>(dev).to_weights();
@@ -292,11 +293,21 @@ pub fn load_backbone_with_score_head<B: Backend>(
     Transformer::from_weights(&cfg, w, &file, dev)
 }
 
-/// Write `config.json` and `model.safetensors` (atomically each).
+/// Write `config.json` and the weights (atomically each): `model.safetensors`, or shards
+/// and their index past transformers' default shard size.
 pub fn save_checkpoint<B: Backend>(dir: &Path, model: &Transformer<B>) -> Result<()> {
+    save_checkpoint_sharded(dir, model, DEFAULT_MAX_SHARD_BYTES)
+}
+
+/// [`save_checkpoint`] with shards of at most `max_shard_bytes`.
+pub fn save_checkpoint_sharded<B: Backend>(
+    dir: &Path,
+    model: &Transformer<B>,
+    max_shard_bytes: u64,
+) -> Result<()> {
     let json = serde_json::to_vec_pretty(model.config()).expect("config serializes");
     ttc_core::atomic::write_atomic(&dir.join("config.json"), &json)?;
-    write_safetensors(&dir.join("model.safetensors"), &model.to_weights())
+    write_checkpoint_weights(dir, &model.to_weights(), max_shard_bytes)
 }
 
 /// Copy `tokenizer.json` into a checkpoint and write the `tokenizer_config.json` that lets

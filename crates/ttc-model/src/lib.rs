@@ -13,6 +13,7 @@
 pub mod attention;
 pub mod bench;
 pub mod burn_decoder;
+pub mod checkpoint_files;
 pub mod config;
 pub mod cpu;
 pub mod decoder;

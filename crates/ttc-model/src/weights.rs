@@ -21,9 +21,39 @@ pub struct HostTensor {
 /// Tensors by HF name.
 pub type WeightMap = BTreeMap<String, HostTensor>;
 
+/// The file memory-mapped (read-only): its pages are read as the tensors are converted,
+/// not copied into a buffer first.
+fn map_file(path: &Path) -> Result<memmap2::Mmap> {
+    let f = std::fs::File::open(path).map_err(|e| ttc_core::Error::io(path, e))?;
+    // SAFETY: the map is read-only and dropped before this module returns; a checkpoint
+    // rewritten while it is read (ttc writes by rename, never in place) is the one hazard.
+    unsafe { memmap2::Mmap::map(&f) }.map_err(|e| ttc_core::Error::io(path, e).into())
+}
+
+/// (dtype, values) of every tensor in a safetensors file, from its header alone.
+pub fn safetensors_header(path: &Path) -> Result<Vec<(String, u64)>> {
+    let bytes = map_file(path)?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| {
+        Error::Weights(format!(
+            "{}: not a valid safetensors file ({e})",
+            path.display()
+        ))
+    })?;
+    Ok(meta
+        .tensors()
+        .values()
+        .map(|info| {
+            (
+                format!("{:?}", info.dtype),
+                info.shape.iter().product::<usize>() as u64,
+            )
+        })
+        .collect())
+}
+
 /// Read every tensor of a safetensors file.
 pub fn read_safetensors(path: &Path) -> Result<WeightMap> {
-    let bytes = std::fs::read(path).map_err(|e| ttc_core::Error::io(path, e))?;
+    let bytes = map_file(path)?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| {
         Error::Weights(format!(
             "{}: not a valid safetensors file ({e})",

@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Int, Tensor, TensorData};
+use ttc_model::checkpoint_files::{INDEX_FILE, read_checkpoint_weights, weight_files};
 use ttc_model::cpu::{CpuModel, Row};
-use ttc_model::hf_io::{load_checkpoint, save_checkpoint};
+use ttc_model::hf_io::{load_checkpoint, save_checkpoint, save_checkpoint_sharded};
 use ttc_model::weights::read_safetensors;
 use ttc_model::{CpuBackend, LlamaConfig};
 
@@ -75,7 +76,7 @@ fn burn_outputs(dir: &Path, ids: &[Vec<u32>]) -> Vec<f32> {
 
 fn cpu_outputs(dir: &Path, ids: &[Vec<u32>]) -> Vec<f32> {
     let cfg = LlamaConfig::load(&dir.join("config.json")).unwrap();
-    let w = read_safetensors(&dir.join("model.safetensors")).unwrap();
+    let w = read_checkpoint_weights(dir).unwrap();
     let m = CpuModel::from_weights(&cfg, &w).unwrap();
     let mut out = Vec::new();
     for seq in ids {
@@ -128,6 +129,44 @@ fn qwen2_with_bias_and_tied_embeddings_matches_transformers() {
 #[test]
 fn token_classification_score_head_matches_transformers() {
     check("llama_score");
+}
+
+/// bf16 weights in three shards with transformers' index: read through the index (burn
+/// model and CPU decoder), matching transformers' outputs of the same bf16 weights.
+#[test]
+fn bf16_sharded_checkpoints_match_transformers() {
+    for name in ["llama_bf16_sharded", "qwen2_bf16_sharded"] {
+        assert!(fixture(name).join(INDEX_FILE).exists());
+        assert_eq!(weight_files(&fixture(name)).unwrap().len(), 3, "{name}");
+        check(name);
+    }
+}
+
+/// Our sharded output loads back to the same weights, and a shard gone missing is an
+/// error naming it.
+#[test]
+fn sharded_save_roundtrips_and_a_missing_shard_is_named() {
+    let dev = Default::default();
+    let t = tempfile::tempdir().unwrap();
+    let m = load_checkpoint::<CpuBackend>(&fixture("llama"), &dev).unwrap();
+    save_checkpoint_sharded(t.path(), &m, 100_000).unwrap();
+    let files = weight_files(t.path()).unwrap();
+    assert!(files.len() >= 3, "{files:?}");
+    assert!(!t.path().join("model.safetensors").exists());
+    let a = read_checkpoint_weights(&fixture("llama")).unwrap();
+    let b = read_checkpoint_weights(t.path()).unwrap();
+    assert_eq!(a, b);
+    let e = cpu_outputs(t.path(), &expected(&fixture("llama")).ids);
+    assert_eq!(
+        e,
+        cpu_outputs(&fixture("llama"), &expected(&fixture("llama")).ids)
+    );
+    std::fs::remove_file(&files[1]).unwrap();
+    let err = load_checkpoint::<CpuBackend>(t.path(), &dev)
+        .unwrap_err()
+        .to_string();
+    let shard = files[1].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains(INDEX_FILE) && err.contains(&shard), "{err}");
 }
 
 #[test]

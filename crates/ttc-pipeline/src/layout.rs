@@ -169,7 +169,10 @@ impl Layout {
 
 /// A model checkpoint's weight and config files.
 pub fn model_files(dir: &Path) -> Vec<PathBuf> {
-    vec![dir.join("model.safetensors"), dir.join("config.json")]
+    vec![
+        ttc_model::checkpoint_files::weights_path(dir),
+        dir.join("config.json"),
+    ]
 }
 
 /// What a stage reads of a checkpoint it runs: weights, config and tokenizer.

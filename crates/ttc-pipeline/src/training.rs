@@ -85,9 +85,15 @@ pub fn eval_policy(
     let pb = ctx
         .progress
         .bar(problems.len() as u64, &format!("pass@1 {label}"));
-    let r = greedy_pass_at_1(model.as_ref(), tok, problems, max_new_tokens, &mut |n| {
-        pb.inc(n as u64)
-    })?;
+    let prompt = ttc_task::tokenizer::PromptTemplate::load(dir)?;
+    let r = greedy_pass_at_1(
+        model.as_ref(),
+        tok,
+        &prompt,
+        problems,
+        max_new_tokens,
+        &mut |n| pb.inc(n as u64),
+    )?;
     pb.finish();
     Ok(r)
 }

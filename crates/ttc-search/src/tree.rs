@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use ttc_task::grader::extract::extract_answer;
+use ttc_task::grader::extract::{extract_answer, extract_boxed};
 use ttc_task::steps::split_steps;
 
 use crate::{Continuation, Expansion, Request};
@@ -87,7 +87,8 @@ impl Tree {
     }
 
     /// Fill the reserved children of `req` from the generator's `exp`. A node is finished
-    /// when the generator says so, when its new text holds a final answer, or when its
+    /// when the generator says so, when its new text holds a final answer (see
+    /// [`holds_final_answer`]), or when its
     /// token budget is spent.
     pub fn attach(&mut self, req: &Request, exp: &Expansion, max_new_tokens: usize) {
         let acc = self.accounting.entry(req.question).or_default();
@@ -112,7 +113,7 @@ impl Tree {
             let full = format!("{ptext}{text}");
             let steps = split_steps(&full);
             let tokens = ptokens + generated_tokens;
-            let finished = *finished || extract_answer(text).is_some() || tokens >= max_new_tokens;
+            let finished = *finished || holds_final_answer(text) || tokens >= max_new_tokens;
             let rounds = match req.until {
                 crate::Until::Step => 1,
                 _ => 0,
@@ -133,5 +134,28 @@ impl Tree {
     /// The aggregated score of a node (0 before any step was scored).
     pub fn score(&self, id: NodeId, agg: crate::select::Aggregation) -> f32 {
         agg.apply(&self.nodes[id].scores)
+    }
+}
+
+/// Whether new text ends a path: it holds the final-answer form both tasks define, a
+/// `\boxed{…}` (the arith task's last step, MATH's convention). A stray "the answer is"
+/// mid-solution does not end a path; it is still read as an answer when grading.
+pub fn holds_final_answer(text: &str) -> bool {
+    extract_boxed(text).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_boxed_answer_ends_a_path() {
+        assert!(holds_final_answer("So the answer is $\\boxed{12}$."));
+        assert!(holds_final_answer("The answer is \\boxed{51}."));
+        assert!(!holds_final_answer(
+            "Note that the answer is not obvious: we first factor."
+        ));
+        assert!(!holds_final_answer("the answer is 5\n\n"));
+        assert!(!holds_final_answer("\\boxed{unclosed"));
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod arith;
 pub mod arith_expr;
+pub mod chat_template;
 pub mod dataset;
 pub mod error;
 pub mod grader;

@@ -14,6 +14,7 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, PreTokenizerWrapper};
 
+use crate::chat_template::{ChatOptions, ChatTemplate};
 use crate::{Error, Result};
 
 /// Padding (id 0).
@@ -112,6 +113,14 @@ pub fn load_tokenizer(path: &std::path::Path) -> Result<Tokenizer> {
 }
 
 /// Encode then decode; true when the text comes back byte for byte.
+/// Ids of `text` (no special tokens added) and each token's byte span in it.
+pub fn encode_with_offsets(tok: &Tokenizer, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>)> {
+    let e = tok
+        .encode(text, false)
+        .map_err(|e| Error::Config(format!("tokenizer: {e}")))?;
+    Ok((e.get_ids().to_vec(), e.get_offsets().to_vec()))
+}
+
 pub fn round_trips(tok: &Tokenizer, text: &str) -> bool {
     tok.encode(text, false)
         .ok()
@@ -124,34 +133,94 @@ pub fn prompt_text(problem: &str) -> String {
     format!("Problem: {problem}\nSolution:\n")
 }
 
-/// A checkpoint's prompt format, kept beside its weights as `prompt_template.txt` (an
-/// imported HF model's chat template, say); absent means [`prompt_text`].
+/// A checkpoint's prompt format, kept beside its weights as `prompt_template.txt` (a format
+/// string) or `chat_prompt.json` (its tokenizer's chat template); neither means
+/// [`prompt_text`].
 pub const PROMPT_FILE: &str = "prompt_template.txt";
+/// The chat form of a checkpoint's prompt: the template, its special tokens and options.
+pub const CHAT_PROMPT_FILE: &str = "chat_prompt.json";
 
-/// How a problem becomes the prompt text a model continues: `{problem}` is replaced by the
-/// problem (its only placeholder).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PromptTemplate(String);
+/// How a problem becomes the prompt text a model continues: a format string whose one
+/// `{problem}` is replaced by the problem, or a chat template rendered with the problem as
+/// the user's turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptTemplate {
+    Format(String),
+    Chat(Box<ChatPrompt>),
+}
+
+/// A chat template and the options it is rendered with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatPrompt {
+    pub template: ChatTemplate,
+    pub options: ChatOptions,
+}
+
+/// `chat_prompt.json`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatPromptFile {
+    template: String,
+    specials: std::collections::BTreeMap<String, String>,
+    #[serde(flatten)]
+    options: ChatOptions,
+}
 
 impl Default for PromptTemplate {
     fn default() -> Self {
-        PromptTemplate(prompt_text("{problem}"))
+        PromptTemplate::Format(prompt_text("{problem}"))
     }
 }
 
 impl PromptTemplate {
-    /// A template with exactly one `{problem}`.
+    /// A format string with exactly one `{problem}`.
     pub fn parse(template: &str) -> Result<PromptTemplate> {
         match template.matches("{problem}").count() {
-            1 => Ok(PromptTemplate(template.to_string())),
+            1 => Ok(PromptTemplate::Format(template.to_string())),
             n => Err(Error::Config(format!(
                 "prompt template: needs exactly one {{problem}} placeholder, found {n}"
             ))),
         }
     }
 
-    /// `dir/prompt_template.txt`, or the default when the checkpoint has none.
+    /// The chat template of checkpoint `dir` (its `tokenizer_config.json`) with `options`;
+    /// checked by rendering a probe problem.
+    pub fn chat(dir: &Path, options: ChatOptions) -> Result<PromptTemplate> {
+        let path = dir.join("tokenizer_config.json");
+        if !path.exists() {
+            return Err(Error::Config(format!(
+                "{}: not found; a chat prompt needs the tokenizer's chat_template",
+                path.display()
+            )));
+        }
+        let template = ChatTemplate::from_tokenizer_config(&path)?.ok_or_else(|| {
+            Error::Config(format!(
+                "{}: has no chat_template (give a prompt format string instead)",
+                path.display()
+            ))
+        })?;
+        let t = PromptTemplate::Chat(Box::new(ChatPrompt { template, options }));
+        t.render("What is 1 + 1?")
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Ok(t)
+    }
+
+    /// The checkpoint's prompt: `dir/chat_prompt.json`, `dir/prompt_template.txt`, or the
+    /// default when it has neither.
     pub fn load(dir: &Path) -> Result<PromptTemplate> {
+        let chat = dir.join(CHAT_PROMPT_FILE);
+        if chat.exists() {
+            let text = std::fs::read_to_string(&chat)
+                .map_err(|e| Error::Config(format!("{}: {e}", chat.display())))?;
+            let f: ChatPromptFile = serde_json::from_str(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", chat.display())))?;
+            let template = ChatTemplate::new(&f.template, f.specials)
+                .map_err(|e| Error::Config(format!("{}: {e}", chat.display())))?;
+            return Ok(PromptTemplate::Chat(Box::new(ChatPrompt {
+                template,
+                options: f.options,
+            })));
+        }
         let path = dir.join(PROMPT_FILE);
         match std::fs::read_to_string(&path) {
             Ok(t) => PromptTemplate::parse(&t)
@@ -161,12 +230,40 @@ impl PromptTemplate {
         }
     }
 
-    pub fn render(&self, problem: &str) -> String {
-        self.0.replacen("{problem}", problem, 1)
+    /// Write this prompt into checkpoint `dir` (the file [`PromptTemplate::load`] reads).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let (name, bytes) = match self {
+            PromptTemplate::Format(f) => (PROMPT_FILE, f.as_bytes().to_vec()),
+            PromptTemplate::Chat(c) => {
+                let f = ChatPromptFile {
+                    template: c.template.source().to_string(),
+                    specials: c.template.specials().clone(),
+                    options: c.options.clone(),
+                };
+                (
+                    CHAT_PROMPT_FILE,
+                    serde_json::to_vec_pretty(&f).expect("json"),
+                )
+            }
+        };
+        ttc_core::atomic::write_atomic(&dir.join(name), &bytes)
+            .map_err(|e| Error::Config(e.to_string()))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The file name [`PromptTemplate::save`] writes.
+    pub fn file_name(&self) -> &'static str {
+        match self {
+            PromptTemplate::Format(_) => PROMPT_FILE,
+            PromptTemplate::Chat(_) => CHAT_PROMPT_FILE,
+        }
+    }
+
+    /// The prompt text of `problem`.
+    pub fn render(&self, problem: &str) -> Result<String> {
+        match self {
+            PromptTemplate::Format(f) => Ok(f.replacen("{problem}", problem, 1)),
+            PromptTemplate::Chat(c) => c.template.render(problem, &c.options),
+        }
     }
 }
 

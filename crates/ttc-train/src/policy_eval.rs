@@ -65,11 +65,12 @@ pub struct PassAtOne {
 pub fn greedy_pass_at_1(
     model: &dyn Decoder,
     tok: &Tokenizer,
+    prompt: &ttc_task::tokenizer::PromptTemplate,
     problems: &[Problem],
     max_new_tokens: usize,
     on_done: &mut dyn FnMut(usize),
 ) -> Result<PassAtOne> {
-    let engine = Engine::new(model, tok)?;
+    let engine = Engine::new(model, tok)?.with_prompt(prompt.clone());
     let mut out = PassAtOne {
         overall: Accuracy::default(),
         per_level: BTreeMap::new(),
@@ -78,8 +79,9 @@ pub fn greedy_pass_at_1(
     for chunk in problems.chunks(256) {
         let prompts = chunk
             .iter()
-            .map(|p| encode(tok, &prompt_text(&p.problem)))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|p| engine.encode_prompt(&p.problem))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Config(e.to_string()))?;
         let gens = engine.generate(&prompts, 1, &SamplingParams::greedy(max_new_tokens), 0)?;
         for (p, g) in chunk.iter().zip(gens) {
             let ans = extract_answer(&g[0].text);

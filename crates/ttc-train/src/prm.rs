@@ -30,10 +30,12 @@ pub fn prm_examples(
             .or_default()
             .push(l);
     }
-    let encode = |s: &str| -> ttc_data::Result<Vec<u32>> {
-        tok.encode(s, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| ttc_data::Error::Input(format!("tokenizer: {e}")))
+    let encode = |s: &str| -> ttc_data::Result<ttc_data::steps::Encoded> {
+        ttc_task::tokenizer::encode_with_offsets(tok, s)
+            .map_err(|e| ttc_data::Error::Input(e.to_string()))
+    };
+    let ids = |s: &str| -> Result<Vec<u32>> {
+        Ok(encode(s).map_err(|e| Error::Config(e.to_string()))?.0)
     };
     let mut out = Vec::new();
     for s in samples {
@@ -46,7 +48,7 @@ pub fn prm_examples(
                 s.question_id
             ))
         })?;
-        let prompt = encode(&prompt_text(problem)).map_err(|e| Error::Config(e.to_string()))?;
+        let prompt = ids(&prompt_text(problem))?;
         let l =
             layout(&encode, &prompt, &s.steps, false).map_err(|e| Error::Config(e.to_string()))?;
         let mut tokens = l.tokens;
@@ -90,12 +92,14 @@ pub fn orm_example(
     if steps.is_empty() {
         return Ok(None);
     }
-    let encode = |s: &str| -> ttc_data::Result<Vec<u32>> {
-        tok.encode(s, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| ttc_data::Error::Input(format!("tokenizer: {e}")))
+    let encode = |s: &str| -> ttc_data::Result<ttc_data::steps::Encoded> {
+        ttc_task::tokenizer::encode_with_offsets(tok, s)
+            .map_err(|e| ttc_data::Error::Input(e.to_string()))
     };
-    let p = encode(prompt).map_err(|e| Error::Config(e.to_string()))?;
+    let ids = |s: &str| -> Result<Vec<u32>> {
+        Ok(encode(s).map_err(|e| Error::Config(e.to_string()))?.0)
+    };
+    let p = ids(prompt)?;
     let l = layout(&encode, &p, steps, false).map_err(|e| Error::Config(e.to_string()))?;
     let mut tokens = l.tokens;
     tokens.push(eos);

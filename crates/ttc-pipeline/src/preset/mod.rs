@@ -206,6 +206,12 @@ pub struct ImportSection {
     pub prm: Option<PathBuf>,
     /// The PRM's prompt (default: `prompt`).
     pub prm_prompt: Option<String>,
+    /// Prompt the policy with its tokenizer's own chat template (`tokenizer_config.json`),
+    /// the problem as the user's turn: `chat = { system = "…", kwargs = { … } }` (both
+    /// optional). Instead of `prompt`.
+    pub chat: Option<ttc_task::chat_template::ChatOptions>,
+    /// The PRM's chat prompt (default: `chat`, when neither `prm_prompt` nor this is given).
+    pub prm_chat: Option<ttc_task::chat_template::ChatOptions>,
 }
 
 /// `[pipeline]`.
@@ -503,6 +509,18 @@ impl Preset {
             im.policy = base.join(&im.policy);
             if let Some(p) = im.prm.as_mut() {
                 *p = base.join(&*p);
+            }
+            if im.prompt.is_some() && im.chat.is_some() {
+                anyhow::bail!(
+                    "{}: [import] gives both prompt and chat; the policy's prompt is one or the other",
+                    path.display()
+                );
+            }
+            if im.prm_prompt.is_some() && im.prm_chat.is_some() {
+                anyhow::bail!(
+                    "{}: [import] gives both prm_prompt and prm_chat; the PRM's prompt is one or the other",
+                    path.display()
+                );
             }
             for t in [im.prompt.as_deref(), im.prm_prompt.as_deref()]
                 .into_iter()

@@ -237,7 +237,9 @@ fn prompt_tokens(ctx: &Ctx) -> Result<HashMap<u32, (u64, u64)>> {
         problems
             .iter()
             .map(|p| {
-                tok.encode(template.render(&p.problem), false)
+                let text = template.render(&p.problem)?;
+                let add = matches!(template, ttc_task::tokenizer::PromptTemplate::Format(_));
+                tok.encode(text, add)
                     .map(|e| e.get_ids().len() as u64)
                     .map_err(|e| anyhow::anyhow!("{}: tokenizer: {e}", dir.display()))
             })

@@ -1,6 +1,7 @@
 //! `ttc import policy|prm`: a user's HF checkpoint becomes this run's policy or PRM.
 //!
-//! The directory (`config.json`, `model.safetensors`, `tokenizer.json`; `Llama…` or
+//! The directory (`config.json`, `model.safetensors` or shards with
+//! `model.safetensors.index.json`, `tokenizer.json`; `Llama…` or
 //! `Qwen2…`) is loaded and checked first — weights against the config, the tokenizer
 //! against the vocabulary, a language-model head for a policy and a one-label score head for
 //! a PRM — then copied to `checkpoints/<run>/{policy,prm}/` with the prompt format
@@ -9,7 +10,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ttc_task::tokenizer::{PROMPT_FILE, PromptTemplate};
+use ttc_task::chat_template::ChatOptions;
+use ttc_task::tokenizer::{CHAT_PROMPT_FILE, PROMPT_FILE, PromptTemplate};
+
+use ttc_model::checkpoint_files::{INDEX_FILE, weight_files, weights_path};
 
 use crate::checkpoint::load_cpu;
 use crate::layout::Layout;
@@ -29,18 +33,30 @@ pub struct ImportStage {
     prm: bool,
     src: PathBuf,
     prompt: Option<String>,
+    chat: Option<ChatOptions>,
 }
 
 impl ImportStage {
     /// `None` when the preset imports no such model.
     pub fn new(preset: &Preset, prm: bool) -> Option<ImportStage> {
         let im = preset.import.as_ref()?;
-        let (src, prompt) = if prm {
-            (im.prm.clone()?, im.prm_prompt.clone().or(im.prompt.clone()))
+        let (src, prompt, chat) = if prm {
+            let own = im.prm_prompt.is_some() || im.prm_chat.is_some();
+            let (p, c) = if own {
+                (im.prm_prompt.clone(), im.prm_chat.clone())
+            } else {
+                (im.prompt.clone(), im.chat.clone())
+            };
+            (im.prm.clone()?, p, c)
         } else {
-            (im.policy.clone(), im.prompt.clone())
+            (im.policy.clone(), im.prompt.clone(), im.chat.clone())
         };
-        Some(ImportStage { prm, src, prompt })
+        Some(ImportStage {
+            prm,
+            src,
+            prompt,
+            chat,
+        })
     }
 
     fn dir(&self, layout: &Layout) -> PathBuf {
@@ -57,10 +73,16 @@ impl Stage for ImportStage {
         if self.prm { "prm" } else { "policy" }.into()
     }
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({"src": self.src, "prompt": self.prompt, "prm": self.prm})
+        let mut c = serde_json::json!({"src": self.src, "prompt": self.prompt, "prm": self.prm});
+        if let Some(chat) = &self.chat {
+            c["chat"] = serde_json::to_value(chat).expect("json");
+        }
+        c
     }
     fn inputs(&self, _: &Layout) -> Vec<PathBuf> {
-        REQUIRED.iter().map(|f| self.src.join(f)).collect()
+        let mut i: Vec<PathBuf> = REQUIRED.iter().map(|f| self.src.join(f)).collect();
+        i.push(weights_path(&self.src));
+        i
     }
     fn optional_inputs(&self, _: &Layout) -> Vec<PathBuf> {
         OPTIONAL.iter().map(|f| self.src.join(f)).collect()
@@ -68,7 +90,10 @@ impl Stage for ImportStage {
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let dir = self.dir(layout);
         let mut o: Vec<PathBuf> = REQUIRED.iter().map(|f| dir.join(f)).collect();
-        if self.prompt.is_some() {
+        o.push(dir.join(weights_path(&self.src).file_name().expect("a file name")));
+        if self.chat.is_some() {
+            o.push(dir.join(CHAT_PROMPT_FILE));
+        } else if self.prompt.is_some() {
             o.push(dir.join(PROMPT_FILE));
         }
         o
@@ -88,36 +113,73 @@ impl Stage for ImportStage {
         import(
             &self.src,
             self.prompt.as_deref(),
+            self.chat.as_ref(),
             self.prm,
             &self.dir(ctx.layout),
         )
     }
 }
 
-/// The files an HF checkpoint directory must hold.
-const REQUIRED: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+/// The files an HF checkpoint directory must hold besides its weights.
+const REQUIRED: [&str; 2] = ["config.json", "tokenizer.json"];
 
-/// The files of an HF checkpoint directory to copy; an error naming the first required
-/// one that is missing.
-pub fn checkpoint_files(src: &Path) -> Result<Vec<&'static str>> {
-    let mut files: Vec<&str> = REQUIRED.to_vec();
+/// The files of an HF checkpoint directory to copy (weights: the single file, or the
+/// index and every shard); an error naming the first required one that is missing.
+pub fn checkpoint_files(src: &Path) -> Result<Vec<String>> {
+    let mut files: Vec<String> = REQUIRED.iter().map(|f| f.to_string()).collect();
     for f in &files {
         if !src.join(f).exists() {
             anyhow::bail!(
-                "[import] {}: no {f} (an HF checkpoint directory holds config.json, model.safetensors and tokenizer.json)",
+                "[import] {}: no {f} (an HF checkpoint directory holds config.json, model.safetensors or its shards, and tokenizer.json)",
                 src.display()
             );
         }
     }
-    files.extend(OPTIONAL.iter().filter(|f| src.join(f).exists()));
+    let weights = weight_files(src).with_context(|| format!("[import] {}", src.display()))?;
+    if weights.len() > 1 || src.join(INDEX_FILE).exists() {
+        files.push(INDEX_FILE.into());
+    }
+    for w in weights {
+        files.push(
+            w.file_name()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    files.extend(
+        OPTIONAL
+            .iter()
+            .filter(|f| src.join(f).exists())
+            .map(|f| f.to_string()),
+    );
     Ok(files)
 }
 
+/// Copy `from` to `to` atomically, streaming (a shard may be larger than memory allows).
+fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    let mut f = std::fs::File::open(from).with_context(|| format!("reading {}", from.display()))?;
+    ttc_core::atomic::write_atomic_with(to, |w| std::io::copy(&mut f, w).map(|_| ()))?;
+    Ok(())
+}
+
 /// Check `src` and copy it to `out`.
-pub fn import(src: &Path, prompt: Option<&str>, prm: bool, out: &Path) -> Result<()> {
-    let template = prompt.map(PromptTemplate::parse).transpose()?;
+pub fn import(
+    src: &Path,
+    prompt: Option<&str>,
+    chat: Option<&ChatOptions>,
+    prm: bool,
+    out: &Path,
+) -> Result<()> {
+    let template = match chat {
+        Some(c) => Some(
+            PromptTemplate::chat(src, c.clone())
+                .with_context(|| format!("[import] {}: chat template", src.display()))?,
+        ),
+        None => prompt.map(PromptTemplate::parse).transpose()?,
+    };
     let files = checkpoint_files(src)?;
-    let key = (src, prompt, prm);
+    let key = (src, prompt, chat, prm);
     let started = std::time::Instant::now();
     let (model, tok) = load_cpu(src).with_context(|| format!("[import] {}", src.display()))?;
     let lm = model.cfg.head() == ttc_model::Head::CausalLm;
@@ -139,22 +201,17 @@ pub fn import(src: &Path, prompt: Option<&str>, prm: bool, out: &Path) -> Result
         ),
     }
     // The tokenizer must round-trip a prompt (a broken or mismatched file fails here).
-    let probe = template
-        .clone()
-        .unwrap_or_default()
-        .render("What is 1 + 1?");
     ttc_model::generate::Engine::new(&model, &tok)?
-        .encode(&probe)
+        .with_prompt(template.clone().unwrap_or_default())
+        .encode_prompt("What is 1 + 1?")
         .with_context(|| format!("[import] {}: tokenizer.json", src.display()))?;
     let _ = std::fs::remove_dir_all(out);
     let mut m = ttc_core::manifest::Manifest::new("import", &key, 0);
     for f in &files {
-        let bytes = std::fs::read(src.join(f))
-            .with_context(|| format!("reading {}", src.join(f).display()))?;
-        ttc_core::atomic::write_atomic(&out.join(f), &bytes)?;
+        copy_atomic(&src.join(f), &out.join(f))?;
     }
     if let Some(t) = &template {
-        ttc_core::atomic::write_atomic(&out.join(PROMPT_FILE), t.as_str().as_bytes())?;
+        t.save(out)?;
     }
     m.counts
         .insert("parameters".into(), model.cfg.num_params() as u64);

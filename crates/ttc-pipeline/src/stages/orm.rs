@@ -203,7 +203,7 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
         &model_cfg,
         &oc,
         rc.max_attempts,
-        ttc_core::hash::hash_file(&rdir.join("model.safetensors"))?,
+        ttc_model::checkpoint_files::hash_weights(&rdir)?,
         ttc_core::hash::hash_file(&cfile)?,
     ));
     let job = Job {

@@ -89,7 +89,7 @@ impl Stage for PrmTrainStage {
             &model_cfg,
             &pc,
             hard,
-            ttc_core::hash::hash_file(&pdir.join("model.safetensors"))?,
+            ttc_model::checkpoint_files::hash_weights(&pdir)?,
             ttc_core::hash::hash_file(&ctx.layout.samples_file("train"))?,
             ttc_core::hash::hash_file(&ctx.layout.labels_file())?,
         ));

@@ -296,7 +296,7 @@ fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
     let run_hash = ttc_core::hash::hash_json(&(
         &model_cfg,
         &rc,
-        ttc_core::hash::hash_file(&pdir.join("model.safetensors"))?,
+        ttc_model::checkpoint_files::hash_weights(&pdir)?,
         ttc_core::hash::hash_file(&tfile)?,
     ));
     let job = Job {
