@@ -29,6 +29,10 @@ fn checkpoint(dir: &Path, tok: &str, out: &str, score: bool) {
 }
 
 fn preset(dir: &Path, policy: &str, prm: &str, prompt: &str) -> String {
+    preset_with(dir, policy, prm, prompt, "")
+}
+
+fn preset_with(dir: &Path, policy: &str, prm: &str, prompt: &str, extra: &str) -> String {
     let math = repo().join("tests/fixtures/math500/test.jsonl");
     let text = format!(
         r#"name = "hf"
@@ -38,6 +42,7 @@ test = "{}"
 policy = "{policy}"
 prm = "{prm}"
 prompt = "{prompt}"
+{extra}
 [test_samples]
 n = 4
 max_new_tokens = 48
@@ -69,11 +74,46 @@ fn imported_checkpoints_run_the_pipeline_on_math500() {
     let tok = "checkpoints/smoke/tokenizer/tokenizer.json";
     checkpoint(d, tok, "user/policy", false);
     checkpoint(d, tok, "user/prm", true);
+    // The exchange's larger policy, imported too (sharded, as large checkpoints are).
+    ok(
+        d,
+        &[
+            "model",
+            "init",
+            "--size",
+            "default",
+            "--tokenizer",
+            tok,
+            "--out",
+            "user/large",
+        ],
+    );
+    let cfg = d.join("user/large/config.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    v["max_position_embeddings"] = 4096.into();
+    std::fs::write(&cfg, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let m = ttc_model::hf_io::load_checkpoint::<ttc_model::CpuBackend>(
+        &d.join("user/large"),
+        &Default::default(),
+    )
+    .unwrap();
+    ttc_model::hf_io::save_checkpoint_sharded(&d.join("user/large"), &m, 60_000).unwrap();
+    assert!(d.join("user/large/model.safetensors.index.json").exists());
     let chat = r"<|im_start|>user\n{problem}<|im_end|>\n<|im_start|>assistant\n";
-    let p = preset(d, "user/policy", "user/prm", chat);
+    let p = preset_with(
+        d,
+        "user/policy",
+        "user/prm",
+        chat,
+        "policy_large = \"user/large\"",
+    );
     ok(d, &["pipeline", "run", &p]);
     let status = ok(d, &["pipeline", "status", &p]);
-    assert!(status.contains("10 of 10 stages done"), "{status}");
+    assert!(status.contains("13 of 13 stages done"), "{status}");
+    let large = d.join("checkpoints/hf/policy-large");
+    assert!(large.join("model.safetensors.index.json").exists());
+    assert!(large.join("pass_at_1_test.json").exists());
+    assert!(d.join("reports/hf/exchange/exchange.parquet").exists());
     // The prompt format travels with the imported checkpoint.
     let saved = std::fs::read_to_string(d.join("checkpoints/hf/policy/prompt_template.txt"));
     assert_eq!(saved.unwrap(), chat.replace(r"\n", "\n"));

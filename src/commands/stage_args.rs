@@ -41,6 +41,9 @@ pub enum ImportCommand {
     /// Check `[import] prm` (a one-label score-head directory, ttc's PRM format) and copy
     /// it to checkpoints/<run>/prm/.
     Prm(PresetArgs),
+    /// Check `[import] policy_large` (the exchange's larger `…ForCausalLM`) and copy it to
+    /// checkpoints/<run>/policy-large/ with the policy's prompt format.
+    PolicyLarge(PresetArgs),
 }
 
 #[derive(Subcommand)]

@@ -13,7 +13,7 @@ use ttc_pipeline::stages::analysis::{AnalysisArgs, BinsStage, ComputeOptimalStag
 use ttc_pipeline::stages::data::DataStage;
 use ttc_pipeline::stages::eval_policy::EvalPolicyStage;
 use ttc_pipeline::stages::exchange::ExchangeStage;
-use ttc_pipeline::stages::import::ImportStage;
+use ttc_pipeline::stages::import::{ImportStage, Imported};
 use ttc_pipeline::stages::labels::LabelsStage;
 use ttc_pipeline::stages::orm::{OrmTrainStage, RevisionEvalStage};
 use ttc_pipeline::stages::policy::PolicyStage;
@@ -105,14 +105,14 @@ pub fn tokenizer(c: TokenizerCommand, dirs: &Dirs) -> Result<()> {
 }
 
 pub fn import(c: ImportCommand, dirs: &Dirs) -> Result<()> {
-    let (a, prm) = match &c {
-        ImportCommand::Policy(a) => (a, false),
-        ImportCommand::Prm(a) => (a, true),
+    let (a, which, key) = match &c {
+        ImportCommand::Policy(a) => (a, Imported::Policy, "policy"),
+        ImportCommand::Prm(a) => (a, Imported::Prm, "prm"),
+        ImportCommand::PolicyLarge(a) => (a, Imported::PolicyLarge, "policy_large"),
     };
     run_one(dirs, &a.preset, a.force, None, false, |p| {
-        let what = if prm { "prm" } else { "policy" };
-        let s = ImportStage::new(p, prm)
-            .with_context(|| format!("{}: no [import] {what}", a.preset.display()))?;
+        let s = ImportStage::of(p, which)
+            .with_context(|| format!("{}: no [import] {key}", a.preset.display()))?;
         Ok(boxed(s))
     })
 }

@@ -167,12 +167,16 @@ impl Layout {
     }
 }
 
-/// A model checkpoint's weight and config files.
+/// A model checkpoint's config and weight files. The weights' name depends on the layout
+/// (`model.safetensors`, or the index of shards), known once the checkpoint exists; before
+/// that, the config (written by the same stage) stands for them.
 pub fn model_files(dir: &Path) -> Vec<PathBuf> {
-    vec![
-        ttc_model::checkpoint_files::weights_path(dir),
-        dir.join("config.json"),
-    ]
+    let weights = ttc_model::checkpoint_files::weights_path(dir);
+    let mut f = vec![dir.join("config.json")];
+    if dir.join(ttc_model::checkpoint_files::SINGLE_FILE).exists() || weights.exists() {
+        f.insert(0, weights);
+    }
+    f
 }
 
 /// What a stage reads of a checkpoint it runs: weights, config and tokenizer.

@@ -12,7 +12,7 @@ use crate::stages::analysis::{BinsStage, ComputeOptimalStage, SweepStage};
 use crate::stages::data::DataStage;
 use crate::stages::eval_policy::EvalPolicyStage;
 use crate::stages::exchange::ExchangeStage;
-use crate::stages::import::ImportStage;
+use crate::stages::import::{ImportStage, Imported};
 use crate::stages::labels::LabelsStage;
 use crate::stages::orm::{OrmTrainStage, RevisionEvalStage};
 use crate::stages::policy::PolicyStage;
@@ -39,9 +39,14 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
         (None, None) => return Ok(out),
     }
     let large = PolicyStage::new(preset, true)?;
-    let has_large = large.is_some();
-    if let Some(large) = large {
-        out.push(Box::new(large));
+    let imported_large = ImportStage::of(preset, Imported::PolicyLarge);
+    let has_large = large.is_some() || imported_large.is_some();
+    match (large, imported_large) {
+        (Some(large), _) => out.push(Box::new(large)),
+        (None, Some(import)) => out.push(Box::new(import)),
+        (None, None) => {}
+    }
+    if has_large {
         out.push(Box::new(EvalPolicyStage::new(preset, true, "test")?));
     }
     let trained_prm = preset.samples.is_some() && preset.labels.is_some() && preset.prm.is_some();

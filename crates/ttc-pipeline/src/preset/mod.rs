@@ -206,6 +206,9 @@ pub struct ImportSection {
     pub prm: Option<PathBuf>,
     /// The PRM's prompt (default: `prompt`).
     pub prm_prompt: Option<String>,
+    /// A larger policy of the same family for the FLOPs-matched exchange (e.g. 14B–32B
+    /// beside a 1.5B policy): greedy pass@1 on the test split, prompted as the policy.
+    pub policy_large: Option<PathBuf>,
     /// Prompt the policy with its tokenizer's own chat template (`tokenizer_config.json`),
     /// the problem as the user's turn: `chat = { system = "…", kwargs = { … } }` (both
     /// optional). Instead of `prompt`.
@@ -507,7 +510,10 @@ impl Preset {
                 );
             }
             im.policy = base.join(&im.policy);
-            if let Some(p) = im.prm.as_mut() {
+            for p in [im.prm.as_mut(), im.policy_large.as_mut()]
+                .into_iter()
+                .flatten()
+            {
                 *p = base.join(&*p);
             }
             if im.prompt.is_some() && im.chat.is_some() {

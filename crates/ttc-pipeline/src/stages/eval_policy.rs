@@ -31,7 +31,12 @@ impl EvalPolicyStage {
         Ok(EvalPolicyStage {
             large,
             split: split.to_string(),
-            max_new_tokens: pc.as_ref().map(|p| p.eval_max_new_tokens).unwrap_or(400),
+            // An imported policy has no [policy] section: its test samples' length.
+            max_new_tokens: pc
+                .as_ref()
+                .map(|p| p.eval_max_new_tokens)
+                .or(preset.test_samples.as_ref().map(|t| t.max_new_tokens))
+                .unwrap_or(400),
             engine: crate::engine_choice::resolve(preset, &None),
         })
     }

@@ -27,9 +27,30 @@ const OPTIONAL: [&str; 3] = [
     "special_tokens_map.json",
 ];
 
-/// `[import] policy` or `[import] prm`: a user's HF checkpoint, checked and copied into
-/// the run as its policy or PRM (with its prompt format when the preset gives one).
+/// Which of the run's models an import provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imported {
+    Policy,
+    /// The larger policy of the FLOPs-matched exchange (`[import] policy_large`).
+    PolicyLarge,
+    Prm,
+}
+
+impl Imported {
+    fn name(self) -> &'static str {
+        match self {
+            Imported::Policy => "policy",
+            Imported::PolicyLarge => "policy-large",
+            Imported::Prm => "prm",
+        }
+    }
+}
+
+/// `[import] policy`, `policy_large` or `prm`: a user's HF checkpoint, checked and copied
+/// into the run as its policy, larger policy or PRM (with its prompt format when the preset
+/// gives one; the larger policy shares the policy's).
 pub struct ImportStage {
+    which: Imported,
     prm: bool,
     src: PathBuf,
     prompt: Option<String>,
@@ -39,8 +60,16 @@ pub struct ImportStage {
 impl ImportStage {
     /// `None` when the preset imports no such model.
     pub fn new(preset: &Preset, prm: bool) -> Option<ImportStage> {
+        ImportStage::of(preset, if prm { Imported::Prm } else { Imported::Policy })
+    }
+
+    /// `None` when the preset imports no such model.
+    pub fn of(preset: &Preset, which: Imported) -> Option<ImportStage> {
         let im = preset.import.as_ref()?;
-        let (src, prompt, chat) = if prm {
+        let prm = which == Imported::Prm;
+        let (src, prompt, chat) = if which == Imported::PolicyLarge {
+            (im.policy_large.clone()?, im.prompt.clone(), im.chat.clone())
+        } else if prm {
             let own = im.prm_prompt.is_some() || im.prm_chat.is_some();
             let (p, c) = if own {
                 (im.prm_prompt.clone(), im.prm_chat.clone())
@@ -52,6 +81,7 @@ impl ImportStage {
             (im.policy.clone(), im.prompt.clone(), im.chat.clone())
         };
         Some(ImportStage {
+            which,
             prm,
             src,
             prompt,
@@ -60,17 +90,17 @@ impl ImportStage {
     }
 
     fn dir(&self, layout: &Layout) -> PathBuf {
-        if self.prm {
-            layout.prm_dir(false)
-        } else {
-            layout.policy_dir(false)
+        match self.which {
+            Imported::Prm => layout.prm_dir(false),
+            Imported::Policy => layout.policy_dir(false),
+            Imported::PolicyLarge => layout.policy_dir(true),
         }
     }
 }
 
 impl Stage for ImportStage {
     fn id(&self) -> String {
-        if self.prm { "prm" } else { "policy" }.into()
+        self.which.name().into()
     }
     fn config(&self) -> serde_json::Value {
         let mut c = serde_json::json!({"src": self.src, "prompt": self.prompt, "prm": self.prm});
@@ -99,12 +129,7 @@ impl Stage for ImportStage {
         o
     }
     fn command(&self) -> String {
-        if self.prm {
-            "import prm"
-        } else {
-            "import policy"
-        }
-        .into()
+        format!("import {}", self.which.name())
     }
     fn preflight(&self) -> Result<()> {
         checkpoint_files(&self.src).map(|_| ())
