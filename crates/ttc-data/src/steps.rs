@@ -14,8 +14,7 @@ use ttc_task::STEP_DELIMITER;
 
 use crate::Result;
 
-/// Token ids of a text and each token's byte span `(start, end)` in it.
-pub type Encoded = (Vec<u32>, Vec<(usize, usize)>);
+pub use ttc_task::tokenizer::Encoded;
 
 /// Prompt + steps as tokens, with each step's last-token index.
 #[derive(Debug, Clone, PartialEq)]

@@ -38,9 +38,12 @@ fn read_index(path: &Path) -> Result<Index> {
     })
 }
 
+/// An index file and what it says.
+type IndexAt = (PathBuf, Index);
+
 /// The safetensors files of checkpoint `dir`, in shard order; with the index's tensor →
 /// file map when the checkpoint is sharded.
-fn layout(dir: &Path) -> Result<(Vec<PathBuf>, Option<(PathBuf, Index)>)> {
+fn layout(dir: &Path) -> Result<(Vec<PathBuf>, Option<IndexAt>)> {
     let index_path = dir.join(INDEX_FILE);
     if index_path.exists() {
         let index = read_index(&index_path)?;

@@ -280,8 +280,8 @@ impl<'m> Engine<'m> {
     }
 
     /// Ids of `text` and each token's byte span (step boundaries map through these).
-    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>)> {
-        ttc_task::tokenizer::encode_with_offsets(&self.tokenizer, text)
+    pub fn encode_with_offsets(&self, text: &str) -> Result<ttc_task::tokenizer::Encoded> {
+        ttc_task::tokenizer::encode_with_offsets(self.tokenizer, text)
             .map_err(|e| Error::Tokenizer(e.to_string()))
     }
 

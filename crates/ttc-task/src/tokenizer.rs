@@ -113,8 +113,11 @@ pub fn load_tokenizer(path: &std::path::Path) -> Result<Tokenizer> {
 }
 
 /// Encode then decode; true when the text comes back byte for byte.
+/// Token ids of a text and each token's byte span `(start, end)` in it.
+pub type Encoded = (Vec<u32>, Vec<(usize, usize)>);
+
 /// Ids of `text` (no special tokens added) and each token's byte span in it.
-pub fn encode_with_offsets(tok: &Tokenizer, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>)> {
+pub fn encode_with_offsets(tok: &Tokenizer, text: &str) -> Result<Encoded> {
     let e = tok
         .encode(text, false)
         .map_err(|e| Error::Config(format!("tokenizer: {e}")))?;
