@@ -147,13 +147,12 @@ fn info(a: &InfoArgs) -> Result<()> {
     // config, finite values): a truncated or garbage file is reported, not described.
     let weights = ttc_model::checkpoint_files::read_checkpoint_weights(&a.checkpoint)?;
     let stored: usize = weights.values().map(|t| t.data.len()).sum();
-    let model = ttc_model::cpu::CpuModel::from_weights(&cfg, &weights).map_err(|e| {
+    let model = ttc_model::cpu::CpuModel::from_weights_owned(&cfg, weights).map_err(|e| {
         anyhow::anyhow!(
             "{}: {e}",
             ttc_model::checkpoint_files::weights_path(&a.checkpoint).display()
         )
     })?;
-    drop(weights);
     let peak = ttc_core::mem::peak_rss_bytes();
     drop(model);
     let p = cfg.num_params();

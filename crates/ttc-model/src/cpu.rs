@@ -140,9 +140,11 @@ pub struct CpuModel {
     rope: RopeTables,
 }
 
-fn get(w: &WeightMap, name: &str) -> Result<Vec<f32>> {
-    w.get(name)
-        .map(|t: &HostTensor| t.data.clone())
+/// Take tensor `name` out of the map (each tensor's memory is released as the model takes
+/// its own layout of it, so loading never holds two whole copies).
+fn get(w: &mut WeightMap, name: &str) -> Result<Vec<f32>> {
+    w.remove(name)
+        .map(|t: HostTensor| t.data)
         .ok_or_else(|| Error::Weights(format!("missing tensor {name}")))
 }
 
@@ -150,18 +152,25 @@ impl CpuModel {
     /// From HF-named weights (as `read_safetensors` or `Transformer::to_weights` give).
     /// Shapes are checked by the burn loader; here names must exist.
     pub fn from_weights(cfg: &LlamaConfig, w: &WeightMap) -> Result<Self> {
+        CpuModel::from_weights_owned(cfg, w.clone())
+    }
+
+    /// [`CpuModel::from_weights`], consuming the map: peak memory is the map plus one
+    /// tensor, not the map plus the model.
+    pub fn from_weights_owned(cfg: &LlamaConfig, mut weights: WeightMap) -> Result<Self> {
+        let w = &mut weights;
         cfg.validate()?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{i}");
-            let a = |n: &str| get(w, &format!("{p}.self_attn.{n}"));
-            let mut wqkv = a("q_proj.weight")?;
-            wqkv.extend(a("k_proj.weight")?);
-            wqkv.extend(a("v_proj.weight")?);
+            let a = |w: &mut WeightMap, n: &str| get(w, &format!("{p}.self_attn.{n}"));
+            let mut wqkv = a(w, "q_proj.weight")?;
+            wqkv.extend(a(w, "k_proj.weight")?);
+            wqkv.extend(a(w, "v_proj.weight")?);
             let bqkv = if cfg.qkv_bias() {
-                let mut b = a("q_proj.bias")?;
-                b.extend(a("k_proj.bias")?);
-                b.extend(a("v_proj.bias")?);
+                let mut b = a(w, "q_proj.bias")?;
+                b.extend(a(w, "k_proj.bias")?);
+                b.extend(a(w, "v_proj.bias")?);
                 Some(b)
             } else {
                 None
@@ -174,9 +183,9 @@ impl CpuModel {
                 attn_norm: get(w, &format!("{p}.input_layernorm.weight"))?,
                 wqkv: to_input_major(&wqkv, (h + 2 * kv) * hd),
                 bqkv,
-                wo: to_input_major(&a("o_proj.weight")?, d),
+                wo: to_input_major(&a(w, "o_proj.weight")?, d),
                 bo: if cfg.o_bias() {
-                    Some(a("o_proj.bias")?)
+                    Some(a(w, "o_proj.bias")?)
                 } else {
                     None
                 },
@@ -202,7 +211,7 @@ impl CpuModel {
             layers,
             norm: get(w, "model.norm.weight")?,
             head: to_input_major(&head, head_out),
-            head_bias: w.get("score.bias").map(|t| t.data.clone()),
+            head_bias: w.remove("score.bias").map(|t| t.data),
             head_out,
             rope: RopeTables::new(
                 cfg.head_dim(),

@@ -283,7 +283,7 @@ pub fn decoder_from_weights(
         (BackendKind::Openai, _) => Err(Error::Config(
             "engine backend: \"openai\" is loaded by the pipeline's remote client (ttc-remote), not from weights".into(),
         )),
-        (BackendKind::Cpu, _) => Ok(Box::new(CpuModel::from_weights(cfg, &weights)?)),
+        (BackendKind::Cpu, _) => Ok(Box::new(CpuModel::from_weights_owned(cfg, weights)?)),
         (BackendKind::Burn, DeviceKind::Cpu) => {
             type B = crate::CpuBackend;
             let dev = Default::default();

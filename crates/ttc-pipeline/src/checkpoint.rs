@@ -45,7 +45,7 @@ pub fn served_name(dir: &Path) -> String {
 pub fn load_cpu(dir: &Path) -> Result<(CpuModel, Tokenizer)> {
     let cfg = ttc_model::LlamaConfig::load(&dir.join("config.json"))?;
     let w = ttc_model::checkpoint_files::read_checkpoint_weights(dir)?;
-    let model = CpuModel::from_weights(&cfg, &w)?;
+    let model = CpuModel::from_weights_owned(&cfg, w)?;
     let tok = load_tokenizer_for(dir, &cfg)?;
     Ok((model, tok))
 }
