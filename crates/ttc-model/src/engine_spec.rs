@@ -113,7 +113,14 @@ pub struct EngineSpec {
     /// timeouts, 429 and 5xx, with exponential backoff (default 6).
     #[serde(default, skip_serializing)]
     pub retries: Option<u32>,
+    /// A prompt longer than the model's context: `refuse` (default; an error naming the
+    /// question and both lengths) or `truncate-left` (keep its last tokens, leaving
+    /// `reserve` positions to generate in — transformers' `truncation_side="left"`).
+    #[serde(default, skip_serializing_if = "LongPrompts::is_refuse")]
+    pub long_prompts: LongPrompts,
 }
+
+pub use crate::generate::LongPrompts;
 
 fn is_auto(k: &ServerKind) -> bool {
     *k == ServerKind::Auto
@@ -143,6 +150,7 @@ impl EngineSpec {
             timeout_s: None,
             max_in_flight: None,
             retries: None,
+            long_prompts: LongPrompts::Refuse,
         }
     }
 

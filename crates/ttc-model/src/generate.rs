@@ -97,6 +97,27 @@ impl TokenCounts {
     }
 }
 
+/// Positions a left-truncated prompt leaves for generation (at most a quarter of the
+/// context).
+pub const LONG_PROMPT_RESERVE: usize = 512;
+
+/// What the engine does with a prompt longer than the model's context.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LongPrompts {
+    /// An error naming the question and both lengths.
+    #[default]
+    Refuse,
+    /// Keep the prompt's last tokens.
+    TruncateLeft,
+}
+
+impl LongPrompts {
+    pub fn is_refuse(&self) -> bool {
+        *self == LongPrompts::Refuse
+    }
+}
+
 /// The sampler: a model, its tokenizer's token texts, and batching limits.
 pub struct Engine<'m> {
     pub model: &'m dyn Decoder,
@@ -112,6 +133,7 @@ pub struct Engine<'m> {
     /// Rows per prefill forward.
     pub max_prefill_rows: usize,
     pub counters: Counters,
+    long_prompts: LongPrompts,
 }
 
 use ttc_core::seed::derive_seed;
@@ -192,6 +214,7 @@ impl<'m> Engine<'m> {
             byte_level,
             eos,
             prompt: PromptTemplate::default(),
+            long_prompts: LongPrompts::Refuse,
             max_batch: 256,
             max_prefill_rows: 2048,
             counters: Counters::default(),
@@ -249,21 +272,36 @@ impl<'m> Engine<'m> {
         &self.prompt
     }
 
-    /// The prompt tokens of a problem, in this model's prompt format; an error when they
-    /// leave no room to generate in the model's context.
+    /// What to do with prompts longer than the context (default: refuse).
+    pub fn with_long_prompts(mut self, long: LongPrompts) -> Self {
+        self.long_prompts = long;
+        self
+    }
+
+    /// The prompt tokens of a problem, in this model's prompt format. A prompt that leaves
+    /// fewer than [`LONG_PROMPT_RESERVE`] positions (or a quarter of the context, if less)
+    /// to generate in is refused with an error naming the problem and both lengths, or cut
+    /// from the left to leave them, as [`Engine::with_long_prompts`] says.
     pub fn encode_prompt(&self, problem: &str) -> Result<Vec<u32>> {
         let text = self
             .prompt
             .render(problem)
             .map_err(|e| Error::Config(e.to_string()))?;
-        let ids = self.encode_prompt_text(&text)?;
+        let mut ids = self.encode_prompt_text(&text)?;
         let max = self.model.max_positions();
-        if ids.len() >= max {
-            let head: String = problem.chars().take(60).collect();
-            return Err(Error::Config(format!(
-                "a prompt of {} tokens does not fit the model's context of {max} positions (max_position_embeddings), problem {head:?}…",
-                ids.len()
-            )));
+        let reserve = LONG_PROMPT_RESERVE.min(max / 4).max(1);
+        match self.long_prompts {
+            LongPrompts::Refuse if ids.len() >= max => {
+                let head: String = problem.chars().take(60).collect();
+                return Err(Error::Config(format!(
+                    "a prompt of {} tokens does not fit the model's context of {max} positions (max_position_embeddings), problem {head:?}… (engine long_prompts = \"truncate-left\" keeps its last tokens)",
+                    ids.len()
+                )));
+            }
+            LongPrompts::TruncateLeft if ids.len() + reserve > max => {
+                ids.drain(..ids.len() + reserve - max);
+            }
+            _ => {}
         }
         Ok(ids)
     }

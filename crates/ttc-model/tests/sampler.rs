@@ -277,3 +277,40 @@ fn tokenizer_bigger_than_the_model_is_refused() {
     let e = Engine::new(&cpu, &tok).err().unwrap().to_string();
     assert!(e.contains("vocab_size"), "{e}");
 }
+
+/// A prompt longer than the context: refused with both lengths named, or (engine
+/// `long_prompts = "truncate-left"`) its last tokens kept, leaving a quarter of a small
+/// context to generate in.
+#[test]
+fn long_prompts_are_refused_or_truncated_from_the_left() {
+    use ttc_model::generate::LongPrompts;
+    let tok = tokenizer();
+    let (mut cfg, w) = random_weights(tok.get_vocab_size(true), 5);
+    cfg.max_position_embeddings = 32;
+    let cpu = CpuModel::from_weights(&cfg, &w).unwrap();
+    let problem = "Let a = 12. Let b = a + 7. Let c = b * 3. Let d = c - a. What is d + b + c?";
+    let engine = Engine::new(&cpu, &tok).unwrap();
+    let full = engine
+        .encode_prompt_text(&ttc_task::tokenizer::prompt_text(problem))
+        .unwrap();
+    assert!(full.len() > 32, "{}", full.len());
+    let e = engine.encode_prompt(problem).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("a prompt of {} tokens", full.len()))
+            && e.contains("context of 32 positions")
+            && e.contains("Let a = 12"),
+        "{e}"
+    );
+    let engine = engine.with_long_prompts(LongPrompts::TruncateLeft);
+    let cut = engine.encode_prompt(problem).unwrap();
+    assert_eq!(cut.len(), 32 - 8);
+    assert_eq!(cut[..], full[full.len() - 24..]);
+    let out = engine
+        .generate(&[cut], 1, &SamplingParams::greedy(100), 0)
+        .unwrap();
+    assert!(
+        out[0][0].generated_tokens <= 8,
+        "{}",
+        out[0][0].generated_tokens
+    );
+}

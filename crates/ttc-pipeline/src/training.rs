@@ -90,6 +90,7 @@ pub fn eval_policy(
         model.as_ref(),
         tok,
         &prompt,
+        spec.long_prompts,
         problems,
         max_new_tokens,
         &mut |n| pb.inc(n as u64),

@@ -66,11 +66,14 @@ pub fn greedy_pass_at_1(
     model: &dyn Decoder,
     tok: &Tokenizer,
     prompt: &ttc_task::tokenizer::PromptTemplate,
+    long_prompts: ttc_model::generate::LongPrompts,
     problems: &[Problem],
     max_new_tokens: usize,
     on_done: &mut dyn FnMut(usize),
 ) -> Result<PassAtOne> {
-    let engine = Engine::new(model, tok)?.with_prompt(prompt.clone());
+    let engine = Engine::new(model, tok)?
+        .with_prompt(prompt.clone())
+        .with_long_prompts(long_prompts);
     let mut out = PassAtOne {
         overall: Accuracy::default(),
         per_level: BTreeMap::new(),

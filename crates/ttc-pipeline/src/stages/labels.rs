@@ -92,7 +92,9 @@ impl Stage for LabelsStage {
         let started = Instant::now();
         let spec = ls.engine.clone().unwrap_or_default();
         let (model, tok) = load_model(&pdir, &spec)?;
-        let engine = Engine::new(model.as_ref(), &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
+        let engine = Engine::new(model.as_ref(), &tok)?
+            .with_prompt(PromptTemplate::load(&pdir)?)
+            .with_long_prompts(spec.long_prompts);
         let file = out.join("labels.parquet");
         let parts = Parts::open(&file, ls.chunk, n_q, &ctx.fingerprint)?;
         let sampling = ls.sampling();

@@ -131,7 +131,9 @@ impl Stage for SamplesStage {
         let started = Instant::now();
         let spec = self.config.engine.clone().unwrap_or_default();
         let (model, tok) = load_model(&pdir, &spec)?;
-        let engine = Engine::new(model.as_ref(), &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
+        let engine = Engine::new(model.as_ref(), &tok)?
+            .with_prompt(PromptTemplate::load(&pdir)?)
+            .with_long_prompts(spec.long_prompts);
         let file = out.join("samples.parquet");
         let parts = Parts::open(&file, st.chunk, problems.len(), &ctx.fingerprint)?;
         let sampling = st.sampling();

@@ -177,8 +177,11 @@ impl Stage for SearchRunStage {
             let _ = std::fs::remove_dir_all(&out);
         }
         let started = Instant::now();
-        let (policy, tok) = load_model(&pdir, &st.engine.clone().unwrap_or_default())?;
-        let engine = Engine::new(policy.as_ref(), &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
+        let policy_spec = st.engine.clone().unwrap_or_default();
+        let (policy, tok) = load_model(&pdir, &policy_spec)?;
+        let engine = Engine::new(policy.as_ref(), &tok)?
+            .with_prompt(PromptTemplate::load(&pdir)?)
+            .with_long_prompts(policy_spec.long_prompts);
         let prm_prompt = PromptTemplate::load(&mdir)?;
         let prm = if needs_prm {
             Some(load_model(
