@@ -249,7 +249,7 @@ fn bad_inputs_give_one_clear_error_line() {
     let o = ttc(p, &["data", "gen", "--preset", "f.toml"]);
     assert_clean_error(&o, &["f.toml:7", "fuzzy", "`soft` or `hard`"]);
     let o = ttc(p, &["sample", "--preset", "s.toml"]);
-    assert_clean_error(&o, &["policy/model.safetensors", "ttc train policy"]);
+    assert_clean_error(&o, &["policy/config.json", "ttc train policy"]);
     let o = ttc(p, &["sample", "--preset", "s.toml", "--split", "test"]);
     assert_clean_error(&o, &["[test_samples]"]);
     let o = ttc(p, &["sample", "--preset", "s.toml", "--shard", "4/4"]);
