@@ -140,8 +140,7 @@ pub struct CpuModel {
     rope: RopeTables,
 }
 
-/// Take tensor `name` out of the map (each tensor's memory is released as the model takes
-/// its own layout of it, so loading never holds two whole copies).
+/// Take tensor `name` out of the map (loading never holds two whole copies).
 fn get(w: &mut WeightMap, name: &str) -> Result<Vec<f32>> {
     w.remove(name)
         .map(|t: HostTensor| t.data)
@@ -155,8 +154,7 @@ impl CpuModel {
         CpuModel::from_weights_owned(cfg, w.clone())
     }
 
-    /// [`CpuModel::from_weights`], consuming the map: peak memory is the map plus one
-    /// tensor, not the map plus the model.
+    /// [`CpuModel::from_weights`], consuming the map (peak: the map plus one tensor).
     pub fn from_weights_owned(cfg: &LlamaConfig, mut weights: WeightMap) -> Result<Self> {
         let w = &mut weights;
         cfg.validate()?;
