@@ -1,14 +1,9 @@
 //! End-to-end tests of the `ttc` binary, driven the way a user runs it.
 
-use std::path::PathBuf;
 use std::process::Output;
 
 mod common;
-use common::{stderr, ttc};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{repo, stderr, ttc};
 
 fn smoke_preset() -> String {
     repo().join("pipelines/smoke.toml").display().to_string()

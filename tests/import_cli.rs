@@ -3,20 +3,10 @@
 //! questions in the given prompt format, grades the answers, searches and reports; bad
 //! checkpoints fail at import with a message naming the directory.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
-use common::{stderr, ttc};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = ttc(dir, args);
-    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::{ok, repo, stderr, ttc};
 
 /// A random HF checkpoint with a real BPE tokenizer and a 4096-position context.
 fn checkpoint(dir: &Path, tok: &str, out: &str, score: bool) {
@@ -139,7 +129,10 @@ fn imported_checkpoints_run_the_pipeline_on_math500() {
     let o = ttc(d, &["import", "prm", "--preset", &swapped]);
     let e = stderr(&o);
     assert!(
-        !o.status.success() && e.contains("a PRM needs a one-label score head"),
+        !o.status.success()
+            && e.contains("user/policy")
+            && e.contains("needs a one-label score head")
+            && e.contains("prm_format"),
         "{e}"
     );
     // A tokenizer with more tokens than the model's vocabulary.

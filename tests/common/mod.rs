@@ -12,6 +12,20 @@ pub fn ttc(dir: &Path, args: &[&str]) -> Output {
         .expect("running ttc")
 }
 
+/// The repository's root (fixtures and presets are found from it).
+#[allow(dead_code)] // not every test binary reads fixtures
+pub fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `ttc args…` in `dir`, which must succeed; its stdout.
+#[allow(dead_code)] // not every test binary expects success this way
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = ttc(dir, args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// The process's stderr as text.
 #[allow(dead_code)] // not every test binary reads it
 pub fn stderr(o: &Output) -> String {

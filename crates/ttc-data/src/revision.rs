@@ -33,6 +33,43 @@ pub fn revision_prompt(problem: &str, attempts: &[&str]) -> String {
     s
 }
 
+/// The problem a revision shows a model: the problem, then each previous attempt between
+/// attempt marks (oldest first). Rendered by a checkpoint's prompt template
+/// ([`revision_prompt_in`]); with ttc's own template this gives [`revision_prompt`].
+pub fn revision_problem(problem: &str, attempts: &[&str]) -> String {
+    let mut s = problem.to_string();
+    for a in attempts {
+        s.push('\n');
+        s.push_str(ATTEMPT_OPEN);
+        s.push('\n');
+        s.push_str(a.trim_end());
+        s.push('\n');
+        s.push_str(ATTEMPT_CLOSE);
+    }
+    s
+}
+
+/// The prompt of a revision in a model's prompt format (an imported policy's chat template
+/// shows the attempts inside the user's turn).
+pub fn revision_prompt_in(
+    template: &ttc_task::tokenizer::PromptTemplate,
+    problem: &str,
+    attempts: &[&str],
+) -> crate::Result<String> {
+    template
+        .render(&revision_problem(problem, attempts))
+        .map_err(|e| crate::Error::Input(format!("prompt: {e}")))
+}
+
+/// Where the part of a revision prompt that the next revision's prompt starts with ends:
+/// after the revision problem and the newlines that follow it (the text after it, e.g.
+/// ttc's `"Solution:\n"` or a chat turn's end, changes when an attempt is added).
+pub fn revision_prompt_head(prompt: &str, problem: &str, attempts: &[&str]) -> Option<usize> {
+    let x = revision_problem(problem, attempts);
+    let end = prompt.rfind(&x)? + x.len();
+    Some(end + prompt[end..].len() - prompt[end..].trim_start_matches('\n').len())
+}
+
 /// The last `window` attempts of a chain (the context a revision is conditioned on).
 pub fn context_window(chain: &[String], window: usize) -> Vec<&str> {
     chain[chain.len().saturating_sub(window)..]
@@ -331,6 +368,28 @@ mod tests {
     #[test]
     fn prompt_marks_attempts_and_window_keeps_the_last_four() {
         assert_eq!(revision_prompt("P", &[]), "Problem: P\nSolution:\n");
+        // ttc's own template renders the revision problem into the same prompt.
+        let ttc = ttc_task::tokenizer::PromptTemplate::default();
+        for attempts in [&[][..], &["a\n\nb", "c"][..]] {
+            let p = revision_prompt("P", attempts);
+            assert_eq!(revision_prompt_in(&ttc, "P", attempts).unwrap(), p);
+            let head = revision_prompt_head(&p, "P", attempts).unwrap();
+            assert_eq!(&p[head..], "Solution:\n");
+        }
+        // A chat template shows the attempts inside the user's turn; the part the next
+        // revision's prompt starts with ends with the last attempt.
+        let src = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}<|end|>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
+        let chat =
+            ttc_task::tokenizer::PromptTemplate::Chat(Box::new(ttc_task::tokenizer::ChatPrompt {
+                template: ttc_task::chat_template::ChatTemplate::new(src, Default::default())
+                    .unwrap(),
+                options: Default::default(),
+            }));
+        let p = revision_prompt_in(&chat, "P", &["a"]).unwrap();
+        assert_eq!(p, "<|user|>P\n<attempt>\na\n</attempt><|end|><|assistant|>");
+        let head = revision_prompt_head(&p, "P", &["a"]).unwrap();
+        let next = revision_prompt_in(&chat, "P", &["a", "b"]).unwrap();
+        assert!(next.starts_with(&p[..head]) && p[head..].starts_with("<|end|>"));
         assert_eq!(
             revision_prompt("P", &["a\n\nb", "c"]),
             "Problem: P\n<attempt>\na\n\nb\n</attempt>\n<attempt>\nc\n</attempt>\nSolution:\n"

@@ -5,12 +5,16 @@
 //! - [`sampling`]: N policy samples per question, graded and step-checked;
 //! - [`mc_labels`]: Monte Carlo step labels from prefix-shared rollouts;
 //! - [`revision_chains`]: revision chains with the last attempts in context;
+//! - [`prm_format`]: the field's PRM formats (ttc, Math-Shepherd, RLHFlow, Qwen2.5-Math-PRM);
 //! - [`step_scorer`]: a PRM / ORM scoring whole (prompt, steps) items;
+//! - [`prm_verifier`]: a PRM as a search `Verifier`, reusing its parent's cache;
 //! - [`search_adapters`]: the policy as a search `Generator`, the PRM as a `Verifier`,
 //!   each with per-node forked KV caches.
 
 pub mod error;
 pub mod mc_labels;
+pub mod prm_format;
+pub mod prm_verifier;
 pub mod revision_chains;
 pub mod sampling;
 pub mod search_adapters;

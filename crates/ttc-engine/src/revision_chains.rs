@@ -4,12 +4,9 @@
 use serde::{Deserialize, Serialize};
 use ttc_core::seed::derive_seed;
 use ttc_data::judge::judge;
-use ttc_data::revision::{context_window, revision_prompt};
+use ttc_data::revision::{context_window, revision_prompt_head, revision_prompt_in};
 use ttc_data::rows::ChainRow;
 use ttc_model::generate::{Engine, Sequence};
-
-/// The line that closes a revision prompt, after the attempts.
-const PROMPT_END: &str = "Solution:\n";
 
 /// Knobs of revision chains at inference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,7 +41,7 @@ pub fn revise_questions(
     let n = problems.len() * cfg.chains;
     let mut history: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut rows = Vec::with_capacity(n * (cfg.steps + 1));
-    // Each chain keeps its prompt up to "Solution:" (problem + attempts) computed: while the
+    // Each chain keeps its prompt up to the end of its attempts computed: while the
     // window has room, the next prompt starts with it, so only the new attempt and the
     // closing line are run (the whole context is not prefilled again at every step).
     let mut kept: Vec<Option<Sequence>> = (0..n).map(|_| None).collect();
@@ -53,11 +50,11 @@ pub fn revise_questions(
         let mut head = Vec::with_capacity(n);
         for (k, h) in history.iter().enumerate() {
             let p = &problems[k / cfg.chains];
-            let text = revision_prompt(&p.problem, &context_window(h, cfg.window));
-            let f = engine.encode(&text)?;
-            let cut = text
-                .strip_suffix(PROMPT_END)
-                .map(|t| engine.encode(t))
+            let attempts = context_window(h, cfg.window);
+            let text = revision_prompt_in(engine.prompt(), &p.problem, &attempts)?;
+            let f = engine.encode_prompt_text(&text)?;
+            let cut = revision_prompt_head(&text, &p.problem, &attempts)
+                .map(|end| engine.encode_prompt_text(&text[..end]))
                 .transpose()?
                 .filter(|t| !t.is_empty() && f.starts_with(t))
                 .map_or(f.len(), |t| t.len());

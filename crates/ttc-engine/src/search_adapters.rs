@@ -14,15 +14,12 @@ use ttc_task::STEP_DELIMITER;
 
 use ttc_search::tree::NodeId;
 
-use crate::step_scorer::{require_score_head, sigmoid};
+pub use crate::prm_verifier::PrmVerifier;
 
 fn backend(e: ttc_model::Error) -> Error {
     Error::Backend(Box::new(e))
 }
-use ttc_search::{
-    Continuation, Error, Expansion, Generator, Request, Result, ScoreRequest, Scored, Until,
-    Verifier,
-};
+use ttc_search::{Continuation, Error, Expansion, Generator, Request, Result, Until};
 
 fn prompt_tokens(engine: &Engine, problems: &[String], q: usize) -> Result<Vec<u32>> {
     let p = problems
@@ -222,129 +219,6 @@ impl Generator for PolicyGenerator<'_, '_> {
                     }
                 }
             }
-        }
-        Ok(out)
-    }
-
-    fn release(&mut self, nodes: &[NodeId]) {
-        for n in nodes {
-            self.seqs.remove(n);
-        }
-    }
-
-    fn finish_question(&mut self, question: usize) {
-        self.roots.remove(&question);
-    }
-
-    fn flops_per_token(&self) -> f64 {
-        2.0 * self.engine.model.config().num_params() as f64
-    }
-}
-
-/// A score-head model (PRM) as a [`Verifier`].
-pub struct PrmVerifier<'m> {
-    pub engine: Engine<'m>,
-    problems: Vec<String>,
-    delim: Vec<u32>,
-    roots: HashMap<usize, Sequence>,
-    /// Node → its cached sequence and how many steps it holds.
-    seqs: HashMap<NodeId, (Sequence, usize)>,
-}
-
-impl<'m> PrmVerifier<'m> {
-    pub fn new(engine: Engine<'m>, problems: Vec<String>) -> Result<Self> {
-        require_score_head(engine.model).map_err(Error::Input)?;
-        let delim = engine.encode(STEP_DELIMITER).map_err(backend)?;
-        Ok(PrmVerifier {
-            engine,
-            problems,
-            delim,
-            roots: HashMap::new(),
-            seqs: HashMap::new(),
-        })
-    }
-
-    /// Tokens of step `i` as it follows the previous content.
-    fn step_tokens(&self, i: usize, step: &str) -> Result<Vec<u32>> {
-        let mut t = if i > 0 {
-            self.delim.clone()
-        } else {
-            Vec::new()
-        };
-        let s = self.engine.encode(step).map_err(backend)?;
-        if s.is_empty() {
-            return Err(Error::Input(format!("step {i} encodes to no tokens")));
-        }
-        t.extend(s);
-        Ok(t)
-    }
-}
-
-impl Verifier for PrmVerifier<'_> {
-    fn score(&mut self, reqs: &[ScoreRequest<'_>]) -> Result<Vec<Scored>> {
-        let root_cost = ensure_roots(
-            &self.engine,
-            &self.problems,
-            &mut self.roots,
-            reqs.iter().map(|r| r.question),
-        )?;
-        let mut out: Vec<Scored> = reqs
-            .iter()
-            .map(|_| Scored {
-                scores: Vec::new(),
-                computed_tokens: 0,
-            })
-            .collect();
-        let mut charged = std::collections::HashSet::new();
-        // Start from the parent's cache when it holds exactly the old steps; otherwise
-        // rebuild the old steps from the prompt (e.g. the parent added no step).
-        let mut seqs = Vec::with_capacity(reqs.len());
-        let mut todo: Vec<Vec<Vec<u32>>> = Vec::with_capacity(reqs.len());
-        for (r, o) in reqs.iter().zip(out.iter_mut()) {
-            if charged.insert(r.question) {
-                o.computed_tokens += root_cost.get(&r.question).copied().unwrap_or(0);
-            }
-            let cached = r
-                .parent
-                .and_then(|p| self.seqs.get_mut(&p))
-                .filter(|(_, k)| *k == r.new_from);
-            let (seq, from) = match cached {
-                Some((s, _)) => (s.fork(), r.new_from),
-                None => (self.roots.get_mut(&r.question).expect("root").fork(), 0),
-            };
-            seqs.push(seq);
-            let mut pieces = Vec::new();
-            for (i, s) in r.steps.iter().enumerate().skip(from) {
-                pieces.push(self.step_tokens(i, s)?);
-            }
-            todo.push(pieces);
-        }
-        // Wave w runs the w-th pending piece of every request in one batch.
-        let waves = todo.iter().map(Vec::len).max().unwrap_or(0);
-        for w in 0..waves {
-            let items: Vec<(usize, &[u32])> = todo
-                .iter()
-                .enumerate()
-                .filter_map(|(i, p)| p.get(w).map(|t| (i, t.as_slice())))
-                .collect();
-            self.engine.extend(&mut seqs, &items).map_err(backend)?;
-            for &(i, t) in &items {
-                out[i].computed_tokens += t.len();
-                let first_new = todo[i].len() - (reqs[i].steps.len() - reqs[i].new_from);
-                if w >= first_new {
-                    let logit = seqs[i].logits[0];
-                    if !logit.is_finite() {
-                        return Err(Error::Input(format!(
-                            "question {} node {}: the PRM's score is not finite (NaN or inf); its weights or inputs are corrupt",
-                            reqs[i].question, reqs[i].node
-                        )));
-                    }
-                    out[i].scores.push(sigmoid(logit));
-                }
-            }
-        }
-        for (r, s) in reqs.iter().zip(seqs) {
-            self.seqs.insert(r.node, (s, r.steps.len()));
         }
         Ok(out)
     }

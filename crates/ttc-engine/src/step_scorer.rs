@@ -1,5 +1,6 @@
-//! A PRM / ORM as a step scorer over the fast CPU path: sigmoid of the score head at each
-//! step's last token (DESIGN §4), for batches of (prompt, steps).
+//! A PRM / ORM as a step scorer over the fast CPU path, for batches of (prompt, steps):
+//! each step's score read as the PRM's format says ([`crate::prm_format`]; ttc's own: the
+//! sigmoid of the score head at the step's last token, DESIGN §4).
 
 use std::collections::HashMap;
 
@@ -8,20 +9,15 @@ use ttc_model::decoder::Decoder;
 use ttc_model::generate::Engine;
 use ttc_task::tokenizer::PromptTemplate;
 
-use ttc_data::steps::{StepLayout, layout};
+use crate::prm_format::{PrmFormat, PrmReader, ReadLayout, ttc_layout};
+use crate::{Error, Result};
 
-use crate::{Result, tokenizer_error};
-
-/// Scores steps with a score-head model.
+/// Scores steps with a PRM / ORM.
 pub struct StepScorer<'m> {
     pub engine: Engine<'m>,
     /// Rows per forward call (bounds activation memory).
     pub max_rows: usize,
-}
-
-/// A score head's logit as a step score in (0, 1) (both scoring paths read it this way).
-pub(crate) fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    reader: PrmReader,
 }
 
 /// A model usable as a step scorer: one label per token (ttc's PRM / ORM format).
@@ -36,11 +32,25 @@ pub(crate) fn require_score_head(model: &dyn Decoder) -> std::result::Result<(),
 }
 
 impl<'m> StepScorer<'m> {
+    /// A scorer in ttc's format and default prompt.
     pub fn new(model: &'m dyn Decoder, tok: &'m ttc_task::tokenizer::Tokenizer) -> Result<Self> {
-        require_score_head(model).map_err(crate::Error::Input)?;
+        require_score_head(model).map_err(Error::Input)?;
+        StepScorer::with_format(model, tok, PromptTemplate::default(), PrmFormat::Ttc)
+    }
+
+    /// A scorer reading `format` with the checkpoint's prompt.
+    pub fn with_format(
+        model: &'m dyn Decoder,
+        tok: &'m ttc_task::tokenizer::Tokenizer,
+        prompt: PromptTemplate,
+        format: PrmFormat,
+    ) -> Result<Self> {
+        let engine = Engine::new(model, tok)?.with_prompt(prompt);
+        let reader = PrmReader::new(format, &engine)?;
         Ok(StepScorer {
-            engine: Engine::new(model, tok)?,
+            engine,
             max_rows: 8192,
+            reader,
         })
     }
 
@@ -50,68 +60,58 @@ impl<'m> StepScorer<'m> {
         self
     }
 
-    /// Token layout of a question's prompt + steps.
-    pub fn layout(&self, problem: &str, steps: &[String]) -> Result<StepLayout> {
-        let prompt = self.engine.prompt().render(problem).map_err(prompt_error)?;
-        self.layout_prompt(&prompt, steps)
-    }
-
-    /// Token layout of a full prompt text + steps.
-    pub fn layout_prompt(&self, prompt: &str, steps: &[String]) -> Result<StepLayout> {
-        let encode = |s: &str| -> ttc_data::Result<ttc_data::steps::Encoded> {
-            self.engine.encode_with_offsets(s).map_err(tokenizer_error)
-        };
-        let prompt = self
-            .engine
-            .encode_prompt_text(prompt)
-            .map_err(tokenizer_error)?;
-        Ok(layout(&encode, &prompt, steps, false)?)
+    /// Token layout of a question's steps in the PRM's format.
+    pub fn layout(&self, problem: &str, steps: &[String]) -> Result<ReadLayout> {
+        self.reader.layout(&self.engine, problem, steps)
     }
 
     /// Per-step scores in (0, 1) of each (problem text, steps) item. Items with no steps
     /// get no scores. Every sequence is computed once, batched up to `max_rows` rows.
     pub fn score(&self, items: &[(&str, &[String])]) -> Result<Vec<Vec<f32>>> {
-        let prompts: Vec<String> = items
+        let layouts = items
             .iter()
-            .map(|(p, _)| self.engine.prompt().render(p).map_err(prompt_error))
-            .collect::<std::result::Result<_, _>>()?;
-        let with: Vec<(&str, &[String])> = prompts
-            .iter()
-            .zip(items)
-            .map(|(p, (_, s))| (p.as_str(), *s))
-            .collect();
-        self.score_prompts(&with)
+            .map(|(p, s)| (!s.is_empty()).then(|| self.layout(p, s)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        self.score_layouts(&layouts)
     }
 
     /// [`StepScorer::score`] with full prompt texts (e.g. a revision prompt holding the
-    /// previous attempts, for an outcome model that sees them).
+    /// previous attempts, for an outcome model that sees them); ttc's format only.
     pub fn score_prompts(&self, items: &[(&str, &[String])]) -> Result<Vec<Vec<f32>>> {
+        if self.reader.format != PrmFormat::Ttc {
+            return Err(Error::Input(format!(
+                "a {} PRM scores questions, not full prompt texts",
+                self.reader.format.name()
+            )));
+        }
         let layouts = items
             .iter()
             .map(|(p, s)| {
-                if s.is_empty() {
-                    Ok(None)
-                } else {
-                    self.layout_prompt(p, s).map(Some)
-                }
+                (!s.is_empty())
+                    .then(|| ttc_layout(&self.engine, p, s))
+                    .transpose()
             })
             .collect::<Result<Vec<_>>>()?;
+        self.score_layouts(&layouts)
+    }
+
+    fn score_layouts(&self, layouts: &[Option<ReadLayout>]) -> Result<Vec<Vec<f32>>> {
         let model = self.engine.model;
         let max_pos = model.max_positions();
         // Items of one prompt (a question's N samples) share its cache: the prompt is
         // computed once and forked, each item runs only its steps. (The outputs are the
         // same bits as computing each item whole: rows do not depend on their batch.)
-        let mut prompt_slot: HashMap<&str, usize> = HashMap::new();
+        let mut prompt_slot: HashMap<&[u32], usize> = HashMap::new();
         let mut prompt_tokens: Vec<&[u32]> = Vec::new();
-        let mut shared: Vec<Option<usize>> = vec![None; items.len()];
+        let mut shared: Vec<Option<usize>> = vec![None; layouts.len()];
         for (i, l) in layouts.iter().enumerate() {
             let Some(l) = l else { continue };
             let n = l.tokens.len().min(max_pos);
-            if l.prompt_len == 0 || l.prompt_len >= n || l.step_ends[0] < l.prompt_len {
+            if l.shared == 0 || l.shared >= n {
                 continue;
             }
-            let slot = *prompt_slot.entry(items[i].0).or_insert_with(|| {
-                prompt_tokens.push(&l.tokens[..l.prompt_len]);
+            let slot = *prompt_slot.entry(&l.tokens[..l.shared]).or_insert_with(|| {
+                prompt_tokens.push(&l.tokens[..l.shared]);
                 prompt_tokens.len() - 1
             });
             shared[i] = Some(slot);
@@ -141,21 +141,21 @@ impl<'m> StepScorer<'m> {
             prompt_caches.extend(caches);
             k = end;
         }
-        let mut out = vec![Vec::new(); items.len()];
+        let mut out = vec![Vec::new(); layouts.len()];
         let mut i = 0;
-        while i < items.len() {
+        while i < layouts.len() {
             let mut rows = Vec::new();
             let mut out_rows = Vec::new();
             let mut owners = Vec::new();
             let mut caches = Vec::new();
-            while i < items.len() {
+            while i < layouts.len() {
                 let Some(l) = &layouts[i] else {
                     i += 1;
                     continue;
                 };
                 let n = l.tokens.len().min(max_pos);
                 let (start, cache) = match shared[i] {
-                    Some(p) => (l.prompt_len, prompt_caches[p].fork()),
+                    Some(p) => (l.shared, prompt_caches[p].fork()),
                     None => (0, model.new_cache()),
                 };
                 if !rows.is_empty() && rows.len() + n - start > self.max_rows {
@@ -170,7 +170,7 @@ impl<'m> StepScorer<'m> {
                         pos,
                     });
                 }
-                for &e in &l.step_ends {
+                for &e in &l.reads {
                     // A step past the context limit gets the last position's score.
                     out_rows.push(base + e.min(n - 1) - start);
                     owners.push(i);
@@ -182,19 +182,17 @@ impl<'m> StepScorer<'m> {
                 continue;
             }
             let scores = model.forward(&mut caches, &rows, &out_rows)?;
-            for (s, &o) in scores.iter().zip(&owners) {
-                if !s.is_finite() {
-                    return Err(crate::Error::Input(format!(
+            let width = model.head_outputs();
+            for (s, &o) in scores.chunks_exact(width).zip(&owners) {
+                let score = self.reader.score(s);
+                if !score.is_finite() {
+                    return Err(Error::Input(format!(
                         "item {o}: the model's score is not finite (NaN or inf); its weights or inputs are corrupt"
                     )));
                 }
-                out[o].push(sigmoid(*s));
+                out[o].push(score);
             }
         }
         Ok(out)
     }
-}
-
-fn prompt_error(e: ttc_task::Error) -> ttc_data::Error {
-    ttc_data::Error::Input(format!("prompt: {e}"))
 }

@@ -13,6 +13,9 @@ pub enum Head {
     CausalLm,
     /// `score`: one scalar per position (PRM / ORM), as `…ForTokenClassification`.
     Score,
+    /// `score.0` (d→d, ReLU) then `score.2` (d→labels): Qwen2.5-Math-PRM's
+    /// `Qwen2ForProcessRewardModel`.
+    ProcessReward,
 }
 
 /// HF-compatible decoder config. Unknown HF fields are ignored on load.
@@ -59,6 +62,10 @@ pub struct LlamaConfig {
     /// Token classification: number of labels (1 for a PRM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_labels: Option<usize>,
+    /// Mistral: attention sees at most this many positions back (ttc's context stops there,
+    /// so every position attends to all before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<usize>,
     #[serde(default = "default_dtype")]
     pub torch_dtype: String,
 }
@@ -124,6 +131,7 @@ impl LlamaConfig {
             eos_token_id: None,
             pad_token_id: None,
             num_labels: None,
+            sliding_window: None,
             torch_dtype: default_dtype(),
         }
     }
@@ -226,6 +234,13 @@ impl LlamaConfig {
     }
 
     pub fn head(&self) -> Head {
+        if self
+            .architectures
+            .iter()
+            .any(|a| a.ends_with("ForProcessRewardModel"))
+        {
+            return Head::ProcessReward;
+        }
         if self.architectures.iter().any(|a| {
             a.ends_with("ForTokenClassification") || a.ends_with("ForSequenceClassification")
         }) {
@@ -242,6 +257,23 @@ impl LlamaConfig {
             architectures: vec![format!("{family}ForTokenClassification")],
             num_labels: Some(1),
             ..self.clone()
+        }
+    }
+
+    /// Labels of a score head (1 for ttc's PRM, 2 for a process-reward head).
+    pub fn labels(&self) -> usize {
+        match self.head() {
+            Head::ProcessReward => self.num_labels.unwrap_or(2),
+            _ => self.num_labels.unwrap_or(1),
+        }
+    }
+
+    /// Positions a sequence may have: the context, or a Mistral's sliding window when it is
+    /// shorter (up to which sliding-window attention equals full attention).
+    pub fn context(&self) -> usize {
+        match self.sliding_window {
+            Some(w) if self.model_type == "mistral" && w > 0 => w.min(self.max_position_embeddings),
+            _ => self.max_position_embeddings,
         }
     }
 
@@ -277,7 +309,8 @@ impl LlamaConfig {
         let head = match self.head() {
             Head::CausalLm if self.tie_word_embeddings => 0,
             Head::CausalLm => self.vocab_size * d,
-            Head::Score => d * self.num_labels.unwrap_or(1),
+            Head::Score => d * self.labels(),
+            Head::ProcessReward => d * d + d + (d + 1) * self.labels(),
         };
         emb + self.num_hidden_layers * layer + d + head
     }
@@ -356,14 +389,12 @@ impl LlamaConfig {
                 format!("must be a positive number, got {theta}"),
             );
         }
-        if let Some(a) = self
-            .architectures
-            .iter()
-            .find(|a| !a.starts_with("Llama") && !a.starts_with("Qwen2"))
-        {
+        if let Some(a) = self.architectures.iter().find(|a| {
+            !a.starts_with("Llama") && !a.starts_with("Qwen2") && !a.starts_with("Mistral")
+        }) {
             return bad(
                 "architectures",
-                format!("{a} is not a Llama or Qwen2 model (the architectures ttc runs)"),
+                format!("{a} is not a Llama, Mistral or Qwen2 model (the architectures ttc runs)"),
             );
         }
         let vocab = self.vocab_size as u64;

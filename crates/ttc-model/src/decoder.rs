@@ -49,6 +49,18 @@ impl KvCache {
         }
     }
 
+    /// A cache holding this one's first `n` positions (at most its length): `None` where
+    /// the backend cannot cut a cache short of its end (the device pool).
+    pub fn fork_prefix(&mut self, n: usize) -> Option<KvCache> {
+        match self {
+            KvCache::Host(c) => Some(KvCache::Host(c.fork_prefix(n))),
+            KvCache::Paged(c) => (n == c.len()).then(|| KvCache::Paged(c.fork())),
+            KvCache::Remote(c) => Some(KvCache::Remote(RemoteSeq {
+                tokens: c.tokens[..n].to_vec(),
+            })),
+        }
+    }
+
     /// Which backend keeps it, for errors.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -310,10 +310,8 @@ impl<'m> Engine<'m> {
     /// them for a format-string prompt (Llama-3's BOS, from the tokenizer's post-processor)
     /// and not for a chat prompt, whose template writes its own.
     pub fn encode_prompt_text(&self, text: &str) -> Result<Vec<u32>> {
-        let add = matches!(self.prompt, PromptTemplate::Format(_));
-        self.tokenizer
-            .encode(text, add)
-            .map(|e| e.get_ids().to_vec())
+        self.prompt
+            .encode_text(self.tokenizer, text)
             .map_err(|e| Error::Tokenizer(e.to_string()))
     }
 

@@ -175,8 +175,17 @@ impl<B: Backend> Transformer<B> {
                     w.remove("lm_head.weight");
                 }
             }
+            Head::ProcessReward => {
+                let h = m.score_hidden.as_mut().expect("hidden layer for the head");
+                n.linear(&mut w, h, "score.0", [d, d], true, dev)?;
+                let s = m
+                    .score
+                    .as_mut()
+                    .expect("score head for a ProcessReward config");
+                n.linear(&mut w, s, "score.2", [cfg.labels(), d], true, dev)?;
+            }
             Head::Score => {
-                let labels = cfg.num_labels.unwrap_or(1);
+                let labels = cfg.labels();
                 let s = m.score.as_mut().expect("score head for a Score config");
                 // transformers' token-classification head has a bias; older files may not.
                 let has_bias = w.contains_key("score.bias");
@@ -223,8 +232,13 @@ impl<B: Backend> Transformer<B> {
         if let Some(l) = &self.lm_head {
             lin("lm_head", l);
         }
-        if let Some(l) = &self.score {
-            lin("score", l);
+        match (&self.score_hidden, &self.score) {
+            (Some(h), Some(l)) => {
+                lin("score.0", h);
+                lin("score.2", l);
+            }
+            (_, Some(l)) => lin("score", l),
+            _ => {}
         }
         for (i, l) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");

@@ -78,6 +78,33 @@ impl SeqCache {
         }
     }
 
+    /// A new cache sharing this one's first `n` positions (at most [`SeqCache::len`]): the
+    /// whole blocks before `n` are shared, the positions of the block `n` cuts are copied.
+    pub fn fork_prefix(&mut self, n: usize) -> SeqCache {
+        let mut f = self.fork();
+        let mut kept = 0;
+        let mut shared = Vec::new();
+        for b in std::mem::take(&mut f.blocks) {
+            if kept + b.len <= n {
+                kept += b.len;
+                shared.push(b);
+                continue;
+            }
+            let m = n - kept;
+            if m > 0 {
+                for l in 0..self.layers {
+                    let w = b.k[l].len() / b.len;
+                    f.tail.k[l].extend_from_slice(&b.k[l][..m * w]);
+                    f.tail.v[l].extend_from_slice(&b.v[l][..m * w]);
+                }
+                f.tail.len = m;
+            }
+            break;
+        }
+        f.blocks = shared;
+        f
+    }
+
     /// Append one position's K and V for `layer` (`kv_heads * head_dim` values each).
     /// Call for every layer, then [`SeqCache::commit`].
     #[inline]
@@ -111,6 +138,29 @@ impl SeqCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fork_prefix_keeps_the_first_positions() {
+        let mut a = SeqCache::new(2);
+        for p in 0..3 {
+            let x = p as f32;
+            a.push(0, &[x, x], &[-x, -x]);
+            a.push(1, &[x + 10.0, x + 10.0], &[x, x]);
+            a.commit(1);
+        }
+        let mut b = a.fork();
+        b.push(0, &[3.0, 3.0], &[-3.0, -3.0]);
+        b.push(1, &[13.0, 13.0], &[3.0, 3.0]);
+        b.commit(1);
+        for n in 0..=4 {
+            let c = b.fork_prefix(n);
+            assert_eq!(c.len(), n);
+            let k: Vec<f32> = c.segments(1).flat_map(|(k, _)| k.to_vec()).collect();
+            let want: Vec<f32> = (0..n).flat_map(|p| [p as f32 + 10.0; 2]).collect();
+            assert_eq!(k, want, "n = {n}");
+        }
+        assert_eq!(b.len(), 4);
+    }
 
     #[test]
     fn fork_shares_prefix_and_grows_independently() {

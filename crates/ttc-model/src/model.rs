@@ -61,6 +61,8 @@ pub struct Transformer<B: Backend> {
     pub norm: RmsNorm<B>,
     pub lm_head: Option<Linear<B>>,
     pub score: Option<Linear<B>>,
+    /// Qwen2.5-Math-PRM's first head layer (`score.0`, then ReLU, then `score` = `score.2`).
+    pub score_hidden: Option<Linear<B>>,
     #[module(skip)]
     pub config: LlamaConfig,
     #[module(skip)]
@@ -102,11 +104,9 @@ impl LlamaConfig {
             Head::CausalLm if self.tie_word_embeddings => (None, None),
             Head::CausalLm => (Some(linear(d, self.vocab_size, false, dev)), None),
             // As transformers' `…ForTokenClassification`: a biased linear.
-            Head::Score => (
-                None,
-                Some(linear(d, self.num_labels.unwrap_or(1), true, dev)),
-            ),
+            Head::Score | Head::ProcessReward => (None, Some(linear(d, self.labels(), true, dev))),
         };
+        let score_hidden = (self.head() == Head::ProcessReward).then(|| linear(d, d, true, dev));
         Transformer {
             embed_tokens: EmbeddingConfig::new(self.vocab_size, d)
                 .with_initializer(Initializer::Normal {
@@ -118,10 +118,11 @@ impl LlamaConfig {
             norm: norm(),
             lm_head,
             score,
+            score_hidden,
             config: self.clone(),
             rope: RopeTables::new(
                 hd,
-                self.max_position_embeddings,
+                self.context(),
                 self.theta(),
                 &self.rope_scaling().expect("validated config"),
             ),
@@ -268,9 +269,18 @@ impl<B: Backend> Transformer<B> {
                 let x = burn::nn::DropoutConfig::new(p)
                     .init()
                     .forward(self.hidden(tokens));
-                s.forward(x)
+                s.forward(self.score_input(x))
             }
             _ => self.forward(tokens),
+        }
+    }
+
+    /// What the score head's last layer sees: the hidden states, through `score.0` and a
+    /// ReLU for a process-reward head.
+    fn score_input(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.score_hidden {
+            Some(h) => burn::tensor::activation::relu(h.forward(x)),
+            None => x,
         }
     }
 
@@ -279,7 +289,7 @@ impl<B: Backend> Transformer<B> {
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let x = self.hidden(tokens);
         if let Some(s) = &self.score {
-            return s.forward(x);
+            return s.forward(self.score_input(x));
         }
         match &self.lm_head {
             Some(head) => head.forward(x),

@@ -276,3 +276,41 @@ fn checkpoints_load_with_a_longer_context_only() {
     };
     assert!(e.to_string().contains("max_position_embeddings"), "{e}");
 }
+
+/// The PRM fixtures of the field's formats (tests/fixtures/prm): a Mistral causal LM and
+/// Qwen2.5-Math-PRM's two-layer two-class head load in both engines with the same outputs,
+/// and the head saves back under its own names.
+#[test]
+fn process_reward_head_and_mistral_load_in_both_engines() {
+    let dev = Default::default();
+    let t = tempfile::tempdir().unwrap();
+    for name in ["qwen_prm", "math_shepherd"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/prm")
+            .join(name);
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+        let ids: Vec<u32> = serde_json::from_value(v["cases"][0]["input_ids"].clone()).unwrap();
+        let ids = vec![ids[..40].to_vec()];
+        let burn = burn_outputs(&dir, &ids);
+        let cpu = cpu_outputs(&dir, &ids);
+        let err = max_err(&burn, &cpu);
+        assert!(err <= 1e-4, "{name}: burn vs cpu max abs err {err}");
+        let m = load_checkpoint::<CpuBackend>(&dir, &dev).unwrap();
+        save_checkpoint(t.path(), &m).unwrap();
+        let a = read_safetensors(&dir.join("model.safetensors")).unwrap();
+        let b = read_safetensors(&t.path().join("model.safetensors")).unwrap();
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "{name}"
+        );
+    }
+    let cfg = LlamaConfig::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/prm/qwen_prm/config.json"),
+    )
+    .unwrap();
+    assert_eq!(cfg.head(), ttc_model::config::Head::ProcessReward);
+    assert_eq!(cfg.labels(), 2);
+}

@@ -8,7 +8,7 @@ use ttc_model::LlamaConfig;
 use ttc_model::cpu::CpuModel;
 use ttc_model::decoder::Decoder;
 use ttc_model::engine_spec::EngineSpec;
-use ttc_task::tokenizer::Tokenizer;
+use ttc_task::tokenizer::{PromptTemplate, Tokenizer};
 
 use crate::preset::PolicyConfig;
 
@@ -48,6 +48,13 @@ pub fn load_cpu(dir: &Path) -> Result<(CpuModel, Tokenizer)> {
     let model = CpuModel::from_weights_owned(&cfg, w)?;
     let tok = load_tokenizer_for(dir, &cfg)?;
     Ok((model, tok))
+}
+
+/// A checkpoint's `tokenizer.json` (any HF tokenizer), checked against its config's
+/// vocabulary size.
+pub fn checkpoint_tokenizer(dir: &Path) -> Result<Tokenizer> {
+    let cfg = LlamaConfig::load(&dir.join("config.json"))?;
+    load_tokenizer_for(dir, &cfg)
 }
 
 /// The checkpoint's `tokenizer.json`, checked against its vocabulary size.
@@ -94,6 +101,57 @@ pub fn policy_model_config(
     cfg.bos_token_id = tok.token_to_id(ttc_task::tokenizer::BOS);
     cfg.validate().context("policy model config")?;
     Ok(cfg)
+}
+
+/// What training examples need of a checkpoint: its tokenizer and prompt format, and the
+/// EOS and padding ids — ttc's special tokens, or for an imported model its config's
+/// `eos_token_id` (the first of a list) and `pad_token_id` (else EOS).
+pub struct TrainingText {
+    pub tok: Tokenizer,
+    pub prompt: PromptTemplate,
+    pub eos: u32,
+    pub pad: u32,
+}
+
+pub fn training_text(dir: &Path) -> Result<TrainingText> {
+    let cfg = LlamaConfig::load(&dir.join("config.json"))?;
+    let tok = load_tokenizer_for(dir, &cfg)?;
+    let prompt = PromptTemplate::load(dir)?;
+    let (eos, pad) = match eos_pad(&tok) {
+        Ok(ids) => ids,
+        Err(_) => {
+            let eos = cfg.eos_ids().first().copied().with_context(|| {
+                format!(
+                    "{}: config.json has no eos_token_id and the tokenizer no <|eos|> (training targets end with EOS)",
+                    dir.display()
+                )
+            })?;
+            (eos, cfg.pad_token_id.unwrap_or(eos))
+        }
+    };
+    Ok(TrainingText {
+        tok,
+        prompt,
+        eos,
+        pad,
+    })
+}
+
+/// An error unless checkpoints `a` and `b` share one tokenizer (the same `tokenizer.json`
+/// bytes): a PRM initialised from `b` scores text tokenized by `a`'s tokenizer.
+pub fn same_tokenizer(a: &Path, b: &Path) -> Result<()> {
+    let read = |d: &Path| {
+        std::fs::read(d.join("tokenizer.json"))
+            .with_context(|| format!("{}", d.join("tokenizer.json").display()))
+    };
+    if read(a)? != read(b)? {
+        anyhow::bail!(
+            "{} and {}: different tokenizer.json files; the PRM must tokenize as the policy does",
+            a.display(),
+            b.display()
+        );
+    }
+    Ok(())
 }
 
 /// The tokenizer's EOS and padding ids (ttc's specials).

@@ -186,7 +186,14 @@ pub fn checkpoint_inputs(dir: &Path) -> Vec<PathBuf> {
     f
 }
 
-/// A checkpoint's own prompt format, when it has one (imported models).
-pub fn prompt_file(dir: &Path) -> PathBuf {
-    dir.join(ttc_task::tokenizer::PROMPT_FILE)
+/// A checkpoint's own prompt format and PRM format, where it has them (imported models).
+pub fn prompt_files(dir: &Path) -> Vec<PathBuf> {
+    [
+        ttc_task::tokenizer::PROMPT_FILE,
+        ttc_task::tokenizer::CHAT_PROMPT_FILE,
+        ttc_engine::prm_format::FORMAT_FILE,
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect()
 }

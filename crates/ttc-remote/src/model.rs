@@ -121,7 +121,7 @@ impl RemoteModel {
             )));
         }
         let head_outputs = match cfg.head() {
-            Head::Score => cfg.num_labels.unwrap_or(1),
+            Head::Score | Head::ProcessReward => cfg.labels(),
             Head::CausalLm => cfg.vocab_size,
         };
         if kind == ServerKind::Openai && head_outputs != cfg.vocab_size {

@@ -186,11 +186,24 @@ impl ChatTemplate {
     /// The prompt for `problem`: the system message (if any) and the problem as the user's
     /// turn, with the assistant's turn opened (`add_generation_prompt=True`).
     pub fn render(&self, problem: &str, options: &ChatOptions) -> Result<String> {
+        self.render_messages(&[("user", problem)], true, options)
+    }
+
+    /// A conversation of `(role, content)` turns after the options' system message (if
+    /// any), as `apply_chat_template(messages, add_generation_prompt=…, tokenize=False)`.
+    pub fn render_messages(
+        &self,
+        turns: &[(&str, &str)],
+        add_generation_prompt: bool,
+        options: &ChatOptions,
+    ) -> Result<String> {
         let mut messages = Vec::new();
         if let Some(s) = &options.system {
             messages.push(serde_json::json!({"role": "system", "content": s}));
         }
-        messages.push(serde_json::json!({"role": "user", "content": problem}));
+        for (role, content) in turns {
+            messages.push(serde_json::json!({"role": role, "content": content}));
+        }
         let mut ctx: BTreeMap<String, Value> = BTreeMap::new();
         for (k, v) in &self.specials {
             ctx.insert(k.clone(), Value::from(v.as_str()));
@@ -202,7 +215,10 @@ impl ChatTemplate {
             "messages".into(),
             json_value(&serde_json::Value::Array(messages)),
         );
-        ctx.insert("add_generation_prompt".into(), Value::from(true));
+        ctx.insert(
+            "add_generation_prompt".into(),
+            Value::from(add_generation_prompt),
+        );
         let tmpl = self.env.get_template("chat").expect("added in new");
         tmpl.render(ctx)
             .map_err(|e| Error::Config(format!("chat template: {e:#}")))

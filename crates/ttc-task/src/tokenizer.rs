@@ -118,8 +118,18 @@ pub type Encoded = (Vec<u32>, Vec<(usize, usize)>);
 
 /// Ids of `text` (no special tokens added) and each token's byte span in it.
 pub fn encode_with_offsets(tok: &Tokenizer, text: &str) -> Result<Encoded> {
+    encode_with_offsets_special(tok, text, false)
+}
+
+/// [`encode_with_offsets`], with the tokenizer's special tokens added when `add_special`
+/// (transformers' `tokenizer(text)`; an added BOS spans no bytes: `(0, 0)`).
+pub fn encode_with_offsets_special(
+    tok: &Tokenizer,
+    text: &str,
+    add_special: bool,
+) -> Result<Encoded> {
     let e = tok
-        .encode(text, false)
+        .encode(text, add_special)
         .map_err(|e| Error::Config(format!("tokenizer: {e}")))?;
     Ok((e.get_ids().to_vec(), e.get_offsets().to_vec()))
 }
@@ -267,6 +277,25 @@ impl PromptTemplate {
             PromptTemplate::Format(f) => Ok(f.replacen("{problem}", problem, 1)),
             PromptTemplate::Chat(c) => c.template.render(problem, &c.options),
         }
+    }
+
+    /// Whether a rendered prompt is encoded with the tokenizer's special tokens: yes for a
+    /// format string (transformers' `tokenizer(text)`: Llama-3's BOS), no for a chat
+    /// template, which writes its own.
+    pub fn adds_special_tokens(&self) -> bool {
+        matches!(self, PromptTemplate::Format(_))
+    }
+
+    /// The ids of a rendered prompt text.
+    pub fn encode_text(&self, tok: &Tokenizer, text: &str) -> Result<Vec<u32>> {
+        tok.encode(text, self.adds_special_tokens())
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// The prompt ids of `problem`.
+    pub fn encode(&self, tok: &Tokenizer, problem: &str) -> Result<Vec<u32>> {
+        self.encode_text(tok, &self.render(problem)?)
     }
 }
 

@@ -28,7 +28,11 @@ pub fn policy_example(tok: &Tokenizer, p: &Problem, eos: u32) -> Result<Example>
 
 /// `prompt` (no loss) then `target` and EOS (loss): one SFT example.
 pub fn prompt_example(tok: &Tokenizer, prompt: &str, target: &str, eos: u32) -> Result<Example> {
-    let prompt = encode(tok, prompt)?;
+    example_after(tok, encode(tok, prompt)?, target, eos)
+}
+
+/// The prompt's ids (no loss), then `target` and EOS (loss).
+fn example_after(tok: &Tokenizer, prompt: Vec<u32>, target: &str, eos: u32) -> Result<Example> {
     let mut tokens = prompt.clone();
     tokens.extend(encode(tok, target)?);
     tokens.push(eos);
@@ -37,6 +41,21 @@ pub fn prompt_example(tok: &Tokenizer, prompt: &str, target: &str, eos: u32) -> 
         prompt_len: prompt.len(),
         scores: vec![],
     })
+}
+
+/// An SFT example whose prompt is `problem` in `template` (encoded as the engine encodes
+/// it: a format string with the tokenizer's special tokens), then `target` and EOS.
+pub fn template_example(
+    tok: &Tokenizer,
+    template: &ttc_task::tokenizer::PromptTemplate,
+    problem: &str,
+    target: &str,
+    eos: u32,
+) -> Result<Example> {
+    let prompt = template
+        .encode(tok, problem)
+        .map_err(|e| Error::Config(format!("prompt: {e}")))?;
+    example_after(tok, prompt, target, eos)
 }
 
 /// Accuracy of one group.

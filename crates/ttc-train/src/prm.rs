@@ -8,15 +8,17 @@ use tokenizers::Tokenizer;
 use ttc_data::rows::LabelRow;
 use ttc_data::rows::SampleRow;
 use ttc_data::steps::layout;
-use ttc_task::tokenizer::prompt_text;
+use ttc_task::tokenizer::PromptTemplate;
 
 use crate::sft_data::Example;
 use crate::{Error, Result};
 
-/// One PRM training example per labelled sample: prompt + steps + EOS, a target at each
-/// step's last token (soft label, or hard when `hard`). Returns (question index, example).
+/// One PRM training example per labelled sample: prompt (in the policy's `template`) +
+/// steps + EOS, a target at each step's last token (soft label, or hard when `hard`).
+/// Returns (question index, example).
 pub fn prm_examples(
     tok: &Tokenizer,
+    template: &PromptTemplate,
     problems: &HashMap<String, String>,
     samples: &[SampleRow],
     labels: &[LabelRow],
@@ -34,9 +36,6 @@ pub fn prm_examples(
         ttc_task::tokenizer::encode_with_offsets(tok, s)
             .map_err(|e| ttc_data::Error::Input(e.to_string()))
     };
-    let ids = |s: &str| -> Result<Vec<u32>> {
-        Ok(encode(s).map_err(|e| Error::Config(e.to_string()))?.0)
-    };
     let mut out = Vec::new();
     for s in samples {
         let Some(ls) = by_sample.get(&(s.question_id.as_str(), s.sample_id)) else {
@@ -48,7 +47,9 @@ pub fn prm_examples(
                 s.question_id
             ))
         })?;
-        let prompt = ids(&prompt_text(problem))?;
+        let prompt = template
+            .encode(tok, problem)
+            .map_err(|e| Error::Config(e.to_string()))?;
         let l =
             layout(&encode, &prompt, &s.steps, false).map_err(|e| Error::Config(e.to_string()))?;
         let mut tokens = l.tokens;
@@ -84,7 +85,7 @@ pub fn prm_examples(
 /// at its last step's last token. `None` for a solution without steps.
 pub fn orm_example(
     tok: &Tokenizer,
-    prompt: &str,
+    prompt: &[u32],
     steps: &[String],
     correct: bool,
     eos: u32,
@@ -96,11 +97,7 @@ pub fn orm_example(
         ttc_task::tokenizer::encode_with_offsets(tok, s)
             .map_err(|e| ttc_data::Error::Input(e.to_string()))
     };
-    let ids = |s: &str| -> Result<Vec<u32>> {
-        Ok(encode(s).map_err(|e| Error::Config(e.to_string()))?.0)
-    };
-    let p = ids(prompt)?;
-    let l = layout(&encode, &p, steps, false).map_err(|e| Error::Config(e.to_string()))?;
+    let l = layout(&encode, prompt, steps, false).map_err(|e| Error::Config(e.to_string()))?;
     let mut tokens = l.tokens;
     tokens.push(eos);
     let last = *l.step_ends.last().expect("non-empty steps");

@@ -215,6 +215,9 @@ pub struct ImportSection {
     pub chat: Option<ttc_task::chat_template::ChatOptions>,
     /// The PRM's chat prompt (default: `chat`, when neither `prm_prompt` nor this is given).
     pub prm_chat: Option<ttc_task::chat_template::ChatOptions>,
+    /// How the PRM reads steps: `ttc` (default; a one-label score head), `math-shepherd`,
+    /// `rlhflow` or `qwen2.5-math-prm` (each with its own text and prompt by default).
+    pub prm_format: Option<ttc_engine::prm_format::PrmFormat>,
 }
 
 /// `[pipeline]`.
@@ -399,6 +402,10 @@ pub struct PrmConfig {
     /// Fraction of labelled questions held out for validation / early stopping.
     #[serde(default = "default_val_fraction")]
     pub val_fraction: f64,
+    /// An HF checkpoint (a causal LM with the policy's tokenizer) whose backbone the PRM
+    /// starts from instead of the policy's; relative to the preset file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
     pub train: SftConfig,
 }
 
@@ -475,6 +482,9 @@ impl Preset {
         }
         let mut preset = preset;
         let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(init) = preset.prm.as_mut().and_then(|p| p.init.as_mut()) {
+            *init = base.join(&*init);
+        }
         match (&preset.data, &mut preset.problems) {
             (Some(d), None) => d
                 .validate()

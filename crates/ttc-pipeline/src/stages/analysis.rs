@@ -15,7 +15,7 @@ use ttc_data::rows::{
 };
 use ttc_eval::co_tables::sweep_co_tables;
 
-use crate::layout::{Layout, prompt_file};
+use crate::layout::{Layout, prompt_files};
 use crate::stage::{Ctx, Stage};
 
 /// `[analysis]` (and the `ttc eval` flags that override it).
@@ -85,10 +85,11 @@ impl Stage for SweepStage {
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        vec![
-            prompt_file(&layout.policy_dir(false)),
-            prompt_file(&layout.prm_dir(false)),
+        [
+            prompt_files(&layout.policy_dir(false)),
+            prompt_files(&layout.prm_dir(false)),
         ]
+        .concat()
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         vec![layout.analysis_dir("sweep").join("rows.parquet")]
@@ -232,16 +233,15 @@ fn sweep(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
 fn prompt_tokens(ctx: &Ctx) -> Result<HashMap<u32, (u64, u64)>> {
     let problems = ttc_task::math500::load_problems(&ctx.layout.split_file("test"))?;
     let lengths = |dir: &std::path::Path| -> Result<Vec<u64>> {
-        let tok = ttc_task::tokenizer::load_tokenizer(&dir.join("tokenizer.json"))?;
+        let tok = crate::checkpoint::checkpoint_tokenizer(dir)?;
         let template = ttc_task::tokenizer::PromptTemplate::load(dir)?;
         problems
             .iter()
             .map(|p| {
-                let text = template.render(&p.problem)?;
-                let add = matches!(template, ttc_task::tokenizer::PromptTemplate::Format(_));
-                tok.encode(text, add)
-                    .map(|e| e.get_ids().len() as u64)
-                    .map_err(|e| anyhow::anyhow!("{}: tokenizer: {e}", dir.display()))
+                template
+                    .encode(&tok, &p.problem)
+                    .map(|ids| ids.len() as u64)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
             })
             .collect()
     };

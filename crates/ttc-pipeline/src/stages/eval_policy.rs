@@ -80,7 +80,7 @@ impl Stage for EvalPolicyStage {
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let dir = ctx.layout.policy_dir(self.large);
         let problems = load_problems(&ctx.layout.split_file(&self.split))?;
-        let tok = ttc_task::tokenizer::load_tokenizer(&dir.join("tokenizer.json"))
+        let tok = crate::checkpoint::checkpoint_tokenizer(&dir)
             .with_context(|| format!("{}: the policy's tokenizer", dir.display()))?;
         let r = eval_policy(
             ctx,

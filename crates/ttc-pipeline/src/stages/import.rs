@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use ttc_engine::prm_format::{FORMAT_FILE, PrmFormat, PrmReader, QWEN_PRM_SYSTEM};
 use ttc_task::chat_template::ChatOptions;
 use ttc_task::tokenizer::{CHAT_PROMPT_FILE, PROMPT_FILE, PromptTemplate};
 
@@ -51,7 +52,8 @@ impl Imported {
 /// gives one; the larger policy shares the policy's).
 pub struct ImportStage {
     which: Imported,
-    prm: bool,
+    /// The PRM's format; `None` for a policy.
+    prm: Option<PrmFormat>,
     src: PathBuf,
     prompt: Option<String>,
     chat: Option<ChatOptions>,
@@ -67,6 +69,7 @@ impl ImportStage {
     pub fn of(preset: &Preset, which: Imported) -> Option<ImportStage> {
         let im = preset.import.as_ref()?;
         let prm = which == Imported::Prm;
+        let format = im.prm_format.unwrap_or_default();
         let (src, prompt, chat) = if which == Imported::PolicyLarge {
             (im.policy_large.clone()?, im.prompt.clone(), im.chat.clone())
         } else if prm {
@@ -74,7 +77,18 @@ impl ImportStage {
             let (p, c) = if own {
                 (im.prm_prompt.clone(), im.prm_chat.clone())
             } else {
-                (im.prompt.clone(), im.chat.clone())
+                match format {
+                    PrmFormat::Ttc => (im.prompt.clone(), im.chat.clone()),
+                    PrmFormat::MathShepherd => (Some("{problem} ".to_string()), None),
+                    PrmFormat::Rlhflow => (None, Some(ChatOptions::default())),
+                    PrmFormat::QwenMathPrm => (
+                        None,
+                        Some(ChatOptions {
+                            system: Some(QWEN_PRM_SYSTEM.to_string()),
+                            ..ChatOptions::default()
+                        }),
+                    ),
+                }
             };
             (im.prm.clone()?, p, c)
         } else {
@@ -82,7 +96,7 @@ impl ImportStage {
         };
         Some(ImportStage {
             which,
-            prm,
+            prm: prm.then_some(format),
             src,
             prompt,
             chat,
@@ -103,7 +117,11 @@ impl Stage for ImportStage {
         self.which.name().into()
     }
     fn config(&self) -> serde_json::Value {
-        let mut c = serde_json::json!({"src": self.src, "prompt": self.prompt, "prm": self.prm});
+        let mut c =
+            serde_json::json!({"src": self.src, "prompt": self.prompt, "prm": self.prm.is_some()});
+        if let Some(f) = self.prm.filter(|f| *f != PrmFormat::Ttc) {
+            c["prm_format"] = f.name().into();
+        }
         if let Some(chat) = &self.chat {
             c["chat"] = serde_json::to_value(chat).expect("json");
         }
@@ -125,6 +143,9 @@ impl Stage for ImportStage {
             o.push(dir.join(CHAT_PROMPT_FILE));
         } else if self.prompt.is_some() {
             o.push(dir.join(PROMPT_FILE));
+        }
+        if self.prm.is_some_and(|f| f != PrmFormat::Ttc) {
+            o.push(dir.join(FORMAT_FILE));
         }
         o
     }
@@ -188,12 +209,12 @@ fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Check `src` and copy it to `out`.
+/// Check `src` and copy it to `out`; `prm` is the PRM's format (`None` for a policy).
 pub fn import(
     src: &Path,
     prompt: Option<&str>,
     chat: Option<&ChatOptions>,
-    prm: bool,
+    prm: Option<PrmFormat>,
     out: &Path,
 ) -> Result<()> {
     let template = match chat {
@@ -204,30 +225,32 @@ pub fn import(
         None => prompt.map(PromptTemplate::parse).transpose()?,
     };
     let files = checkpoint_files(src)?;
-    let key = (src, prompt, chat, prm);
+    let key = (src, prompt, chat, prm.map(PrmFormat::name));
     let started = std::time::Instant::now();
     let (model, tok) = load_cpu(src).with_context(|| format!("[import] {}", src.display()))?;
+    let engine = ttc_model::generate::Engine::new(&model, &tok)?
+        .with_prompt(template.clone().unwrap_or_default());
     let lm = model.cfg.head() == ttc_model::Head::CausalLm;
-    match (prm, lm, model.head_outputs()) {
-        (false, true, _) | (true, false, 1) => {}
-        (false, false, _) => anyhow::bail!(
+    match prm {
+        None if !lm => anyhow::bail!(
             "[import] policy {}: a score-head model ({:?}), not a language model",
             src.display(),
             model.cfg.architectures
         ),
-        (true, true, _) => anyhow::bail!(
-            "[import] prm {}: a language model ({:?}); a PRM needs a one-label score head (…ForTokenClassification, ttc's PRM format)",
-            src.display(),
-            model.cfg.architectures
-        ),
-        (true, false, n) => anyhow::bail!(
-            "[import] prm {}: a score head with {n} labels; ttc's PRM format has one (a logit per step)",
-            src.display()
-        ),
+        None => {}
+        Some(format) => {
+            PrmReader::new(format, &engine).with_context(|| {
+                format!(
+                    "[import] prm {} ({:?}) in prm_format \"{}\"",
+                    src.display(),
+                    model.cfg.architectures,
+                    format.name()
+                )
+            })?;
+        }
     }
     // The tokenizer must round-trip a prompt (a broken or mismatched file fails here).
-    ttc_model::generate::Engine::new(&model, &tok)?
-        .with_prompt(template.clone().unwrap_or_default())
+    engine
         .encode_prompt("What is 1 + 1?")
         .with_context(|| format!("[import] {}: tokenizer.json", src.display()))?;
     let _ = std::fs::remove_dir_all(out);
@@ -237,6 +260,9 @@ pub fn import(
     }
     if let Some(t) = &template {
         t.save(out)?;
+    }
+    if let Some(f) = prm {
+        f.save(out)?;
     }
     m.counts
         .insert("parameters".into(), model.cfg.num_params() as u64);

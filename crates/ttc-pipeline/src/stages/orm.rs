@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use ttc_data::revision::{context_window, revision_prompt};
+use ttc_data::revision::{context_window, revision_prompt_in};
 use ttc_data::rows::{ChainRow, RatioAccuracyRow, RevisionSelectionRow, csv_text};
 use ttc_engine::step_scorer::StepScorer;
 use ttc_eval::revision_ratios::ratio_rows as split_rows;
@@ -14,11 +14,12 @@ use ttc_model::LlamaConfig;
 use ttc_task::grader::is_equivalent;
 use ttc_task::math500::load_problems;
 use ttc_task::steps::split_steps;
+use ttc_task::tokenizer::PromptTemplate;
 use ttc_train::prm::orm_example;
 use ttc_train::sft::{Init, SftRun};
 
 use super::revision::revision_config;
-use crate::checkpoint::eos_pad;
+use crate::checkpoint::training_text;
 use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{OrmConfig, Preset, RevisionConfig};
 use crate::stage::{Ctx, Stage};
@@ -145,6 +146,7 @@ fn attempts_in_context(
     chains: &[Vec<&ChainRow>],
     problems: &HashMap<String, String>,
     window: usize,
+    template: &PromptTemplate,
     file: &std::path::Path,
 ) -> Result<Vec<InContext>> {
     let mut out = Vec::new();
@@ -158,7 +160,7 @@ fn attempts_in_context(
                     r.question_id
                 )
             })?;
-            let prompt = revision_prompt(p, &context_window(&texts[..i], window));
+            let prompt = revision_prompt_in(template, p, &context_window(&texts[..i], window))?;
             out.push((r.question_index, prompt, split_steps(&r.text), r.correct));
         }
     }
@@ -169,20 +171,31 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
     oc.train.check_device("revision.orm.train")?;
     let rdir = ctx.layout.revision_model_dir();
     let cfile = ctx.layout.chains_dir("train").join("chains.parquet");
-    let tok = ttc_task::tokenizer::load_tokenizer(&rdir.join("tokenizer.json"))
-        .with_context(|| format!("{}: the revision model's tokenizer", rdir.display()))?;
-    let (eos, pad) = eos_pad(&tok)?;
+    let text = training_text(&rdir).with_context(|| {
+        format!(
+            "{}: the revision model's tokenizer and prompt",
+            rdir.display()
+        )
+    })?;
+    let (tok, eos, pad) = (&text.tok, text.eos, text.pad);
     let problems: HashMap<String, String> = load_problems(&ctx.layout.split_file("train"))?
         .into_iter()
         .map(|p| (p.unique_id, p.problem))
         .collect();
     let rows: Vec<ChainRow> = ttc_core::table::read_parquet(&cfile)?;
-    let items = attempts_in_context(&chains_of(&rows), &problems, rc.max_attempts, &cfile)?;
+    let items = attempts_in_context(
+        &chains_of(&rows),
+        &problems,
+        rc.max_attempts,
+        &text.prompt,
+        &cfile,
+    )?;
     let val_q =
         ttc_data::held_out::held_out(items.iter().map(|i| i.0), oc.val_fraction, oc.train.seed);
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for (q, prompt, steps, correct) in &items {
-        if let Some(e) = orm_example(&tok, prompt, steps, *correct, eos)? {
+        let ids = text.prompt.encode_text(tok, prompt)?;
+        if let Some(e) = orm_example(tok, &ids, steps, *correct, eos)? {
             if val_q.contains(q) {
                 &mut val
             } else {
@@ -222,6 +235,10 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
         force: ctx.force,
     };
     let state = fine_tune(ctx, job)?;
+    // The ORM reads attempts in the revision model's prompt format.
+    if text.prompt != PromptTemplate::default() {
+        text.prompt.save(&out)?;
+    }
     let right = items.iter().filter(|i| i.3).count();
     eprintln!(
         "orm: {} train / {} val attempts ({:.1}% right), {} -> {}",
@@ -249,9 +266,10 @@ fn eval(rc: &RevisionConfig, spec: &ttc_model::engine_spec::EngineSpec, ctx: &Ct
         .collect();
     let rows: Vec<ChainRow> = ttc_core::table::read_parquet(&cfile)?;
     let chains = chains_of(&rows);
-    let items = attempts_in_context(&chains, &problems, rc.max_attempts, &cfile)?;
+    let template = PromptTemplate::load(&mdir)?;
+    let items = attempts_in_context(&chains, &problems, rc.max_attempts, &template, &cfile)?;
     let (model, tok) = crate::checkpoint::load_model(&mdir, spec)?;
-    let scorer = StepScorer::new(model.as_ref(), &tok)?;
+    let scorer = StepScorer::new(model.as_ref(), &tok)?.with_prompt(template);
     let pb = ctx.progress.bar(items.len() as u64, "orm scores");
     let mut scores = Vec::with_capacity(items.len());
     for chunk in items.chunks(256) {

@@ -13,7 +13,7 @@ use ttc_task::math500::load_problems;
 use ttc_train::prm::{auroc, calibration, first_error_f1};
 
 use crate::checkpoint::load_model;
-use crate::layout::{Layout, checkpoint_inputs, prompt_file};
+use crate::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::preset::{LabelKind, Preset, PrmConfig};
 use crate::prm_data;
 use crate::scoring::score_samples;
@@ -74,7 +74,7 @@ impl Stage for PrmEvalStage {
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        vec![prompt_file(&layout.prm_dir(self.hard))]
+        prompt_files(&layout.prm_dir(self.hard))
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let d = self.out_dir(layout);
@@ -97,8 +97,12 @@ impl Stage for PrmEvalStage {
         let mdir = ctx.layout.prm_dir(hard);
         let test_file = ctx.layout.samples_file("test");
         let (model, tok) = load_model(&mdir, &self.engine)?;
-        let scorer = StepScorer::new(model.as_ref(), &tok)?
-            .with_prompt(ttc_task::tokenizer::PromptTemplate::load(&mdir)?);
+        let scorer = StepScorer::with_format(
+            model.as_ref(),
+            &tok,
+            ttc_task::tokenizer::PromptTemplate::load(&mdir)?,
+            ttc_engine::prm_format::PrmFormat::load(&mdir)?,
+        )?;
         let out = self.out_dir(ctx.layout);
         // Held-out labelled questions: step AUROC and calibration against MC labels.
         let (mut sc, mut soft, mut truth) = (Vec::new(), Vec::new(), Vec::new());

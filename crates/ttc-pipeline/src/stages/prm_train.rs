@@ -9,8 +9,8 @@ use ttc_model::LlamaConfig;
 use ttc_train::prm::prm_examples;
 use ttc_train::sft::{Init, SftRun};
 
-use crate::checkpoint::eos_pad;
-use crate::layout::{Layout, checkpoint_inputs};
+use crate::checkpoint::{same_tokenizer, training_text};
+use crate::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::preset::{LabelKind, Preset, PrmConfig};
 use crate::prm_data;
 use crate::stage::{Ctx, Stage};
@@ -52,7 +52,13 @@ impl Stage for PrmTrainStage {
             layout.split_file("train"),
         ];
         i.extend(checkpoint_inputs(&layout.policy_dir(false)));
+        if let Some(init) = &self.config.init {
+            i.extend(checkpoint_inputs(init));
+        }
         i
+    }
+    fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        prompt_files(&layout.policy_dir(false))
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         checkpoint_inputs(&layout.prm_dir(self.hard))
@@ -70,10 +76,18 @@ impl Stage for PrmTrainStage {
         let hard = self.hard;
         let pdir = ctx.layout.policy_dir(false);
         let inp = prm_data::load(ctx.layout)?;
-        let tok = ttc_task::tokenizer::load_tokenizer(&pdir.join("tokenizer.json"))
-            .with_context(|| format!("{}: the policy's tokenizer", pdir.display()))?;
-        let (eos, pad) = eos_pad(&tok)?;
-        let exs = prm_examples(&tok, &inp.problems, &inp.samples, &inp.labels, hard, eos)?;
+        let text = training_text(&pdir)
+            .with_context(|| format!("{}: the policy's tokenizer and prompt", pdir.display()))?;
+        let (tok, eos, pad) = (&text.tok, text.eos, text.pad);
+        let exs = prm_examples(
+            tok,
+            &text.prompt,
+            &inp.problems,
+            &inp.samples,
+            &inp.labels,
+            hard,
+            eos,
+        )?;
         let val_q = prm_data::val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
         let (val, train): (Vec<_>, Vec<_>) = exs.into_iter().partition(|(q, _)| val_q.contains(q));
         let train: Vec<_> = train.into_iter().map(|(_, e)| e).collect();
@@ -83,13 +97,18 @@ impl Stage for PrmTrainStage {
                 "no labelled samples to train the PRM on (did every sample lack an answer?)"
             );
         }
-        let model_cfg = LlamaConfig::load(&pdir.join("config.json"))?.with_score_head();
+        // The backbone: the policy's, or another checkpoint of its tokenizer ([prm] init).
+        let init = pc.init.as_deref().unwrap_or(&pdir);
+        if init != pdir {
+            same_tokenizer(&pdir, init)?;
+        }
+        let model_cfg = LlamaConfig::load(&init.join("config.json"))?.with_score_head();
         let out = ctx.layout.prm_dir(hard);
         let run_hash = ttc_core::hash::hash_json(&(
             &model_cfg,
             &pc,
             hard,
-            ttc_model::checkpoint_files::hash_weights(&pdir)?,
+            ttc_model::checkpoint_files::hash_weights(init)?,
             ttc_core::hash::hash_file(&ctx.layout.samples_file("train"))?,
             ttc_core::hash::hash_file(&ctx.layout.labels_file())?,
         ));
@@ -98,7 +117,7 @@ impl Stage for PrmTrainStage {
             label: name,
             run: SftRun {
                 model_cfg: &model_cfg,
-                init: Init::ScoreHeadFrom(&pdir),
+                init: Init::ScoreHeadFrom(init),
                 cfg: &pc.train,
                 train: &train,
                 val: &val,
@@ -110,6 +129,10 @@ impl Stage for PrmTrainStage {
             force: ctx.force,
         };
         let state = fine_tune(ctx, job)?;
+        // The PRM reads steps in the policy's prompt format.
+        if text.prompt != ttc_task::tokenizer::PromptTemplate::default() {
+            text.prompt.save(&out)?;
+        }
         eprintln!(
             "{name}: {} train / {} val samples ({} labels), {} -> {}",
             train.len(),

@@ -6,17 +6,18 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ttc_core::manifest::Manifest;
-use ttc_data::revision::{build_trajectories, revision_prompt};
+use ttc_data::revision::{build_trajectories, revision_problem};
 use ttc_data::rows::SampleRow;
 use ttc_data::rows::TrajectoryRow;
 use ttc_model::LlamaConfig;
 use ttc_task::math500::load_problems;
-use ttc_train::policy_eval::prompt_example;
+use ttc_task::tokenizer::PromptTemplate;
+use ttc_train::policy_eval::template_example;
 use ttc_train::sft::{Init, SftRun};
 
 use ttc_data::rows::group_by_question;
 
-use crate::checkpoint::eos_pad;
+use crate::checkpoint::training_text;
 use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{Preset, RevisionConfig};
 use crate::stage::{Ctx, Stage};
@@ -257,9 +258,9 @@ fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
     rc.train.check_device("revision.train")?;
     let pdir = ctx.layout.policy_dir(false);
     let tfile = ctx.layout.revisions_dir().join("trajectories.parquet");
-    let tok = ttc_task::tokenizer::load_tokenizer(&pdir.join("tokenizer.json"))
-        .with_context(|| format!("{}: the policy's tokenizer", pdir.display()))?;
-    let (eos, pad) = eos_pad(&tok)?;
+    let text = training_text(&pdir)
+        .with_context(|| format!("{}: the policy's tokenizer and prompt", pdir.display()))?;
+    let (tok, eos, pad) = (&text.tok, text.eos, text.pad);
     let problems: HashMap<String, String> = load_problems(&ctx.layout.split_file("train"))?
         .into_iter()
         .map(|p| (p.unique_id, p.problem))
@@ -280,7 +281,13 @@ fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
             )
         })?;
         let attempts: Vec<&str> = r.attempts.iter().map(String::as_str).collect();
-        let ex = prompt_example(&tok, &revision_prompt(p, &attempts), &r.target, eos)?;
+        let ex = template_example(
+            tok,
+            &text.prompt,
+            &revision_problem(p, &attempts),
+            &r.target,
+            eos,
+        )?;
         if val_q.contains(&r.question_index) {
             &mut val
         } else {
@@ -315,6 +322,10 @@ fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
         force: ctx.force,
     };
     let state = fine_tune(ctx, job)?;
+    // The revision model is prompted as the policy was.
+    if text.prompt != PromptTemplate::default() {
+        text.prompt.save(&out)?;
+    }
     eprintln!(
         "revision: {} train / {} val trajectories, {} -> {}",
         train.len(),
@@ -361,7 +372,8 @@ fn revise(a: &ChainsStage, ctx: &Ctx) -> Result<()> {
     let started = Instant::now();
     let spec = cs.engine.clone().unwrap_or_default();
     let (model, tok) = crate::checkpoint::load_model(&mdir, &spec)?;
-    let engine = ttc_model::generate::Engine::new(model.as_ref(), &tok)?;
+    let engine = ttc_model::generate::Engine::new(model.as_ref(), &tok)?
+        .with_prompt(PromptTemplate::load(&mdir)?);
     let file = out.join("chains.parquet");
     let parts = ttc_data::shards::Parts::open(&file, cs.chunk, problems.len(), &ctx.fingerprint)?;
     let complete = crate::parts::run_parts(ctx, &parts, "revise", |_, r| {

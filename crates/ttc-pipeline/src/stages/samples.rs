@@ -15,7 +15,7 @@ use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
 use crate::checkpoint::load_model;
-use crate::layout::{Layout, checkpoint_inputs, prompt_file};
+use crate::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::parts::run_parts;
 use crate::preset::{Preset, SampleStage, nonzero};
 use crate::stage::{Ctx, Stage};
@@ -108,7 +108,7 @@ impl Stage for SamplesStage {
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        vec![prompt_file(&layout.policy_dir(false))]
+        prompt_files(&layout.policy_dir(false))
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         vec![layout.samples_file(self.split.name())]

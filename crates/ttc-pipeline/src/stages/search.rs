@@ -17,7 +17,7 @@ use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
 use crate::checkpoint::load_model;
-use crate::layout::{Layout, checkpoint_inputs, prompt_file};
+use crate::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::parts::run_parts;
 use crate::preset::{Preset, SearchStage};
 
@@ -130,10 +130,11 @@ impl Stage for SearchRunStage {
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        vec![
-            prompt_file(&layout.policy_dir(false)),
-            prompt_file(&layout.prm_dir(self.args.hard)),
+        [
+            prompt_files(&layout.policy_dir(false)),
+            prompt_files(&layout.prm_dir(self.args.hard)),
         ]
+        .concat()
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         vec![
@@ -183,6 +184,7 @@ impl Stage for SearchRunStage {
             .with_prompt(PromptTemplate::load(&pdir)?)
             .with_long_prompts(policy_spec.long_prompts);
         let prm_prompt = PromptTemplate::load(&mdir)?;
+        let prm_format = ttc_engine::prm_format::PrmFormat::load(&mdir)?;
         let prm = if needs_prm {
             Some(load_model(
                 &mdir,
@@ -198,9 +200,10 @@ impl Stage for SearchRunStage {
             let mut generator =
                 PolicyGenerator::new(&engine, texts.clone(), cfg.temperature, cfg.top_p);
             let mut verifier = match &prm {
-                Some((m, t)) => Some(PrmVerifier::new(
+                Some((m, t)) => Some(PrmVerifier::with_format(
                     Engine::new(m.as_ref(), t)?.with_prompt(prm_prompt.clone()),
                     texts.clone(),
+                    prm_format,
                 )?),
                 None => None,
             };

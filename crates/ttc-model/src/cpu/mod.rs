@@ -7,11 +7,11 @@
 
 use rayon::prelude::*;
 
-use crate::config::{Head, LlamaConfig};
+mod load;
+
+use crate::config::LlamaConfig;
 use crate::kv_cache::SeqCache;
 use crate::rope::RopeTables;
-use crate::weights::{HostTensor, WeightMap};
-use crate::{Error, Result};
 
 /// `out[n, m] (+)= a[n, k] · w[k, m]` for a weight stored input-major (`[in, out]`, the
 /// transpose of HF's layout). In this layout gemm uses the weight as it is, without
@@ -83,18 +83,6 @@ pub fn matmul(
     }
 }
 
-/// `[out, in]` row-major (HF) → `[in, out]` row-major.
-fn to_input_major(w: &[f32], out: usize) -> Vec<f32> {
-    let inp = w.len() / out;
-    let mut t = vec![0.0; w.len()];
-    for o in 0..out {
-        for i in 0..inp {
-            t[i * out + o] = w[o * inp + i];
-        }
-    }
-    t
-}
-
 fn rmsnorm(x: &[f32], g: &[f32], eps: f32, out: &mut [f32]) {
     let d = g.len();
     for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
@@ -136,90 +124,13 @@ pub struct CpuModel {
     /// `[d, outputs]`: lm_head (or the tied embedding) or the score head.
     head: Vec<f32>,
     head_bias: Option<Vec<f32>>,
+    /// Qwen2.5-Math-PRM's head: `relu(x·W + b)` (`[d, d]` input-major) before `head`.
+    head_hidden: Option<(Vec<f32>, Vec<f32>)>,
     head_out: usize,
     rope: RopeTables,
 }
 
-/// Take tensor `name` out of the map (loading never holds two whole copies).
-fn get(w: &mut WeightMap, name: &str) -> Result<Vec<f32>> {
-    w.remove(name)
-        .map(|t: HostTensor| t.data)
-        .ok_or_else(|| Error::Weights(format!("missing tensor {name}")))
-}
-
 impl CpuModel {
-    /// From HF-named weights (as `read_safetensors` or `Transformer::to_weights` give).
-    /// Shapes are checked by the burn loader; here names must exist.
-    pub fn from_weights(cfg: &LlamaConfig, w: &WeightMap) -> Result<Self> {
-        CpuModel::from_weights_owned(cfg, w.clone())
-    }
-
-    /// [`CpuModel::from_weights`], consuming the map (peak: the map plus one tensor).
-    pub fn from_weights_owned(cfg: &LlamaConfig, mut weights: WeightMap) -> Result<Self> {
-        let w = &mut weights;
-        cfg.validate()?;
-        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
-        for i in 0..cfg.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            let a = |w: &mut WeightMap, n: &str| get(w, &format!("{p}.self_attn.{n}"));
-            let mut wqkv = a(w, "q_proj.weight")?;
-            wqkv.extend(a(w, "k_proj.weight")?);
-            wqkv.extend(a(w, "v_proj.weight")?);
-            let bqkv = if cfg.qkv_bias() {
-                let mut b = a(w, "q_proj.bias")?;
-                b.extend(a(w, "k_proj.bias")?);
-                b.extend(a(w, "v_proj.bias")?);
-                Some(b)
-            } else {
-                None
-            };
-            let mut wgu = get(w, &format!("{p}.mlp.gate_proj.weight"))?;
-            wgu.extend(get(w, &format!("{p}.mlp.up_proj.weight"))?);
-            let (d, hd) = (cfg.hidden_size, cfg.head_dim());
-            let (h, kv) = (cfg.num_attention_heads, cfg.kv_heads());
-            layers.push(Layer {
-                attn_norm: get(w, &format!("{p}.input_layernorm.weight"))?,
-                wqkv: to_input_major(&wqkv, (h + 2 * kv) * hd),
-                bqkv,
-                wo: to_input_major(&a(w, "o_proj.weight")?, d),
-                bo: if cfg.o_bias() {
-                    Some(a(w, "o_proj.bias")?)
-                } else {
-                    None
-                },
-                mlp_norm: get(w, &format!("{p}.post_attention_layernorm.weight"))?,
-                wgu: to_input_major(&wgu, 2 * cfg.intermediate_size),
-                wd: to_input_major(&get(w, &format!("{p}.mlp.down_proj.weight"))?, d),
-            });
-        }
-        let embed = get(w, "model.embed_tokens.weight")?;
-        let (head, head_out) = match cfg.head() {
-            Head::Score => (get(w, "score.weight")?, cfg.num_labels.unwrap_or(1)),
-            Head::CausalLm if cfg.tie_word_embeddings => (embed.clone(), cfg.vocab_size),
-            Head::CausalLm => (get(w, "lm_head.weight")?, cfg.vocab_size),
-        };
-        if embed.len() != cfg.vocab_size * cfg.hidden_size {
-            return Err(Error::Weights(
-                "model.embed_tokens.weight: shape disagrees with config".into(),
-            ));
-        }
-        Ok(CpuModel {
-            cfg: cfg.clone(),
-            embed,
-            layers,
-            norm: get(w, "model.norm.weight")?,
-            head: to_input_major(&head, head_out),
-            head_bias: w.remove("score.bias").map(|t| t.data),
-            head_out,
-            rope: RopeTables::new(
-                cfg.head_dim(),
-                cfg.max_position_embeddings,
-                cfg.theta(),
-                &cfg.rope_scaling()?,
-            ),
-        })
-    }
-
     /// Outputs per row of the head (vocab for a causal LM, labels for a score head).
     pub fn head_outputs(&self) -> usize {
         self.head_out
@@ -406,6 +317,16 @@ impl CpuModel {
         }
         let mut normed = vec![0.0f32; sel.len()];
         rmsnorm(&sel, &self.norm, eps, &mut normed);
+        if let Some((w, b)) = &self.head_hidden {
+            let mut h = vec![0.0f32; normed.len()];
+            matmul(&normed, w, &mut h, out_rows.len(), d, d, false, parallel);
+            for row in h.chunks_exact_mut(d) {
+                row.iter_mut()
+                    .zip(b)
+                    .for_each(|(v, bb)| *v = (*v + bb).max(0.0));
+            }
+            normed = h;
+        }
         let mut out = vec![0.0f32; out_rows.len() * self.head_out];
         matmul(
             &normed,
