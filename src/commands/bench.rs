@@ -97,6 +97,11 @@ pub struct GenerateArgs {
     /// Seed for weights, prompts and sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// cpu backend: how memory holds the weights, comma-separated to compare in one run
+    /// (`f32,bf16`): the random weights are saved as a bf16 checkpoint and loaded both ways,
+    /// so both hold the same values.
+    #[arg(long, value_delimiter = ',', value_parser = ["f32", "bf16"])]
+    pub weights: Vec<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -226,10 +231,33 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
 
 fn generate(a: &GenerateArgs) -> Result<()> {
     let cfg = a.shape.resolve()?;
+    if !a.weights.is_empty() {
+        if a.engine.backend != "cpu" {
+            anyhow::bail!("--weights: the cpu backend's weight storage (drop --backend burn)");
+        }
+        let dir = tempfile::tempdir()?;
+        let w = ttc_model::init_cpu_seeded(&cfg, a.seed).to_weights();
+        ttc_model::weights::write_safetensors_bf16(&dir.path().join("model.safetensors"), &w)?;
+        drop(w);
+        for kind in &a.weights {
+            let model = ttc_model::cpu::CpuModel::load(dir.path(), &cfg, kind == "bf16")?;
+            eprintln!(
+                "bench generate: {} weights hold {:.1} MB",
+                kind,
+                model.weight_bytes() as f64 / 1e6
+            );
+            generate_batches(a, &model)?;
+        }
+        return Ok(());
+    }
     let model = random_model(&cfg, a.seed, &a.engine.spec()?)?;
+    generate_batches(a, model.as_ref())
+}
+
+fn generate_batches(a: &GenerateArgs, model: &dyn ttc_model::decoder::Decoder) -> Result<()> {
     for &batch in &a.batch {
         let r = run_generate_bench(
-            model.as_ref(),
+            model,
             &GenerateBench {
                 batch,
                 prompt_len: a.prompt_len,

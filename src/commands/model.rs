@@ -144,17 +144,14 @@ fn info(a: &InfoArgs) -> Result<()> {
     let files = ttc_model::checkpoint_files::summarize_weights(&a.checkpoint)?;
     let rss_before = ttc_core::mem::peak_rss_bytes();
     // The weights are read and checked too (header, every tensor's shape against the
-    // config, finite values): a truncated or garbage file is reported, not described.
-    let weights = ttc_model::checkpoint_files::read_checkpoint_weights(&a.checkpoint)?;
-    let stored: usize = weights.values().map(|t| t.data.len()).sum();
-    let model = ttc_model::cpu::CpuModel::from_weights_owned(&cfg, weights).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: {e}",
-            ttc_model::checkpoint_files::weights_path(&a.checkpoint).display()
-        )
-    })?;
+    // config, finite values), one tensor at a time, as the CPU engine loads them (bf16
+    // kept in bf16): a truncated or garbage file is reported, not described.
+    let model = ttc_model::cpu::CpuModel::load(&a.checkpoint, &cfg, true)?;
     let peak = ttc_core::mem::peak_rss_bytes();
+    let memory = model.weight_bytes();
+    let bf16 = model.has_bf16_weights();
     drop(model);
+    let stored: u64 = files.values_by_dtype.values().sum();
     let p = cfg.num_params();
     let out = serde_json::json!({
         "architecture": cfg.architectures,
@@ -171,8 +168,9 @@ fn info(a: &InfoArgs) -> Result<()> {
         "stored_values_by_dtype": files.values_by_dtype,
         "files": files.files,
         "file_bytes": files.bytes_on_disk,
-        // ttc's CPU engine holds f32 weights.
-        "memory_bytes_loaded": p * 4,
+        // What ttc's CPU engine holds: bf16 matrices stay bf16, the rest is f32.
+        "memory_bytes_loaded": memory,
+        "memory_bf16_weights": bf16,
         "load_peak_rss_bytes": peak,
         "load_peak_rss_over_file": peak.map(|b| b as f64 / files.bytes_on_disk.max(1) as f64),
         "rss_before_load_bytes": rss_before,

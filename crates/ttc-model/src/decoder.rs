@@ -172,6 +172,10 @@ impl Decoder for CpuModel {
         Ok(out)
     }
     fn describe(&self) -> String {
-        "cpu".into()
+        if self.has_bf16_weights() {
+            "cpu (bf16 weights)".into()
+        } else {
+            "cpu".into()
+        }
     }
 }

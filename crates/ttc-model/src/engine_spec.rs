@@ -324,6 +324,13 @@ pub fn decoder_from_weights(
 /// `spec` names.
 pub fn load_decoder(dir: &Path, spec: &EngineSpec) -> Result<Box<dyn Decoder>> {
     let cfg = LlamaConfig::load(&dir.join("config.json"))?;
+    if spec.backend == BackendKind::Cpu {
+        // Read a tensor at a time; a bf16 checkpoint stays bf16 in memory (the products
+        // widen it exactly, so the outputs are those of its f32 copy).
+        spec.check_build()
+            .map_err(|m| Error::Config(format!("engine {m}")))?;
+        return Ok(Box::new(CpuModel::load(dir, &cfg, true)?));
+    }
     let w = read_checkpoint_weights(dir)?;
     decoder_from_weights(&cfg, w, &weights_path(dir), spec)
 }

@@ -29,6 +29,7 @@ pub mod paged_cache;
 pub mod remote;
 pub mod rope;
 pub mod sampling;
+pub mod tensor_files;
 pub mod weights;
 
 pub use config::{Head, LlamaConfig};

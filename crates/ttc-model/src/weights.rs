@@ -103,17 +103,34 @@ pub fn read_safetensors(path: &Path) -> Result<WeightMap> {
 
 /// Write tensors as F32 safetensors, atomically.
 pub fn write_safetensors(path: &Path, weights: &WeightMap) -> Result<()> {
+    write_as(path, weights, Dtype::F32)
+}
+
+/// [`write_safetensors`] in bf16 (each value rounded to the nearest bf16, ties to even),
+/// as transformers saves a half-precision checkpoint.
+pub fn write_safetensors_bf16(path: &Path, weights: &WeightMap) -> Result<()> {
+    write_as(path, weights, Dtype::BF16)
+}
+
+fn write_as(path: &Path, weights: &WeightMap, dtype: Dtype) -> Result<()> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = weights
         .iter()
         .map(|(n, t)| {
-            let b: Vec<u8> = t.data.iter().flat_map(|x| x.to_le_bytes()).collect();
+            let b: Vec<u8> = match dtype {
+                Dtype::BF16 => t
+                    .data
+                    .iter()
+                    .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+                    .collect(),
+                _ => t.data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            };
             (n.clone(), b, t.shape.clone())
         })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
         .iter()
         .map(|(n, b, s)| {
-            let v = safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
+            let v = safetensors::tensor::TensorView::new(dtype, s.clone(), b)
                 .expect("shape matches data length by construction");
             (n.clone(), v)
         })

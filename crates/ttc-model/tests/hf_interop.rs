@@ -77,7 +77,11 @@ fn burn_outputs(dir: &Path, ids: &[Vec<u32>]) -> Vec<f32> {
 fn cpu_outputs(dir: &Path, ids: &[Vec<u32>]) -> Vec<f32> {
     let cfg = LlamaConfig::load(&dir.join("config.json")).unwrap();
     let w = read_checkpoint_weights(dir).unwrap();
-    let m = CpuModel::from_weights(&cfg, &w).unwrap();
+    model_outputs(&CpuModel::from_weights(&cfg, &w).unwrap(), ids)
+}
+
+/// Every position's outputs of each sequence of `ids` through `m`.
+fn model_outputs(m: &CpuModel, ids: &[Vec<u32>]) -> Vec<f32> {
     let mut out = Vec::new();
     for seq in ids {
         let mut caches = vec![m.new_cache()];
@@ -313,4 +317,29 @@ fn process_reward_head_and_mistral_load_in_both_engines() {
     .unwrap();
     assert_eq!(cfg.head(), ttc_model::config::Head::ProcessReward);
     assert_eq!(cfg.labels(), 2);
+}
+
+/// A bf16 checkpoint loaded the way the CPU engine loads it (a tensor at a time, matrices
+/// kept in bf16) gives exactly the outputs of its f32 copy, holds half the matrix bytes, and
+/// still matches transformers.
+#[test]
+fn bf16_weights_stay_bf16_in_memory_with_the_f32_outputs() {
+    for name in ["llama_bf16_sharded", "qwen2_bf16_sharded"] {
+        let dir = fixture(name);
+        let e = expected(&dir);
+        let cfg = LlamaConfig::load(&dir.join("config.json")).unwrap();
+        let half = CpuModel::load(&dir, &cfg, true).unwrap();
+        let full = CpuModel::load(&dir, &cfg, false).unwrap();
+        assert!(half.has_bf16_weights() && !full.has_bf16_weights());
+        assert!(
+            (half.weight_bytes() as f64) < 0.6 * full.weight_bytes() as f64,
+            "{name}: {} vs {} bytes",
+            half.weight_bytes(),
+            full.weight_bytes()
+        );
+        let (a, b) = (model_outputs(&half, &e.ids), model_outputs(&full, &e.ids));
+        assert_eq!(a, b, "{name}: bf16 and f32 weights of the same values");
+        let err = max_err(&a, &e.outputs);
+        assert!(err <= 1e-4, "{name}: bf16 weights vs transformers {err}");
+    }
 }

@@ -44,8 +44,7 @@ pub fn served_name(dir: &Path) -> String {
 /// A checkpoint's fast CPU model and its tokenizer.
 pub fn load_cpu(dir: &Path) -> Result<(CpuModel, Tokenizer)> {
     let cfg = ttc_model::LlamaConfig::load(&dir.join("config.json"))?;
-    let w = ttc_model::checkpoint_files::read_checkpoint_weights(dir)?;
-    let model = CpuModel::from_weights_owned(&cfg, w)?;
+    let model = CpuModel::load(dir, &cfg, true)?;
     let tok = load_tokenizer_for(dir, &cfg)?;
     Ok((model, tok))
 }

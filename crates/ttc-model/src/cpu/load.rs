@@ -1,11 +1,17 @@
-//! Building the CPU model from HF-named weights: each tensor is taken out of the map and
-//! laid out input-major as it is read, so loading never holds two whole copies.
+//! Building the CPU model from HF-named weights, each tensor taken from its source and
+//! laid out as it is read (loading never holds two whole copies): an f32 weight map (ttc's
+//! own models, as `Transformer::to_weights` gives them) or a checkpoint's files read one
+//! tensor at a time, bf16 weights kept in bf16.
+
+use std::path::Path;
 
 use crate::config::{Head, LlamaConfig};
 use crate::rope::RopeTables;
-use crate::weights::{HostTensor, WeightMap};
+use crate::tensor_files::{Raw, TensorFiles};
+use crate::weights::WeightMap;
 use crate::{Error, Result};
 
+use super::matrix::{Matrix, Store};
 use super::{CpuModel, Layer};
 
 /// `[out, in]` row-major (HF) → `[in, out]` row-major.
@@ -20,11 +26,120 @@ fn to_input_major(w: &[f32], out: usize) -> Vec<f32> {
     t
 }
 
-/// Take tensor `name` out of the map (loading never holds two whole copies).
-fn get(w: &mut WeightMap, name: &str) -> Result<Vec<f32>> {
-    w.remove(name)
-        .map(|t: HostTensor| t.data)
-        .ok_or_else(|| Error::Weights(format!("missing tensor {name}")))
+/// Rows `o0..` of an HF `[out, k]` weight (`src`, whole rows) into their columns of an
+/// input-major `[k, m]` one.
+fn scatter<T: Copy>(src: &[T], dst: &mut [T], k: usize, m: usize, o0: usize) {
+    for (o, row) in src.chunks_exact(k).enumerate() {
+        for (i, &x) in row.iter().enumerate() {
+            dst[i * m + o0 + o] = x;
+        }
+    }
+}
+
+fn missing(name: &str) -> Error {
+    Error::Weights(format!("missing tensor {name}"))
+}
+
+/// Where the loader takes tensors from.
+trait Source {
+    /// Tensor `name` as f32 (norms, biases); `None` when absent.
+    fn vector(&mut self, name: &str) -> Result<Option<Vec<f32>>>;
+    /// Tensors `names` (HF `[out_i, k]`) stacked along their outputs as one weight.
+    fn linear(&mut self, names: &[String], k: usize) -> Result<Matrix>;
+    /// An embedding `[rows, k]`, kept in HF's layout.
+    fn rows(&mut self, name: &str, k: usize) -> Result<Matrix>;
+
+    fn need(&mut self, name: &str) -> Result<Vec<f32>> {
+        self.vector(name)?.ok_or_else(|| missing(name))
+    }
+}
+
+fn check_len(name: &str, len: usize, k: usize) -> Result<usize> {
+    if k == 0 || !len.is_multiple_of(k) {
+        return Err(Error::Weights(format!(
+            "{name}: {len} values are not rows of {k} (shape disagrees with config)"
+        )));
+    }
+    Ok(len / k)
+}
+
+impl Source for WeightMap {
+    fn vector(&mut self, name: &str) -> Result<Option<Vec<f32>>> {
+        Ok(self.remove(name).map(|t| t.data))
+    }
+    fn linear(&mut self, names: &[String], k: usize) -> Result<Matrix> {
+        let mut w = Vec::new();
+        for n in names {
+            let t = self.need(n)?;
+            check_len(n, t.len(), k)?;
+            w.extend(t);
+        }
+        let m = w.len() / k;
+        Ok(Matrix::input_major(to_input_major(&w, m), k, m))
+    }
+    fn rows(&mut self, name: &str, k: usize) -> Result<Matrix> {
+        let t = self.need(name)?;
+        let m = check_len(name, t.len(), k)?;
+        Ok(Matrix::output_major(Store::F32(t), k, m))
+    }
+}
+
+/// A checkpoint's files; `keep_bf16` keeps bf16 matrices in bf16.
+struct Files {
+    files: TensorFiles,
+    keep_bf16: bool,
+}
+
+impl Source for Files {
+    fn vector(&mut self, name: &str) -> Result<Option<Vec<f32>>> {
+        Ok(self.files.take(name, false)?.map(Raw::into_f32))
+    }
+    fn linear(&mut self, names: &[String], k: usize) -> Result<Matrix> {
+        // Laid out input-major as read, a chunk of rows at a time (no second copy).
+        let mut outs = Vec::with_capacity(names.len());
+        for n in names {
+            let shape = self.files.shape(n).ok_or_else(|| missing(n))?;
+            let len: usize = shape.iter().product();
+            outs.push(check_len(n, len, k)?);
+        }
+        let m: usize = outs.iter().sum();
+        let bf16 = self.keep_bf16 && names.iter().all(|n| self.files.is_bf16(n));
+        let chunk = (1 << 20) / k.max(1) + 1;
+        let mut o0 = 0;
+        if bf16 {
+            let mut bits = vec![0u16; m * k];
+            for (n, &rows) in names.iter().zip(&outs) {
+                self.files.take_rows(n, true, chunk, |r0, raw| {
+                    if let Raw::Bf16(v) = raw {
+                        scatter(&v, &mut bits, k, m, o0 + r0);
+                    }
+                    Ok(())
+                })?;
+                o0 += rows;
+            }
+            return Ok(Matrix::bf16_input_major(bits, k, m));
+        }
+        let mut w = vec![0f32; m * k];
+        for (n, &rows) in names.iter().zip(&outs) {
+            self.files.take_rows(n, false, chunk, |r0, raw| {
+                scatter(&raw.into_f32(), &mut w, k, m, o0 + r0);
+                Ok(())
+            })?;
+            o0 += rows;
+        }
+        Ok(Matrix::input_major(w, k, m))
+    }
+    fn rows(&mut self, name: &str, k: usize) -> Result<Matrix> {
+        let r = self
+            .files
+            .take(name, self.keep_bf16)?
+            .ok_or_else(|| missing(name))?;
+        let m = check_len(name, r.len(), k)?;
+        Ok(match r {
+            Raw::Bf16(v) => Matrix::output_major(Store::Bf16(v), k, m),
+            Raw::F32(v) => Matrix::output_major(Store::F32(v), k, m),
+        })
+    }
 }
 
 impl CpuModel {
@@ -36,78 +151,147 @@ impl CpuModel {
 
     /// [`CpuModel::from_weights`], consuming the map (peak: the map plus one tensor).
     pub fn from_weights_owned(cfg: &LlamaConfig, mut weights: WeightMap) -> Result<Self> {
-        let w = &mut weights;
-        cfg.validate()?;
-        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
-        for i in 0..cfg.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            let a = |w: &mut WeightMap, n: &str| get(w, &format!("{p}.self_attn.{n}"));
-            let mut wqkv = a(w, "q_proj.weight")?;
-            wqkv.extend(a(w, "k_proj.weight")?);
-            wqkv.extend(a(w, "v_proj.weight")?);
-            let bqkv = if cfg.qkv_bias() {
-                let mut b = a(w, "q_proj.bias")?;
-                b.extend(a(w, "k_proj.bias")?);
-                b.extend(a(w, "v_proj.bias")?);
-                Some(b)
-            } else {
-                None
-            };
-            let mut wgu = get(w, &format!("{p}.mlp.gate_proj.weight"))?;
-            wgu.extend(get(w, &format!("{p}.mlp.up_proj.weight"))?);
-            let (d, hd) = (cfg.hidden_size, cfg.head_dim());
-            let (h, kv) = (cfg.num_attention_heads, cfg.kv_heads());
-            layers.push(Layer {
-                attn_norm: get(w, &format!("{p}.input_layernorm.weight"))?,
-                wqkv: to_input_major(&wqkv, (h + 2 * kv) * hd),
-                bqkv,
-                wo: to_input_major(&a(w, "o_proj.weight")?, d),
-                bo: if cfg.o_bias() {
-                    Some(a(w, "o_proj.bias")?)
-                } else {
-                    None
-                },
-                mlp_norm: get(w, &format!("{p}.post_attention_layernorm.weight"))?,
-                wgu: to_input_major(&wgu, 2 * cfg.intermediate_size),
-                wd: to_input_major(&get(w, &format!("{p}.mlp.down_proj.weight"))?, d),
-            });
-        }
-        let embed = get(w, "model.embed_tokens.weight")?;
-        let (head, head_out) = match cfg.head() {
-            Head::Score => (get(w, "score.weight")?, cfg.labels()),
-            Head::ProcessReward => (get(w, "score.2.weight")?, cfg.labels()),
-            Head::CausalLm if cfg.tie_word_embeddings => (embed.clone(), cfg.vocab_size),
-            Head::CausalLm => (get(w, "lm_head.weight")?, cfg.vocab_size),
+        build(cfg, &mut weights)
+    }
+
+    /// The checkpoint in `dir` (single file or shards), read one tensor at a time; with
+    /// `keep_bf16` its bf16 matrices stay bf16 in memory (half the bytes of f32; products
+    /// widen them a cache-sized block at a time), else every weight is f32.
+    pub fn load(dir: &Path, cfg: &LlamaConfig, keep_bf16: bool) -> Result<Self> {
+        let mut files = Files {
+            files: TensorFiles::open(dir)?,
+            keep_bf16,
         };
-        if embed.len() != cfg.vocab_size * cfg.hidden_size {
-            return Err(Error::Weights(
-                "model.embed_tokens.weight: shape disagrees with config".into(),
-            ));
-        }
-        Ok(CpuModel {
-            cfg: cfg.clone(),
-            embed,
-            layers,
-            norm: get(w, "model.norm.weight")?,
-            head: to_input_major(&head, head_out),
-            head_bias: w
-                .remove("score.bias")
-                .or_else(|| w.remove("score.2.bias"))
-                .map(|t| t.data),
-            head_hidden: match cfg.head() {
-                Head::ProcessReward => Some((
-                    to_input_major(&get(w, "score.0.weight")?, cfg.hidden_size),
-                    get(w, "score.0.bias")?,
-                )),
-                _ => None,
-            },
-            head_out,
-            rope: RopeTables::new(
-                cfg.head_dim(),
-                cfg.context(),
-                cfg.theta(),
-                &cfg.rope_scaling()?,
-            ),
+        let file = crate::checkpoint_files::weights_path(dir);
+        build(cfg, &mut files).map_err(|e| match e {
+            // Name the checkpoint in errors that do not yet.
+            Error::Weights(m) if !m.contains(&*dir.to_string_lossy()) => {
+                Error::Weights(format!("{}: {m}", file.display()))
+            }
+            other => other,
         })
     }
+
+    /// Whether some weight matrix is kept in bf16.
+    pub fn has_bf16_weights(&self) -> bool {
+        self.embed.is_bf16() || self.layers.iter().any(|l| l.wqkv.is_bf16())
+    }
+
+    /// Bytes the weights hold in memory.
+    pub fn weight_bytes(&self) -> usize {
+        let v = |x: &Vec<f32>| x.len() * 4;
+        let mut b = self.embed.bytes() + v(&self.norm);
+        b += self.head.as_ref().map_or(0, Matrix::bytes);
+        b += self.head_bias.as_ref().map_or(0, v);
+        b += self
+            .head_hidden
+            .as_ref()
+            .map_or(0, |(w, bias)| w.bytes() + v(bias));
+        for l in &self.layers {
+            b += l.wqkv.bytes() + l.wo.bytes() + l.wgu.bytes() + l.wd.bytes();
+            b += v(&l.attn_norm) + v(&l.mlp_norm);
+            b += l.bqkv.as_ref().map_or(0, v) + l.bo.as_ref().map_or(0, v);
+        }
+        b
+    }
+}
+
+fn build(cfg: &LlamaConfig, w: &mut dyn Source) -> Result<CpuModel> {
+    cfg.validate()?;
+    let d = cfg.hidden_size;
+    let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+    for i in 0..cfg.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        let a = |n: &str| format!("{p}.self_attn.{n}");
+        let qkv = ["q_proj", "k_proj", "v_proj"];
+        let bqkv = if cfg.qkv_bias() {
+            let mut b = Vec::new();
+            for n in qkv {
+                b.extend(w.need(&a(&format!("{n}.bias")))?);
+            }
+            Some(b)
+        } else {
+            None
+        };
+        let weights: Vec<String> = qkv.iter().map(|n| a(&format!("{n}.weight"))).collect();
+        layers.push(Layer {
+            attn_norm: w.need(&format!("{p}.input_layernorm.weight"))?,
+            wqkv: w.linear(&weights, d)?,
+            bqkv,
+            wo: w.linear(
+                &[a("o_proj.weight")],
+                cfg.num_attention_heads * cfg.head_dim(),
+            )?,
+            bo: if cfg.o_bias() {
+                Some(w.need(&a("o_proj.bias"))?)
+            } else {
+                None
+            },
+            mlp_norm: w.need(&format!("{p}.post_attention_layernorm.weight"))?,
+            wgu: w.linear(
+                &[
+                    format!("{p}.mlp.gate_proj.weight"),
+                    format!("{p}.mlp.up_proj.weight"),
+                ],
+                d,
+            )?,
+            wd: w.linear(
+                &[format!("{p}.mlp.down_proj.weight")],
+                cfg.intermediate_size,
+            )?,
+        });
+    }
+    let embed = w.rows("model.embed_tokens.weight", d)?;
+    if embed.m != cfg.vocab_size {
+        return Err(Error::Weights(
+            "model.embed_tokens.weight: shape disagrees with config".into(),
+        ));
+    }
+    // A tied head is the embedding itself (`None`), not a second copy.
+    let head = match cfg.head() {
+        Head::Score => Some(w.linear(&["score.weight".into()], d)?),
+        Head::ProcessReward => Some(w.linear(&["score.2.weight".into()], d)?),
+        Head::CausalLm if cfg.tie_word_embeddings => {
+            w.vector("lm_head.weight")?;
+            None
+        }
+        Head::CausalLm => Some(w.linear(&["lm_head.weight".into()], d)?),
+    };
+    let head_out = head.as_ref().map_or(cfg.vocab_size, |h| h.m);
+    let expected = match cfg.head() {
+        Head::CausalLm => cfg.vocab_size,
+        _ => cfg.labels(),
+    };
+    if head_out != expected {
+        return Err(Error::Weights(format!(
+            "the head has {head_out} outputs, the config says {expected}"
+        )));
+    }
+    let head_bias = match w.vector("score.bias")? {
+        Some(b) => Some(b),
+        None => w.vector("score.2.bias")?,
+    };
+    let head_hidden = match cfg.head() {
+        Head::ProcessReward => Some((
+            w.linear(&["score.0.weight".into()], d)?,
+            w.need("score.0.bias")?,
+        )),
+        _ => None,
+    };
+    Ok(CpuModel {
+        cfg: cfg.clone(),
+        embed,
+        layers,
+        norm: w.need("model.norm.weight")?,
+        head,
+        head_bias,
+        head_hidden,
+        head_out,
+        rope: RopeTables::new(
+            cfg.head_dim(),
+            cfg.context(),
+            cfg.theta(),
+            &cfg.rope_scaling()?,
+        ),
+    })
 }

@@ -8,6 +8,9 @@
 use rayon::prelude::*;
 
 mod load;
+pub mod matrix;
+
+use matrix::Matrix;
 
 use crate::config::LlamaConfig;
 use crate::kv_cache::SeqCache;
@@ -96,15 +99,15 @@ fn rmsnorm(x: &[f32], g: &[f32], eps: f32, out: &mut [f32]) {
 
 struct Layer {
     attn_norm: Vec<f32>,
-    /// `[d, (h + 2kv)·hd]` (input-major): q, k, v outputs side by side.
-    wqkv: Vec<f32>,
+    /// `d → (h + 2kv)·hd`: q, k, v outputs side by side.
+    wqkv: Matrix,
     bqkv: Option<Vec<f32>>,
-    wo: Vec<f32>,
+    wo: Matrix,
     bo: Option<Vec<f32>>,
     mlp_norm: Vec<f32>,
-    /// `[d, 2·i]`: gate outputs then up outputs.
-    wgu: Vec<f32>,
-    wd: Vec<f32>,
+    /// `d → 2·i`: gate outputs then up outputs.
+    wgu: Matrix,
+    wd: Matrix,
 }
 
 /// One row of a forward step: token `token` of sequence `seq` at position `pos`.
@@ -118,14 +121,15 @@ pub struct Row {
 /// The decoder over host weights.
 pub struct CpuModel {
     pub cfg: LlamaConfig,
-    embed: Vec<f32>,
+    /// `[vocab, d]` (HF's layout).
+    embed: Matrix,
     layers: Vec<Layer>,
     norm: Vec<f32>,
-    /// `[d, outputs]`: lm_head (or the tied embedding) or the score head.
-    head: Vec<f32>,
+    /// `d → outputs`: lm_head or the score head; `None`: the tied embedding.
+    head: Option<Matrix>,
     head_bias: Option<Vec<f32>>,
-    /// Qwen2.5-Math-PRM's head: `relu(x·W + b)` (`[d, d]` input-major) before `head`.
-    head_hidden: Option<(Vec<f32>, Vec<f32>)>,
+    /// Qwen2.5-Math-PRM's head: `relu(x·W + b)` (`d → d`) before `head`.
+    head_hidden: Option<(Matrix, Vec<f32>)>,
     head_out: usize,
     rope: RopeTables,
 }
@@ -232,7 +236,7 @@ impl CpuModel {
         let mut x = Vec::with_capacity(n * d);
         for r in rows {
             let t = r.token as usize;
-            x.extend_from_slice(&self.embed[t * d..(t + 1) * d]);
+            self.embed.append_row(t, &mut x);
         }
         let mut h = vec![0.0f32; n * d];
         let mut qkv = vec![0.0f32; n * qkv_w];
@@ -243,7 +247,7 @@ impl CpuModel {
         let group = nh / nkv;
         for (li, l) in self.layers.iter().enumerate() {
             rmsnorm(&x, &l.attn_norm, eps, &mut h);
-            matmul(&h, &l.wqkv, &mut qkv, n, d, qkv_w, false, parallel);
+            l.wqkv.matmul(&h, &mut qkv, n, false, parallel);
             if let Some(b) = &l.bqkv {
                 for row in qkv.chunks_exact_mut(qkv_w) {
                     row.iter_mut().zip(b).for_each(|(v, bb)| *v += bb);
@@ -284,21 +288,21 @@ impl CpuModel {
                     .zip(rows.iter())
                     .for_each(|x| one(&mut scores, x));
             }
-            matmul(&att, &l.wo, &mut x, n, q_w, d, true, parallel);
+            l.wo.matmul(&att, &mut x, n, true, parallel);
             if let Some(b) = &l.bo {
                 for row in x.chunks_exact_mut(d) {
                     row.iter_mut().zip(b).for_each(|(v, bb)| *v += bb);
                 }
             }
             rmsnorm(&x, &l.mlp_norm, eps, &mut h);
-            matmul(&h, &l.wgu, &mut gu, n, d, 2 * isz, false, parallel);
+            l.wgu.matmul(&h, &mut gu, n, false, parallel);
             for (g, a) in gu.chunks_exact(2 * isz).zip(act.chunks_exact_mut(isz)) {
                 for j in 0..isz {
                     let gv = g[j];
                     a[j] = gv / (1.0 + (-gv).exp()) * g[isz + j];
                 }
             }
-            matmul(&act, &l.wd, &mut x, n, isz, d, true, parallel);
+            l.wd.matmul(&act, &mut x, n, true, parallel);
         }
         // Commit positions per sequence.
         let mut i = 0;
@@ -319,7 +323,7 @@ impl CpuModel {
         rmsnorm(&sel, &self.norm, eps, &mut normed);
         if let Some((w, b)) = &self.head_hidden {
             let mut h = vec![0.0f32; normed.len()];
-            matmul(&normed, w, &mut h, out_rows.len(), d, d, false, parallel);
+            w.matmul(&normed, &mut h, out_rows.len(), false, parallel);
             for row in h.chunks_exact_mut(d) {
                 row.iter_mut()
                     .zip(b)
@@ -328,13 +332,10 @@ impl CpuModel {
             normed = h;
         }
         let mut out = vec![0.0f32; out_rows.len() * self.head_out];
-        matmul(
+        self.head.as_ref().unwrap_or(&self.embed).matmul(
             &normed,
-            &self.head,
             &mut out,
             out_rows.len(),
-            d,
-            self.head_out,
             false,
             parallel,
         );

@@ -1,0 +1,245 @@
+//! A checkpoint's tensors read one at a time from its safetensors files (positioned reads,
+//! no mapping), so a loader holds at most one raw tensor beside what it builds: loading a
+//! bf16 checkpoint into bf16 memory peaks near the checkpoint's own size.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint_files::weight_files;
+use crate::{Error, Result};
+
+/// A tensor's values as read: f32 (f16 is widened), or bf16 kept as its bit patterns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Raw {
+    F32(Vec<f32>),
+    Bf16(Vec<u16>),
+}
+
+impl Raw {
+    pub fn len(&self) -> usize {
+        match self {
+            Raw::F32(v) => v.len(),
+            Raw::Bf16(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as f32.
+    pub fn into_f32(self) -> Vec<f32> {
+        match self {
+            Raw::F32(v) => v,
+            Raw::Bf16(v) => v
+                .into_iter()
+                .map(|b| f32::from_bits(u32::from(b) << 16))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    file: PathBuf,
+    dtype: String,
+    shape: Vec<usize>,
+    start: u64,
+    end: u64,
+}
+
+/// The tensors of a checkpoint directory (single file or index + shards), by name.
+#[derive(Debug)]
+pub struct TensorFiles {
+    entries: BTreeMap<String, Entry>,
+}
+
+fn bad(path: &Path, m: impl std::fmt::Display) -> Error {
+    Error::Weights(format!("{}: {m}", path.display()))
+}
+
+/// The header of one safetensors file: `(name, dtype, shape, absolute byte range)`.
+fn header(path: &Path) -> Result<Vec<(String, Entry)>> {
+    let mut f = std::fs::File::open(path).map_err(|e| ttc_core::Error::io(path, e))?;
+    let size = f
+        .metadata()
+        .map_err(|e| ttc_core::Error::io(path, e))?
+        .len();
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n).map_err(|_| {
+        bad(
+            path,
+            "not a valid safetensors file (shorter than its header)",
+        )
+    })?;
+    let n = u64::from_le_bytes(n);
+    if n > 100_000_000 || 8 + n > size {
+        return Err(bad(path, "not a valid safetensors file (header length)"));
+    }
+    let mut text = vec![0u8; n as usize];
+    f.read_exact(&mut text)
+        .map_err(|_| bad(path, "not a valid safetensors file (truncated header)"))?;
+    let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&text)
+        .map_err(|e| bad(path, format!("not a valid safetensors file ({e})")))?;
+    let mut out = Vec::new();
+    for (name, info) in v {
+        if name == "__metadata__" {
+            continue;
+        }
+        let dtype = info["dtype"].as_str().unwrap_or("").to_string();
+        let shape: Vec<usize> = serde_json::from_value(info["shape"].clone())
+            .map_err(|_| bad(path, format!("tensor {name}: no shape")))?;
+        let off: [u64; 2] = serde_json::from_value(info["data_offsets"].clone())
+            .map_err(|_| bad(path, format!("tensor {name}: no data_offsets")))?;
+        let width = match dtype.as_str() {
+            "F32" => 4,
+            "F16" | "BF16" => 2,
+            other => {
+                return Err(bad(
+                    path,
+                    format!("tensor {name}: unsupported dtype {other}"),
+                ));
+            }
+        };
+        let (start, end) = (8 + n + off[0], 8 + n + off[1]);
+        let count: usize = shape.iter().product();
+        if off[0] > off[1] || end > size || (end - start) != (count * width) as u64 {
+            return Err(bad(
+                path,
+                format!("tensor {name}: its bytes do not fit the file (truncated?)"),
+            ));
+        }
+        out.push((
+            name,
+            Entry {
+                file: path.to_path_buf(),
+                dtype,
+                shape,
+                start,
+                end,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+impl TensorFiles {
+    /// Read the headers of `dir`'s weight files.
+    pub fn open(dir: &Path) -> Result<TensorFiles> {
+        let mut entries = BTreeMap::new();
+        for f in weight_files(dir)? {
+            for (name, e) in header(&f)? {
+                if let Some(prev) = entries.get(&name) {
+                    let prev: &Entry = prev;
+                    return Err(bad(
+                        &f,
+                        format!("tensor {name} is also in {}", prev.file.display()),
+                    ));
+                }
+                entries.insert(name, e);
+            }
+        }
+        Ok(TensorFiles { entries })
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.entries.get(name).map(|e| e.shape.as_slice())
+    }
+
+    /// Names not taken yet.
+    pub fn remaining(&self) -> impl Iterator<Item = &String> {
+        self.entries.keys()
+    }
+
+    /// Whether tensor `name` is stored in bf16.
+    pub fn is_bf16(&self, name: &str) -> bool {
+        self.entries.get(name).is_some_and(|e| e.dtype == "BF16")
+    }
+
+    /// Read tensor `name` (and forget it): bf16 kept as bits when `keep_bf16`, else f32.
+    /// A non-finite value is an error naming the file and tensor.
+    pub fn take(&mut self, name: &str, keep_bf16: bool) -> Result<Option<Raw>> {
+        let Some(e) = self.entries.remove(name) else {
+            return Ok(None);
+        };
+        read(&e, name, e.start, e.end, keep_bf16).map(Some)
+    }
+
+    /// Read tensor `name` (and forget it) `rows` leading-dimension rows at a time, each
+    /// chunk handed to `f` with its first row: a loader laying a large tensor out holds
+    /// one chunk beside it, not a second copy. `false` when there is no such tensor.
+    pub fn take_rows(
+        &mut self,
+        name: &str,
+        keep_bf16: bool,
+        rows: usize,
+        mut f: impl FnMut(usize, Raw) -> Result<()>,
+    ) -> Result<bool> {
+        let Some(e) = self.entries.remove(name) else {
+            return Ok(false);
+        };
+        let n = e.shape.first().copied().unwrap_or(1).max(1);
+        let row_bytes = (e.end - e.start) / n as u64;
+        let mut r0 = 0;
+        while r0 < n {
+            let r1 = (r0 + rows.max(1)).min(n);
+            let (a, b) = (
+                e.start + r0 as u64 * row_bytes,
+                e.start + r1 as u64 * row_bytes,
+            );
+            f(r0, read(&e, name, a, b, keep_bf16)?)?;
+            r0 = r1;
+        }
+        Ok(true)
+    }
+}
+
+/// Bytes `start..end` of `e`'s file as values.
+fn read(e: &Entry, name: &str, start: u64, end: u64, keep_bf16: bool) -> Result<Raw> {
+    {
+        let f = std::fs::File::open(&e.file).map_err(|x| ttc_core::Error::io(&e.file, x))?;
+        let mut bytes = vec![0u8; (end - start) as usize];
+        f.read_exact_at(&mut bytes, start)
+            .map_err(|x| ttc_core::Error::io(&e.file, x))?;
+        let halves = || {
+            bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        };
+        let raw = match e.dtype.as_str() {
+            "F32" => Raw::F32(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            "F16" => Raw::F32(halves().map(|b| half::f16::from_bits(b).to_f32()).collect()),
+            _ if keep_bf16 => Raw::Bf16(halves().collect()),
+            _ => Raw::F32(
+                halves()
+                    .map(|b| f32::from_bits(u32::from(b) << 16))
+                    .collect(),
+            ),
+        };
+        drop(bytes);
+        let bad_at = match &raw {
+            Raw::F32(v) => v.iter().position(|x| !x.is_finite()),
+            Raw::Bf16(v) => v.iter().position(|b| b & 0x7f80 == 0x7f80),
+        };
+        if let Some(i) = bad_at {
+            return Err(bad(
+                &e.file,
+                format!(
+                    "tensor {name} holds a non-finite value at element {i}; the checkpoint is corrupt (a diverged or damaged run)"
+                ),
+            ));
+        }
+        Ok(raw)
+    }
+}
