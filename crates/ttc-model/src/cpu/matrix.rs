@@ -178,7 +178,8 @@ impl Matrix {
                 d.copy_from_slice(&part[r * w..(r + 1) * w]);
             }
         };
-        if parallel && n * k * m >= 1 << 20 {
+        // The f32 path's threshold (a single row runs as two there).
+        if parallel && n.max(2) * k * m >= 1 << 20 {
             blocks
                 .par_iter()
                 .for_each_init(|| (Vec::new(), Vec::new()), |(b, p), &c0| run(c0, b, p));
