@@ -32,6 +32,7 @@ tokenizer preset=preset: (data preset)
 bench:
     {{ttc}} bench generate --size default --batch 1,64,256 --backend cpu
     {{ttc}} bench generate --size default --batch 1,64,256 --backend burn
+    {{ttc}} bench generate --size large --batch 1,8,64 --new-tokens 48 --weights f32,bf16
     {{ttc}} bench score --size default --batch 16,64 --backend cpu
     {{ttc}} bench score --size default --batch 16,64 --backend burn
     {{ttc}} bench serve --size default --batch 64

@@ -76,7 +76,7 @@ fn init_export_info_roundtrip() {
     let params = info["params"].as_u64().unwrap();
     let memory = info["memory_bytes_loaded"].as_u64().unwrap();
     assert!(
-        info["memory_bf16_weights"] == true
+        info["memory_half_weights"] == true
             && memory >= 2 * params
             && memory < 2 * params + params / 10,
         "{info}"

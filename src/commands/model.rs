@@ -149,7 +149,7 @@ fn info(a: &InfoArgs) -> Result<()> {
     let model = ttc_model::cpu::CpuModel::load(&a.checkpoint, &cfg, true)?;
     let peak = ttc_core::mem::peak_rss_bytes();
     let memory = model.weight_bytes();
-    let bf16 = model.has_bf16_weights();
+    let bf16 = model.has_half_weights();
     drop(model);
     let stored: u64 = files.values_by_dtype.values().sum();
     let p = cfg.num_params();
@@ -168,9 +168,9 @@ fn info(a: &InfoArgs) -> Result<()> {
         "stored_values_by_dtype": files.values_by_dtype,
         "files": files.files,
         "file_bytes": files.bytes_on_disk,
-        // What ttc's CPU engine holds: bf16 matrices stay bf16, the rest is f32.
+        // What ttc's CPU engine holds: f16 / bf16 matrices stay half precision, the rest is f32.
         "memory_bytes_loaded": memory,
-        "memory_bf16_weights": bf16,
+        "memory_half_weights": bf16,
         "load_peak_rss_bytes": peak,
         "load_peak_rss_over_file": peak.map(|b| b as f64 / files.bytes_on_disk.max(1) as f64),
         "rss_before_load_bytes": rss_before,

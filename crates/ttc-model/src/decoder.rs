@@ -172,8 +172,8 @@ impl Decoder for CpuModel {
         Ok(out)
     }
     fn describe(&self) -> String {
-        if self.has_bf16_weights() {
-            "cpu (bf16 weights)".into()
+        if self.has_half_weights() {
+            "cpu (half-precision weights)".into()
         } else {
             "cpu".into()
         }

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use crate::checkpoint_files::weight_files;
 use crate::{Error, Result};
 
-/// A tensor's values as read: f32 (f16 is widened), or bf16 kept as its bit patterns.
+/// A tensor's values as read: f32, or a half-precision tensor kept as stored (bf16 as its
+/// bit patterns).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Raw {
     F32(Vec<f32>),
     Bf16(Vec<u16>),
+    F16(Vec<half::f16>),
 }
 
 impl Raw {
@@ -22,6 +24,7 @@ impl Raw {
         match self {
             Raw::F32(v) => v.len(),
             Raw::Bf16(v) => v.len(),
+            Raw::F16(v) => v.len(),
         }
     }
 
@@ -37,6 +40,7 @@ impl Raw {
                 .into_iter()
                 .map(|b| f32::from_bits(u32::from(b) << 16))
                 .collect(),
+            Raw::F16(v) => v.into_iter().map(half::f16::to_f32).collect(),
         }
     }
 }
@@ -157,18 +161,19 @@ impl TensorFiles {
         self.entries.keys()
     }
 
-    /// Whether tensor `name` is stored in bf16.
-    pub fn is_bf16(&self, name: &str) -> bool {
-        self.entries.get(name).is_some_and(|e| e.dtype == "BF16")
+    /// Tensor `name`'s stored dtype (`F32`, `F16`, `BF16`).
+    pub fn dtype(&self, name: &str) -> Option<&str> {
+        self.entries.get(name).map(|e| e.dtype.as_str())
     }
 
-    /// Read tensor `name` (and forget it): bf16 kept as bits when `keep_bf16`, else f32.
+    /// Read tensor `name` (and forget it): f16 / bf16 kept as stored when `keep_half`, else
+    /// f32.
     /// A non-finite value is an error naming the file and tensor.
-    pub fn take(&mut self, name: &str, keep_bf16: bool) -> Result<Option<Raw>> {
+    pub fn take(&mut self, name: &str, keep_half: bool) -> Result<Option<Raw>> {
         let Some(e) = self.entries.remove(name) else {
             return Ok(None);
         };
-        read(&e, name, e.start, e.end, keep_bf16).map(Some)
+        read(&e, name, e.start, e.end, keep_half).map(Some)
     }
 
     /// Read tensor `name` (and forget it) `rows` leading-dimension rows at a time, each
@@ -177,7 +182,7 @@ impl TensorFiles {
     pub fn take_rows(
         &mut self,
         name: &str,
-        keep_bf16: bool,
+        keep_half: bool,
         rows: usize,
         mut f: impl FnMut(usize, Raw) -> Result<()>,
     ) -> Result<bool> {
@@ -193,7 +198,7 @@ impl TensorFiles {
                 e.start + r0 as u64 * row_bytes,
                 e.start + r1 as u64 * row_bytes,
             );
-            f(r0, read(&e, name, a, b, keep_bf16)?)?;
+            f(r0, read(&e, name, a, b, keep_half)?)?;
             r0 = r1;
         }
         Ok(true)
@@ -201,7 +206,7 @@ impl TensorFiles {
 }
 
 /// Bytes `start..end` of `e`'s file as values.
-fn read(e: &Entry, name: &str, start: u64, end: u64, keep_bf16: bool) -> Result<Raw> {
+fn read(e: &Entry, name: &str, start: u64, end: u64, keep_half: bool) -> Result<Raw> {
     {
         let f = std::fs::File::open(&e.file).map_err(|x| ttc_core::Error::io(&e.file, x))?;
         let mut bytes = vec![0u8; (end - start) as usize];
@@ -219,8 +224,9 @@ fn read(e: &Entry, name: &str, start: u64, end: u64, keep_bf16: bool) -> Result<
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect(),
             ),
+            "F16" if keep_half => Raw::F16(halves().map(half::f16::from_bits).collect()),
             "F16" => Raw::F32(halves().map(|b| half::f16::from_bits(b).to_f32()).collect()),
-            _ if keep_bf16 => Raw::Bf16(halves().collect()),
+            _ if keep_half => Raw::Bf16(halves().collect()),
             _ => Raw::F32(
                 halves()
                     .map(|b| f32::from_bits(u32::from(b) << 16))
@@ -231,6 +237,7 @@ fn read(e: &Entry, name: &str, start: u64, end: u64, keep_bf16: bool) -> Result<
         let bad_at = match &raw {
             Raw::F32(v) => v.iter().position(|x| !x.is_finite()),
             Raw::Bf16(v) => v.iter().position(|b| b & 0x7f80 == 0x7f80),
+            Raw::F16(v) => v.iter().position(|x| !x.is_finite()),
         };
         if let Some(i) = bad_at {
             return Err(bad(

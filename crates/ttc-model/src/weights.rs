@@ -112,6 +112,11 @@ pub fn write_safetensors_bf16(path: &Path, weights: &WeightMap) -> Result<()> {
     write_as(path, weights, Dtype::BF16)
 }
 
+/// [`write_safetensors`] in f16 (each value rounded to the nearest f16).
+pub fn write_safetensors_f16(path: &Path, weights: &WeightMap) -> Result<()> {
+    write_as(path, weights, Dtype::F16)
+}
+
 fn write_as(path: &Path, weights: &WeightMap, dtype: Dtype) -> Result<()> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = weights
         .iter()
@@ -121,6 +126,11 @@ fn write_as(path: &Path, weights: &WeightMap, dtype: Dtype) -> Result<()> {
                     .data
                     .iter()
                     .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+                    .collect(),
+                Dtype::F16 => t
+                    .data
+                    .iter()
+                    .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
                     .collect(),
                 _ => t.data.iter().flat_map(|x| x.to_le_bytes()).collect(),
             };

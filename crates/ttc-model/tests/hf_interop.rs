@@ -330,7 +330,7 @@ fn bf16_weights_stay_bf16_in_memory_with_the_f32_outputs() {
         let cfg = LlamaConfig::load(&dir.join("config.json")).unwrap();
         let half = CpuModel::load(&dir, &cfg, true).unwrap();
         let full = CpuModel::load(&dir, &cfg, false).unwrap();
-        assert!(half.has_bf16_weights() && !full.has_bf16_weights());
+        assert!(half.has_half_weights() && !full.has_half_weights());
         assert!(
             (half.weight_bytes() as f64) < 0.6 * full.weight_bytes() as f64,
             "{name}: {} vs {} bytes",
@@ -342,4 +342,17 @@ fn bf16_weights_stay_bf16_in_memory_with_the_f32_outputs() {
         let err = max_err(&a, &e.outputs);
         assert!(err <= 1e-4, "{name}: bf16 weights vs transformers {err}");
     }
+    // An f16 checkpoint: kept in f16, the outputs of its f32 copy.
+    let dir = fixture("llama");
+    let e = expected(&dir);
+    let cfg = LlamaConfig::load(&dir.join("config.json")).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let w = read_checkpoint_weights(&dir).unwrap();
+    ttc_model::weights::write_safetensors_f16(&t.path().join("model.safetensors"), &w).unwrap();
+    let half = CpuModel::load(t.path(), &cfg, true).unwrap();
+    let full = CpuModel::load(t.path(), &cfg, false).unwrap();
+    assert!(
+        half.has_half_weights() && (half.weight_bytes() as f64) < 0.6 * full.weight_bytes() as f64
+    );
+    assert_eq!(model_outputs(&half, &e.ids), model_outputs(&full, &e.ids));
 }

@@ -1,7 +1,7 @@
 //! Building the CPU model from HF-named weights, each tensor taken from its source and
 //! laid out as it is read (loading never holds two whole copies): an f32 weight map (ttc's
 //! own models, as `Transformer::to_weights` gives them) or a checkpoint's files read one
-//! tensor at a time, bf16 weights kept in bf16.
+//! tensor at a time, f16 / bf16 matrices kept as stored.
 
 use std::path::Path;
 
@@ -84,10 +84,10 @@ impl Source for WeightMap {
     }
 }
 
-/// A checkpoint's files; `keep_bf16` keeps bf16 matrices in bf16.
+/// A checkpoint's files; `keep_half` keeps f16 / bf16 matrices as stored.
 struct Files {
     files: TensorFiles,
-    keep_bf16: bool,
+    keep_half: bool,
 }
 
 impl Source for Files {
@@ -103,10 +103,13 @@ impl Source for Files {
             outs.push(check_len(n, len, k)?);
         }
         let m: usize = outs.iter().sum();
-        let bf16 = self.keep_bf16 && names.iter().all(|n| self.files.is_bf16(n));
+        let dtype = self.files.dtype(&names[0]).unwrap_or("F32").to_string();
+        let half = self.keep_half
+            && dtype != "F32"
+            && names.iter().all(|n| self.files.dtype(n) == Some(&dtype));
         let chunk = (1 << 20) / k.max(1) + 1;
         let mut o0 = 0;
-        if bf16 {
+        if half && dtype == "BF16" {
             let mut bits = vec![0u16; m * k];
             for (n, &rows) in names.iter().zip(&outs) {
                 self.files.take_rows(n, true, chunk, |r0, raw| {
@@ -117,7 +120,20 @@ impl Source for Files {
                 })?;
                 o0 += rows;
             }
-            return Ok(Matrix::bf16_input_major(bits, k, m));
+            return Ok(Matrix::half_input_major(Store::Bf16(bits), k, m));
+        }
+        if half {
+            let mut vals = vec![half::f16::ZERO; m * k];
+            for (n, &rows) in names.iter().zip(&outs) {
+                self.files.take_rows(n, true, chunk, |r0, raw| {
+                    if let Raw::F16(v) = raw {
+                        scatter(&v, &mut vals, k, m, o0 + r0);
+                    }
+                    Ok(())
+                })?;
+                o0 += rows;
+            }
+            return Ok(Matrix::half_input_major(Store::F16(vals), k, m));
         }
         let mut w = vec![0f32; m * k];
         for (n, &rows) in names.iter().zip(&outs) {
@@ -132,11 +148,12 @@ impl Source for Files {
     fn rows(&mut self, name: &str, k: usize) -> Result<Matrix> {
         let r = self
             .files
-            .take(name, self.keep_bf16)?
+            .take(name, self.keep_half)?
             .ok_or_else(|| missing(name))?;
         let m = check_len(name, r.len(), k)?;
         Ok(match r {
             Raw::Bf16(v) => Matrix::output_major(Store::Bf16(v), k, m),
+            Raw::F16(v) => Matrix::output_major(Store::F16(v), k, m),
             Raw::F32(v) => Matrix::output_major(Store::F32(v), k, m),
         })
     }
@@ -155,12 +172,12 @@ impl CpuModel {
     }
 
     /// The checkpoint in `dir` (single file or shards), read one tensor at a time; with
-    /// `keep_bf16` its bf16 matrices stay bf16 in memory (half the bytes of f32; products
+    /// `keep_half` its f16 / bf16 matrices stay half precision in memory (half the bytes of f32; products
     /// widen them a cache-sized block at a time), else every weight is f32.
-    pub fn load(dir: &Path, cfg: &LlamaConfig, keep_bf16: bool) -> Result<Self> {
+    pub fn load(dir: &Path, cfg: &LlamaConfig, keep_half: bool) -> Result<Self> {
         let mut files = Files {
             files: TensorFiles::open(dir)?,
-            keep_bf16,
+            keep_half,
         };
         let file = crate::checkpoint_files::weights_path(dir);
         build(cfg, &mut files).map_err(|e| match e {
@@ -173,8 +190,8 @@ impl CpuModel {
     }
 
     /// Whether some weight matrix is kept in bf16.
-    pub fn has_bf16_weights(&self) -> bool {
-        self.embed.is_bf16() || self.layers.iter().any(|l| l.wqkv.is_bf16())
+    pub fn has_half_weights(&self) -> bool {
+        self.embed.is_half() || self.layers.iter().any(|l| l.wqkv.is_half())
     }
 
     /// Bytes the weights hold in memory.

@@ -1,10 +1,10 @@
-//! A CPU weight matrix as memory holds it: f32, or bf16 exactly as the checkpoint stores it
-//! (half the memory and half the bytes a decode step streams), widened to f32 a column
+//! A CPU weight matrix as memory holds it: f32, or bf16 / f16 exactly as the checkpoint
+//! stores it (half the memory and half the bytes a decode step streams), widened to f32 a column
 //! block at a time inside the product — each block fits the cache and goes through the
 //! same `gemm` kernel as an f32 weight.
 //!
 //! Layouts: input-major (`[in, out]`, what `gemm` reads without repacking; ttc's own f32
-//! path) or output-major (`[out, in]`, HF's layout: bf16 weights stay as read, and a tied
+//! path) or output-major (`[out, in]`, HF's layout: an embedding stays as read, and a tied
 //! head is the embedding itself, not a second copy).
 
 use rayon::prelude::*;
@@ -15,6 +15,8 @@ pub enum Store {
     F32(Vec<f32>),
     /// bf16 bit patterns (the high half of an f32).
     Bf16(Vec<u16>),
+    /// IEEE half (widened with F16C where the CPU has it).
+    F16(Vec<half::f16>),
 }
 
 /// A `k`-input, `m`-output weight.
@@ -64,10 +66,10 @@ impl Matrix {
         }
     }
 
-    /// A bf16 weight laid out `[k, m]`.
-    pub fn bf16_input_major(bits: Vec<u16>, k: usize, m: usize) -> Matrix {
+    /// A half-precision weight laid out `[k, m]`.
+    pub fn half_input_major(store: Store, k: usize, m: usize) -> Matrix {
         Matrix {
-            store: Store::Bf16(bits),
+            store,
             k,
             m,
             input_major: true,
@@ -89,12 +91,13 @@ impl Matrix {
         match &self.store {
             Store::F32(v) => v.len() * 4,
             Store::Bf16(v) => v.len() * 2,
+            Store::F16(v) => v.len() * 2,
         }
     }
 
-    /// Whether the values are kept in bf16.
-    pub fn is_bf16(&self) -> bool {
-        matches!(self.store, Store::Bf16(_))
+    /// Whether the values are kept in half precision (bf16 or f16).
+    pub fn is_half(&self) -> bool {
+        !matches!(self.store, Store::F32(_))
     }
 
     /// Row `r` of an output-major matrix (an embedding row) as f32, appended to `out`.
@@ -104,6 +107,7 @@ impl Matrix {
         match &self.store {
             Store::F32(v) => out.extend_from_slice(&v[a..b]),
             Store::Bf16(v) => out.extend(v[a..b].iter().map(|&x| widen(x))),
+            Store::F16(v) => out.extend(v[a..b].iter().map(|x| x.to_f32())),
         }
     }
 
@@ -121,6 +125,21 @@ impl Matrix {
             (Store::Bf16(v), true) => {
                 for i in 0..k {
                     widen_into(&mut buf[i * w..(i + 1) * w], &v[i * m + c0..i * m + c0 + w]);
+                }
+            }
+            (Store::F16(v), true) => {
+                use half::slice::HalfFloatSliceExt;
+                for i in 0..k {
+                    v[i * m + c0..i * m + c0 + w]
+                        .convert_to_f32_slice(&mut buf[i * w..(i + 1) * w]);
+                }
+            }
+            (Store::F16(v), false) => {
+                for j in 0..w {
+                    let row = &v[(c0 + j) * k..(c0 + j + 1) * k];
+                    for (i, x) in row.iter().enumerate() {
+                        buf[i * w + j] = x.to_f32();
+                    }
                 }
             }
             (Store::F32(v), false) => {
@@ -201,11 +220,12 @@ mod tests {
     #[test]
     fn layouts_and_stores_agree_with_the_f32_path() {
         let (k, m) = (37, 300);
-        // Values exact in bf16, so widening loses nothing.
+        // Values exact in bf16 and f16, so widening loses nothing.
         let w: Vec<f32> = (0..k * m)
             .map(|i| ((i * 7919 % 251) as f32 - 125.0) / 64.0)
             .collect();
         let bits: Vec<u16> = w.iter().map(|x| (x.to_bits() >> 16) as u16).collect();
+        let halves: Vec<half::f16> = w.iter().map(|&x| half::f16::from_f32(x)).collect();
         let mut hf = vec![0.0f32; k * m];
         let mut hf_bits = vec![0u16; k * m];
         for i in 0..k {
@@ -218,12 +238,8 @@ mod tests {
         let others = [
             Matrix::output_major(Store::F32(hf), k, m),
             Matrix::output_major(Store::Bf16(hf_bits), k, m),
-            Matrix {
-                store: Store::Bf16(bits),
-                k,
-                m,
-                input_major: true,
-            },
+            Matrix::half_input_major(Store::Bf16(bits), k, m),
+            Matrix::half_input_major(Store::F16(halves), k, m),
         ];
         for n in [1, 5] {
             let a: Vec<f32> = (0..n * k).map(|i| (i % 13) as f32 * 0.25 - 1.0).collect();
@@ -233,7 +249,7 @@ mod tests {
                 for o in &others {
                     let mut got = vec![0.5f32; n * m];
                     o.matmul(&a, &mut got, n, acc, true);
-                    assert_eq!(got, want, "n {n} acc {acc} bf16 {}", o.is_bf16());
+                    assert_eq!(got, want, "n {n} acc {acc} half {}", o.is_half());
                 }
             }
         }
