@@ -107,42 +107,40 @@ impl Source for Files {
         let half = self.keep_half
             && dtype != "F32"
             && names.iter().all(|n| self.files.dtype(n) == Some(&dtype));
-        let chunk = (1 << 20) / k.max(1) + 1;
-        let mut o0 = 0;
-        if half && dtype == "BF16" {
-            let mut bits = vec![0u16; m * k];
+        let mut lay = |keep: bool, dst: &mut dyn FnMut(usize, Raw)| -> Result<()> {
+            let chunk = (1 << 20) / k.max(1) + 1;
+            let mut o0 = 0;
             for (n, &rows) in names.iter().zip(&outs) {
-                self.files.take_rows(n, true, chunk, |r0, raw| {
-                    if let Raw::Bf16(v) = raw {
-                        scatter(&v, &mut bits, k, m, o0 + r0);
-                    }
+                self.files.take_rows(n, keep, chunk, |r0, raw| {
+                    dst(o0 + r0, raw);
                     Ok(())
                 })?;
                 o0 += rows;
             }
+            Ok(())
+        };
+        if half && dtype == "BF16" {
+            let mut bits = vec![0u16; m * k];
+            lay(true, &mut |o, raw| {
+                if let Raw::Bf16(v) = raw {
+                    scatter(&v, &mut bits, k, m, o);
+                }
+            })?;
             return Ok(Matrix::half_input_major(Store::Bf16(bits), k, m));
         }
         if half {
             let mut vals = vec![half::f16::ZERO; m * k];
-            for (n, &rows) in names.iter().zip(&outs) {
-                self.files.take_rows(n, true, chunk, |r0, raw| {
-                    if let Raw::F16(v) = raw {
-                        scatter(&v, &mut vals, k, m, o0 + r0);
-                    }
-                    Ok(())
-                })?;
-                o0 += rows;
-            }
+            lay(true, &mut |o, raw| {
+                if let Raw::F16(v) = raw {
+                    scatter(&v, &mut vals, k, m, o);
+                }
+            })?;
             return Ok(Matrix::half_input_major(Store::F16(vals), k, m));
         }
         let mut w = vec![0f32; m * k];
-        for (n, &rows) in names.iter().zip(&outs) {
-            self.files.take_rows(n, false, chunk, |r0, raw| {
-                scatter(&raw.into_f32(), &mut w, k, m, o0 + r0);
-                Ok(())
-            })?;
-            o0 += rows;
-        }
+        lay(false, &mut |o, raw| {
+            scatter(&raw.into_f32(), &mut w, k, m, o)
+        })?;
         Ok(Matrix::input_major(w, k, m))
     }
     fn rows(&mut self, name: &str, k: usize) -> Result<Matrix> {
