@@ -175,3 +175,48 @@ fn a_model_that_does_not_fit_the_format_is_refused() {
     let e = PrmFormat::parse("shepherd").unwrap_err().to_string();
     assert!(e.contains("math-shepherd"), "{e}");
 }
+
+/// The same formats on the burn backend (flex here; burn-cuda on a GPU): the scores of the
+/// model cards, through the batch scorer and the search verifier (whose device cache
+/// cannot be cut short, so a path whose tokens change recomputes from its prompt).
+#[test]
+fn the_formats_read_the_same_on_the_burn_backend() {
+    let spec = ttc_model::engine_spec::EngineSpec::burn("cpu");
+    for (name, format) in [
+        ("math_shepherd", PrmFormat::MathShepherd),
+        ("rlhflow", PrmFormat::Rlhflow),
+        ("qwen_prm", PrmFormat::QwenMathPrm),
+    ] {
+        let d = dir(name);
+        let model = ttc_model::engine_spec::load_decoder(&d, &spec).unwrap();
+        let tok = Tokenizer::from_file(d.join("tokenizer.json")).unwrap();
+        let cs = cases(&d);
+        let scorer =
+            StepScorer::with_format(model.as_ref(), &tok, prompt(format, &d), format).unwrap();
+        let items: Vec<(&str, &[String])> = cs
+            .iter()
+            .map(|c| (c.question.as_str(), c.steps.as_slice()))
+            .collect();
+        for (g, c) in scorer.score(&items).unwrap().iter().zip(&cs) {
+            close(g, &c.scores, &format!("{name} on burn"));
+        }
+        let engine = Engine::new(model.as_ref(), &tok)
+            .unwrap()
+            .with_prompt(prompt(format, &d));
+        let problems: Vec<String> = cs.iter().map(|c| c.question.clone()).collect();
+        let mut v = PrmVerifier::with_format(engine, problems, format).unwrap();
+        let c = &cs[1];
+        let mut scores = Vec::new();
+        for k in 0..c.steps.len() {
+            let req = ScoreRequest {
+                question: 1,
+                node: k + 1,
+                parent: (k > 0).then_some(k),
+                steps: &c.steps[..=k],
+                new_from: k,
+            };
+            scores.extend(v.score(&[req]).unwrap().remove(0).scores);
+        }
+        close(&scores, &c.scores, &format!("{name} verifier on burn"));
+    }
+}

@@ -313,7 +313,11 @@ impl<B: Backend> Decoder for BurnDecoder<B> {
         let o = out_rows.len();
         let xo = rms_norm(&m.norm, x.select(0, outs).reshape([1, o, d])).reshape([o, d]);
         let y = match (&m.score, &m.lm_head) {
-            (Some(sc), _) => sc.forward(xo),
+            (Some(sc), _) => match &m.score_hidden {
+                // Qwen2.5-Math-PRM: score.0, ReLU, then score.2.
+                Some(hidden) => sc.forward(burn::tensor::activation::relu(hidden.forward(xo))),
+                None => sc.forward(xo),
+            },
             (None, Some(head)) => head.forward(xo),
             (None, None) => xo.matmul(m.embed_tokens.weight.val().transpose()),
         };
