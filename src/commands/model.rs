@@ -140,41 +140,7 @@ fn export(a: &ExportArgs) -> Result<()> {
 }
 
 fn info(a: &InfoArgs) -> Result<()> {
-    let cfg = LlamaConfig::load(&a.checkpoint.join("config.json"))?;
-    let files = ttc_model::checkpoint_files::summarize_weights(&a.checkpoint)?;
-    let rss_before = ttc_core::mem::peak_rss_bytes();
-    // The weights are read and checked too (header, every tensor's shape against the
-    // config, finite values), one tensor at a time, as the CPU engine loads them (bf16
-    // kept in bf16): a truncated or garbage file is reported, not described.
-    let model = ttc_model::cpu::CpuModel::load(&a.checkpoint, &cfg, true)?;
-    let peak = ttc_core::mem::peak_rss_bytes();
-    let memory = model.weight_bytes();
-    let bf16 = model.has_half_weights();
-    drop(model);
-    let stored: u64 = files.values_by_dtype.values().sum();
-    let p = cfg.num_params();
-    let out = serde_json::json!({
-        "architecture": cfg.architectures,
-        "params": p,
-        "layers": cfg.num_hidden_layers,
-        "hidden_size": cfg.hidden_size,
-        "heads": cfg.num_attention_heads,
-        "kv_heads": cfg.kv_heads(),
-        "vocab_size": cfg.vocab_size,
-        "context": cfg.max_position_embeddings,
-        "inference_flops_per_token": 2 * p,
-        "training_flops_per_token": 6 * p,
-        "stored_values": stored,
-        "stored_values_by_dtype": files.values_by_dtype,
-        "files": files.files,
-        "file_bytes": files.bytes_on_disk,
-        // What ttc's CPU engine holds: f16 / bf16 matrices stay half precision, the rest is f32.
-        "memory_bytes_loaded": memory,
-        "memory_half_weights": bf16,
-        "load_peak_rss_bytes": peak,
-        "load_peak_rss_over_file": peak.map(|b| b as f64 / files.bytes_on_disk.max(1) as f64),
-        "rss_before_load_bytes": rss_before,
-    });
+    let out = ttc_model::model_info::describe(&a.checkpoint)?;
     println!("{out}");
     Ok(())
 }

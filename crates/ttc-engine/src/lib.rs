@@ -13,6 +13,7 @@
 
 pub mod error;
 pub mod mc_labels;
+pub mod prefill;
 pub mod prm_format;
 pub mod prm_verifier;
 pub mod revision_chains;

@@ -226,6 +226,16 @@ impl PrmReader {
         }
     }
 
+    /// The scores of a forward's output rows (`width` head outputs each); `Err(row)` names
+    /// the first row whose score is not finite (corrupt weights or inputs).
+    pub fn scores(&self, outputs: &[f32], width: usize) -> std::result::Result<Vec<f32>, usize> {
+        outputs
+            .chunks_exact(width)
+            .enumerate()
+            .map(|(r, o)| Some(self.score(o)).filter(|s| s.is_finite()).ok_or(r))
+            .collect()
+    }
+
     /// The layout of `question` + `steps` in this format (`engine` holds the PRM's
     /// tokenizer and prompt).
     pub fn layout(&self, engine: &Engine, question: &str, steps: &[String]) -> Result<ReadLayout> {

@@ -105,17 +105,8 @@ impl<'m> PrmVerifier<'m> {
         if missing.is_empty() {
             return Ok(cost);
         }
-        let mut caches: Vec<KvCache> = missing.iter().map(|_| model.new_cache()).collect();
-        let rows: Vec<Row> = missing
-            .iter()
-            .enumerate()
-            .flat_map(|(seq, (_, t))| {
-                t.iter()
-                    .enumerate()
-                    .map(move |(pos, &token)| Row { seq, token, pos })
-            })
-            .collect();
-        model.forward(&mut caches, &rows, &[]).map_err(backend)?;
+        let seqs: Vec<&[u32]> = missing.iter().map(|(_, t)| t.as_slice()).collect();
+        let caches = crate::prefill::prefill(model, &seqs, self.max_rows).map_err(backend)?;
         for ((q, t), c) in missing.into_iter().zip(caches) {
             cost.insert(q, t.len());
             self.roots.insert(q, (c, t));
@@ -213,18 +204,18 @@ impl Verifier for PrmVerifier<'_> {
             if rows.is_empty() {
                 continue;
             }
-            let scores = model
+            let outputs = model
                 .forward(&mut caches, &rows, &out_rows)
                 .map_err(backend)?;
-            for (s, &o) in scores.chunks_exact(width).zip(&owners) {
-                let score = self.reader.score(s);
-                if !score.is_finite() {
-                    return Err(Error::Input(format!(
-                        "question {} node {}: the PRM's score is not finite (NaN or inf); its weights or inputs are corrupt",
-                        reqs[o].question, reqs[o].node
-                    )));
-                }
-                out[o].scores.push(score);
+            let scores = self.reader.scores(&outputs, width).map_err(|r| {
+                let q = &reqs[owners[r]];
+                Error::Input(format!(
+                    "question {} node {}: the PRM's score is not finite (NaN or inf); its weights or inputs are corrupt",
+                    q.question, q.node
+                ))
+            })?;
+            for (s, &o) in scores.into_iter().zip(&owners) {
+                out[o].scores.push(s);
             }
             for ((k, n), cache) in members.into_iter().zip(caches) {
                 let l = layouts[k].as_ref().expect("laid out");

@@ -116,31 +116,7 @@ impl<'m> StepScorer<'m> {
             });
             shared[i] = Some(slot);
         }
-        let mut prompt_caches = Vec::with_capacity(prompt_tokens.len());
-        let mut k = 0;
-        while k < prompt_tokens.len() {
-            // Prompts in one forward up to max_rows rows (at least one).
-            let mut end = k + 1;
-            let mut rows_in = prompt_tokens[k].len();
-            while end < prompt_tokens.len() && rows_in + prompt_tokens[end].len() <= self.max_rows {
-                rows_in += prompt_tokens[end].len();
-                end += 1;
-            }
-            let chunk = &prompt_tokens[k..end];
-            let mut caches: Vec<_> = chunk.iter().map(|_| model.new_cache()).collect();
-            let rows: Vec<Row> = chunk
-                .iter()
-                .enumerate()
-                .flat_map(|(seq, t)| {
-                    t.iter()
-                        .enumerate()
-                        .map(move |(pos, &token)| Row { seq, token, pos })
-                })
-                .collect();
-            model.forward(&mut caches, &rows, &[])?;
-            prompt_caches.extend(caches);
-            k = end;
-        }
+        let mut prompt_caches = crate::prefill::prefill(model, &prompt_tokens, self.max_rows)?;
         let mut out = vec![Vec::new(); layouts.len()];
         let mut i = 0;
         while i < layouts.len() {
@@ -181,16 +157,18 @@ impl<'m> StepScorer<'m> {
             if rows.is_empty() {
                 continue;
             }
-            let scores = model.forward(&mut caches, &rows, &out_rows)?;
-            let width = model.head_outputs();
-            for (s, &o) in scores.chunks_exact(width).zip(&owners) {
-                let score = self.reader.score(s);
-                if !score.is_finite() {
-                    return Err(Error::Input(format!(
-                        "item {o}: the model's score is not finite (NaN or inf); its weights or inputs are corrupt"
-                    )));
-                }
-                out[o].push(score);
+            let outputs = model.forward(&mut caches, &rows, &out_rows)?;
+            let scores = self
+                .reader
+                .scores(&outputs, model.head_outputs())
+                .map_err(|r| {
+                    Error::Input(format!(
+                        "item {}: the model's score is not finite (NaN or inf); its weights or inputs are corrupt",
+                        owners[r]
+                    ))
+                })?;
+            for (s, &o) in scores.into_iter().zip(&owners) {
+                out[o].push(s);
             }
         }
         Ok(out)

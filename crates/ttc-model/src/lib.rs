@@ -25,6 +25,7 @@ pub mod generate;
 pub mod hf_io;
 pub mod kv_cache;
 pub mod model;
+pub mod model_info;
 pub mod paged_cache;
 pub mod remote;
 pub mod rope;

@@ -10,6 +10,12 @@ use std::path::{Path, PathBuf};
 use crate::checkpoint_files::weight_files;
 use crate::{Error, Result};
 
+/// A bf16 bit pattern as the f32 it stands for (exact: bf16 is f32's high half).
+#[inline]
+pub(crate) fn bf16_to_f32(b: u16) -> f32 {
+    f32::from_bits(u32::from(b) << 16)
+}
+
 /// A tensor's values as read: f32, or a half-precision tensor kept as stored (bf16 as its
 /// bit patterns).
 #[derive(Debug, Clone, PartialEq)]
@@ -36,10 +42,7 @@ impl Raw {
     pub fn into_f32(self) -> Vec<f32> {
         match self {
             Raw::F32(v) => v,
-            Raw::Bf16(v) => v
-                .into_iter()
-                .map(|b| f32::from_bits(u32::from(b) << 16))
-                .collect(),
+            Raw::Bf16(v) => v.into_iter().map(bf16_to_f32).collect(),
             Raw::F16(v) => v.into_iter().map(half::f16::to_f32).collect(),
         }
     }
@@ -112,7 +115,9 @@ fn header(path: &Path) -> Result<Vec<(String, Entry)>> {
         if off[0] > off[1] || end > size || (end - start) != (count * width) as u64 {
             return Err(bad(
                 path,
-                format!("tensor {name}: its bytes do not fit the file (truncated?)"),
+                format!(
+                    "not a valid safetensors file: tensor {name}: its bytes do not fit the file (truncated?)"
+                ),
             ));
         }
         out.push((
@@ -148,6 +153,21 @@ impl TensorFiles {
         Ok(TensorFiles { entries })
     }
 
+    /// The tensors of one safetensors file.
+    pub fn open_file(path: &Path) -> Result<TensorFiles> {
+        Ok(TensorFiles {
+            entries: header(path)?.into_iter().collect(),
+        })
+    }
+
+    /// (dtype, values) of every tensor not taken yet.
+    pub fn dtypes(&self) -> Vec<(String, u64)> {
+        self.entries
+            .values()
+            .map(|e| (e.dtype.clone(), e.shape.iter().product::<usize>() as u64))
+            .collect()
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(name)
     }
@@ -173,7 +193,7 @@ impl TensorFiles {
         let Some(e) = self.entries.remove(name) else {
             return Ok(None);
         };
-        read(&e, name, e.start, e.end, keep_half).map(Some)
+        read(&e, &open(&e)?, name, e.start, e.end, keep_half).map(Some)
     }
 
     /// Read tensor `name` (and forget it) `rows` leading-dimension rows at a time, each
@@ -189,6 +209,7 @@ impl TensorFiles {
         let Some(e) = self.entries.remove(name) else {
             return Ok(false);
         };
+        let file = open(&e)?;
         let n = e.shape.first().copied().unwrap_or(1).max(1);
         let row_bytes = (e.end - e.start) / n as u64;
         let mut r0 = 0;
@@ -198,55 +219,59 @@ impl TensorFiles {
                 e.start + r0 as u64 * row_bytes,
                 e.start + r1 as u64 * row_bytes,
             );
-            f(r0, read(&e, name, a, b, keep_half)?)?;
+            f(r0, read(&e, &file, name, a, b, keep_half)?)?;
             r0 = r1;
         }
         Ok(true)
     }
 }
 
-/// Bytes `start..end` of `e`'s file as values.
-fn read(e: &Entry, name: &str, start: u64, end: u64, keep_half: bool) -> Result<Raw> {
-    {
-        let f = std::fs::File::open(&e.file).map_err(|x| ttc_core::Error::io(&e.file, x))?;
-        let mut bytes = vec![0u8; (end - start) as usize];
-        f.read_exact_at(&mut bytes, start)
-            .map_err(|x| ttc_core::Error::io(&e.file, x))?;
-        let halves = || {
+fn open(e: &Entry) -> Result<std::fs::File> {
+    std::fs::File::open(&e.file).map_err(|x| ttc_core::Error::io(&e.file, x).into())
+}
+
+/// Bytes `start..end` of `e`'s file (open as `f`) as values.
+fn read(
+    e: &Entry,
+    f: &std::fs::File,
+    name: &str,
+    start: u64,
+    end: u64,
+    keep_half: bool,
+) -> Result<Raw> {
+    let mut bytes = vec![0u8; (end - start) as usize];
+    f.read_exact_at(&mut bytes, start)
+        .map_err(|x| ttc_core::Error::io(&e.file, x))?;
+    let halves = || {
+        bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+    };
+    let raw = match e.dtype.as_str() {
+        "F32" => Raw::F32(
             bytes
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        };
-        let raw = match e.dtype.as_str() {
-            "F32" => Raw::F32(
-                bytes
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        "F16" if keep_half => Raw::F16(halves().map(half::f16::from_bits).collect()),
+        "F16" => Raw::F32(halves().map(|b| half::f16::from_bits(b).to_f32()).collect()),
+        _ if keep_half => Raw::Bf16(halves().collect()),
+        _ => Raw::F32(halves().map(bf16_to_f32).collect()),
+    };
+    drop(bytes);
+    let bad_at = match &raw {
+        Raw::F32(v) => v.iter().position(|x| !x.is_finite()),
+        Raw::Bf16(v) => v.iter().position(|b| b & 0x7f80 == 0x7f80),
+        Raw::F16(v) => v.iter().position(|x| !x.is_finite()),
+    };
+    if let Some(i) = bad_at {
+        return Err(bad(
+            &e.file,
+            format!(
+                "tensor {name} holds a non-finite value at element {i}; the checkpoint is corrupt (a diverged or damaged run)"
             ),
-            "F16" if keep_half => Raw::F16(halves().map(half::f16::from_bits).collect()),
-            "F16" => Raw::F32(halves().map(|b| half::f16::from_bits(b).to_f32()).collect()),
-            _ if keep_half => Raw::Bf16(halves().collect()),
-            _ => Raw::F32(
-                halves()
-                    .map(|b| f32::from_bits(u32::from(b) << 16))
-                    .collect(),
-            ),
-        };
-        drop(bytes);
-        let bad_at = match &raw {
-            Raw::F32(v) => v.iter().position(|x| !x.is_finite()),
-            Raw::Bf16(v) => v.iter().position(|b| b & 0x7f80 == 0x7f80),
-            Raw::F16(v) => v.iter().position(|x| !x.is_finite()),
-        };
-        if let Some(i) = bad_at {
-            return Err(bad(
-                &e.file,
-                format!(
-                    "tensor {name} holds a non-finite value at element {i}; the checkpoint is corrupt (a diverged or damaged run)"
-                ),
-            ));
-        }
-        Ok(raw)
+        ));
     }
+    Ok(raw)
 }

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
+
+use crate::tensor_files::TensorFiles;
 
 use crate::{Error, Result};
 
@@ -21,82 +23,21 @@ pub struct HostTensor {
 /// Tensors by HF name.
 pub type WeightMap = BTreeMap<String, HostTensor>;
 
-/// The file memory-mapped (read-only): its pages are read as the tensors are converted,
-/// not copied into a buffer first.
-fn map_file(path: &Path) -> Result<memmap2::Mmap> {
-    let f = std::fs::File::open(path).map_err(|e| ttc_core::Error::io(path, e))?;
-    // SAFETY: the map is read-only and dropped before this module returns; a checkpoint
-    // rewritten while it is read (ttc writes by rename, never in place) is the one hazard.
-    unsafe { memmap2::Mmap::map(&f) }.map_err(|e| ttc_core::Error::io(path, e).into())
-}
-
 /// (dtype, values) of every tensor in a safetensors file, from its header alone.
 pub fn safetensors_header(path: &Path) -> Result<Vec<(String, u64)>> {
-    let bytes = map_file(path)?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| {
-        Error::Weights(format!(
-            "{}: not a valid safetensors file ({e})",
-            path.display()
-        ))
-    })?;
-    Ok(meta
-        .tensors()
-        .values()
-        .map(|info| {
-            (
-                format!("{:?}", info.dtype),
-                info.shape.iter().product::<usize>() as u64,
-            )
-        })
-        .collect())
+    Ok(TensorFiles::open_file(path)?.dtypes())
 }
 
-/// Read every tensor of a safetensors file.
+/// Every tensor of a safetensors file as f32, read one tensor at a time
+/// ([`TensorFiles`]: the header checked, non-finite values named by tensor).
 pub fn read_safetensors(path: &Path) -> Result<WeightMap> {
-    let bytes = map_file(path)?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-        Error::Weights(format!(
-            "{}: not a valid safetensors file ({e})",
-            path.display()
-        ))
-    })?;
+    let mut files = TensorFiles::open_file(path)?;
+    let names: Vec<String> = files.remaining().cloned().collect();
     let mut out = WeightMap::new();
-    for (name, view) in st.tensors() {
-        let raw = view.data();
-        let data: Vec<f32> = match view.dtype() {
-            Dtype::F32 => raw
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F16 => raw
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => raw
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            other => {
-                return Err(Error::Weights(format!(
-                    "{}: tensor {name}: unsupported dtype {other:?}",
-                    path.display()
-                )));
-            }
-        };
-        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
-            return Err(Error::Weights(format!(
-                "{}: tensor {name} holds a non-finite value ({}) at element {i}; the checkpoint is corrupt (a diverged or damaged run)",
-                path.display(),
-                data[i]
-            )));
-        }
-        out.insert(
-            name,
-            HostTensor {
-                shape: view.shape().to_vec(),
-                data,
-            },
-        );
+    for name in names {
+        let shape = files.shape(&name).expect("listed").to_vec();
+        let data = files.take(&name, false)?.expect("listed").into_f32();
+        out.insert(name, HostTensor { shape, data });
     }
     Ok(out)
 }

@@ -31,10 +31,7 @@ pub struct Matrix {
     pub input_major: bool,
 }
 
-#[inline]
-fn widen(b: u16) -> f32 {
-    f32::from_bits(u32::from(b) << 16)
-}
+use crate::tensor_files::bf16_to_f32 as widen;
 
 /// Columns per block of a widened weight: ~256 KiB of f32 per block (it stays in L2
 /// while gemm reads it), 16 to 512 columns.
@@ -46,7 +43,7 @@ fn block_columns(k: usize, m: usize) -> usize {
 #[inline]
 fn widen_into(dst: &mut [f32], src: &[u16]) {
     for (d, &s) in dst.iter_mut().zip(src) {
-        *d = f32::from_bits(u32::from(s) << 16);
+        *d = widen(s);
     }
 }
 
