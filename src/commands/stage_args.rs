@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use ttc_data::shards::Shard;
+use ttc_pipeline::preset::LabelKind;
 
 /// A preset and whether to start over.
 #[derive(Args)]
@@ -54,8 +55,8 @@ pub enum TrainCommand {
     /// Writes checkpoints/<run>/policy/ (or policy-large/ with --large).
     Policy(PolicyArgs),
     /// The process reward model: the policy's backbone with a score head, trained with
-    /// soft-label BCE at each step's last token on the MC labels; early stopping on the
-    /// held-out questions' loss. Writes checkpoints/<run>/prm/ (prm-hard/ with --hard).
+    /// BCE at each step's last token on the MC labels; early stopping on the held-out
+    /// questions' loss. Writes checkpoints/<run>/prm/ (prm-<labels>/ with another --labels).
     Prm(PrmArgs),
     /// The revision model: fine-tuned from the policy on revision trajectories (previous
     /// wrong attempts in the prompt, loss on the correct target); keeps the checkpoint at
@@ -80,10 +81,16 @@ pub struct PolicyArgs {
 pub struct PrmArgs {
     #[command(flatten)]
     pub common: PresetArgs,
-    /// Use hard labels (any rollout right) instead of the preset's `[prm] labels`;
-    /// writes checkpoints/<run>/prm-hard/.
-    #[arg(long)]
-    pub hard: bool,
+    /// Train on (eval: the PRM trained on) these labels instead of the preset's `[prm]
+    /// labels`: soft (fraction of rollouts right), hard (any rollout right) or truth (the
+    /// step checker's verdicts, arith only: the upper bound for Monte Carlo labels). Another
+    /// kind than the preset's is an ablation in checkpoints/<run>/prm-<labels>/ (reports/<run>/prm-<labels>/).
+    #[arg(long, value_parser = parse_labels)]
+    pub labels: Option<LabelKind>,
+}
+
+fn parse_labels(s: &str) -> Result<LabelKind, String> {
+    LabelKind::parse(s).ok_or_else(|| format!("expected soft, hard or truth, got {s:?}"))
 }
 
 #[derive(Args)]
@@ -140,9 +147,10 @@ pub struct SearchArgs {
     /// Only the first this many questions (default: the preset's, else all).
     #[arg(long)]
     pub questions: Option<usize>,
-    /// Use the PRM trained on hard labels (checkpoints/<run>/prm-hard).
-    #[arg(long)]
-    pub hard: bool,
+    /// Search over the PRM trained on these labels (soft, hard or truth;
+    /// checkpoints/<run>/prm-<labels>/ when not the preset's `[prm] labels`).
+    #[arg(long, value_parser = parse_labels)]
+    pub labels: Option<LabelKind>,
     /// Run only chunks c with c % n == i (one Slurm array task).
     #[arg(long)]
     pub shard: Option<Shard>,
@@ -186,8 +194,10 @@ pub enum EvalCommand {
     /// checkpoints/<run>/policy/pass_at_1_<split>.json and prints one JSON line.
     Policy(PolicyEvalArgs),
     /// The PRM: step AUROC vs MC labels (held-out questions), first-error F1 vs the step
-    /// checker, calibration, and best-of-N (vanilla, weighted) vs majority at N = 1, 4,
-    /// 16, 64 on the test samples. Writes reports/<run>/prm/.
+    /// checker, the within-question AUROC of the last step's score (right vs wrong samples
+    /// of one question, with a bootstrap interval), calibration, and best-of-N (vanilla,
+    /// weighted) vs majority at N = 1, 4, 16, 64 on the test samples. Writes
+    /// reports/<run>/prm/ (prm-<labels>/ for an ablation PRM).
     Prm(PrmArgs),
     /// Selection over revision chains of the test split: last answer, majority and
     /// ORM-weighted best-of-N within a chain, hierarchical and flat majority across chains,

@@ -132,7 +132,7 @@ pub fn train(c: TrainCommand, dirs: &Dirs) -> Result<()> {
             })
         }
         TrainCommand::Prm(a) => run_one(dirs, &a.common.preset, a.common.force, None, false, |p| {
-            Ok(boxed(PrmTrainStage::new(p, a.hard)?))
+            Ok(boxed(PrmTrainStage::new(p, a.labels)?))
         }),
         TrainCommand::Revision(a) => run_one(dirs, &a.preset, a.force, None, false, |p| {
             Ok(boxed(RevisionTrainStage::new(p)?))
@@ -185,7 +185,7 @@ pub fn search(a: &SearchArgs, dirs: &Dirs, merge_only: bool) -> Result<()> {
         aggregation,
         split: a.split.clone(),
         questions: a.questions,
-        hard: a.hard,
+        labels: a.labels,
     };
     run_one(dirs, &a.preset, a.force, a.shard, merge_only, |p| {
         Ok(boxed(SearchRunStage::new(p, opts)?))
@@ -213,7 +213,7 @@ pub fn eval(c: EvalCommand, dirs: &Dirs) -> Result<()> {
             })
         }
         EvalCommand::Prm(a) => run_one(dirs, &a.common.preset, a.common.force, None, false, |p| {
-            Ok(boxed(PrmEvalStage::new(p, a.hard)))
+            Ok(boxed(PrmEvalStage::new(p, a.labels)))
         }),
         EvalCommand::Revisions(a) => run_one(dirs, &a.preset, a.force, None, false, |p| {
             Ok(boxed(RevisionEvalStage::new(p)?))

@@ -7,6 +7,7 @@ use ttc_data::rows::{
     BinRow, ComputeOptimalRow, EfficiencyRow, RatioRow, SplitAccuracyRow, SweepRow,
 };
 
+use crate::co_bootstrap::{RESAMPLES, co_curve, efficiency_interval};
 use crate::cv::{Cell, CoRow, compute_optimal, efficiency};
 use crate::stats::wilson95;
 
@@ -18,14 +19,16 @@ fn interval(acc: f64, q: u64) -> (f64, f64) {
 
 /// The per-bin rows and the efficiency rows of a compute-optimal result `co` on `bins`
 /// (`oracle` or `predicted`), against `baseline` (N, accuracy): for each budget the smallest
-/// budget N' at which compute-optimal reaches the baseline at N, and N/N'.
+/// budget N' at which compute-optimal reaches the baseline at N, and N/N' with its
+/// bootstrap interval from `ratio_interval` (N → (lo, hi)).
 pub fn co_tables(
     bins: &str,
     co: &[CoRow],
     baseline: &[(u32, f64)],
+    ratio_interval: &BTreeMap<u32, (f64, f64)>,
 ) -> (Vec<ComputeOptimalRow>, Vec<EfficiencyRow>) {
     let mut per_bin = Vec::with_capacity(co.len());
-    let mut overall: BTreeMap<u32, (f64, u64)> = BTreeMap::new();
+    let mut overall: BTreeMap<u32, u64> = BTreeMap::new();
     for r in co {
         let q = r.questions as u64;
         let (lo95, hi95) = interval(r.accuracy, q);
@@ -40,19 +43,15 @@ pub fn co_tables(
             lo95,
             hi95,
         });
-        let e = overall.entry(r.budget).or_default();
-        e.0 += r.accuracy * q as f64;
-        e.1 += q;
+        *overall.entry(r.budget).or_default() += q;
     }
-    let curve: Vec<(u32, f64)> = overall
-        .iter()
-        .map(|(&n, &(s, q))| (n, s / q.max(1) as f64))
-        .collect();
+    let curve = co_curve(co);
     let mut eff = Vec::new();
     for ((n, matching_n, ratio), (_, co_acc)) in
         efficiency(&curve, baseline).into_iter().zip(&curve)
     {
-        let q = overall.get(&n).map_or(0, |x| x.1);
+        let q = overall.get(&n).copied().unwrap_or(0);
+        let iv = ratio_interval.get(&n);
         let (co_lo95, co_hi95) = interval(*co_acc, q);
         eff.push(EfficiencyRow {
             bins: bins.to_string(),
@@ -64,6 +63,8 @@ pub fn co_tables(
             questions: q,
             co_lo95,
             co_hi95,
+            efficiency_lo95: iv.map(|x| x.0),
+            efficiency_hi95: iv.map(|x| x.1),
         });
     }
     (per_bin, eff)
@@ -132,6 +133,13 @@ pub fn sweep_co_tables(rows: &[SweepRow], bins: &[BinRow], cv_seed: u64) -> Swee
             })
             .collect();
         let co = compute_optimal(&cells, cv_seed);
+        let iv = efficiency_interval(
+            &cells,
+            |c| c.method == "weighted-bon",
+            cv_seed,
+            cv_seed ^ 0xB007,
+            RESAMPLES,
+        );
         let mut bon: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
         for ((_, m, n), (s, c)) in &mean {
             if m == "weighted-bon" {
@@ -141,7 +149,7 @@ pub fn sweep_co_tables(rows: &[SweepRow], bins: &[BinRow], cv_seed: u64) -> Swee
             }
         }
         let bon: Vec<(u32, f64)> = bon.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
-        let (p, e) = co_tables(kind, &co, &bon);
+        let (p, e) = co_tables(kind, &co, &bon, &iv);
         per_bin.extend(p);
         eff.extend(e);
     }
@@ -210,6 +218,13 @@ pub fn ratio_co_tables(
             });
         }
         let co = compute_optimal(&cells, cv_seed);
+        let iv = efficiency_interval(
+            &cells,
+            |c| c.method == format!("1:{}", c.budget),
+            cv_seed,
+            cv_seed ^ 0xB007,
+            RESAMPLES,
+        );
         let mut par: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
         for c in cells
             .iter()
@@ -220,7 +235,7 @@ pub fn ratio_co_tables(
             e.1 += 1;
         }
         let par: Vec<(u32, f64)> = par.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
-        let (p, e) = co_tables(kind, &co, &par);
+        let (p, e) = co_tables(kind, &co, &par, &iv);
         per_bin.extend(p);
         eff.extend(e);
     }

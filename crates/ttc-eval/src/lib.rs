@@ -13,6 +13,7 @@
 //! - [`stats`]: Wilson 95% intervals.
 
 pub mod bins;
+pub mod co_bootstrap;
 pub mod co_tables;
 pub mod cv;
 pub mod exchange;

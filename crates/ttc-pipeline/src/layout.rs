@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use ttc_task::dataset::split_file;
 
+use crate::preset::LabelKind;
+
 /// The three roots of generated artifacts and the run's name.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -53,10 +55,10 @@ impl Layout {
             .join(if large { "policy-large" } else { "policy" })
     }
 
-    /// `checkpoints/<run>/prm/` (`prm-hard/` for hard labels).
-    pub fn prm_dir(&self, hard: bool) -> PathBuf {
-        self.checkpoint_root()
-            .join(if hard { "prm-hard" } else { "prm" })
+    /// `checkpoints/<run>/prm/`, or `prm-<labels>/` for an ablation: a PRM trained on
+    /// other labels than the preset's `[prm] labels` (`ttc train prm --labels`).
+    pub fn prm_dir(&self, ablation: Option<LabelKind>) -> PathBuf {
+        self.checkpoint_root().join(prm_name(ablation))
     }
 
     /// `checkpoints/<run>/revision/`.
@@ -109,9 +111,9 @@ impl Layout {
         self.report_dir().join("search")
     }
 
-    /// `reports/<run>/prm/` (PRM evaluation).
-    pub fn prm_eval_dir(&self) -> PathBuf {
-        self.report_dir().join("prm")
+    /// `reports/<run>/prm/` (PRM evaluation; `prm-<labels>/` for an ablation).
+    pub fn prm_eval_dir(&self, ablation: Option<LabelKind>) -> PathBuf {
+        self.report_dir().join(prm_name(ablation))
     }
 
     /// `reports/<run>/revisions/` (revision selection).
@@ -134,10 +136,13 @@ impl Layout {
             "train policy".to_string()
         } else if under(self.policy_dir(true)) {
             "train policy --large".to_string()
-        } else if under(self.prm_dir(false)) {
+        } else if under(self.prm_dir(None)) {
             "train prm".to_string()
-        } else if under(self.prm_dir(true)) {
-            "train prm --hard".to_string()
+        } else if let Some(l) = LabelKind::ALL
+            .into_iter()
+            .find(|&l| under(self.prm_dir(Some(l))))
+        {
+            format!("train prm --labels {}", l.name())
         } else if under(self.tokenizer_dir()) {
             "tokenizer train".to_string()
         } else if under(self.revision_model_dir()) {
@@ -196,4 +201,9 @@ pub fn prompt_files(dir: &Path) -> Vec<PathBuf> {
     .iter()
     .map(|f| dir.join(f))
     .collect()
+}
+
+/// `prm`, or `prm-<labels>` for an ablation.
+fn prm_name(ablation: Option<LabelKind>) -> String {
+    ablation.map_or("prm".into(), |l| format!("prm-{}", l.name()))
 }

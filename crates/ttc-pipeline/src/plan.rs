@@ -58,14 +58,14 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
     if trained_prm {
         out.push(Box::new(SamplesStage::new(preset, SampleSplit::Train)?));
         out.push(Box::new(LabelsStage::new(preset)?));
-        out.push(Box::new(PrmTrainStage::new(preset, false)?));
+        out.push(Box::new(PrmTrainStage::new(preset, None)?));
     }
     let has_test = preset.test_samples.is_some();
     if has_test {
         out.push(Box::new(SamplesStage::new(preset, SampleSplit::Test)?));
     }
     if has_prm && has_test {
-        out.push(Box::new(PrmEvalStage::new(preset, false)));
+        out.push(Box::new(PrmEvalStage::new(preset, None)));
     }
     let mut searches = Vec::new();
     if let (true, Some(section)) = (has_prm, &preset.search) {
@@ -128,7 +128,7 @@ fn search_args(r: &crate::preset::SearchRun, n: usize) -> SearchArgs {
         aggregation: None,
         split: "test".into(),
         questions: None,
-        hard: false,
+        labels: None,
     }
 }
 

@@ -13,8 +13,68 @@ use ttc_task::tokenizer::PromptTemplate;
 use crate::sft_data::Example;
 use crate::{Error, Result};
 
+/// What a PRM learns at each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepTarget {
+    /// Monte Carlo: the fraction of rollouts from the step that reach the right answer.
+    #[default]
+    Soft,
+    /// Monte Carlo: whether any rollout reaches it.
+    Hard,
+    /// The step checker's exact verdicts (arith only): 1 while every step so far is
+    /// correct. No real task has them; on the synthetic task they bound what Monte Carlo
+    /// labels can teach (the ablation of DESIGN §6).
+    Truth,
+}
+
+impl StepTarget {
+    pub const ALL: [StepTarget; 3] = [StepTarget::Soft, StepTarget::Hard, StepTarget::Truth];
+
+    /// `soft`, `hard` or `truth`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StepTarget::Soft => "soft",
+            StepTarget::Hard => "hard",
+            StepTarget::Truth => "truth",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StepTarget> {
+        Self::ALL.into_iter().find(|t| t.name() == s)
+    }
+}
+
+/// Each label's target under `target`, in `labels`' order. Truth needs every step's verdict:
+/// a sample with a step the checker did not judge is an error naming it.
+fn step_targets(labels: &[&LabelRow], target: StepTarget) -> Result<Vec<f32>> {
+    match target {
+        StepTarget::Soft => Ok(labels.iter().map(|r| r.soft).collect()),
+        StepTarget::Hard => Ok(labels.iter().map(|r| f32::from(u8::from(r.hard))).collect()),
+        StepTarget::Truth => {
+            let mut first_wrong = u32::MAX;
+            for r in labels {
+                match r.verdict.as_deref() {
+                    Some("correct") => {}
+                    Some(_) => first_wrong = first_wrong.min(r.step_index),
+                    None => {
+                        return Err(Error::Config(format!(
+                            "truth labels need the step checker's verdicts: {} sample {} step {} has none (arith only)",
+                            r.question_id, r.sample_id, r.step_index
+                        )));
+                    }
+                }
+            }
+            Ok(labels
+                .iter()
+                .map(|r| f32::from(u8::from(r.step_index < first_wrong)))
+                .collect())
+        }
+    }
+}
+
 /// One PRM training example per labelled sample: prompt (in the policy's `template`) +
-/// steps + EOS, a target at each step's last token (soft label, or hard when `hard`).
+/// steps + EOS, a target at each step's last token (`target`).
 /// Returns (question index, example).
 pub fn prm_examples(
     tok: &Tokenizer,
@@ -22,7 +82,7 @@ pub fn prm_examples(
     problems: &HashMap<String, String>,
     samples: &[SampleRow],
     labels: &[LabelRow],
-    hard: bool,
+    target: StepTarget,
     eos: u32,
 ) -> Result<Vec<(u32, Example)>> {
     let mut by_sample: HashMap<(&str, u32), Vec<&LabelRow>> = HashMap::new();
@@ -54,8 +114,9 @@ pub fn prm_examples(
             layout(&encode, &prompt, &s.steps, false).map_err(|e| Error::Config(e.to_string()))?;
         let mut tokens = l.tokens;
         tokens.push(eos);
+        let ys = step_targets(ls, target)?;
         let mut scores = Vec::with_capacity(ls.len());
-        for r in ls {
+        for (r, y) in ls.iter().zip(ys) {
             let Some(&pos) = l.step_ends.get(r.step_index as usize) else {
                 return Err(Error::Config(format!(
                     "label for {} sample {} step {} but the sample has {} steps",
@@ -65,7 +126,6 @@ pub fn prm_examples(
                     l.step_ends.len()
                 )));
             };
-            let y = if hard { r.hard as u8 as f32 } else { r.soft };
             scores.push((pos, y));
         }
         out.push((
@@ -133,6 +193,22 @@ pub fn auroc(scores: &[f32], positive: &[bool]) -> Option<f64> {
         return None;
     }
     Some((rank_sum - np * (np + 1.0) / 2.0) / (np * nn))
+}
+
+/// Within-question AUROC: for each question whose samples are both right and wrong, the
+/// AUROC of the score between its own right and wrong samples. This is what choosing among
+/// one question's samples needs (a pooled AUROC mostly separates easy questions from hard
+/// ones). `samples`: (question, score, correct); returns (question, AUROC) in question order.
+pub fn within_question_auroc(samples: &[(u32, f32, bool)]) -> Vec<(u32, f64)> {
+    let mut by_q: std::collections::BTreeMap<u32, (Vec<f32>, Vec<bool>)> = Default::default();
+    for &(q, s, ok) in samples {
+        let e = by_q.entry(q).or_default();
+        e.0.push(s);
+        e.1.push(ok);
+    }
+    by_q.into_iter()
+        .filter_map(|(q, (s, ok))| auroc(&s, &ok).map(|a| (q, a)))
+        .collect()
 }
 
 /// ProcessBench-style first-error identification.
@@ -237,6 +313,67 @@ mod tests {
             Some(0.75)
         );
         assert_eq!(auroc(&[0.1, 0.2], &[true, true]), None);
+    }
+
+    #[test]
+    fn within_question_auroc_ignores_what_separates_questions() {
+        // Question 0 scores everything high, question 1 low: a pooled AUROC rewards that,
+        // the within-question one sees only each question's own ranking.
+        let s = [
+            (0, 0.9, true),
+            (0, 0.8, false),
+            (1, 0.2, false),
+            (1, 0.1, true),
+            (2, 0.5, true), // only right samples: no AUROC
+        ];
+        assert_eq!(within_question_auroc(&s), vec![(0, 1.0), (1, 0.0)]);
+    }
+
+    fn label(step: u32, verdict: Option<&str>) -> LabelRow {
+        LabelRow {
+            question_id: "q".into(),
+            question_index: 0,
+            sample_id: 3,
+            step_index: step,
+            n_steps: 3,
+            prefix_tokens: 0,
+            soft: 0.25 * step as f32,
+            hard: step > 0,
+            rollouts: 4,
+            correct_rollouts: step,
+            verdict: verdict.map(String::from),
+        }
+    }
+
+    #[test]
+    fn step_targets_of_each_kind() {
+        // Steps 0 right, 1 wrong, 2 right again: truth is 1 only before the first error.
+        let rows = [
+            label(0, Some("correct")),
+            label(2, Some("correct")),
+            label(1, Some("wrong")),
+        ];
+        let refs: Vec<&LabelRow> = rows.iter().collect();
+        assert_eq!(
+            step_targets(&refs, StepTarget::Soft).unwrap(),
+            [0.0, 0.5, 0.25]
+        );
+        assert_eq!(
+            step_targets(&refs, StepTarget::Hard).unwrap(),
+            [0.0, 1.0, 1.0]
+        );
+        assert_eq!(
+            step_targets(&refs, StepTarget::Truth).unwrap(),
+            [1.0, 0.0, 0.0]
+        );
+        let unjudged = [label(0, Some("correct")), label(1, None)];
+        let refs: Vec<&LabelRow> = unjudged.iter().collect();
+        let e = step_targets(&refs, StepTarget::Truth)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("q sample 3 step 1"), "{e}");
+        assert_eq!(StepTarget::parse("truth"), Some(StepTarget::Truth));
+        assert_eq!(StepTarget::parse("exact"), None);
     }
 
     #[test]

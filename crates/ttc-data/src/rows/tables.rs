@@ -79,12 +79,20 @@ pub struct EfficiencyRow {
     pub questions: u64,
     pub co_lo95: f64,
     pub co_hi95: f64,
+    /// Bootstrap 95% interval of `efficiency` over questions (the CV choice redone on each
+    /// resample; a resample that never reaches the baseline counts as 0).
+    #[serde(default)]
+    pub efficiency_lo95: Option<f64>,
+    #[serde(default)]
+    pub efficiency_hi95: Option<f64>,
 }
 
 impl EfficiencyRow {
     /// The CSV header, `baseline` naming the third column (`weighted_bon`, `parallel`).
     pub fn header(baseline: &str) -> String {
-        format!("bins,n,{baseline},compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95")
+        format!(
+            "bins,n,{baseline},compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95,efficiency_lo95,efficiency_hi95"
+        )
     }
 }
 
@@ -100,6 +108,10 @@ impl CsvRow for EfficiencyRow {
             self.questions.to_string(),
             f4(self.co_lo95),
             f4(self.co_hi95),
+            self.efficiency_lo95
+                .map_or(String::new(), |v| format!("{v:.2}")),
+            self.efficiency_hi95
+                .map_or(String::new(), |v| format!("{v:.2}")),
         ]
     }
 }
@@ -265,11 +277,13 @@ mod tests {
             questions: 10,
             co_lo95: 0.25,
             co_hi95: 0.75,
+            efficiency_lo95: Some(1.0),
+            efficiency_hi95: None,
         };
         assert_eq!(
             csv_text(&EfficiencyRow::header("parallel"), &[e]),
-            "bins,n,parallel,compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95\n\
-             oracle,4,NaN,0.5000,2,2.00,10,0.2500,0.7500\n"
+            "bins,n,parallel,compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95,efficiency_lo95,efficiency_hi95\n\
+             oracle,4,NaN,0.5000,2,2.00,10,0.2500,0.7500,1.00,\n"
         );
         let x = ExchangeRow {
             bins: "oracle".into(),

@@ -132,14 +132,15 @@ fn default_revision_cv_seed() -> u64 {
     19
 }
 
-/// Which MC label a PRM trains on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LabelKind {
-    /// The fraction of rollouts that reach the right answer.
-    Soft,
-    /// Whether any rollout reaches it.
-    Hard,
+/// What a PRM trains on: `soft` / `hard` Monte Carlo labels, or `truth` (the step
+/// checker's verdicts; the synthetic task's upper-bound ablation).
+pub use ttc_train::prm::StepTarget as LabelKind;
+
+/// The PRM ablation a stage works on: `labels` unless they are the preset's own `[prm]
+/// labels` (those are the PRM of `prm/`).
+pub fn prm_ablation(preset: &Preset, labels: Option<LabelKind>) -> Option<LabelKind> {
+    let own = preset.prm.as_ref().map(|c| c.labels).unwrap_or_default();
+    labels.filter(|&l| l != own)
 }
 
 /// A search strategy of `[[search.runs]]`.
@@ -396,7 +397,8 @@ impl LabelStage {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrmConfig {
-    /// `soft` (fraction of rollouts right) or `hard` (any right).
+    /// `soft` (fraction of rollouts right), `hard` (any right) or `truth` (the step
+    /// checker's verdicts: arith only, an upper bound for Monte Carlo labels).
     #[serde(default = "default_label_kind")]
     pub labels: LabelKind,
     /// Fraction of labelled questions held out for validation / early stopping.

@@ -57,6 +57,8 @@ pub fn efficiency_header(baseline: &str) -> Vec<String> {
         "questions",
         "lo95",
         "hi95",
+        "N/N' lo95",
+        "N/N' hi95",
     ]
     .map(String::from)
     .to_vec()

@@ -7,7 +7,7 @@ use ttc_eval::exchange::RATIOS;
 
 use super::cells::missing;
 use super::doc::Block;
-use super::figures::{Axes, Series, line_chart};
+use super::figures::{Axes, Series, as_categories, grouped_bars};
 use crate::stage::Ctx;
 
 /// Appends the section to `b` and its checks of the paper's claims to `findings`.
@@ -89,9 +89,10 @@ fn report_blocks(
         points: large,
         intervals: large_iv,
     });
+    let cats = as_categories(&mut series, "bin ");
     blocks.push(Block::Figure {
         file: "exchange.svg".into(),
-        svg: line_chart(
+        svg: grouped_bars(
             &Axes {
                 title: "FLOPs-matched: policy + test-time compute vs larger policy",
                 x: "oracle difficulty bin (1 = easiest)",
@@ -99,6 +100,7 @@ fn report_blocks(
                 log2_x: false,
                 y_range: (0.0, 1.0),
             },
+            &cats,
             &series,
         )?,
         caption: "Per oracle bin: the larger policy's greedy accuracy (95% intervals) and the policy's compute-optimal accuracy at the FLOPs-matched budget N(R) = 3(r−1)/R + r".into(),

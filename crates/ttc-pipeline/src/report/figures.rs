@@ -31,12 +31,19 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-/// Render `series` as an SVG document.
+/// Width of the legend panel beside the plot: legends never sit on the data.
+const LEGEND_W: u32 = 190;
+const SIZE: (u32, u32) = (760, 440);
+
+/// Render `series` as an SVG line chart (points with 95% interval bars), its legend in a
+/// panel on the right. A linear x axis whose points are all whole numbers (bins, revision
+/// steps) gets one tick per whole number, labelled without decimals.
 pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (720, 440)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE)?;
+        let (plot, legend_area) = root.split_horizontally(SIZE.0 - LEGEND_W);
         let tx = |x: f64| if axes.log2_x { x.max(1e-9).log2() } else { x };
         let xs: Vec<f64> = series
             .iter()
@@ -52,16 +59,17 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
         } else {
             (0.0, 1.0)
         };
-        let pad = (x1 - x0) * 0.03;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(axes.title, ("sans-serif", 20))
+        let whole = !axes.log2_x && xs.iter().all(|x| x.fract() == 0.0) && x1 - x0 <= 24.0;
+        let pad = if whole { 0.3 } else { (x1 - x0) * 0.03 };
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(axes.title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(56)
             .build_cartesian_2d((x0 - pad)..(x1 + pad), axes.y_range.0..axes.y_range.1)?;
         let log2 = axes.log2_x;
-        // log2 axes: one tick per power of two.
-        let ticks = if log2 {
+        // One tick per power of two (log2) or per whole number.
+        let ticks = if log2 || whole {
             (x1 - x0).round() as usize + 1
         } else {
             8
@@ -69,6 +77,9 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
         chart
             .configure_mesh()
             .x_labels(ticks)
+            .y_labels(6)
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(225, 225, 225))
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 15))
             .x_desc(axes.x)
@@ -76,6 +87,13 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
             .x_label_formatter(&|v| {
                 if log2 {
                     format!("{}", 2f64.powf(*v).round())
+                } else if whole {
+                    // Ticks between whole numbers stay blank.
+                    if (v - v.round()).abs() < 1e-6 {
+                        format!("{}", v.round())
+                    } else {
+                        String::new()
+                    }
                 } else {
                     format!("{v:.2}")
                 }
@@ -84,12 +102,7 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
         for (i, s) in series.iter().enumerate() {
             let c = COLORS[i % COLORS.len()];
             let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (tx(x), y)).collect();
-            chart
-                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-                .label(s.label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+            chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
             for (&(x, _), &(lo, hi)) in pts.iter().zip(&s.intervals) {
                 chart.draw_series(std::iter::once(PathElement::new(
@@ -98,21 +111,180 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
                 )))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()?;
+        draw_legend(&legend_area, series.iter().map(|s| s.label.as_str()), false)?;
         root.present()?;
     }
     Ok(svg)
 }
 
+/// Render `series` as grouped bars, one group per category (`series[i].points[j]` is
+/// category `points[j].0` as an index into `categories`), whiskers at the 95% intervals —
+/// the paper's figures of strategies per difficulty bin.
+pub fn grouped_bars(axes: &Axes<'_>, categories: &[String], series: &[Series]) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (plot, legend_area) = root.split_horizontally(SIZE.0 - LEGEND_W);
+        let k = categories.len().max(1) as f64;
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(axes.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(42)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5..(k - 0.5), axes.y_range.0..axes.y_range.1)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(categories.len() + 1)
+            .y_labels(6)
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(225, 225, 225))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .x_desc(axes.x)
+            .y_desc(axes.y)
+            .x_label_formatter(&|v| {
+                let i = v.round();
+                if (v - i).abs() < 1e-6 && i >= 0.0 {
+                    categories.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .draw()?;
+        let m = series.len().max(1) as f64;
+        let w = 0.8 / m;
+        for (i, s) in series.iter().enumerate() {
+            let c = COLORS[i % COLORS.len()];
+            let left = |x: f64| x - 0.4 + w * i as f64;
+            chart.draw_series(s.points.iter().map(|&(x, y)| {
+                Rectangle::new(
+                    [(left(x) + 0.1 * w, axes.y_range.0), (left(x) + 0.9 * w, y)],
+                    c.filled(),
+                )
+            }))?;
+            for (&(x, _), &(lo, hi)) in s.points.iter().zip(&s.intervals) {
+                let mid = left(x) + 0.5 * w;
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(mid, lo), (mid, hi)],
+                    BLACK.stroke_width(1),
+                )))?;
+            }
+        }
+        draw_legend(&legend_area, series.iter().map(|s| s.label.as_str()), true)?;
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+/// Series over whole-number x values (difficulty bins) as categories for [`grouped_bars`]:
+/// each point's x becomes the index of its value among all the series' values, and the
+/// categories are named `"{prefix}{value}"`.
+pub fn as_categories(series: &mut [Series], prefix: &str) -> Vec<String> {
+    let mut xs: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    for s in series.iter_mut() {
+        for p in &mut s.points {
+            p.0 = xs.iter().position(|&x| x == p.0).unwrap_or(0) as f64;
+        }
+    }
+    xs.iter().map(|x| format!("{prefix}{x}")).collect()
+}
+
+/// The legend panel: a swatch (a line, or a box for bars) and each series' label.
+fn draw_legend<'a, DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    labels: impl Iterator<Item = &'a str>,
+    boxes: bool,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let style = ("sans-serif", 13).into_font().color(&BLACK);
+    for (i, label) in labels.enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        let y = 60 + 22 * i as i32;
+        if boxes {
+            area.draw(&Rectangle::new([(4, y - 6), (22, y + 6)], c.filled()))?;
+        } else {
+            area.draw(&PathElement::new(vec![(4, y), (22, y)], c.stroke_width(2)))?;
+        }
+        area.draw(&Text::new(label.to_string(), (28, y - 7), style.clone()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The texts of an SVG's `<text>` elements.
+    fn texts(svg: &str) -> Vec<&str> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| t.split('>').nth(1))
+            .map(|t| t.split('<').next().unwrap_or("").trim())
+            .collect()
+    }
+
+    fn bins_series(label: &str) -> Series {
+        Series {
+            label: label.into(),
+            points: (0..5)
+                .map(|b| (f64::from(b), 0.9 - 0.2 * f64::from(b)))
+                .collect(),
+            intervals: (0..5)
+                .map(|b| (0.85 - 0.2 * f64::from(b), 0.95 - 0.2 * f64::from(b)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn whole_number_axes_are_labelled_without_decimals() {
+        let mut s = bins_series("beam");
+        s.points.iter_mut().for_each(|p| p.0 += 1.0);
+        let axes = Axes {
+            title: "by bin",
+            x: "oracle bin",
+            y: "accuracy",
+            log2_x: false,
+            y_range: (0.0, 1.0),
+        };
+        let svg = line_chart(&axes, &[s]).unwrap();
+        let t = texts(&svg);
+        for b in ["1", "2", "3", "4", "5", "beam"] {
+            assert!(t.contains(&b), "missing {b} in {t:?}");
+        }
+        assert!(!t.iter().any(|x| x.contains(".00") || *x == "1.5"), "{t:?}");
+    }
+
+    #[test]
+    fn grouped_bars_label_each_category_and_series() {
+        let cats: Vec<String> = (1..=5).map(|b| format!("bin {b}")).collect();
+        let axes = Axes {
+            title: "strategies by bin",
+            x: "oracle bin",
+            y: "accuracy",
+            log2_x: false,
+            y_range: (0.0, 1.0),
+        };
+        let svg = grouped_bars(&axes, &cats, &[bins_series("beam"), bins_series("dvts")]).unwrap();
+        let t = texts(&svg);
+        for c in cats
+            .iter()
+            .map(String::as_str)
+            .chain(["beam", "dvts", "strategies by bin"])
+        {
+            assert!(t.contains(&c), "missing {c} in {t:?}");
+        }
+        // 2 series × 5 bins bars (plus the legend's 2 swatches and the background).
+        assert_eq!(svg.matches("<rect").count(), 10 + 2 + 1, "{svg}");
+    }
 
     #[test]
     fn renders_labelled_svg() {
@@ -133,12 +305,7 @@ mod tests {
         )
         .unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
-        let texts: Vec<&str> = svg
-            .split("<text")
-            .skip(1)
-            .filter_map(|t| t.split('>').nth(1))
-            .map(|t| t.split('<').next().unwrap_or("").trim())
-            .collect();
+        let texts = texts(&svg);
         for needle in [
             "accuracy vs budget",
             "generations N",

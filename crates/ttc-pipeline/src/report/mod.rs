@@ -52,7 +52,7 @@ impl Stage for ReportStage {
             let d = layout.policy_dir(large);
             i.extend(["pass_at_1_test.json", "pass_at_1_val.json"].map(|f| d.join(f)));
         }
-        let prm = layout.prm_eval_dir();
+        let prm = layout.prm_eval_dir(None);
         i.extend(
             ["prm_eval.json", "scores.parquet", "calibration_mc.parquet"].map(|f| prm.join(f)),
         );

@@ -9,7 +9,7 @@ use ttc_data::rows::{
 
 use super::cells::{efficiency_header, read_if_present};
 use super::doc::Block;
-use super::figures::{Axes, Series, line_chart};
+use super::figures::{Axes, Series, as_categories, grouped_bars, line_chart};
 use crate::stage::Ctx;
 
 /// The report's sequential-vs-parallel part: accuracy vs budget per chain length, the
@@ -117,9 +117,11 @@ pub fn revision_ratios(
                     .push((f64::from(r.bin), r.accuracy));
             }
             if !series.is_empty() {
+                let mut series = series.into_values().collect::<Vec<_>>();
+                let cats = as_categories(&mut series, "bin ");
                 blocks.push(Block::Figure {
                 file: "ratio_by_bin.svg".into(),
-                svg: line_chart(
+                svg: grouped_bars(
                     &Axes {
                         title: "Sequential:parallel splits per difficulty bin",
                         x: "oracle difficulty bin (1 = easiest)",
@@ -127,7 +129,8 @@ pub fn revision_ratios(
                         log2_x: false,
                         y_range: (0.0, 1.0),
                     },
-                    &series.into_values().collect::<Vec<_>>(),
+                    &cats,
+                    &series,
                 )?,
                 caption: format!(
                     "Accuracy of each sequential:parallel split at N={max_n} per oracle bin (hierarchical ORM selection); the best split per bin is the compute-optimal ratio"

@@ -8,7 +8,7 @@ use ttc_eval::paired::Verdict;
 
 use super::cells::*;
 use super::doc::Block;
-use super::figures::{Axes, line_chart};
+use super::figures::{Axes, as_categories, grouped_bars, line_chart};
 use crate::stage::Ctx;
 
 /// Appends the section to `b` and its checks of the paper's claims to `findings`.
@@ -44,7 +44,10 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
                 &Axes { title: "Accuracy vs budget", x: "generations N (log2)", y: "accuracy", log2_x: true, y_range: (0.0, (ymax * 1.1).clamp(0.05, 1.0)) },
                 &series,
             )?,
-            caption: "Test accuracy of each search strategy against the generation budget (bars: 95% intervals)".into(),
+            caption: format!(
+                "Test accuracy of each search strategy against the budget N in generations, {} questions (bars: Wilson 95% intervals over questions × seeds)",
+                question_count(&sweep)
+            ),
         });
         let ns: Vec<u32> = at
             .keys()
@@ -154,21 +157,30 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
                 e.1 += 1;
             }
         }
-        let series = series_of(&per);
+        // Grouped bars, one group per bin (the paper's figures).
+        let mut series = series_of(&per);
+        let cats = as_categories(&mut series, "bin ");
+        let binned_questions = sweep
+            .iter()
+            .filter(|r| r.n == n_bins && bin_of.contains_key(r.question_id.as_str()))
+            .map(|r| r.question_id.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         b.push(Block::Figure {
             file: "strategies_by_bin.svg".into(),
-            svg: line_chart(
+            svg: grouped_bars(
                 &Axes {
                     title: &format!("Strategies by oracle difficulty bin (N={n_bins})"),
-                    x: "oracle bin (1 = easiest)",
+                    x: "oracle difficulty bin (1 = easiest)",
                     y: "accuracy",
                     log2_x: false,
                     y_range: (0.0, 1.0),
                 },
+                &cats,
                 &series,
             )?,
             caption: format!(
-                "Accuracy at N={n_bins} (the budget most strategies ran at) per oracle difficulty bin (quantiles of pass@1)"
+                "Accuracy at N={n_bins} generations (the budget most strategies ran at) per oracle difficulty bin (quintiles of pass@1 over the test samples), {binned_questions} questions (whiskers: Wilson 95% intervals)"
             ),
         });
     } else {
@@ -176,4 +188,12 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
     }
 
     Ok(())
+}
+
+/// How many distinct questions `rows` cover.
+pub fn question_count(rows: &[SweepRow]) -> usize {
+    rows.iter()
+        .map(|r| r.question_id.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }

@@ -68,14 +68,14 @@ impl Stage for SweepStage {
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![
-            layout.prm_eval_dir().join("scores.parquet"),
+            layout.prm_eval_dir(None).join("scores.parquet"),
             layout.samples_file("test"),
             layout.policy_dir(false).join("config.json"),
-            layout.prm_dir(false).join("config.json"),
+            layout.prm_dir(None).join("config.json"),
             // Prompt lengths (the FLOPs of sampled strategies count the prompt).
             layout.split_file("test"),
             layout.policy_dir(false).join("tokenizer.json"),
-            layout.prm_dir(false).join("tokenizer.json"),
+            layout.prm_dir(None).join("tokenizer.json"),
         ];
         i.extend(
             self.searches
@@ -87,7 +87,7 @@ impl Stage for SweepStage {
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         [
             prompt_files(&layout.policy_dir(false)),
-            prompt_files(&layout.prm_dir(false)),
+            prompt_files(&layout.prm_dir(None)),
         ]
         .concat()
     }
@@ -110,7 +110,7 @@ impl Stage for BinsStage {
         serde_json::json!({"bins": self.args.bins, "absolute": self.args.absolute})
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        vec![layout.prm_eval_dir().join("scores.parquet")]
+        vec![layout.prm_eval_dir(None).join("scores.parquet")]
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         vec![layout.analysis_dir("bins").join("bins.parquet")]
@@ -188,7 +188,7 @@ fn sweep(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
         .map(|s| ((s.question_index, s.sample_id), s.generated_tokens as u64))
         .collect();
     let p_policy = params(&ctx.layout.policy_dir(false))?;
-    let p_prm = params(&ctx.layout.prm_dir(false))?;
+    let p_prm = params(&ctx.layout.prm_dir(None))?;
     let sizes = ModelSizes {
         policy: p_policy,
         prm: p_prm,
@@ -246,7 +246,7 @@ fn prompt_tokens(ctx: &Ctx) -> Result<HashMap<u32, (u64, u64)>> {
             .collect()
     };
     let policy = lengths(&ctx.layout.policy_dir(false))?;
-    let prm = lengths(&ctx.layout.prm_dir(false))?;
+    let prm = lengths(&ctx.layout.prm_dir(None))?;
     Ok((0..problems.len())
         .map(|i| (i as u32, (policy[i], prm[i])))
         .collect())

@@ -105,7 +105,7 @@ impl ImportStage {
 
     fn dir(&self, layout: &Layout) -> PathBuf {
         match self.which {
-            Imported::Prm => layout.prm_dir(false),
+            Imported::Prm => layout.prm_dir(None),
             Imported::Policy => layout.policy_dir(false),
             Imported::PolicyLarge => layout.policy_dir(true),
         }

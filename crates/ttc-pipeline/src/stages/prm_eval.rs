@@ -10,11 +10,11 @@ use ttc_data::rows::{SampleRow, ScoredSample};
 use ttc_engine::step_scorer::StepScorer;
 use ttc_eval::prm_selection::selection_table;
 use ttc_task::math500::load_problems;
-use ttc_train::prm::{auroc, calibration, first_error_f1};
+use ttc_train::prm::{auroc, calibration, first_error_f1, within_question_auroc};
 
 use crate::checkpoint::load_model;
 use crate::layout::{Layout, checkpoint_inputs, prompt_files};
-use crate::preset::{LabelKind, Preset, PrmConfig};
+use crate::preset::{LabelKind, Preset, PrmConfig, prm_ablation};
 use crate::prm_data;
 use crate::scoring::score_samples;
 use crate::stage::{Ctx, Stage};
@@ -22,48 +22,43 @@ use crate::stage::{Ctx, Stage};
 pub struct PrmEvalStage {
     /// `None` for an imported PRM: no MC labels to compare with.
     config: Option<PrmConfig>,
-    hard: bool,
+    /// What the evaluated PRM trained on.
+    labels: LabelKind,
+    /// `Some(labels)` for an ablation PRM (`prm-<labels>/`).
+    ablation: Option<LabelKind>,
     engine: ttc_model::engine_spec::EngineSpec,
 }
 
 impl PrmEvalStage {
-    pub fn new(preset: &Preset, hard: bool) -> PrmEvalStage {
+    /// `labels`: evaluate the PRM trained on these labels (an ablation's when they are not
+    /// the preset's).
+    pub fn new(preset: &Preset, labels: Option<LabelKind>) -> PrmEvalStage {
         let config = preset.prm.clone();
-        let hard = hard || config.as_ref().is_some_and(|c| c.labels == LabelKind::Hard);
+        let ablation = prm_ablation(preset, labels);
+        let labels =
+            ablation.unwrap_or_else(|| config.as_ref().map(|c| c.labels).unwrap_or_default());
         let engine = crate::engine_choice::resolve(preset, &None);
         PrmEvalStage {
             config,
-            hard,
+            labels,
+            ablation,
             engine,
         }
-    }
-
-    fn out_dir(&self, layout: &Layout) -> PathBuf {
-        layout
-            .report_dir()
-            .join(if self.hard { "prm-hard" } else { "prm" })
     }
 }
 
 impl Stage for PrmEvalStage {
     fn id(&self) -> String {
-        let default_hard = self
-            .config
-            .as_ref()
-            .is_some_and(|c| c.labels == LabelKind::Hard);
-        if self.hard && !default_hard {
-            "eval-prm-hard".into()
-        } else {
-            "eval-prm".into()
-        }
+        self.ablation
+            .map_or("eval-prm".into(), |l| format!("eval-prm-{}", l.name()))
     }
     fn config(&self) -> serde_json::Value {
-        let c = serde_json::json!({ "prm": self.config, "hard": self.hard });
+        let c = super::prm_train::labels_record(&self.config, self.labels);
         crate::engine_choice::with_engine(c, "engine", &self.engine)
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![layout.split_file("test"), layout.samples_file("test")];
-        i.extend(checkpoint_inputs(&layout.prm_dir(self.hard)));
+        i.extend(checkpoint_inputs(&layout.prm_dir(self.ablation)));
         if self.config.is_some() {
             i.extend([
                 layout.split_file("train"),
@@ -74,10 +69,10 @@ impl Stage for PrmEvalStage {
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        prompt_files(&layout.prm_dir(self.hard))
+        prompt_files(&layout.prm_dir(self.ablation))
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        let d = self.out_dir(layout);
+        let d = layout.prm_eval_dir(self.ablation);
         vec![
             d.join("prm_eval.json"),
             d.join("scores.parquet"),
@@ -85,16 +80,14 @@ impl Stage for PrmEvalStage {
         ]
     }
     fn command(&self) -> String {
-        if self.id() == "eval-prm-hard" {
-            "eval prm --hard".into()
-        } else {
-            "eval prm".into()
+        match self.ablation {
+            Some(l) => format!("eval prm --labels {}", l.name()),
+            None => "eval prm".into(),
         }
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let pc = &self.config;
-        let hard = self.hard;
-        let mdir = ctx.layout.prm_dir(hard);
+        let mdir = ctx.layout.prm_dir(self.ablation);
         let test_file = ctx.layout.samples_file("test");
         let (model, tok) = load_model(&mdir, &self.engine)?;
         let scorer = StepScorer::with_format(
@@ -103,7 +96,7 @@ impl Stage for PrmEvalStage {
             ttc_task::tokenizer::PromptTemplate::load(&mdir)?,
             ttc_engine::prm_format::PrmFormat::load(&mdir)?,
         )?;
-        let out = self.out_dir(ctx.layout);
+        let out = ctx.layout.prm_eval_dir(self.ablation);
         // Held-out labelled questions: step AUROC and calibration against MC labels.
         let (mut sc, mut soft, mut truth) = (Vec::new(), Vec::new(), Vec::new());
         if let Some(pc) = &pc {
@@ -175,6 +168,7 @@ impl Stage for PrmEvalStage {
                 t_ok.push(k < fe);
             }
         }
+        let within = within_question(&scored, ctx.preset.analysis.bootstrap_seed);
         let n_per_q = test_samples
             .iter()
             .filter(|s| s.question_index == test_samples[0].question_index)
@@ -194,13 +188,14 @@ impl Stage for PrmEvalStage {
         ttc_core::table::write_csv(&out.join("calibration_true.csv"), &cal_true)?;
         let summary = serde_json::json!({
             "prm": mdir.display().to_string(),
-            "labels": if hard { "hard" } else { "soft" },
+            "labels": self.labels.name(),
             "val_steps": sc.len(),
             "step_auroc_vs_mc": auroc(&sc, &mc_pos),
             "step_auroc_vs_true": auroc(&sc, &truth),
             "test_samples": scored.len(),
             "test_step_auroc_vs_true": auroc(&t_sc, &t_ok),
             "first_error": fe,
+            "within_question_auroc": within,
             "selection": sel,
         });
         ttc_core::atomic::write_atomic(
@@ -219,6 +214,7 @@ impl Stage for PrmEvalStage {
             fe.n_correct,
             out.display()
         );
+        eprintln!("  within-question AUROC of the last step's score: {within}");
         for r in &sel {
             eprintln!(
                 "  N={:<3} majority {:.3}  best-of-N {:.3}  weighted {:.3}  pass@N {:.3}  ({} subsets)",
@@ -227,4 +223,39 @@ impl Stage for PrmEvalStage {
         }
         Ok(())
     }
+}
+
+/// The within-question AUROC of each test sample's last-step score (a sample without steps
+/// scores 0): the mean over questions with right and wrong samples, its bootstrap 95%
+/// interval over those questions, and the mean per level.
+fn within_question(scored: &[ScoredSample], seed: u64) -> serde_json::Value {
+    let rows: Vec<(u32, f32, bool)> = scored
+        .iter()
+        .map(|s| {
+            let last = s.step_scores.last().copied().unwrap_or(0.0);
+            (s.question_index, last, s.correct)
+        })
+        .collect();
+    let per_q = within_question_auroc(&rows);
+    let level: HashMap<u32, u8> = scored.iter().map(|s| (s.question_index, s.level)).collect();
+    let mut per_level: std::collections::BTreeMap<u8, (f64, usize)> = Default::default();
+    for (q, a) in &per_q {
+        let e = per_level.entry(level[q]).or_default();
+        e.0 += a;
+        e.1 += 1;
+    }
+    let values: Vec<f64> = per_q.iter().map(|x| x.1).collect();
+    let Some(ci) = ttc_eval::paired::paired(&values, seed) else {
+        return serde_json::Value::Null;
+    };
+    serde_json::json!({
+        "mean": ci.diff,
+        "lo": ci.lo,
+        "hi": ci.hi,
+        "questions": ci.questions,
+        "per_level": per_level
+            .into_iter()
+            .map(|(l, (s, n))| (l.to_string(), serde_json::json!({ "mean": s / n as f64, "questions": n })))
+            .collect::<serde_json::Map<_, _>>(),
+    })
 }

@@ -1,6 +1,7 @@
-//! `ttc train prm [--hard]`: the process reward model (DESIGN §6): the policy's backbone
-//! with a score head, trained with soft-label BCE at each step's last token on the MC
-//! labels; early stopping on the held-out questions' loss.
+//! `ttc train prm [--labels soft|hard|truth]`: the process reward model (DESIGN §6): the
+//! policy's backbone with a score head, trained with BCE at each step's last token on the
+//! MC labels (or, as an ablation, on the step checker's verdicts); early stopping on the
+//! held-out questions' loss.
 
 use std::path::PathBuf;
 
@@ -11,39 +12,55 @@ use ttc_train::sft::{Init, SftRun};
 
 use crate::checkpoint::{same_tokenizer, training_text};
 use crate::layout::{Layout, checkpoint_inputs, prompt_files};
-use crate::preset::{LabelKind, Preset, PrmConfig};
+use crate::preset::{LabelKind, Preset, PrmConfig, prm_ablation};
 use crate::prm_data;
 use crate::stage::{Ctx, Stage};
 use crate::training::{Job, best_summary, fine_tune};
 
 pub struct PrmTrainStage {
     config: PrmConfig,
-    hard: bool,
+    /// What it trains on.
+    labels: LabelKind,
+    /// `Some(labels)` when they are not the preset's (`prm-<labels>/`).
+    ablation: Option<LabelKind>,
 }
 
 impl PrmTrainStage {
-    /// `hard` trains on hard labels whatever `[prm] labels` says (`prm-hard/`).
-    pub fn new(preset: &Preset, hard: bool) -> Result<PrmTrainStage> {
+    /// `labels` overrides `[prm] labels`: another label kind trains an ablation PRM
+    /// (`prm-<labels>/`).
+    pub fn new(preset: &Preset, labels: Option<LabelKind>) -> Result<PrmTrainStage> {
         let config = preset.prm.clone().context("preset has no [prm] section")?;
         if !(0.0..1.0).contains(&config.val_fraction) {
             anyhow::bail!("prm.val_fraction: must be in [0, 1)");
         }
         config.train.validate_in("prm.train")?;
-        let hard = hard || config.labels == LabelKind::Hard;
-        Ok(PrmTrainStage { config, hard })
+        let ablation = prm_ablation(preset, labels);
+        let labels = ablation.unwrap_or(config.labels);
+        Ok(PrmTrainStage {
+            config,
+            labels,
+            ablation,
+        })
     }
+}
+
+/// A PRM stage's config record: `hard` as earlier runs recorded it (so their records stay
+/// valid), `labels` only for truth.
+pub fn labels_record(prm: &impl serde::Serialize, labels: LabelKind) -> serde_json::Value {
+    let mut c = serde_json::json!({ "prm": prm, "hard": labels == LabelKind::Hard });
+    if labels == LabelKind::Truth {
+        c["labels"] = labels.name().into();
+    }
+    c
 }
 
 impl Stage for PrmTrainStage {
     fn id(&self) -> String {
-        if self.hard && self.config.labels != LabelKind::Hard {
-            "prm-hard".into()
-        } else {
-            "prm".into()
-        }
+        self.ablation
+            .map_or("prm".into(), |l| format!("prm-{}", l.name()))
     }
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({ "prm": self.config, "hard": self.hard })
+        labels_record(&self.config, self.labels)
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![
@@ -61,19 +78,18 @@ impl Stage for PrmTrainStage {
         prompt_files(&layout.policy_dir(false))
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        checkpoint_inputs(&layout.prm_dir(self.hard))
+        checkpoint_inputs(&layout.prm_dir(self.ablation))
     }
     fn command(&self) -> String {
-        if self.id() == "prm-hard" {
-            "train prm --hard".into()
-        } else {
-            "train prm".into()
+        match self.ablation {
+            Some(l) => format!("train prm --labels {}", l.name()),
+            None => "train prm".into(),
         }
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let pc = &self.config;
         pc.train.check_device("prm.train")?;
-        let hard = self.hard;
+        let labels = self.labels;
         let pdir = ctx.layout.policy_dir(false);
         let inp = prm_data::load(ctx.layout)?;
         let text = training_text(&pdir)
@@ -85,7 +101,7 @@ impl Stage for PrmTrainStage {
             &inp.problems,
             &inp.samples,
             &inp.labels,
-            hard,
+            labels,
             eos,
         )?;
         let val_q = prm_data::val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
@@ -103,16 +119,20 @@ impl Stage for PrmTrainStage {
             same_tokenizer(&pdir, init)?;
         }
         let model_cfg = LlamaConfig::load(&init.join("config.json"))?.with_score_head();
-        let out = ctx.layout.prm_dir(hard);
-        let run_hash = ttc_core::hash::hash_json(&(
+        let out = ctx.layout.prm_dir(self.ablation);
+        let mut run_hash = ttc_core::hash::hash_json(&(
             &model_cfg,
             &pc,
-            hard,
+            labels == LabelKind::Hard,
             ttc_model::checkpoint_files::hash_weights(init)?,
             ttc_core::hash::hash_file(&ctx.layout.samples_file("train"))?,
             ttc_core::hash::hash_file(&ctx.layout.labels_file())?,
         ));
-        let name = if hard { "prm-hard" } else { "prm" };
+        if labels == LabelKind::Truth {
+            run_hash = ttc_core::hash::hash_json(&(run_hash, labels.name()));
+        }
+        let id = self.id();
+        let name = id.as_str();
         let job = Job {
             label: name,
             run: SftRun {
@@ -137,7 +157,7 @@ impl Stage for PrmTrainStage {
             "{name}: {} train / {} val samples ({} labels), {} -> {}",
             train.len(),
             val.len(),
-            if hard { "hard" } else { "soft" },
+            labels.name(),
             best_summary(&state, "BCE"),
             out.display()
         );

@@ -19,7 +19,7 @@ use ttc_task::tokenizer::PromptTemplate;
 use crate::checkpoint::load_model;
 use crate::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::parts::run_parts;
-use crate::preset::{Preset, SearchStage};
+use crate::preset::{LabelKind, Preset, SearchStage};
 
 use crate::stage::{Ctx, Stage};
 
@@ -39,8 +39,9 @@ pub struct SearchArgs {
     pub split: String,
     /// The first this many questions; the section's `questions` when `None`.
     pub questions: Option<usize>,
-    /// Search over the hard-label PRM (`prm-hard/`).
-    pub hard: bool,
+    /// Search over the PRM trained on these labels (an ablation's, `prm-<labels>/`, when
+    /// they are not the preset's).
+    pub labels: Option<LabelKind>,
 }
 
 pub struct SearchRunStage {
@@ -49,6 +50,8 @@ pub struct SearchRunStage {
     section: SearchStage,
     aggregation: Aggregation,
     cfg: SearchConfig,
+    /// `Some` when searching over an ablation PRM.
+    ablation: Option<LabelKind>,
 }
 
 impl SearchRunStage {
@@ -74,7 +77,9 @@ impl SearchRunStage {
         cfg.validate(&strategy)?;
         crate::preset::nonzero("search", "chunk", Some(section.chunk))?;
         crate::preset::nonzero("search", "questions", args.questions.or(section.questions))?;
+        let ablation = crate::preset::prm_ablation(preset, args.labels);
         Ok(SearchRunStage {
+            ablation,
             args,
             strategy,
             section,
@@ -83,14 +88,19 @@ impl SearchRunStage {
         })
     }
 
-    /// The output directory name: `<strategy label>-n<N>-<aggregation>`.
+    /// The output directory name: `<strategy label>-n<N>-<aggregation>`, `-prm-<labels>`
+    /// over an ablation PRM.
     pub fn label(&self) -> String {
-        format!(
+        let mut l = format!(
             "{}-n{}-{}",
             self.strategy.label(),
             self.args.n,
             self.aggregation.name()
-        )
+        );
+        if let Some(a) = self.ablation {
+            l += &format!("-prm-{}", a.name());
+        }
+        l
     }
 
     fn needs_prm(&self) -> bool {
@@ -103,9 +113,6 @@ impl Stage for SearchRunStage {
         let mut id = format!("search {}", self.label());
         if self.args.split != "test" {
             id += &format!(" {}", self.args.split);
-        }
-        if self.args.hard {
-            id += " hard";
         }
         id
     }
@@ -125,14 +132,14 @@ impl Stage for SearchRunStage {
         let mut i = vec![layout.split_file(&self.args.split)];
         i.extend(checkpoint_inputs(&layout.policy_dir(false)));
         if self.needs_prm() {
-            i.extend(checkpoint_inputs(&layout.prm_dir(self.args.hard)));
+            i.extend(checkpoint_inputs(&layout.prm_dir(self.ablation)));
         }
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         [
             prompt_files(&layout.policy_dir(false)),
-            prompt_files(&layout.prm_dir(self.args.hard)),
+            prompt_files(&layout.prm_dir(self.ablation)),
         ]
         .concat()
     }
@@ -156,6 +163,9 @@ impl Stage for SearchRunStage {
         if a.dedup {
             c += " --dedup";
         }
+        if let Some(l) = self.ablation {
+            c += &format!(" --labels {}", l.name());
+        }
         c
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
@@ -166,7 +176,7 @@ impl Stage for SearchRunStage {
         let cfg = self.cfg.clone();
         let pdir = ctx.layout.policy_dir(false);
         let needs_prm = strategy != Strategy::Majority;
-        let mdir = ctx.layout.prm_dir(a.hard);
+        let mdir = ctx.layout.prm_dir(self.ablation);
         let split_path = ctx.layout.split_file(&a.split);
         let mut problems = load_problems(&split_path)?;
         if let Some(q) = a.questions.or(st.questions) {
