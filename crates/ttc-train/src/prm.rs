@@ -74,8 +74,11 @@ fn step_targets(labels: &[&LabelRow], target: StepTarget) -> Result<Vec<f32>> {
 }
 
 /// One PRM training example per labelled sample: prompt (in the policy's `template`) +
-/// steps + EOS, a target at each step's last token (`target`).
+/// steps + EOS, a target at each step's last token (`target`). With `outcome`, a sample
+/// without labels still makes an example, its one target the graded answer at the last
+/// step's last token (the last step's Monte Carlo label is that answer anyway).
 /// Returns (question index, example).
+#[allow(clippy::too_many_arguments)]
 pub fn prm_examples(
     tok: &Tokenizer,
     template: &PromptTemplate,
@@ -83,6 +86,7 @@ pub fn prm_examples(
     samples: &[SampleRow],
     labels: &[LabelRow],
     target: StepTarget,
+    outcome: bool,
     eos: u32,
 ) -> Result<Vec<(u32, Example)>> {
     let mut by_sample: HashMap<(&str, u32), Vec<&LabelRow>> = HashMap::new();
@@ -98,9 +102,10 @@ pub fn prm_examples(
     };
     let mut out = Vec::new();
     for s in samples {
-        let Some(ls) = by_sample.get(&(s.question_id.as_str(), s.sample_id)) else {
+        let ls = by_sample.get(&(s.question_id.as_str(), s.sample_id));
+        if ls.is_none() && !(outcome && !s.steps.is_empty()) {
             continue;
-        };
+        }
         let problem = problems.get(&s.question_id).ok_or_else(|| {
             Error::Config(format!(
                 "labels name question {} not in the split",
@@ -114,6 +119,18 @@ pub fn prm_examples(
             layout(&encode, &prompt, &s.steps, false).map_err(|e| Error::Config(e.to_string()))?;
         let mut tokens = l.tokens;
         tokens.push(eos);
+        let Some(ls) = ls else {
+            let last = *l.step_ends.last().expect("a sample with steps");
+            out.push((
+                s.question_index,
+                Example {
+                    tokens,
+                    prompt_len: l.prompt_len,
+                    scores: vec![(last, f32::from(u8::from(s.correct)))],
+                },
+            ));
+            continue;
+        };
         let ys = step_targets(ls, target)?;
         let mut scores = Vec::with_capacity(ls.len());
         for (r, y) in ls.iter().zip(ys) {
@@ -374,6 +391,59 @@ mod tests {
         assert!(e.contains("q sample 3 step 1"), "{e}");
         assert_eq!(StepTarget::parse("truth"), Some(StepTarget::Truth));
         assert_eq!(StepTarget::parse("exact"), None);
+    }
+
+    #[test]
+    fn unlabelled_samples_teach_only_their_outcome() {
+        use ttc_task::arith::{ArithConfig, generate};
+        use ttc_task::tokenizer::{TokenizerConfig, corpus_text, train_tokenizer};
+        let s = generate(&ArithConfig::tiny()).unwrap();
+        let texts: Vec<String> = s.train.iter().map(corpus_text).collect();
+        let tok = train_tokenizer(&TokenizerConfig::default(), texts.iter()).unwrap();
+        let problems: HashMap<String, String> =
+            [("q".to_string(), "Let a = 1. What is a?".to_string())].into();
+        let sample = |id: u32, correct: bool| SampleRow {
+            question_id: "q".into(),
+            question_index: 0,
+            level: 1,
+            sample_id: id,
+            text: String::new(),
+            steps: vec!["b = a + 1 = 2".into(), "The answer is \\boxed{2}.".into()],
+            answer: Some("2".into()),
+            correct,
+            finish: "stop".into(),
+            generated_tokens: 0,
+            step_verdicts: vec![],
+            first_error: None,
+        };
+        // Sample 3 has labels (two steps), samples 4 and 5 none.
+        let samples = [sample(3, true), sample(4, false), sample(5, true)];
+        let labels = [label(0, Some("correct")), label(1, Some("correct"))];
+        let t = PromptTemplate::default();
+        let ex = |outcome| {
+            prm_examples(
+                &tok,
+                &t,
+                &problems,
+                &samples,
+                &labels,
+                StepTarget::Truth,
+                outcome,
+                0,
+            )
+            .unwrap()
+        };
+        assert_eq!(ex(false).len(), 1);
+        let with = ex(true);
+        assert_eq!(with.len(), 3);
+        let (full, wrong, right) = (&with[0].1, &with[1].1, &with[2].1);
+        assert_eq!(
+            full.scores.iter().map(|s| s.1).collect::<Vec<_>>(),
+            [1.0, 1.0]
+        );
+        // The unlabelled ones: one target, at the same last-step position, their outcome.
+        assert_eq!(wrong.scores, vec![(full.scores[1].0, 0.0)]);
+        assert_eq!(right.scores, vec![(full.scores[1].0, 1.0)]);
     }
 
     #[test]

@@ -376,6 +376,10 @@ pub struct LabelStage {
     /// Questions per resumable part.
     #[serde(default = "default_chunk")]
     pub chunk: usize,
+    /// Roll out only the samples of the first this many questions (default: every sampled
+    /// question). With `[prm] outcome_labels`, the others still train the PRM's last step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub questions: Option<usize>,
     /// This stage's engine (`{ backend, device, dtype }`); the preset's `[engine]` when absent.
     #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
     pub engine: Option<EngineSpec>,
@@ -408,6 +412,11 @@ pub struct PrmConfig {
     /// starts from instead of the policy's; relative to the preset file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<PathBuf>,
+    /// Train samples without Monte Carlo labels (questions past `[labels] questions`) teach
+    /// the last step their graded answer: a label that needs no rollout, so more samples
+    /// for the price of sampling them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outcome_labels: bool,
     pub train: SftConfig,
 }
 

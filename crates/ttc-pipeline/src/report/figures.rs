@@ -99,9 +99,16 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
                 }
             })
             .draw()?;
+        // Series with intervals are dodged sideways a little so their bars do not overlap.
+        let m = series.len() as f64;
         for (i, s) in series.iter().enumerate() {
             let c = COLORS[i % COLORS.len()];
-            let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (tx(x), y)).collect();
+            let dodge = if s.intervals.is_empty() {
+                0.0
+            } else {
+                (x1 - x0) * 0.008 * (i as f64 - (m - 1.0) / 2.0)
+            };
+            let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (tx(x) + dodge, y)).collect();
             chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
             for (&(x, _), &(lo, hi)) in pts.iter().zip(&s.intervals) {

@@ -12,6 +12,7 @@ use crate::layout::Layout;
 use crate::stage::{Ctx, Stage};
 use doc::{Block, render_html, render_md};
 
+mod beam_vs_bon;
 mod cells;
 mod compute_optimal;
 pub mod doc;

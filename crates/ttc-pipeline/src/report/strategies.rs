@@ -183,6 +183,13 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
                 "Accuracy at N={n_bins} generations (the budget most strategies ran at) per oracle difficulty bin (quintiles of pass@1 over the test samples), {binned_questions} questions (whiskers: Wilson 95% intervals)"
             ),
         });
+        super::beam_vs_bon::beam_vs_bon(
+            &sweep,
+            &bin_of,
+            ctx.preset.analysis.bootstrap_seed,
+            b,
+            findings,
+        );
     } else {
         missing(b, "Difficulty bins", &format!("ttc eval bins --preset {p}"));
     }

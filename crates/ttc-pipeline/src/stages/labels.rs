@@ -37,6 +37,7 @@ impl LabelsStage {
         }
         config.sampling().validate("labels")?;
         crate::preset::nonzero("labels", "chunk", Some(config.chunk))?;
+        crate::preset::nonzero("labels", "questions", config.questions)?;
         Ok(LabelsStage { config })
     }
 }
@@ -75,6 +76,7 @@ impl Stage for LabelsStage {
             .map(|r| r.question_index as usize + 1)
             .max()
             .unwrap_or(0);
+        let n_q = ls.questions.map_or(n_q, |q| q.min(n_q));
         if n_q > problems.len() {
             anyhow::bail!(
                 "{}: samples name question {} but {} has {} questions",

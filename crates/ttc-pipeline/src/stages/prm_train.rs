@@ -102,6 +102,7 @@ impl Stage for PrmTrainStage {
             &inp.samples,
             &inp.labels,
             labels,
+            pc.outcome_labels,
             eos,
         )?;
         let val_q = prm_data::val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
