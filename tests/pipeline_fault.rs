@@ -169,6 +169,96 @@ fn the_pipeline_skips_done_stages_and_resumes_killed_ones_to_the_same_bytes() {
         }
     }
     shards_merge_to_the_unsharded_result(a.path(), b.path());
+    ablation_prms_live_beside_the_prm(a.path());
+}
+
+/// Stderr of `ttc args…` in `dir`, which must succeed.
+fn run_err(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_ttc"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{args:?}: {err}");
+    err
+}
+
+/// On a finished smoke run in `dir`: a PRM trained on truth labels is an ablation beside
+/// the PRM (its own checkpoint, evaluation, search and report column; the PRM untouched);
+/// the preset's own labels are the PRM itself; `[labels] questions` rolls out fewer
+/// questions and `[prm] outcome_labels` still trains on every sample.
+fn ablation_prms_live_beside_the_prm(dir: &Path) {
+    let p = preset();
+    let prm = std::fs::read(dir.join("checkpoints/smoke/prm/model.safetensors")).unwrap();
+    let err = run_err(dir, &["train", "prm", "--preset", &p, "--labels", "soft"]);
+    assert!(err.contains("up to date"), "{err}");
+    assert!(!dir.join("checkpoints/smoke/prm-soft").exists());
+    let err = run_err(dir, &["train", "prm", "--preset", &p, "--labels", "truth"]);
+    assert!(err.contains("(truth labels)"), "{err}");
+    run_err(dir, &["eval", "prm", "--preset", &p, "--labels", "truth"]);
+    let search = ["search", "--preset", &p, "--strategy", "beam", "--n", "4"];
+    run_err(dir, &[&search[..], &["--labels", "truth"]].concat());
+    run_err(dir, &["report", "--preset", &p, "--force"]);
+    let eval: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("reports/smoke/prm-truth/prm_eval.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(eval["labels"], "truth");
+    assert!(eval["within_question_auroc"].is_object() || eval["within_question_auroc"].is_null());
+    assert!(
+        std::fs::read_dir(dir.join("reports/smoke/search"))
+            .unwrap()
+            .any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with("-prm-truth")),
+        "no search over the truth PRM"
+    );
+    let report = std::fs::read_to_string(dir.join("reports/smoke/report.md")).unwrap();
+    assert!(
+        report.contains("prm-truth (ablation): truth labels"),
+        "{report}"
+    );
+    assert_eq!(
+        prm,
+        std::fs::read(dir.join("checkpoints/smoke/prm/model.safetensors")).unwrap(),
+        "the ablation touched the PRM"
+    );
+    let err = Command::new(env!("CARGO_BIN_EXE_ttc"))
+        .current_dir(dir)
+        .args(["train", "prm", "--preset", &p, "--labels", "exact"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&err.stderr).contains("expected soft, hard or truth"));
+
+    // Roll out 8 of the 24 sampled questions; the PRM still sees every sample's outcome.
+    let text = std::fs::read_to_string(&p).unwrap();
+    let o = text
+        .replace("[labels]\n", "[labels]\nquestions = 8\n")
+        .replace("[prm]\n", "[prm]\noutcome_labels = true\n");
+    let po = dir.join("smoke-outcome.toml");
+    std::fs::write(&po, o).unwrap();
+    let po = po.display().to_string();
+    run_err(dir, &["label", "--preset", &po]);
+    let labels: Vec<ttc_data::rows::LabelRow> =
+        ttc_core::table::read_parquet(&dir.join("datasets/smoke/labels/labels.parquet")).unwrap();
+    assert!(!labels.is_empty() && labels.iter().all(|l| l.question_index < 8));
+    let err = run_err(dir, &["train", "prm", "--preset", &po]);
+    let counts: Vec<usize> = err
+        .split("prm: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .take(2)
+        .collect();
+    let samples: Vec<ttc_data::rows::SampleRow> =
+        ttc_core::table::read_parquet(&dir.join("datasets/smoke/samples-train/samples.parquet"))
+            .unwrap();
+    let with_steps = samples.iter().filter(|s| !s.steps.is_empty()).count();
+    assert_eq!(counts.iter().sum::<usize>(), with_steps, "{err}");
 }
 
 /// `--shard i/n` + `ttc merge` on dir `a` equal one unsharded run on dir `b` (both hold a

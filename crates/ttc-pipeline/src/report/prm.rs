@@ -17,21 +17,17 @@ pub fn prm(ctx: &Ctx, b: &mut Vec<Block>, _findings: &mut Vec<Vec<String>>) -> R
     let pe = base.join("prm").join("prm_eval.json");
     if pe.exists() {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&pe)?)?;
-        let num = |x: &serde_json::Value| x.as_f64().map_or("–".into(), |x| format!("{x:.3}"));
-        b.push(Block::Table {
-            header: vec!["metric".into(), "value".into()],
-            rows: vec![
-                vec![
-                    "step AUROC vs MC labels (held-out)".into(),
-                    num(&v["step_auroc_vs_mc"]),
-                ],
-                vec![
-                    "step AUROC vs true verdicts (test)".into(),
-                    num(&v["test_step_auroc_vs_true"]),
-                ],
-                vec!["first-error F1".into(), num(&v["first_error"]["f1"])],
-            ],
-        });
+        // The PRM and any ablation PRM evaluated beside it (`ttc eval prm --labels`).
+        let mut evals = vec![("prm".to_string(), v)];
+        for l in crate::preset::LabelKind::ALL {
+            let f = base.join(format!("prm-{}", l.name())).join("prm_eval.json");
+            if let Ok(bytes) = std::fs::read(&f) {
+                let e: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                evals.push((format!("prm-{} (ablation)", l.name()), e));
+            }
+        }
+        b.push(prm_table(&evals));
         let cal: Vec<CalibrationBin> =
             read_if_present(&base.join("prm").join("calibration_mc.parquet"))?;
         if !cal.is_empty() {
@@ -70,4 +66,49 @@ pub fn prm(ctx: &Ctx, b: &mut Vec<Block>, _findings: &mut Vec<Vec<String>>) -> R
     }
 
     Ok(())
+}
+
+fn num(x: &serde_json::Value) -> String {
+    x.as_f64().map_or("–".into(), |x| format!("{x:.3}"))
+}
+
+/// "0.581 [0.560, 0.603] (412 q)": the within-question AUROC and its bootstrap interval.
+fn within_cell(w: &serde_json::Value) -> String {
+    match (w["mean"].as_f64(), w["lo"].as_f64(), w["hi"].as_f64()) {
+        (Some(m), Some(lo), Some(hi)) => {
+            format!("{m:.3} [{lo:.3}, {hi:.3}] ({} q)", w["questions"])
+        }
+        _ => "–".into(),
+    }
+}
+
+/// One column per evaluated PRM: what it trained on and how well it verifies.
+fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
+    let mut header = vec!["metric".to_string()];
+    header.extend(
+        evals
+            .iter()
+            .map(|(name, v)| format!("{name}: {} labels", v["labels"].as_str().unwrap_or("soft"))),
+    );
+    let row = |metric: &str, f: &dyn Fn(&serde_json::Value) -> String| {
+        let mut r = vec![metric.to_string()];
+        r.extend(evals.iter().map(|(_, v)| f(v)));
+        r
+    };
+    Block::Table {
+        header,
+        rows: vec![
+            row("step AUROC vs MC labels (held-out)", &|v| {
+                num(&v["step_auroc_vs_mc"])
+            }),
+            row("step AUROC vs true verdicts (test)", &|v| {
+                num(&v["test_step_auroc_vs_true"])
+            }),
+            row("first-error F1", &|v| num(&v["first_error"]["f1"])),
+            row(
+                "within-question AUROC of the last step (test; bootstrap 95%)",
+                &|v| within_cell(&v["within_question_auroc"]),
+            ),
+        ],
+    }
 }

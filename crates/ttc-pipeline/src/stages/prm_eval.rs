@@ -214,7 +214,13 @@ impl Stage for PrmEvalStage {
             fe.n_correct,
             out.display()
         );
-        eprintln!("  within-question AUROC of the last step's score: {within}");
+        eprintln!(
+            "  within-question AUROC of the last step's score: {:.3} (95% [{:.3}, {:.3}], {} questions)",
+            within["mean"].as_f64().unwrap_or(f64::NAN),
+            within["lo"].as_f64().unwrap_or(f64::NAN),
+            within["hi"].as_f64().unwrap_or(f64::NAN),
+            within["questions"]
+        );
         for r in &sel {
             eprintln!(
                 "  N={:<3} majority {:.3}  best-of-N {:.3}  weighted {:.3}  pass@N {:.3}  ({} subsets)",
