@@ -111,12 +111,25 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
                 v,
                 d,
             ]);
-            let (v, d) = claim("weighted-bon", "majority", n_top, CLAIM);
-            findings.push(vec![
-                format!("PRM-weighted best-of-N beats majority voting (N={n_top})"),
-                v,
-                d,
-            ]);
+            // Against majority at every budget from 16 up (the paper's regime), else the top.
+            let mut vs_majority: Vec<u32> = ns
+                .iter()
+                .copied()
+                .filter(|&n| {
+                    n >= 16 && get("weighted-bon", n).is_some() && get("majority", n).is_some()
+                })
+                .collect();
+            if vs_majority.is_empty() {
+                vs_majority.push(n_top);
+            }
+            for n in vs_majority {
+                let (v, d) = claim("weighted-bon", "majority", n, CLAIM);
+                findings.push(vec![
+                    format!("PRM-weighted best-of-N beats majority voting (N={n})"),
+                    v,
+                    d,
+                ]);
+            }
         }
         for beam in by_s.keys().filter(|s| s.starts_with("beam")) {
             let Some(n) = largest_common(&[beam, "weighted-bon"]) else {
