@@ -128,7 +128,7 @@ mod tests {
         let mut cells = Vec::new();
         for q in 0..60 {
             for n in [1u32, 2] {
-                let a = f64::from(u8::from((q + n as usize) % 2 == 0));
+                let a = f64::from(u8::from((q + n as usize).is_multiple_of(2)));
                 cells.push(cell(q, 1, "base", n, a));
                 cells.push(cell(q, 1, "other", n, 1.0 - a));
             }

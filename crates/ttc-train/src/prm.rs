@@ -103,7 +103,7 @@ pub fn prm_examples(
     let mut out = Vec::new();
     for s in samples {
         let ls = by_sample.get(&(s.question_id.as_str(), s.sample_id));
-        if ls.is_none() && !(outcome && !s.steps.is_empty()) {
+        if ls.is_none() && (!outcome || s.steps.is_empty()) {
             continue;
         }
         let problem = problems.get(&s.question_id).ok_or_else(|| {

@@ -233,16 +233,36 @@ impl Stage for PrmEvalStage {
 
 /// The within-question AUROC of each test sample's last-step score (a sample without steps
 /// scores 0): the mean over questions with right and wrong samples, its bootstrap 95%
-/// interval over those questions, and the mean per level.
+/// interval over those questions, and the mean per level; plus the mean under the other
+/// step aggregations (min, prod, mean), for what search could use instead.
 fn within_question(scored: &[ScoredSample], seed: u64) -> serde_json::Value {
-    let rows: Vec<(u32, f32, bool)> = scored
-        .iter()
-        .map(|s| {
-            let last = s.step_scores.last().copied().unwrap_or(0.0);
-            (s.question_index, last, s.correct)
-        })
-        .collect();
-    let per_q = within_question_auroc(&rows);
+    use ttc_search::select::Aggregation;
+    let rows_by = |agg: Aggregation| -> Vec<(u32, f32, bool)> {
+        scored
+            .iter()
+            .map(|s| {
+                let score = if s.step_scores.is_empty() {
+                    0.0
+                } else {
+                    agg.apply(&s.step_scores)
+                };
+                (s.question_index, score, s.correct)
+            })
+            .collect()
+    };
+    let by_aggregation: serde_json::Map<String, serde_json::Value> =
+        [Aggregation::Min, Aggregation::Prod, Aggregation::Mean]
+            .into_iter()
+            .map(|a| {
+                let v: Vec<f64> = within_question_auroc(&rows_by(a))
+                    .iter()
+                    .map(|x| x.1)
+                    .collect();
+                let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+                (a.name().to_string(), serde_json::json!(mean))
+            })
+            .collect();
+    let per_q = within_question_auroc(&rows_by(Aggregation::Last));
     let level: HashMap<u32, u8> = scored.iter().map(|s| (s.question_index, s.level)).collect();
     let mut per_level: std::collections::BTreeMap<u8, (f64, usize)> = Default::default();
     for (q, a) in &per_q {
@@ -263,5 +283,6 @@ fn within_question(scored: &[ScoredSample], seed: u64) -> serde_json::Value {
             .into_iter()
             .map(|(l, (s, n))| (l.to_string(), serde_json::json!({ "mean": s / n as f64, "questions": n })))
             .collect::<serde_json::Map<_, _>>(),
+        "by_aggregation": by_aggregation,
     })
 }
