@@ -61,12 +61,7 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
         };
         let whole = !axes.log2_x && xs.iter().all(|x| x.fract() == 0.0) && x1 - x0 <= 24.0;
         let pad = if whole { 0.3 } else { (x1 - x0) * 0.03 };
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(axes.title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(56)
-            .build_cartesian_2d((x0 - pad)..(x1 + pad), axes.y_range.0..axes.y_range.1)?;
+        let mut chart = build(&plot, axes, (x0 - pad)..(x1 + pad))?;
         let log2 = axes.log2_x;
         // One tick per power of two (log2) or per whole number.
         let ticks = if log2 || whole {
@@ -74,31 +69,21 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
         } else {
             8
         };
-        chart
-            .configure_mesh()
-            .x_labels(ticks)
-            .y_labels(6)
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(RGBColor(225, 225, 225))
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .x_desc(axes.x)
-            .y_desc(axes.y)
-            .x_label_formatter(&|v| {
-                if log2 {
-                    format!("{}", 2f64.powf(*v).round())
-                } else if whole {
-                    // Ticks between whole numbers stay blank.
-                    if (v - v.round()).abs() < 1e-6 {
-                        format!("{}", v.round())
-                    } else {
-                        String::new()
-                    }
+        let x_label = |v: &f64| {
+            if log2 {
+                format!("{}", 2f64.powf(*v).round())
+            } else if whole {
+                // Ticks between whole numbers stay blank.
+                if (v - v.round()).abs() < 1e-6 {
+                    format!("{}", v.round())
                 } else {
-                    format!("{v:.2}")
+                    String::new()
                 }
-            })
-            .draw()?;
+            } else {
+                format!("{v:.2}")
+            }
+        };
+        draw_mesh(&mut chart, axes, ticks, &x_label, true)?;
         // Series with intervals are dodged sideways a little so their bars do not overlap.
         let m = series.len() as f64;
         for (i, s) in series.iter().enumerate() {
@@ -134,32 +119,16 @@ pub fn grouped_bars(axes: &Axes<'_>, categories: &[String], series: &[Series]) -
         root.fill(&WHITE)?;
         let (plot, legend_area) = root.split_horizontally(SIZE.0 - LEGEND_W);
         let k = categories.len().max(1) as f64;
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(axes.title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(56)
-            .build_cartesian_2d(-0.5..(k - 0.5), axes.y_range.0..axes.y_range.1)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(categories.len() + 1)
-            .y_labels(6)
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(RGBColor(225, 225, 225))
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .x_desc(axes.x)
-            .y_desc(axes.y)
-            .x_label_formatter(&|v| {
-                let i = v.round();
-                if (v - i).abs() < 1e-6 && i >= 0.0 {
-                    categories.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .draw()?;
+        let mut chart = build(&plot, axes, -0.5..(k - 0.5))?;
+        let x_label = |v: &f64| {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 {
+                categories.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        draw_mesh(&mut chart, axes, categories.len() + 1, &x_label, false)?;
         let m = series.len().max(1) as f64;
         let w = 0.8 / m;
         for (i, s) in series.iter().enumerate() {
@@ -183,6 +152,57 @@ pub fn grouped_bars(axes: &Axes<'_>, categories: &[String], series: &[Series]) -
         root.present()?;
     }
     Ok(svg)
+}
+
+type Chart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A chart on `area` with the figure's title, `x` as its x range and the axes' y range.
+fn build<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
+    axes: &Axes<'_>,
+    x: std::ops::Range<f64>,
+) -> Result<Chart<'a, DB>>
+where
+    DB::ErrorType: 'static,
+{
+    Ok(ChartBuilder::on(area)
+        .caption(axes.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(56)
+        .build_cartesian_2d(x, axes.y_range.0..axes.y_range.1)?)
+}
+
+/// Axes, labels and a light major grid (no minor grid; no vertical lines unless `x_grid`).
+fn draw_mesh<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    axes: &Axes<'_>,
+    x_ticks: usize,
+    x_label: &dyn Fn(&f64) -> String,
+    x_grid: bool,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mut mesh = chart.configure_mesh();
+    if !x_grid {
+        mesh.disable_x_mesh();
+    }
+    mesh.x_labels(x_ticks)
+        .y_labels(6)
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15))
+        .x_desc(axes.x)
+        .y_desc(axes.y)
+        .x_label_formatter(x_label)
+        .draw()?;
+    Ok(())
 }
 
 /// Series over whole-number x values (difficulty bins) as categories for [`grouped_bars`]:
