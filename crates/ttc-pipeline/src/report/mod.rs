@@ -20,6 +20,7 @@ mod exchange;
 pub mod figures;
 mod policy;
 mod prm;
+mod revision_bins;
 mod revision_ratios;
 mod revisions;
 mod strategies;
