@@ -242,7 +242,7 @@ fn bad_inputs_give_one_clear_error_line() {
     )
     .unwrap();
     let o = ttc(p, &["data", "gen", "--preset", "f.toml"]);
-    assert_clean_error(&o, &["f.toml:7", "fuzzy", "`soft` or `hard`"]);
+    assert_clean_error(&o, &["f.toml:7", "fuzzy", "`soft`, `hard`, `truth`"]);
     let o = ttc(p, &["sample", "--preset", "s.toml"]);
     assert_clean_error(&o, &["policy/config.json", "ttc train policy"]);
     let o = ttc(p, &["sample", "--preset", "s.toml", "--split", "test"]);
