@@ -21,15 +21,7 @@ fn on_bins(
     n: u32,
     seed: u64,
 ) -> Option<Paired> {
-    let rows: Vec<SweepRow> = sweep
-        .iter()
-        .filter(|r| {
-            bin_of
-                .get(r.question_id.as_str())
-                .is_some_and(|b| bins.contains(b))
-        })
-        .cloned()
-        .collect();
+    let rows = super::cells::in_bins(sweep, bin_of, bins, |r| r.question_id.as_str());
     compare(&rows, a, BASELINE, n, seed)
 }
 

@@ -64,6 +64,19 @@ pub fn efficiency_header(baseline: &str) -> Vec<String> {
     .to_vec()
 }
 
+/// The rows whose question (`question(row)`) lies in one of `bins` (`bin_of`: question → bin).
+pub fn in_bins<T: Clone>(
+    rows: &[T],
+    bin_of: &BTreeMap<&str, u8>,
+    bins: &[u8],
+    question: impl Fn(&T) -> &str,
+) -> Vec<T> {
+    rows.iter()
+        .filter(|r| bin_of.get(question(r)).is_some_and(|b| bins.contains(b)))
+        .cloned()
+        .collect()
+}
+
 pub fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }

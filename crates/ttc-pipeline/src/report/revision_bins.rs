@@ -9,20 +9,12 @@ use super::doc::Block;
 /// The step-`a`-to-`b` gain on the questions of `bins`: (mean, lo95, hi95, questions).
 fn gain_on(
     rows: &[ChainRow],
-    bin_of: &std::collections::HashMap<&str, u8>,
+    bin_of: &std::collections::BTreeMap<&str, u8>,
     bins: &[u8],
     a: u32,
     b: u32,
 ) -> Option<(f64, f64, f64, usize)> {
-    let picked: Vec<ChainRow> = rows
-        .iter()
-        .filter(|r| {
-            bin_of
-                .get(r.question_id.as_str())
-                .is_some_and(|x| bins.contains(x))
-        })
-        .cloned()
-        .collect();
+    let picked = super::cells::in_bins(rows, bin_of, bins, |r| r.question_id.as_str());
     paired_step_gain(&picked, a, b).map(|(d, se, n)| (d, d - 1.96 * se, d + 1.96 * se, n))
 }
 
@@ -47,7 +39,7 @@ pub fn revision_gain_by_bin(
     if rows.is_empty() || bins.is_empty() || !rows.iter().any(|r| r.step == z) {
         return;
     }
-    let bin_of: std::collections::HashMap<&str, u8> = bins
+    let bin_of: std::collections::BTreeMap<&str, u8> = bins
         .iter()
         .map(|r| (r.question_id.as_str(), r.oracle_bin))
         .collect();
