@@ -187,7 +187,8 @@ fn run_err(dir: &Path, args: &[&str]) -> String {
 /// On a finished smoke run in `dir`: a PRM trained on truth labels is an ablation beside
 /// the PRM (its own checkpoint, evaluation, search and report column; the PRM untouched);
 /// the preset's own labels are the PRM itself; `[labels] questions` rolls out fewer
-/// questions and `[prm] outcome_labels` still trains on every sample.
+/// questions and `[prm] outcome_labels` still trains on every sample; `[prm] slips` adds
+/// slipped solutions of questions without samples.
 fn ablation_prms_live_beside_the_prm(dir: &Path) {
     let p = preset();
     let prm = std::fs::read(dir.join("checkpoints/smoke/prm/model.safetensors")).unwrap();
@@ -259,6 +260,36 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
             .unwrap();
     let with_steps = samples.iter().filter(|s| !s.steps.is_empty()).count();
     assert_eq!(counts.iter().sum::<usize>(), with_steps, "{err}");
+
+    // Slipped solutions of 12 questions no sample was drawn for: two examples each (the
+    // reference and its slip) beside the labelled ones; more than the split holds is refused.
+    let slips = |n: usize| {
+        let ps = dir.join(format!("smoke-slips{n}.toml"));
+        std::fs::write(
+            &ps,
+            text.replace("[prm]\n", &format!("[prm]\nslips = {n}\n")),
+        )
+        .unwrap();
+        ps.display().to_string()
+    };
+    let err = run_err(dir, &["train", "prm", "--preset", &slips(12)]);
+    let made: usize = err
+        .split(" slip examples")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no slip count in: {err}"));
+    assert!(made % 2 == 0 && (16..=24).contains(&made), "{err}");
+    let o = Command::new(env!("CARGO_BIN_EXE_ttc"))
+        .current_dir(dir)
+        .args(["train", "prm", "--preset", &slips(1_000_000)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("prm.slips = 1000000"),
+        "{err}"
+    );
 }
 
 /// `--shard i/n` + `ttc merge` on dir `a` equal one unsharded run on dir `b` (both hold a

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Result;
 use ttc_data::held_out::held_out;
 use ttc_data::rows::{LabelRow, SampleRow};
+use ttc_task::Problem;
 use ttc_task::math500::load_problems;
 
 use crate::layout::Layout;
@@ -15,20 +16,53 @@ pub struct LabelledData {
     pub labels: Vec<LabelRow>,
     /// Problem text by question id.
     pub problems: HashMap<String, String>,
+    /// The train split, in order (question index = position).
+    pub train: Vec<Problem>,
 }
 
 pub fn load(layout: &Layout) -> Result<LabelledData> {
     let samples_file = layout.samples_dir("train").join("samples.parquet");
     let labels_file = layout.labels_dir().join("labels.parquet");
-    let problems = load_problems(&layout.split_file("train"))?
-        .into_iter()
-        .map(|p| (p.unique_id, p.problem))
+    let train = load_problems(&layout.split_file("train"))?;
+    let problems = train
+        .iter()
+        .map(|p| (p.unique_id.clone(), p.problem.clone()))
         .collect();
     Ok(LabelledData {
         samples: ttc_core::table::read_parquet(&samples_file)?,
         labels: ttc_core::table::read_parquet(&labels_file)?,
         problems,
+        train,
     })
+}
+
+/// The first `n` train problems no sample was drawn for: the questions slipped solutions
+/// are made of (`[prm] slips`), so they never repeat a labelled or held-out question.
+/// An error when the split has no step truth (slips are arith only) or too few questions.
+pub fn slip_questions(layout: &Layout, data: &LabelledData, n: usize) -> Result<Vec<Problem>> {
+    let sampled: HashSet<u32> = data.samples.iter().map(|s| s.question_index).collect();
+    let fresh: Vec<Problem> = (0u32..)
+        .zip(&data.train)
+        .filter(|(i, _)| !sampled.contains(i))
+        .map(|(_, p)| p.clone())
+        .take(n)
+        .collect();
+    let file = layout.split_file("train");
+    if let Some(p) = fresh.iter().find(|p| p.steps.is_none()) {
+        anyhow::bail!(
+            "prm.slips: {} question {} has no step truth (slipped solutions are arith only)",
+            file.display(),
+            p.unique_id
+        );
+    }
+    if fresh.len() < n {
+        anyhow::bail!(
+            "prm.slips = {n}: {} has only {} questions without samples",
+            file.display(),
+            fresh.len()
+        );
+    }
+    Ok(fresh)
 }
 
 /// Held-out questions: a seeded `val_fraction` of the labelled question indices.

@@ -101,11 +101,16 @@ impl FlatExpr {
 
     /// Evaluate one operation (numbers only). `None` if done, non-numeric or invalid.
     pub fn reduce_once(&self) -> Option<FlatExpr> {
+        self.reduce_once_off_by(0)
+    }
+
+    /// [`FlatExpr::reduce_once`] with the result off by `delta`: an arithmetic slip.
+    pub fn reduce_once_off_by(&self, delta: i64) -> Option<FlatExpr> {
         let i = self.next_op()?;
         let (Atom::Num(a), Atom::Num(b)) = (&self.atoms[i], &self.atoms[i + 1]) else {
             return None;
         };
-        let v = self.ops[i].apply(*a, *b)?;
+        let v = self.ops[i].apply(*a, *b)? + delta;
         let mut atoms = self.atoms.clone();
         let mut ops = self.ops.clone();
         atoms.splice(i..=i + 1, [Atom::Num(v)]);

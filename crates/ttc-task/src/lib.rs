@@ -8,6 +8,7 @@
 
 pub mod arith;
 pub mod arith_expr;
+pub mod arith_slips;
 pub mod chat_template;
 pub mod dataset;
 pub mod error;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod loss;
 pub mod policy_eval;
 pub mod prm;
+pub mod prm_slips;
 pub mod schedule;
 pub mod sft;
 pub mod sft_config;

@@ -417,9 +417,17 @@ pub struct PrmConfig {
     /// for the price of sampling them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub outcome_labels: bool,
+    /// Arith only: this many train questions without samples each add two examples — the
+    /// reference solution and the same solution with one arithmetic slip
+    /// (`ttc_task::arith_slips`), labelled exactly at no rollout cost. 0: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub slips: usize,
     pub train: SftConfig,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
 fn default_temperature() -> f32 {
     0.8
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use ttc_model::LlamaConfig;
 use ttc_train::prm::prm_examples;
+use ttc_train::prm_slips::slip_examples;
 use ttc_train::sft::{Init, SftRun};
 
 use crate::checkpoint::{same_tokenizer, training_text};
@@ -107,7 +108,20 @@ impl Stage for PrmTrainStage {
         )?;
         let val_q = prm_data::val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
         let (val, train): (Vec<_>, Vec<_>) = exs.into_iter().partition(|(q, _)| val_q.contains(q));
-        let train: Vec<_> = train.into_iter().map(|(_, e)| e).collect();
+        let mut train: Vec<_> = train.into_iter().map(|(_, e)| e).collect();
+        let labelled = train.len();
+        if pc.slips > 0 {
+            let questions = prm_data::slip_questions(ctx.layout, &inp, pc.slips)?;
+            let seed = pc.train.seed;
+            train.extend(slip_examples(
+                tok,
+                &text.prompt,
+                &questions,
+                labels,
+                seed,
+                eos,
+            )?);
+        }
         let val: Vec<_> = val.into_iter().map(|(_, e)| e).collect();
         if train.is_empty() {
             anyhow::bail!(
@@ -155,10 +169,15 @@ impl Stage for PrmTrainStage {
             text.prompt.save(&out)?;
         }
         eprintln!(
-            "{name}: {} train / {} val samples ({} labels), {} -> {}",
-            train.len(),
+            "{name}: {} train / {} val samples ({} labels){}, {} -> {}",
+            labelled,
             val.len(),
             labels.name(),
+            if pc.slips > 0 {
+                format!(" + {} slip examples", train.len() - labelled)
+            } else {
+                String::new()
+            },
             best_summary(&state, "BCE"),
             out.display()
         );
