@@ -279,7 +279,7 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
         .and_then(|s| s.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no slip count in: {err}"));
-    assert!(made % 2 == 0 && (16..=24).contains(&made), "{err}");
+    assert!(made.is_multiple_of(2) && (16..=24).contains(&made), "{err}");
     let o = Command::new(env!("CARGO_BIN_EXE_ttc"))
         .current_dir(dir)
         .args(["train", "prm", "--preset", &slips(1_000_000)])
