@@ -207,6 +207,12 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
     .unwrap();
     assert_eq!(eval["labels"], "truth");
     assert!(eval["within_question_auroc"].is_object() || eval["within_question_auroc"].is_null());
+    // Every arith test question makes a reference / one-slip pair the PRM is checked on.
+    let pairs = &eval["slip_pairs"];
+    assert!(pairs["pairs"].as_u64().unwrap() >= 5, "{pairs}");
+    for k in ["at_slip", "last_step"] {
+        assert!((0.0..=1.0).contains(&pairs[k].as_f64().unwrap()), "{pairs}");
+    }
     assert!(
         std::fs::read_dir(dir.join("reports/smoke/search"))
             .unwrap()

@@ -25,6 +25,7 @@ pub mod report;
 pub mod run_lock;
 pub mod runner;
 pub mod scoring;
+pub mod slip_pairs;
 pub mod stage;
 pub mod stages;
 pub mod table_io;

@@ -94,7 +94,11 @@ mod tests {
         let template = PromptTemplate::default();
         let soft = slip_examples(&tok, &template, problems, StepTarget::Soft, 1, 0).unwrap();
         let truth = slip_examples(&tok, &template, problems, StepTarget::Truth, 1, 0).unwrap();
-        assert!(soft.len() >= 30 && soft.len().is_multiple_of(2), "{}", soft.len());
+        assert!(
+            soft.len() >= 30 && soft.len().is_multiple_of(2),
+            "{}",
+            soft.len()
+        );
         assert_eq!(soft.len(), truth.len());
         for (pair, tpair) in soft.chunks(2).zip(truth.chunks(2)) {
             let (reference, slipped) = (&pair[0], &pair[1]);

@@ -17,6 +17,7 @@ use crate::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::preset::{LabelKind, Preset, PrmConfig, prm_ablation};
 use crate::prm_data;
 use crate::scoring::score_samples;
+use crate::slip_pairs::slip_pairs;
 use crate::stage::{Ctx, Stage};
 
 pub struct PrmEvalStage {
@@ -130,9 +131,10 @@ impl Stage for PrmEvalStage {
         }
         let mc_pos: Vec<bool> = soft.iter().map(|&s| s >= 0.5).collect();
         // Test samples: first-error F1 vs the step checker, selection vs majority.
-        let test_problems: HashMap<String, String> = load_problems(&ctx.layout.split_file("test"))?
-            .into_iter()
-            .map(|p| (p.unique_id, p.problem))
+        let test_split = load_problems(&ctx.layout.split_file("test"))?;
+        let test_problems: HashMap<String, String> = test_split
+            .iter()
+            .map(|p| (p.unique_id.clone(), p.problem.clone()))
             .collect();
         let test_samples: Vec<SampleRow> = ttc_core::table::read_parquet(&test_file)?;
         let scored = score_samples(ctx, &scorer, &test_problems, &test_samples)?;
@@ -169,6 +171,7 @@ impl Stage for PrmEvalStage {
             }
         }
         let within = within_question(&scored, ctx.preset.analysis.bootstrap_seed);
+        let slips = slip_pairs(&scorer, &test_split, ctx.preset.analysis.bootstrap_seed)?;
         let n_per_q = test_samples
             .iter()
             .filter(|s| s.question_index == test_samples[0].question_index)
@@ -196,6 +199,7 @@ impl Stage for PrmEvalStage {
             "test_step_auroc_vs_true": auroc(&t_sc, &t_ok),
             "first_error": fe,
             "within_question_auroc": within,
+            "slip_pairs": slips,
             "selection": sel,
         });
         ttc_core::atomic::write_atomic(
@@ -221,6 +225,12 @@ impl Stage for PrmEvalStage {
             within["hi"].as_f64().unwrap_or(f64::NAN),
             within["questions"]
         );
+        if let Some(s) = &slips {
+            eprintln!(
+                "  reference above its one-slip copy ({} test questions): at the slip {:.3}, at the last step {:.3}",
+                s.pairs, s.at_slip, s.last_step
+            );
+        }
         for r in &sel {
             eprintln!(
                 "  N={:<3} majority {:.3}  best-of-N {:.3}  weighted {:.3}  pass@N {:.3}  ({} subsets)",
