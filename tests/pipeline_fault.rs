@@ -228,6 +228,10 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
         report.contains("prm-truth (ablation): truth labels"),
         "{report}"
     );
+    assert!(
+        report.contains("reference above its one-slip copy"),
+        "{report}"
+    );
     assert_eq!(
         prm,
         std::fs::read(dir.join("checkpoints/smoke/prm/model.safetensors")).unwrap(),

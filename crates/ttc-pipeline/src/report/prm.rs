@@ -109,6 +109,18 @@ fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
                 "within-question AUROC of the last step (test; bootstrap 95%)",
                 &|v| within_cell(&v["within_question_auroc"]),
             ),
+            row(
+                "reference above its one-slip copy, at the slip / last step (test)",
+                &|v| {
+                    let s = &v["slip_pairs"];
+                    match s["pairs"].as_u64() {
+                        Some(n) => {
+                            format!("{} / {} ({n} q)", num(&s["at_slip"]), num(&s["last_step"]))
+                        }
+                        None => "–".into(),
+                    }
+                },
+            ),
         ],
     }
 }
