@@ -174,13 +174,28 @@ fn the_pipeline_skips_done_stages_and_resumes_killed_ones_to_the_same_bytes() {
 
 /// Stderr of `ttc args…` in `dir`, which must succeed.
 fn run_err(dir: &Path, args: &[&str]) -> String {
+    let (ok, err) = ttc_status(dir, args);
+    assert!(ok, "{args:?}: {err}");
+    err
+}
+
+/// Run `ttc args` in `dir`: whether it succeeded, and its stderr.
+fn ttc_status(dir: &Path, args: &[&str]) -> (bool, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_ttc"))
         .current_dir(dir)
         .args(args)
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "{args:?}: {err}");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Run `ttc args` in `dir`, expecting it to fail; its stderr.
+fn run_fails(dir: &Path, args: &[&str]) -> String {
+    let (ok, err) = ttc_status(dir, args);
+    assert!(!ok, "{args:?} succeeded: {err}");
     err
 }
 
@@ -237,12 +252,8 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
         std::fs::read(dir.join("checkpoints/smoke/prm/model.safetensors")).unwrap(),
         "the ablation touched the PRM"
     );
-    let err = Command::new(env!("CARGO_BIN_EXE_ttc"))
-        .current_dir(dir)
-        .args(["train", "prm", "--preset", &p, "--labels", "exact"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&err.stderr).contains("expected soft, hard or truth"));
+    let err = run_fails(dir, &["train", "prm", "--preset", &p, "--labels", "exact"]);
+    assert!(err.contains("expected soft, hard or truth"), "{err}");
 
     // Roll out 8 of the 24 sampled questions; the PRM still sees every sample's outcome.
     let text = std::fs::read_to_string(&p).unwrap();
@@ -290,16 +301,8 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no slip count in: {err}"));
     assert!(made.is_multiple_of(2) && (16..=24).contains(&made), "{err}");
-    let o = Command::new(env!("CARGO_BIN_EXE_ttc"))
-        .current_dir(dir)
-        .args(["train", "prm", "--preset", &slips(1_000_000)])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("prm.slips = 1000000"),
-        "{err}"
-    );
+    let err = run_fails(dir, &["train", "prm", "--preset", &slips(1_000_000)]);
+    assert!(err.contains("prm.slips = 1000000"), "{err}");
 }
 
 /// `--shard i/n` + `ttc merge` on dir `a` equal one unsharded run on dir `b` (both hold a
@@ -317,21 +320,14 @@ fn shards_merge_to_the_unsharded_result(a: &Path, b: &Path) {
             .collect()
     };
     run(a, &sample(&["--shard", "1/2"]));
-    let o = Command::new(env!("CARGO_BIN_EXE_ttc"))
-        .current_dir(a)
-        .args(["merge"].iter().map(|s| s.to_string()).chain(sample(&[])))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("1 of 2 parts missing (chunks 0)"),
-        "{err}"
-    );
-    run(a, &sample(&["--shard", "0/2"]));
     let merge: Vec<String> = ["merge".to_string()]
         .into_iter()
         .chain(sample(&[]))
         .collect();
+    let merge_args: Vec<&str> = merge.iter().map(String::as_str).collect();
+    let err = run_fails(a, &merge_args);
+    assert!(err.contains("1 of 2 parts missing (chunks 0)"), "{err}");
+    run(a, &sample(&["--shard", "0/2"]));
     run(a, &merge);
     run(b, &sample(&[]));
     let f = "datasets/smoke/samples-test/samples.parquet";
