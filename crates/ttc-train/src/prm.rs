@@ -45,6 +45,23 @@ impl StepTarget {
     }
 }
 
+/// `prompt` + `steps` laid out as a score head reads them (`ttc_data::steps::layout`), EOS
+/// appended to the tokens: where each step ends is where its score is read.
+pub(crate) fn scored_layout(
+    tok: &Tokenizer,
+    prompt: &[u32],
+    steps: &[String],
+    eos: u32,
+) -> Result<ttc_data::steps::StepLayout> {
+    let encode = |s: &str| -> ttc_data::Result<ttc_data::steps::Encoded> {
+        ttc_task::tokenizer::encode_with_offsets(tok, s)
+            .map_err(|e| ttc_data::Error::Input(e.to_string()))
+    };
+    let mut l = layout(&encode, prompt, steps, false).map_err(|e| Error::Config(e.to_string()))?;
+    l.tokens.push(eos);
+    Ok(l)
+}
+
 /// Each label's target under `target`, in `labels`' order. Truth needs every step's verdict:
 /// a sample with a step the checker did not judge is an error naming it.
 fn step_targets(labels: &[&LabelRow], target: StepTarget) -> Result<Vec<f32>> {
@@ -96,10 +113,6 @@ pub fn prm_examples(
             .or_default()
             .push(l);
     }
-    let encode = |s: &str| -> ttc_data::Result<ttc_data::steps::Encoded> {
-        ttc_task::tokenizer::encode_with_offsets(tok, s)
-            .map_err(|e| ttc_data::Error::Input(e.to_string()))
-    };
     let mut out = Vec::new();
     for s in samples {
         let ls = by_sample.get(&(s.question_id.as_str(), s.sample_id));
@@ -115,10 +128,8 @@ pub fn prm_examples(
         let prompt = template
             .encode(tok, problem)
             .map_err(|e| Error::Config(e.to_string()))?;
-        let l =
-            layout(&encode, &prompt, &s.steps, false).map_err(|e| Error::Config(e.to_string()))?;
-        let mut tokens = l.tokens;
-        tokens.push(eos);
+        let l = scored_layout(tok, &prompt, &s.steps, eos)?;
+        let tokens = l.tokens;
         let Some(ls) = ls else {
             let last = *l.step_ends.last().expect("a sample with steps");
             out.push((
@@ -170,13 +181,8 @@ pub fn orm_example(
     if steps.is_empty() {
         return Ok(None);
     }
-    let encode = |s: &str| -> ttc_data::Result<ttc_data::steps::Encoded> {
-        ttc_task::tokenizer::encode_with_offsets(tok, s)
-            .map_err(|e| ttc_data::Error::Input(e.to_string()))
-    };
-    let l = layout(&encode, prompt, steps, false).map_err(|e| Error::Config(e.to_string()))?;
-    let mut tokens = l.tokens;
-    tokens.push(eos);
+    let l = scored_layout(tok, prompt, steps, eos)?;
+    let tokens = l.tokens;
     let last = *l.step_ends.last().expect("non-empty steps");
     Ok(Some(Example {
         tokens,

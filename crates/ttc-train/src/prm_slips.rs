@@ -10,12 +10,11 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokenizers::Tokenizer;
-use ttc_data::steps::layout;
 use ttc_task::Problem;
 use ttc_task::arith_slips::{reference_steps, slipped_solution};
 use ttc_task::tokenizer::PromptTemplate;
 
-use crate::prm::StepTarget;
+use crate::prm::{StepTarget, scored_layout};
 use crate::sft_data::Example;
 use crate::{Error, Result};
 
@@ -29,10 +28,6 @@ pub fn slip_examples(
     seed: u64,
     eos: u32,
 ) -> Result<Vec<Example>> {
-    let encode = |s: &str| -> ttc_data::Result<ttc_data::steps::Encoded> {
-        ttc_task::tokenizer::encode_with_offsets(tok, s)
-            .map_err(|e| ttc_data::Error::Input(e.to_string()))
-    };
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(2 * problems.len());
     for p in problems {
@@ -43,7 +38,7 @@ pub fn slip_examples(
             .encode(tok, &p.problem)
             .map_err(|e| Error::Config(e.to_string()))?;
         let mut example = |steps: &[String], first_error: Option<usize>| -> Result<()> {
-            let l = layout(&encode, &prompt, steps, false)
+            let l = scored_layout(tok, &prompt, steps, eos)
                 .map_err(|e| Error::Config(format!("{}: {e}", p.unique_id)))?;
             let last = l.step_ends.len() - 1;
             let scores = l
@@ -59,10 +54,8 @@ pub fn slip_examples(
                     }
                 })
                 .collect();
-            let mut tokens = l.tokens;
-            tokens.push(eos);
             out.push(Example {
-                tokens,
+                tokens: l.tokens,
                 prompt_len: l.prompt_len,
                 scores,
             });
