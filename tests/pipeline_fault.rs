@@ -228,6 +228,22 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
     for k in ["at_slip", "last_step"] {
         assert!((0.0..=1.0).contains(&pairs[k].as_f64().unwrap()), "{pairs}");
     }
+    // The policy's own likelihood is judged on the same samples: the same subsets, the same
+    // majority vote, and at N = 1 the same accuracy as the PRM's selection.
+    let lk = &eval["policy_likelihood"];
+    let (ps, ls) = (
+        eval["selection"].as_array().unwrap(),
+        lk["selection"].as_array().unwrap(),
+    );
+    assert_eq!(ps.len(), ls.len(), "{lk}");
+    for (p, l) in ps.iter().zip(ls) {
+        assert_eq!(p["subsets"], l["subsets"]);
+        assert_eq!(p["majority"], l["majority"]);
+        assert!((0.0..=1.0).contains(&l["weighted_best_of_n"].as_f64().unwrap()));
+    }
+    assert_eq!(ps[0]["n"], 1);
+    assert_eq!(ps[0]["best_of_n"], ls[0]["best_of_n"]);
+    assert!(lk["within_question_auroc"].is_object() || lk["within_question_auroc"].is_null());
     assert!(
         std::fs::read_dir(dir.join("reports/smoke/search"))
             .unwrap()
@@ -247,6 +263,7 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
         report.contains("reference above its one-slip copy"),
         "{report}"
     );
+    assert!(report.contains("the policy's own likelihood"), "{report}");
     assert_eq!(
         prm,
         std::fs::read(dir.join("checkpoints/smoke/prm/model.safetensors")).unwrap(),

@@ -7,11 +7,16 @@
 //! - [`revision_chains`]: revision chains with the last attempts in context;
 //! - [`prm_format`]: the field's PRM formats (ttc, Math-Shepherd, RLHFlow, Qwen2.5-Math-PRM);
 //! - [`step_scorer`]: a PRM / ORM scoring whole (prompt, steps) items;
+//! - [`likelihood_scorer`]: the policy's own likelihood of each step prefix, a verifier
+//!   that trains nothing (the PRM's baseline);
+//! - [`layout_forward`]: many token layouts through a model, prompts shared;
 //! - [`prm_verifier`]: a PRM as a search `Verifier`, reusing its parent's cache;
 //! - [`search_adapters`]: the policy as a search `Generator`, the PRM as a `Verifier`,
 //!   each with per-node forked KV caches.
 
 pub mod error;
+pub mod layout_forward;
+pub mod likelihood_scorer;
 pub mod mc_labels;
 pub mod prefill;
 pub mod prm_format;

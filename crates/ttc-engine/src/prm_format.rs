@@ -363,7 +363,7 @@ impl PrmReader {
     }
 }
 
-fn render(prompt: &PromptTemplate, question: &str) -> Result<String> {
+pub(crate) fn render(prompt: &PromptTemplate, question: &str) -> Result<String> {
     prompt
         .render(question)
         .map_err(|e| Error::Input(format!("prompt: {e}")))

@@ -2,9 +2,6 @@
 //! each step's score read as the PRM's format says ([`crate::prm_format`]; ttc's own: the
 //! sigmoid of the score head at the step's last token, DESIGN §4).
 
-use std::collections::HashMap;
-
-use ttc_model::cpu::Row;
 use ttc_model::decoder::Decoder;
 use ttc_model::generate::Engine;
 use ttc_task::tokenizer::PromptTemplate;
@@ -97,80 +94,22 @@ impl<'m> StepScorer<'m> {
 
     fn score_layouts(&self, layouts: &[Option<ReadLayout>]) -> Result<Vec<Vec<f32>>> {
         let model = self.engine.model;
-        let max_pos = model.max_positions();
-        // Items of one prompt (a question's N samples) share its cache: the prompt is
-        // computed once and forked, each item runs only its steps. (The outputs are the
-        // same bits as computing each item whole: rows do not depend on their batch.)
-        let mut prompt_slot: HashMap<&[u32], usize> = HashMap::new();
-        let mut prompt_tokens: Vec<&[u32]> = Vec::new();
-        let mut shared: Vec<Option<usize>> = vec![None; layouts.len()];
-        for (i, l) in layouts.iter().enumerate() {
-            let Some(l) = l else { continue };
-            let n = l.tokens.len().min(max_pos);
-            if l.shared == 0 || l.shared >= n {
-                continue;
-            }
-            let slot = *prompt_slot.entry(&l.tokens[..l.shared]).or_insert_with(|| {
-                prompt_tokens.push(&l.tokens[..l.shared]);
-                prompt_tokens.len() - 1
-            });
-            shared[i] = Some(slot);
-        }
-        let mut prompt_caches = crate::prefill::prefill(model, &prompt_tokens, self.max_rows)?;
-        let mut out = vec![Vec::new(); layouts.len()];
-        let mut i = 0;
-        while i < layouts.len() {
-            let mut rows = Vec::new();
-            let mut out_rows = Vec::new();
-            let mut owners = Vec::new();
-            let mut caches = Vec::new();
-            while i < layouts.len() {
-                let Some(l) = &layouts[i] else {
-                    i += 1;
-                    continue;
-                };
-                let n = l.tokens.len().min(max_pos);
-                let (start, cache) = match shared[i] {
-                    Some(p) => (l.shared, prompt_caches[p].fork()),
-                    None => (0, model.new_cache()),
-                };
-                if !rows.is_empty() && rows.len() + n - start > self.max_rows {
-                    break;
-                }
-                let slot = caches.len();
-                let base = rows.len();
-                for (pos, &token) in l.tokens[..n].iter().enumerate().skip(start) {
-                    rows.push(Row {
-                        seq: slot,
-                        token,
-                        pos,
-                    });
-                }
-                for &e in &l.reads {
-                    // A step past the context limit gets the last position's score.
-                    out_rows.push(base + e.min(n - 1) - start);
-                    owners.push(i);
-                }
-                caches.push(cache);
-                i += 1;
-            }
-            if rows.is_empty() {
-                continue;
-            }
-            let outputs = model.forward(&mut caches, &rows, &out_rows)?;
-            let scores = self
-                .reader
-                .scores(&outputs, model.head_outputs())
-                .map_err(|r| {
-                    Error::Input(format!(
-                        "item {}: the model's score is not finite (NaN or inf); its weights or inputs are corrupt",
-                        owners[r]
-                    ))
-                })?;
-            for (s, &o) in scores.into_iter().zip(&owners) {
-                out[o].push(s);
-            }
-        }
-        Ok(out)
+        let outputs =
+            crate::layout_forward::forward_layouts(model, layouts, self.max_rows, &|l| {
+                l.reads.clone()
+            })?;
+        outputs
+            .iter()
+            .enumerate()
+            .map(|(item, o)| {
+                self.reader
+                    .scores(o, model.head_outputs())
+                    .map_err(|_| {
+                        Error::Input(format!(
+                            "item {item}: the model's score is not finite (NaN or inf); its weights or inputs are corrupt"
+                        ))
+                    })
+            })
+            .collect()
     }
 }

@@ -17,6 +17,7 @@ pub mod engine_choice;
 pub mod layout;
 pub mod parts;
 pub mod plan;
+pub mod policy_likelihood;
 pub mod preset;
 pub mod prm_data;
 pub mod progress;

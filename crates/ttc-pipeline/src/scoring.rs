@@ -1,17 +1,20 @@
-//! Scoring samples with a PRM for the stages that evaluate it, behind a progress bar.
+//! Scoring samples with a step scorer (a PRM, or the policy's likelihood) for the stages
+//! that evaluate it, behind a progress bar.
 
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use ttc_data::rows::{SampleRow, ScoredSample};
-use ttc_engine::step_scorer::StepScorer;
 
 use crate::stage::Ctx;
 
-/// Score every test sample with the PRM (batched, with a progress bar).
+/// Per-step scores of (problem text, steps) items.
+pub type ScoreSteps<'a> = dyn Fn(&[(&str, &[String])]) -> ttc_engine::Result<Vec<Vec<f32>>> + 'a;
+
+/// Score every sample with `score` (batched, with a progress bar).
 pub fn score_samples(
     ctx: &Ctx,
-    scorer: &StepScorer,
+    score: &ScoreSteps,
     problems: &HashMap<String, String>,
     samples: &[SampleRow],
 ) -> Result<Vec<ScoredSample>> {
@@ -27,7 +30,7 @@ pub fn score_samples(
                 Ok((p.as_str(), s.steps.as_slice()))
             })
             .collect::<Result<_>>()?;
-        let scores = scorer.score(&items)?;
+        let scores = score(&items)?;
         for (s, sc) in chunk.iter().zip(scores) {
             out.push(ScoredSample {
                 question_id: s.question_id.clone(),

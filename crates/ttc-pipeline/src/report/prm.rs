@@ -121,6 +121,42 @@ fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
                     }
                 },
             ),
+            row(
+                "the policy's own likelihood (no training): within-question AUROC (test; bootstrap 95%)",
+                &|v| within_cell(&v["policy_likelihood"]["within_question_auroc"]),
+            ),
+            row(
+                "… minus this PRM's, paired over the same questions (95%)",
+                &|v| {
+                    let d = &v["policy_likelihood"]["minus_prm_within_question_auroc"];
+                    match (d["mean"].as_f64(), d["lo"].as_f64(), d["hi"].as_f64()) {
+                        (Some(m), Some(lo), Some(hi)) => format!(
+                            "{m:+.3} [{lo:+.3}, {hi:+.3}]: {}",
+                            d["verdict"].as_str().unwrap_or("")
+                        ),
+                        _ => "–".into(),
+                    }
+                },
+            ),
+            row(
+                "weighted best-of-N at the largest N: PRM / policy likelihood / majority",
+                &|v| {
+                    let last = |s: &serde_json::Value| s.as_array().and_then(|a| a.last()).cloned();
+                    match (
+                        last(&v["selection"]),
+                        last(&v["policy_likelihood"]["selection"]),
+                    ) {
+                        (Some(p), Some(l)) => format!(
+                            "N={}: {} / {} / {}",
+                            p["n"],
+                            num(&p["weighted_best_of_n"]),
+                            num(&l["weighted_best_of_n"]),
+                            num(&p["majority"])
+                        ),
+                        _ => "–".into(),
+                    }
+                },
+            ),
         ],
     }
 }

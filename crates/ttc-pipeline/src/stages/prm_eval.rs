@@ -60,6 +60,8 @@ impl Stage for PrmEvalStage {
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![layout.split_file("test"), layout.samples_file("test")];
         i.extend(checkpoint_inputs(&layout.prm_dir(self.ablation)));
+        // The policy whose own likelihood is the PRM's baseline.
+        i.extend(checkpoint_inputs(&layout.policy_dir(false)));
         if self.config.is_some() {
             i.extend([
                 layout.split_file("train"),
@@ -70,7 +72,9 @@ impl Stage for PrmEvalStage {
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        prompt_files(&layout.prm_dir(self.ablation))
+        let mut i = prompt_files(&layout.prm_dir(self.ablation));
+        i.extend(prompt_files(&layout.policy_dir(false)));
+        i
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let d = layout.prm_eval_dir(self.ablation);
@@ -109,7 +113,7 @@ impl Stage for PrmEvalStage {
                 .filter(|s| val_q.contains(&s.question_index))
                 .cloned()
                 .collect();
-            let val_scored = score_samples(ctx, &scorer, &inp.problems, &val_samples)?;
+            let val_scored = score_samples(ctx, &|i| scorer.score(i), &inp.problems, &val_samples)?;
             let by_key: HashMap<(u32, u32), &ScoredSample> = val_scored
                 .iter()
                 .map(|s| ((s.question_index, s.sample_id), s))
@@ -137,7 +141,7 @@ impl Stage for PrmEvalStage {
             .map(|p| (p.unique_id.clone(), p.problem.clone()))
             .collect();
         let test_samples: Vec<SampleRow> = ttc_core::table::read_parquet(&test_file)?;
-        let scored = score_samples(ctx, &scorer, &test_problems, &test_samples)?;
+        let scored = score_samples(ctx, &|i| scorer.score(i), &test_problems, &test_samples)?;
         // Step truth exists only where the step checker judged the steps (arith, not MATH).
         let judged: std::collections::HashSet<(u32, u32)> = test_samples
             .iter()
@@ -181,6 +185,14 @@ impl Stage for PrmEvalStage {
             .filter(|&n| n <= n_per_q)
             .collect();
         let sel = selection_table(&scored, &ns);
+        let likelihood = crate::policy_likelihood::evaluate(
+            ctx,
+            &self.engine,
+            &test_problems,
+            &test_samples,
+            &scored,
+            &ns,
+        )?;
         let cal_mc = calibration(&sc, &soft, 10);
         let t_ok_f: Vec<f32> = t_ok.iter().map(|&b| b as u8 as f32).collect();
         let cal_true = calibration(&t_sc, &t_ok_f, 10);
@@ -201,6 +213,7 @@ impl Stage for PrmEvalStage {
             "within_question_auroc": within,
             "slip_pairs": slips,
             "selection": sel,
+            "policy_likelihood": likelihood,
         });
         ttc_core::atomic::write_atomic(
             &out.join("prm_eval.json"),
@@ -231,6 +244,23 @@ impl Stage for PrmEvalStage {
                 s.pairs, s.at_slip, s.last_step
             );
         }
+        let lw = &likelihood["within_question_auroc"];
+        if let Some(m) = lw["mean"].as_f64() {
+            eprintln!(
+                "  the policy's own likelihood (no training), within-question AUROC: {m:.3} (95% [{:.3}, {:.3}]); minus the PRM's: {:+.3} (95% [{:+.3}, {:+.3}])",
+                lw["lo"].as_f64().unwrap_or(f64::NAN),
+                lw["hi"].as_f64().unwrap_or(f64::NAN),
+                likelihood["minus_prm_within_question_auroc"]["mean"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                likelihood["minus_prm_within_question_auroc"]["lo"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                likelihood["minus_prm_within_question_auroc"]["hi"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+            );
+        }
         for r in &sel {
             eprintln!(
                 "  N={:<3} majority {:.3}  best-of-N {:.3}  weighted {:.3}  pass@N {:.3}  ({} subsets)",
@@ -245,7 +275,7 @@ impl Stage for PrmEvalStage {
 /// scores 0): the mean over questions with right and wrong samples, its bootstrap 95%
 /// interval over those questions, and the mean per level; plus the mean under the other
 /// step aggregations (min, prod, mean), for what search could use instead.
-fn within_question(scored: &[ScoredSample], seed: u64) -> serde_json::Value {
+pub(crate) fn within_question(scored: &[ScoredSample], seed: u64) -> serde_json::Value {
     use ttc_search::select::Aggregation;
     let rows_by = |agg: Aggregation| -> Vec<(u32, f32, bool)> {
         scored
