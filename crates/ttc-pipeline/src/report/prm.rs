@@ -28,6 +28,12 @@ pub fn prm(ctx: &Ctx, b: &mut Vec<Block>, _findings: &mut Vec<Vec<String>>) -> R
             }
         }
         b.push(prm_table(&evals));
+        if let Some(t) = per_level_table(&evals[0].1) {
+            b.push(Block::Para(
+                "Within-question AUROC per level (test): where the PRM keeps what the policy's own likelihood knows, and where neither knows.".into(),
+            ));
+            b.push(t);
+        }
         let cal: Vec<CalibrationBin> =
             read_if_present(&base.join("prm").join("calibration_mc.parquet"))?;
         if !cal.is_empty() {
@@ -158,5 +164,56 @@ fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
                 },
             ),
         ],
+    }
+}
+
+/// Per level: the PRM's within-question AUROC beside the policy likelihood's (`None` when
+/// the evaluation has no per-level numbers for both).
+fn per_level_table(v: &serde_json::Value) -> Option<Block> {
+    let prm = v["within_question_auroc"]["per_level"].as_object()?;
+    let lik = v["policy_likelihood"]["within_question_auroc"]["per_level"].as_object()?;
+    let rows = prm
+        .iter()
+        .map(|(level, p)| {
+            vec![
+                level.clone(),
+                p["questions"].to_string(),
+                num(&p["mean"]),
+                lik.get(level).map_or("–".into(), |l| num(&l["mean"])),
+            ]
+        })
+        .collect();
+    Some(Block::Table {
+        header: ["level", "questions", "PRM", "policy likelihood"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_level_rows_pair_the_prm_with_the_policy_likelihood() {
+        let v = serde_json::json!({
+            "within_question_auroc": {"per_level": {
+                "1": {"mean": 0.55, "questions": 78}, "2": {"mean": 0.5, "questions": 9}}},
+            "policy_likelihood": {"within_question_auroc": {"per_level": {
+                "1": {"mean": 0.987, "questions": 78}}}},
+        });
+        let Some(Block::Table { header, rows }) = per_level_table(&v) else {
+            panic!("no table")
+        };
+        assert_eq!(header.len(), 4);
+        assert_eq!(rows[0], ["1", "78", "0.550", "0.987"]);
+        assert_eq!(rows[1], ["2", "9", "0.500", "–"]);
+        // No likelihood block (a policy on a server): no table.
+        let skipped = serde_json::json!({
+            "within_question_auroc": v["within_question_auroc"].clone(),
+            "policy_likelihood": {"skipped": "a model on a server returns no logits"},
+        });
+        assert!(per_level_table(&skipped).is_none());
     }
 }
