@@ -244,6 +244,14 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
     assert_eq!(ps[0]["n"], 1);
     assert_eq!(ps[0]["best_of_n"], ls[0]["best_of_n"]);
     assert!(lk["within_question_auroc"].is_object() || lk["within_question_auroc"].is_null());
+    // … and on the same one-slip pairs (same seed, same questions).
+    assert_eq!(lk["slip_pairs"]["pairs"], pairs["pairs"], "{lk}");
+    for k in ["at_slip", "last_step"] {
+        assert!(
+            (0.0..=1.0).contains(&lk["slip_pairs"][k].as_f64().unwrap()),
+            "{lk}"
+        );
+    }
     assert!(
         std::fs::read_dir(dir.join("reports/smoke/search"))
             .unwrap()

@@ -1,8 +1,9 @@
 //! `ttc eval prm`'s baseline verifier: the policy's own likelihood of each test sample
 //! ([`ttc_engine::likelihood_scorer`]), scored and judged exactly as the PRM is — the
 //! within-question AUROC with its interval and per level, the paired difference to the PRM
-//! over the same questions, and best-of-N weighted by it. A PRM fine-tuned from the policy
-//! should at least keep what the policy knows; this says whether it does.
+//! over the same questions, the step AUROC against the step checker, best-of-N weighted by
+//! it, and the one-slip pairs. A PRM fine-tuned from the policy should at least keep what the
+//! policy knows; this says whether it does.
 
 use std::collections::HashMap;
 
@@ -15,14 +16,14 @@ use ttc_train::prm::within_question_auroc;
 use crate::checkpoint::load_model;
 use crate::scoring::score_samples;
 use crate::stage::Ctx;
-use crate::stages::prm_eval::within_question;
+use crate::stages::prm_eval::{judged_samples, steps_vs_truth, within_question};
 
 /// The policy-likelihood block of `prm_eval.json`: `null` with a reason where the policy
 /// gives no logits here (a model on a server).
 pub fn evaluate(
     ctx: &Ctx,
     engine: &ttc_model::engine_spec::EngineSpec,
-    problems: &HashMap<String, String>,
+    split: &[ttc_task::Problem],
     samples: &[SampleRow],
     prm_scored: &[ScoredSample],
     ns: &[usize],
@@ -37,15 +38,22 @@ pub fn evaluate(
         }
         Err(e) => return Err(anyhow::anyhow!("{}: {e}", dir.display())),
     };
-    let scored = score_samples(ctx, &|i| scorer.score(i), problems, samples)?;
+    let problems: HashMap<String, String> = split
+        .iter()
+        .map(|p| (p.unique_id.clone(), p.problem.clone()))
+        .collect();
+    let scored = score_samples(ctx, &|i| scorer.score(i), &problems, samples)?;
     let seed = ctx.preset.analysis.bootstrap_seed;
     let within = within_question(&scored, seed);
     let vs_prm = paired_vs(&scored, prm_scored, seed);
+    let (step_scores, step_ok) = steps_vs_truth(&scored, &judged_samples(samples));
     Ok(serde_json::json!({
         "policy": dir.display().to_string(),
+        "test_step_auroc_vs_true": ttc_train::prm::auroc(&step_scores, &step_ok),
         "within_question_auroc": within,
         "minus_prm_within_question_auroc": vs_prm,
         "selection": selection_table(&scored, ns),
+        "slip_pairs": crate::slip_pairs::slip_pairs(&|i| scorer.score(i), split, seed)?,
     }))
 }
 

@@ -9,7 +9,6 @@ use anyhow::Result;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
-use ttc_engine::step_scorer::StepScorer;
 use ttc_task::Problem;
 use ttc_task::arith_slips::{reference_steps, slipped_solution};
 
@@ -23,10 +22,10 @@ pub struct SlipPairs {
     pub last_step: f64,
 }
 
-/// Score the pairs of `problems` (those with step truth) with `scorer`; `None` when no
-/// problem has step truth (not arith). Seeded by `seed`.
+/// Score the pairs of `problems` (those with step truth) with `score` (a PRM, or the
+/// policy's likelihood); `None` when no problem has step truth (not arith). Seeded by `seed`.
 pub fn slip_pairs(
-    scorer: &StepScorer,
+    score: &crate::scoring::ScoreSteps,
     problems: &[Problem],
     seed: u64,
 ) -> Result<Option<SlipPairs>> {
@@ -52,7 +51,7 @@ pub fn slip_pairs(
                 ]
             })
             .collect();
-        let scores = scorer.score(&items)?;
+        let scores = score(&items)?;
         for ((_, _, _, at), two) in chunk.iter().zip(scores.chunks(2)) {
             let (r, s) = (&two[0], &two[1]);
             at_slip += wins(r.get(*at), s.get(*at));

@@ -88,6 +88,14 @@ fn within_cell(w: &serde_json::Value) -> String {
     }
 }
 
+/// "0.531 / 0.564 (433 q)": how often the reference outscores its one-slip copy.
+fn slip_cell(s: &serde_json::Value) -> String {
+    match s["pairs"].as_u64() {
+        Some(n) => format!("{} / {} ({n} q)", num(&s["at_slip"]), num(&s["last_step"])),
+        None => "–".into(),
+    }
+}
+
 /// One column per evaluated PRM: what it trained on and how well it verifies.
 fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
     let mut header = vec!["metric".to_string()];
@@ -117,15 +125,7 @@ fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
             ),
             row(
                 "reference above its one-slip copy, at the slip / last step (test)",
-                &|v| {
-                    let s = &v["slip_pairs"];
-                    match s["pairs"].as_u64() {
-                        Some(n) => {
-                            format!("{} / {} ({n} q)", num(&s["at_slip"]), num(&s["last_step"]))
-                        }
-                        None => "–".into(),
-                    }
-                },
+                &|v| slip_cell(&v["slip_pairs"]),
             ),
             row(
                 "the policy's own likelihood (no training): within-question AUROC (test; bootstrap 95%)",
@@ -143,6 +143,14 @@ fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
                         _ => "–".into(),
                     }
                 },
+            ),
+            row(
+                "the policy's own likelihood: step AUROC vs true verdicts (test)",
+                &|v| num(&v["policy_likelihood"]["test_step_auroc_vs_true"]),
+            ),
+            row(
+                "the policy's own likelihood: reference above its one-slip copy, at the slip / last step",
+                &|v| slip_cell(&v["policy_likelihood"]["slip_pairs"]),
             ),
             row(
                 "weighted best-of-N at the largest N: PRM / policy likelihood / majority",

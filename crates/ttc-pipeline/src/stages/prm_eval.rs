@@ -142,12 +142,7 @@ impl Stage for PrmEvalStage {
             .collect();
         let test_samples: Vec<SampleRow> = ttc_core::table::read_parquet(&test_file)?;
         let scored = score_samples(ctx, &|i| scorer.score(i), &test_problems, &test_samples)?;
-        // Step truth exists only where the step checker judged the steps (arith, not MATH).
-        let judged: std::collections::HashSet<(u32, u32)> = test_samples
-            .iter()
-            .filter(|s| !s.step_verdicts.is_empty())
-            .map(|s| (s.question_index, s.sample_id))
-            .collect();
+        let judged = judged_samples(&test_samples);
         let has_truth = |s: &&ScoredSample| judged.contains(&(s.question_index, s.sample_id));
         let with_answer: Vec<&ScoredSample> = scored
             .iter()
@@ -165,17 +160,13 @@ impl Stage for PrmEvalStage {
                 .collect::<Vec<_>>(),
             0.5,
         );
-        let (mut t_sc, mut t_ok) = (Vec::new(), Vec::new());
-        for s in scored.iter().filter(has_truth) {
-            // True per-step correctness: steps before the first error are right.
-            let fe = s.first_error.map(|f| f as usize).unwrap_or(usize::MAX);
-            for (k, &x) in s.step_scores.iter().enumerate() {
-                t_sc.push(x);
-                t_ok.push(k < fe);
-            }
-        }
+        let (t_sc, t_ok) = steps_vs_truth(&scored, &judged);
         let within = within_question(&scored, ctx.preset.analysis.bootstrap_seed);
-        let slips = slip_pairs(&scorer, &test_split, ctx.preset.analysis.bootstrap_seed)?;
+        let slips = slip_pairs(
+            &|i| scorer.score(i),
+            &test_split,
+            ctx.preset.analysis.bootstrap_seed,
+        )?;
         let n_per_q = test_samples
             .iter()
             .filter(|s| s.question_index == test_samples[0].question_index)
@@ -188,7 +179,7 @@ impl Stage for PrmEvalStage {
         let likelihood = crate::policy_likelihood::evaluate(
             ctx,
             &self.engine,
-            &test_problems,
+            &test_split,
             &test_samples,
             &scored,
             &ns,
@@ -269,6 +260,35 @@ impl Stage for PrmEvalStage {
         }
         Ok(())
     }
+}
+
+/// The samples whose steps the step checker judged (arith; MATH has no step truth).
+pub(crate) fn judged_samples(samples: &[SampleRow]) -> std::collections::HashSet<(u32, u32)> {
+    samples
+        .iter()
+        .filter(|s| !s.step_verdicts.is_empty())
+        .map(|s| (s.question_index, s.sample_id))
+        .collect()
+}
+
+/// Every step score of the judged samples beside its truth: steps before the sample's first
+/// error are right.
+pub(crate) fn steps_vs_truth(
+    scored: &[ScoredSample],
+    judged: &std::collections::HashSet<(u32, u32)>,
+) -> (Vec<f32>, Vec<bool>) {
+    let (mut sc, mut ok) = (Vec::new(), Vec::new());
+    for s in scored
+        .iter()
+        .filter(|s| judged.contains(&(s.question_index, s.sample_id)))
+    {
+        let fe = s.first_error.map(|f| f as usize).unwrap_or(usize::MAX);
+        for (k, &x) in s.step_scores.iter().enumerate() {
+            sc.push(x);
+            ok.push(k < fe);
+        }
+    }
+    (sc, ok)
 }
 
 /// The within-question AUROC of each test sample's last-step score (a sample without steps
