@@ -244,6 +244,13 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
     assert_eq!(ps[0]["n"], 1);
     assert_eq!(ps[0]["best_of_n"], ls[0]["best_of_n"]);
     assert!(lk["within_question_auroc"].is_object() || lk["within_question_auroc"].is_null());
+    // Calibrated on the held-out questions' labels, its first-error F1 is a rate.
+    assert!(lk["calibrated"]["val_steps"].as_u64().unwrap() > 0, "{lk}");
+    let f1 = &lk["calibrated"]["first_error"]["f1"];
+    assert!(
+        f1.is_null() || (0.0..=1.0).contains(&f1.as_f64().unwrap()),
+        "{lk}"
+    );
     // … and on the same one-slip pairs (same seed, same questions).
     assert_eq!(lk["slip_pairs"]["pairs"], pairs["pairs"], "{lk}");
     for k in ["at_slip", "last_step"] {

@@ -11,9 +11,10 @@ use anyhow::Result;
 use ttc_data::rows::{SampleRow, ScoredSample};
 use ttc_engine::likelihood_scorer::LikelihoodScorer;
 use ttc_eval::prm_selection::selection_table;
-use ttc_train::prm::within_question_auroc;
+use ttc_train::prm::{first_error_f1, within_question_auroc};
 
 use crate::checkpoint::load_model;
+use crate::prm_data::{HeldOut, label_pairs};
 use crate::scoring::score_samples;
 use crate::stage::Ctx;
 use crate::stages::prm_eval::{judged_samples, steps_vs_truth, within_question};
@@ -27,6 +28,7 @@ pub fn evaluate(
     samples: &[SampleRow],
     prm_scored: &[ScoredSample],
     ns: &[usize],
+    held_out: Option<&HeldOut>,
 ) -> Result<serde_json::Value> {
     let dir = ctx.layout.policy_dir(false);
     let (model, tok) = load_model(&dir, engine)?;
@@ -46,15 +48,90 @@ pub fn evaluate(
     let seed = ctx.preset.analysis.bootstrap_seed;
     let within = within_question(&scored, seed);
     let vs_prm = paired_vs(&scored, prm_scored, seed);
-    let (step_scores, step_ok) = steps_vs_truth(&scored, &judged_samples(samples));
+    let judged = judged_samples(samples);
+    let (step_scores, step_ok) = steps_vs_truth(&scored, &judged);
+    // A threshold for first errors: the likelihood is no probability of being right, so
+    // calibrate it on the held-out questions' Monte Carlo labels first.
+    let calibrated = match held_out {
+        Some(h) => {
+            let val = score_samples(ctx, &|i| scorer.score(i), &h.problems, &h.samples)?;
+            let (x, y, _) = label_pairs(&val, &h.labels);
+            let x: Vec<f64> = x.iter().map(|&p| (p as f64).ln()).collect();
+            let y: Vec<f64> = y.iter().map(|&t| t as f64).collect();
+            fit_logistic(&x, &y).map(|(a, b)| {
+                let with_answer: Vec<&ScoredSample> = scored
+                    .iter()
+                    .filter(|s| s.answer.is_some())
+                    .filter(|s| judged.contains(&(s.question_index, s.sample_id)))
+                    .collect();
+                let probs: Vec<Vec<f32>> = with_answer
+                    .iter()
+                    .map(|s| {
+                        s.step_scores
+                            .iter()
+                            .map(|&p| sigmoid(a * (p as f64).ln() + b) as f32)
+                            .collect()
+                    })
+                    .collect();
+                let truth: Vec<Option<u32>> = with_answer.iter().map(|s| s.first_error).collect();
+                serde_json::json!({
+                    "a": a, "b": b, "val_steps": x.len(),
+                    "first_error": first_error_f1(&probs, &truth, 0.5),
+                })
+            })
+        }
+        None => None,
+    };
     Ok(serde_json::json!({
         "policy": dir.display().to_string(),
         "test_step_auroc_vs_true": ttc_train::prm::auroc(&step_scores, &step_ok),
+        "calibrated": calibrated,
         "within_question_auroc": within,
         "minus_prm_within_question_auroc": vs_prm,
         "selection": selection_table(&scored, ns),
         "slip_pairs": crate::slip_pairs::slip_pairs(&|i| scorer.score(i), split, seed)?,
     }))
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// `(a, b)` minimising the cross-entropy of `sigmoid(a·x + b)` against soft targets `y`
+/// (Newton's method; `None` for fewer than two distinct `x` or a fit that does not settle).
+/// Two parameters: written here rather than pulling in a regression crate.
+fn fit_logistic(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
+    if x.len() < 2 || x.iter().all(|&v| v == x[0]) {
+        return None;
+    }
+    let (mut a, mut b) = (0.0f64, 0.0f64);
+    for _ in 0..100 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (&xi, &yi) in x.iter().zip(y) {
+            let p = sigmoid(a * xi + b);
+            let w = (p * (1.0 - p)).max(1e-12);
+            ga += (p - yi) * xi;
+            gb += p - yi;
+            haa += w * xi * xi;
+            hab += w * xi;
+            hbb += w;
+        }
+        let det = haa * hbb - hab * hab;
+        if det.abs() < 1e-18 {
+            return None;
+        }
+        let da = (hbb * ga - hab * gb) / det;
+        let db = (haa * gb - hab * ga) / det;
+        a -= da;
+        b -= db;
+        if !(a.is_finite() && b.is_finite()) {
+            return None;
+        }
+        if da.abs() < 1e-10 && db.abs() < 1e-10 {
+            return Some((a, b));
+        }
+    }
+    Some((a, b)).filter(|(a, b)| a.is_finite() && b.is_finite())
 }
 
 /// The within-question AUROC of the last step's score, `a` minus `b`, over the questions
@@ -87,5 +164,19 @@ fn paired_vs(a: &[ScoredSample], b: &[ScoredSample], seed: u64) -> serde_json::V
             },
         }),
         None => serde_json::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logistic_fit_recovers_the_curve_that_made_the_targets() {
+        let x: Vec<f64> = (0..200).map(|i| -3.0 + i as f64 * 0.03).collect();
+        let y: Vec<f64> = x.iter().map(|&v| sigmoid(2.0 * v - 1.0)).collect();
+        let (a, b) = fit_logistic(&x, &y).unwrap();
+        assert!((a - 2.0).abs() < 1e-6 && (b + 1.0).abs() < 1e-6, "{a} {b}");
+        assert!(fit_logistic(&[1.0, 1.0], &[0.0, 1.0]).is_none());
     }
 }

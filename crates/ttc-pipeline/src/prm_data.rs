@@ -69,3 +69,54 @@ pub fn slip_questions(layout: &Layout, data: &LabelledData, n: usize) -> Result<
 pub fn val_questions(labels: &[LabelRow], frac: f64, seed: u64) -> HashSet<u32> {
     held_out(labels.iter().map(|l| l.question_index), frac, seed)
 }
+
+/// The PRM's held-out (validation) questions: their samples and Monte Carlo labels.
+pub struct HeldOut {
+    pub problems: HashMap<String, String>,
+    pub samples: Vec<SampleRow>,
+    pub labels: Vec<LabelRow>,
+}
+
+/// The held-out questions of the labelled data (`val_fraction` of them, seeded as the PRM's
+/// training split them off).
+pub fn held_out_set(layout: &Layout, val_fraction: f64, seed: u64) -> Result<HeldOut> {
+    let inp = load(layout)?;
+    let val_q = val_questions(&inp.labels, val_fraction, seed);
+    Ok(HeldOut {
+        samples: inp
+            .samples
+            .into_iter()
+            .filter(|s| val_q.contains(&s.question_index))
+            .collect(),
+        labels: inp
+            .labels
+            .into_iter()
+            .filter(|l| val_q.contains(&l.question_index))
+            .collect(),
+        problems: inp.problems,
+    })
+}
+
+/// Each label's step score in `scored` beside its soft label and its truth (labels whose
+/// sample or step was not scored are left out).
+pub fn label_pairs(
+    scored: &[ttc_data::rows::ScoredSample],
+    labels: &[LabelRow],
+) -> (Vec<f32>, Vec<f32>, Vec<bool>) {
+    let by_key: HashMap<(u32, u32), &ttc_data::rows::ScoredSample> = scored
+        .iter()
+        .map(|s| ((s.question_index, s.sample_id), s))
+        .collect();
+    let (mut sc, mut soft, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+    for l in labels {
+        if let Some(s) = by_key
+            .get(&(l.question_index, l.sample_id))
+            .and_then(|s| s.step_scores.get(l.step_index as usize))
+        {
+            sc.push(*s);
+            soft.push(l.soft);
+            truth.push(l.verdict.as_deref() == Some("correct"));
+        }
+    }
+    (sc, soft, truth)
+}

@@ -149,6 +149,10 @@ fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
                 &|v| num(&v["policy_likelihood"]["test_step_auroc_vs_true"]),
             ),
             row(
+                "the policy's own likelihood: first-error F1, calibrated on the held-out MC labels",
+                &|v| num(&v["policy_likelihood"]["calibrated"]["first_error"]["f1"]),
+            ),
+            row(
                 "the policy's own likelihood: reference above its one-slip copy, at the slip / last step",
                 &|v| slip_cell(&v["policy_likelihood"]["slip_pairs"]),
             ),

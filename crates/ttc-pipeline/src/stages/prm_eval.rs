@@ -103,36 +103,21 @@ impl Stage for PrmEvalStage {
         )?;
         let out = ctx.layout.prm_eval_dir(self.ablation);
         // Held-out labelled questions: step AUROC and calibration against MC labels.
-        let (mut sc, mut soft, mut truth) = (Vec::new(), Vec::new(), Vec::new());
-        if let Some(pc) = &pc {
-            let inp = prm_data::load(ctx.layout)?;
-            let val_q = prm_data::val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
-            let val_samples: Vec<SampleRow> = inp
-                .samples
-                .iter()
-                .filter(|s| val_q.contains(&s.question_index))
-                .cloned()
-                .collect();
-            let val_scored = score_samples(ctx, &|i| scorer.score(i), &inp.problems, &val_samples)?;
-            let by_key: HashMap<(u32, u32), &ScoredSample> = val_scored
-                .iter()
-                .map(|s| ((s.question_index, s.sample_id), s))
-                .collect();
-            for l in inp
-                .labels
-                .iter()
-                .filter(|l| val_q.contains(&l.question_index))
-            {
-                if let Some(s) = by_key
-                    .get(&(l.question_index, l.sample_id))
-                    .and_then(|s| s.step_scores.get(l.step_index as usize))
-                {
-                    sc.push(*s);
-                    soft.push(l.soft);
-                    truth.push(l.verdict.as_deref() == Some("correct"));
-                }
+        let held_out = match &pc {
+            Some(pc) => Some(prm_data::held_out_set(
+                ctx.layout,
+                pc.val_fraction,
+                pc.train.seed,
+            )?),
+            None => None,
+        };
+        let (sc, soft, truth) = match &held_out {
+            Some(h) => {
+                let val_scored = score_samples(ctx, &|i| scorer.score(i), &h.problems, &h.samples)?;
+                prm_data::label_pairs(&val_scored, &h.labels)
             }
-        }
+            None => Default::default(),
+        };
         let mc_pos: Vec<bool> = soft.iter().map(|&s| s >= 0.5).collect();
         // Test samples: first-error F1 vs the step checker, selection vs majority.
         let test_split = load_problems(&ctx.layout.split_file("test"))?;
@@ -183,6 +168,7 @@ impl Stage for PrmEvalStage {
             &test_samples,
             &scored,
             &ns,
+            held_out.as_ref(),
         )?;
         let cal_mc = calibration(&sc, &soft, 10);
         let t_ok_f: Vec<f32> = t_ok.iter().map(|&b| b as u8 as f32).collect();
