@@ -35,7 +35,7 @@ impl<'m> LikelihoodScorer<'m> {
         }
         Ok(LikelihoodScorer {
             engine: Engine::new(model, tok)?.with_prompt(prompt),
-            max_rows: 4096,
+            max_rows: rows_for_vocab(model.head_outputs()),
         })
     }
 
@@ -94,6 +94,12 @@ impl<'m> LikelihoodScorer<'m> {
     }
 }
 
+/// Logits come back for every row: at most 64M floats a forward (256 MiB) — 4 096 rows of
+/// ttc's 320-token vocabulary, 441 of Qwen2's 152k — and at least 64 rows.
+fn rows_for_vocab(vocab: usize) -> usize {
+    ((64usize << 20) / vocab.max(1)).clamp(64, 4096)
+}
+
 /// `log softmax(logits)[index]`, in f64.
 fn log_softmax_at(logits: &[f32], index: usize) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
@@ -138,6 +144,13 @@ mod tests {
         );
         // A step past what was scored takes the scored prefix.
         assert_eq!(step_scores(&lp, 10, &[20])[0], s[1]);
+    }
+
+    #[test]
+    fn a_forward_returns_at_most_64m_logits() {
+        assert_eq!(rows_for_vocab(320), 4096);
+        assert_eq!(rows_for_vocab(151_936), 441);
+        assert_eq!(rows_for_vocab(10_000_000), 64);
     }
 
     #[test]
