@@ -19,8 +19,10 @@ use crate::scoring::score_samples;
 use crate::stage::Ctx;
 use crate::stages::prm_eval::{judged_samples, steps_vs_truth, within_question};
 
-/// The policy-likelihood block of `prm_eval.json`: `null` with a reason where the policy
-/// gives no logits here (a model on a server).
+/// The policy-likelihood block of `prm_eval.json`; `{"skipped": why}` where the policy gives
+/// no logits here (a model on a server). The first-error F1 needs `held_out` (the PRM's
+/// validation questions and their Monte Carlo labels) to calibrate on; `calibrated` is null
+/// without it.
 pub fn evaluate(
     ctx: &Ctx,
     engine: &ttc_model::engine_spec::EngineSpec,
@@ -98,7 +100,7 @@ fn sigmoid(z: f64) -> f64 {
 }
 
 /// `(a, b)` minimising the cross-entropy of `sigmoid(a·x + b)` against soft targets `y`
-/// (Newton's method; `None` for fewer than two distinct `x` or a fit that does not settle).
+/// (Newton's method; `None` for fewer than two distinct `x` or a fit that diverges).
 /// Two parameters: written here rather than pulling in a regression crate.
 fn fit_logistic(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
     if x.len() < 2 || x.iter().all(|&v| v == x[0]) {
