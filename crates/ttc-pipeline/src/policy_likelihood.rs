@@ -11,13 +11,14 @@ use anyhow::Result;
 use ttc_data::rows::{SampleRow, ScoredSample};
 use ttc_engine::likelihood_scorer::LikelihoodScorer;
 use ttc_eval::prm_selection::selection_table;
-use ttc_train::prm::{first_error_f1, within_question_auroc};
 
 use crate::checkpoint::load_model;
 use crate::prm_data::{HeldOut, label_pairs};
 use crate::scoring::score_samples;
 use crate::stage::Ctx;
-use crate::stages::prm_eval::{judged_samples, steps_vs_truth, within_question};
+use crate::stages::prm_eval::{
+    first_error_over, judged_samples, last_step_auroc_per_question, steps_vs_truth, within_question,
+};
 
 /// The policy-likelihood block of `prm_eval.json`; `{"skipped": why}` where the policy gives
 /// no logits here (a model on a server). The first-error F1 needs `held_out` (the PRM's
@@ -61,24 +62,10 @@ pub fn evaluate(
             let x: Vec<f64> = x.iter().map(|&p| (p as f64).ln()).collect();
             let y: Vec<f64> = y.iter().map(|&t| t as f64).collect();
             fit_logistic(&x, &y).map(|(a, b)| {
-                let with_answer: Vec<&ScoredSample> = scored
-                    .iter()
-                    .filter(|s| s.answer.is_some())
-                    .filter(|s| judged.contains(&(s.question_index, s.sample_id)))
-                    .collect();
-                let probs: Vec<Vec<f32>> = with_answer
-                    .iter()
-                    .map(|s| {
-                        s.step_scores
-                            .iter()
-                            .map(|&p| sigmoid(a * (p as f64).ln() + b) as f32)
-                            .collect()
-                    })
-                    .collect();
-                let truth: Vec<Option<u32>> = with_answer.iter().map(|s| s.first_error).collect();
+                let calibrate = |p: f32| sigmoid(a * (p as f64).ln() + b) as f32;
                 serde_json::json!({
                     "a": a, "b": b, "val_steps": x.len(),
-                    "first_error": first_error_f1(&probs, &truth, 0.5),
+                    "first_error": first_error_over(&scored, &judged, &calibrate),
                 })
             })
         }
@@ -140,17 +127,7 @@ fn fit_logistic(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
 /// both can be judged on: mean and paired bootstrap 95% interval.
 fn paired_vs(a: &[ScoredSample], b: &[ScoredSample], seed: u64) -> serde_json::Value {
     let per_q = |s: &[ScoredSample]| -> HashMap<u32, f64> {
-        let rows: Vec<(u32, f32, bool)> = s
-            .iter()
-            .map(|x| {
-                (
-                    x.question_index,
-                    x.step_scores.last().copied().unwrap_or(0.0),
-                    x.correct,
-                )
-            })
-            .collect();
-        within_question_auroc(&rows).into_iter().collect()
+        last_step_auroc_per_question(s).into_iter().collect()
     };
     let (pa, pb) = (per_q(a), per_q(b));
     let mut qs: Vec<&u32> = pa.keys().filter(|q| pb.contains_key(q)).collect();

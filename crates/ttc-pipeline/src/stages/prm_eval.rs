@@ -128,23 +128,7 @@ impl Stage for PrmEvalStage {
         let test_samples: Vec<SampleRow> = ttc_core::table::read_parquet(&test_file)?;
         let scored = score_samples(ctx, &|i| scorer.score(i), &test_problems, &test_samples)?;
         let judged = judged_samples(&test_samples);
-        let has_truth = |s: &&ScoredSample| judged.contains(&(s.question_index, s.sample_id));
-        let with_answer: Vec<&ScoredSample> = scored
-            .iter()
-            .filter(|s| s.answer.is_some())
-            .filter(has_truth)
-            .collect();
-        let fe = first_error_f1(
-            &with_answer
-                .iter()
-                .map(|s| s.step_scores.clone())
-                .collect::<Vec<_>>(),
-            &with_answer
-                .iter()
-                .map(|s| s.first_error)
-                .collect::<Vec<_>>(),
-            0.5,
-        );
+        let fe = first_error_over(&scored, &judged, &|p| p);
         let (t_sc, t_ok) = steps_vs_truth(&scored, &judged);
         let within = within_question(&scored, ctx.preset.analysis.bootstrap_seed);
         let slips = slip_pairs(
@@ -277,6 +261,39 @@ pub(crate) fn steps_vs_truth(
     (sc, ok)
 }
 
+/// First-error F1 (threshold 0.5) over the judged samples with an answer, each step score
+/// passed through `calibrate` first.
+pub(crate) fn first_error_over(
+    scored: &[ScoredSample],
+    judged: &std::collections::HashSet<(u32, u32)>,
+    calibrate: &dyn Fn(f32) -> f32,
+) -> ttc_train::prm::FirstErrorScore {
+    let with_answer: Vec<&ScoredSample> = scored
+        .iter()
+        .filter(|s| s.answer.is_some())
+        .filter(|s| judged.contains(&(s.question_index, s.sample_id)))
+        .collect();
+    let scores: Vec<Vec<f32>> = with_answer
+        .iter()
+        .map(|s| s.step_scores.iter().map(|&p| calibrate(p)).collect())
+        .collect();
+    let truth: Vec<Option<u32>> = with_answer.iter().map(|s| s.first_error).collect();
+    first_error_f1(&scores, &truth, 0.5)
+}
+
+/// Each question's within-question AUROC of its samples' last-step scores (a sample
+/// without steps scores 0), for the questions with right and wrong samples.
+pub(crate) fn last_step_auroc_per_question(scored: &[ScoredSample]) -> Vec<(u32, f64)> {
+    let rows: Vec<(u32, f32, bool)> = scored
+        .iter()
+        .map(|s| {
+            let last = s.step_scores.last().copied().unwrap_or(0.0);
+            (s.question_index, last, s.correct)
+        })
+        .collect();
+    within_question_auroc(&rows)
+}
+
 /// The within-question AUROC of each test sample's last-step score (a sample without steps
 /// scores 0): the mean over questions with right and wrong samples, its bootstrap 95%
 /// interval over those questions, and the mean per level; plus the mean under the other
@@ -308,7 +325,7 @@ pub(crate) fn within_question(scored: &[ScoredSample], seed: u64) -> serde_json:
                 (a.name().to_string(), serde_json::json!(mean))
             })
             .collect();
-    let per_q = within_question_auroc(&rows_by(Aggregation::Last));
+    let per_q = last_step_auroc_per_question(scored);
     let level: HashMap<u32, u8> = scored.iter().map(|s| (s.question_index, s.level)).collect();
     let mut per_level: std::collections::BTreeMap<u8, (f64, usize)> = Default::default();
     for (q, a) in &per_q {
