@@ -34,7 +34,15 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
     };
     let preset = ttc_pipeline::preset::Preset::load(&a.preset)?;
     let layout = dirs.layout(&preset);
-    let o = super::stages::options(&preset, &a.preset, &layout, false, None, false);
+    let o = ttc_pipeline::runner::Options::new(
+        &preset,
+        &a.preset,
+        &layout,
+        false,
+        None,
+        false,
+        &crate::progress::Bars,
+    );
     if execute {
         ttc_pipeline::engine_choice::check_build(&preset)
             .map_err(|m| anyhow::anyhow!("{}: {m}", a.preset.display()))?;

@@ -5,10 +5,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use ttc_data::shards::Shard;
-use ttc_pipeline::layout::Layout;
 use ttc_pipeline::preset::Preset;
-use ttc_pipeline::runner::{Options, run_one_stage};
-use ttc_pipeline::stage::{Mode, Stage};
+use ttc_pipeline::stage::Stage;
 use ttc_pipeline::stages::analysis::{AnalysisArgs, BinsStage, ComputeOptimalStage, SweepStage};
 use ttc_pipeline::stages::data::DataStage;
 use ttc_pipeline::stages::eval_policy::EvalPolicyStage;
@@ -30,39 +28,9 @@ use crate::dirs::Dirs;
 
 impl AnalysisFlags {
     fn resolve(&self, preset: &Preset) -> AnalysisArgs {
-        let mut a = preset.analysis.clone();
-        if let Some(s) = self.seeds {
-            a.seeds = s;
-        }
-        if let Some(b) = self.bins {
-            a.bins = b;
-        }
-        a.absolute |= self.absolute;
-        a
-    }
-}
-
-/// The runner's options for one invocation.
-pub fn options<'a>(
-    preset: &'a Preset,
-    preset_path: &'a Path,
-    layout: &'a Layout,
-    force: bool,
-    shard: Option<Shard>,
-    merge_only: bool,
-) -> Options<'a> {
-    Options {
-        preset,
-        preset_path,
-        layout,
-        mode: if merge_only {
-            Mode::MergeOnly
-        } else {
-            Mode::Run
-        },
-        shard: shard.unwrap_or(Shard::ALL),
-        force,
-        progress: &crate::progress::Bars,
+        preset
+            .analysis
+            .overridden(self.seeds, self.bins, self.absolute)
     }
 }
 
@@ -75,15 +43,15 @@ pub fn run_one(
     merge_only: bool,
     make: impl FnOnce(&Preset) -> Result<Box<dyn Stage>>,
 ) -> Result<()> {
-    let preset = Preset::load(preset_path)?;
-    ttc_pipeline::engine_choice::check_build(&preset)
-        .map_err(|m| anyhow::anyhow!("{}: {m}", preset_path.display()))?;
-    let in_preset = || format!("preset {}", preset_path.display());
-    let stage = make(&preset).with_context(in_preset)?;
-    let layout = dirs.layout(&preset);
-    let plan = ttc_pipeline::plan::plan(&preset).with_context(in_preset)?;
-    let o = options(&preset, preset_path, &layout, force, shard, merge_only);
-    run_one_stage(stage.as_ref(), &plan, &o).map(|_| ())
+    ttc_pipeline::runner::run_stage_of_preset(
+        preset_path,
+        &|p| dirs.layout(p),
+        force,
+        shard,
+        merge_only,
+        &crate::progress::Bars,
+        make,
+    )
 }
 
 fn boxed<S: Stage + 'static>(s: S) -> Box<dyn Stage> {

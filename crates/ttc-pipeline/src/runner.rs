@@ -47,6 +47,66 @@ pub struct Options<'a> {
     pub progress: &'a dyn Progress,
 }
 
+impl<'a> Options<'a> {
+    /// A run of `preset` (loaded from `preset_path`) in `layout`: the whole shard unless
+    /// `shard` names one; `merge_only` only merges finished parts.
+    pub fn new(
+        preset: &'a Preset,
+        preset_path: &'a Path,
+        layout: &'a Layout,
+        force: bool,
+        shard: Option<Shard>,
+        merge_only: bool,
+        progress: &'a dyn Progress,
+    ) -> Options<'a> {
+        Options {
+            preset,
+            preset_path,
+            layout,
+            mode: if merge_only {
+                Mode::MergeOnly
+            } else {
+                Mode::Run
+            },
+            shard: shard.unwrap_or(Shard::ALL),
+            force,
+            progress,
+        }
+    }
+}
+
+/// One stage run by hand (`ttc sample …`): load `preset_path`, check its engine choices
+/// against this build, build the stage with `make`, and run it through the runner in the
+/// layout `layout_of` gives the preset.
+#[allow(clippy::too_many_arguments)]
+pub fn run_stage_of_preset(
+    preset_path: &Path,
+    layout_of: &dyn Fn(&Preset) -> Layout,
+    force: bool,
+    shard: Option<Shard>,
+    merge_only: bool,
+    progress: &dyn Progress,
+    make: impl FnOnce(&Preset) -> Result<Box<dyn Stage>>,
+) -> Result<()> {
+    let preset = Preset::load(preset_path)?;
+    crate::engine_choice::check_build(&preset)
+        .map_err(|m| anyhow::anyhow!("{}: {m}", preset_path.display()))?;
+    let in_preset = || format!("preset {}", preset_path.display());
+    let stage = make(&preset).with_context(in_preset)?;
+    let layout = layout_of(&preset);
+    let plan = crate::plan::plan(&preset).with_context(in_preset)?;
+    let o = Options::new(
+        &preset,
+        preset_path,
+        &layout,
+        force,
+        shard,
+        merge_only,
+        progress,
+    );
+    run_one_stage(stage.as_ref(), &plan, &o).map(|_| ())
+}
+
 /// The stages of `plan` whose outputs `stage` reads.
 pub fn needs(stage: &dyn Stage, plan: &[Box<dyn Stage>], layout: &Layout) -> Vec<String> {
     let inputs: HashSet<PathBuf> = stage

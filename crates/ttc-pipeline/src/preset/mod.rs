@@ -98,6 +98,18 @@ pub struct AnalysisSection {
     pub bootstrap_seed: u64,
 }
 
+impl AnalysisSection {
+    /// This section with a command line's overrides: seeds and bins where given, absolute
+    /// bins when asked for.
+    pub fn overridden(&self, seeds: Option<u64>, bins: Option<usize>, absolute: bool) -> Self {
+        let mut a = self.clone();
+        a.seeds = seeds.unwrap_or(a.seeds);
+        a.bins = bins.unwrap_or(a.bins);
+        a.absolute |= absolute;
+        a
+    }
+}
+
 fn default_bootstrap_seed() -> u64 {
     17
 }
