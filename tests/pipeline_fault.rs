@@ -170,6 +170,7 @@ fn the_pipeline_skips_done_stages_and_resumes_killed_ones_to_the_same_bytes() {
     }
     shards_merge_to_the_unsharded_result(a.path(), b.path());
     ablation_prms_live_beside_the_prm(a.path());
+    likelihood_guided_search_is_another_strategy(a.path());
 }
 
 /// Stderr of `ttc args…` in `dir`, which must succeed.
@@ -335,6 +336,41 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
     assert!(made.is_multiple_of(2) && (16..=24).contains(&made), "{err}");
     let err = run_fails(dir, &["train", "prm", "--preset", &slips(1_000_000)]);
     assert!(err.contains("prm.slips = 1000000"), "{err}");
+}
+
+/// On a finished smoke run: the preset's beam search over the policy's likelihood wrote
+/// its own results (its own strategy name, verifier tokens counted), the sweep and the
+/// report carry it beside the PRM's beam search, and it takes no PRM labels.
+fn likelihood_guided_search_is_another_strategy(dir: &Path) {
+    let rows: Vec<ttc_data::rows::SearchRow> = ttc_core::table::read_parquet(
+        &dir.join("reports/smoke/search/beam-m2-n4-last-likelihood/results.parquet"),
+    )
+    .unwrap();
+    let prm: Vec<ttc_data::rows::SearchRow> = ttc_core::table::read_parquet(
+        &dir.join("reports/smoke/search/beam-m2-n4-last/results.parquet"),
+    )
+    .unwrap();
+    assert_eq!(rows.len(), prm.len());
+    assert!(
+        rows.iter()
+            .all(|r| r.strategy == "beam-m2-likelihood" && r.n == 4)
+    );
+    assert!(rows.iter().map(|r| r.verifier_tokens).sum::<u64>() > 0);
+    let sweep: Vec<ttc_data::rows::SweepRow> =
+        ttc_core::table::read_parquet(&dir.join("reports/smoke/analysis/sweep/rows.parquet"))
+            .unwrap();
+    assert!(sweep.iter().any(|r| r.strategy == "beam-m2-likelihood"));
+    let report = std::fs::read_to_string(dir.join("reports/smoke/report.md")).unwrap();
+    assert!(report.contains("beam-m2-likelihood"), "{report}");
+    let p = preset();
+    let search = |more: &[&str]| {
+        let base = ["search", "--preset", &p, "--strategy", "beam", "--n", "4"];
+        run_fails(dir, &[&base[..], more].concat())
+    };
+    let err = search(&["--verifier", "likelihood", "--labels", "truth"]);
+    assert!(err.contains("the likelihood verifier uses none"), "{err}");
+    let err = search(&["--verifier", "orm"]);
+    assert!(err.contains("expected prm or likelihood"), "{err}");
 }
 
 /// `--shard i/n` + `ttc merge` on dir `a` equal one unsharded run on dir `b` (both hold a

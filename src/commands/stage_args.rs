@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use ttc_data::shards::Shard;
-use ttc_pipeline::preset::LabelKind;
+use ttc_pipeline::preset::{LabelKind, SearchVerifier};
 
 /// A preset and whether to start over.
 #[derive(Args)]
@@ -151,12 +151,20 @@ pub struct SearchArgs {
     /// checkpoints/<run>/prm-<labels>/ when not the preset's `[prm] labels`).
     #[arg(long, value_parser = parse_labels)]
     pub labels: Option<LabelKind>,
+    /// What scores the steps: `prm`, or `likelihood` — the policy's own `exp(mean log p)`
+    /// of the solution so far (no PRM needed; results in `<label>-likelihood/`).
+    #[arg(long, default_value = "prm", value_parser = parse_verifier)]
+    pub verifier: SearchVerifier,
     /// Run only chunks c with c % n == i (one Slurm array task).
     #[arg(long)]
     pub shard: Option<Shard>,
     /// Start over even if the output is up to date.
     #[arg(long)]
     pub force: bool,
+}
+
+fn parse_verifier(s: &str) -> Result<SearchVerifier, String> {
+    SearchVerifier::parse(s).ok_or_else(|| format!("expected prm or likelihood, got {s:?}"))
 }
 
 #[derive(Subcommand)]

@@ -154,6 +154,7 @@ pub fn search(a: &SearchArgs, dirs: &Dirs, merge_only: bool) -> Result<()> {
         split: a.split.clone(),
         questions: a.questions,
         labels: a.labels,
+        verifier: a.verifier,
     };
     run_one(dirs, &a.preset, a.force, a.shard, merge_only, |p| {
         Ok(boxed(SearchRunStage::new(p, opts)?))

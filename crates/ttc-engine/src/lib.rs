@@ -9,6 +9,7 @@
 //! - [`step_scorer`]: a PRM / ORM scoring whole (prompt, steps) items;
 //! - [`likelihood_scorer`]: the policy's own likelihood of each step prefix, a verifier
 //!   that trains nothing (the PRM's baseline);
+//! - [`likelihood_verifier`]: the same likelihood as a search `Verifier` (per-node caches);
 //! - [`layout_forward`]: many token layouts through a model, prompts shared;
 //! - [`prm_verifier`]: a PRM as a search `Verifier`, reusing its parent's cache;
 //! - [`search_adapters`]: the policy as a search `Generator`, the PRM as a `Verifier`,
@@ -17,6 +18,7 @@
 pub mod error;
 pub mod layout_forward;
 pub mod likelihood_scorer;
+pub mod likelihood_verifier;
 pub mod mc_labels;
 pub mod prefill;
 pub mod prm_format;

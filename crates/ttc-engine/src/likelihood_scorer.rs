@@ -22,17 +22,7 @@ pub struct LikelihoodScorer<'m> {
 impl<'m> LikelihoodScorer<'m> {
     /// A scorer over a causal LM (`model` with its tokenizer) in the policy's `prompt`.
     pub fn new(model: &'m dyn Decoder, tok: &'m Tokenizer, prompt: PromptTemplate) -> Result<Self> {
-        if model.remote().is_some() {
-            return Err(Error::Input(
-                "the policy's likelihood needs its logits; a model on a server returns none".into(),
-            ));
-        }
-        if model.head_outputs() < 2 {
-            return Err(Error::Input(format!(
-                "the policy's likelihood needs a causal LM; this model has a {}-label score head",
-                model.head_outputs()
-            )));
-        }
+        require_logits(model)?;
         Ok(LikelihoodScorer {
             engine: Engine::new(model, tok)?.with_prompt(prompt),
             max_rows: rows_for_vocab(model.head_outputs()),
@@ -94,14 +84,31 @@ impl<'m> LikelihoodScorer<'m> {
     }
 }
 
+/// The likelihood reads a causal LM's logits: a model on a server returns none, and a
+/// score-head model has no vocabulary.
+pub(crate) fn require_logits(model: &dyn Decoder) -> Result<()> {
+    if model.remote().is_some() {
+        return Err(Error::Input(
+            "the policy's likelihood needs its logits; a model on a server returns none".into(),
+        ));
+    }
+    if model.head_outputs() < 2 {
+        return Err(Error::Input(format!(
+            "the policy's likelihood needs a causal LM; this model has a {}-label score head",
+            model.head_outputs()
+        )));
+    }
+    Ok(())
+}
+
 /// Logits come back for every row: at most 64M floats a forward (256 MiB) — 4 096 rows of
 /// ttc's 320-token vocabulary, 441 of Qwen2's 152k — and at least 64 rows.
-fn rows_for_vocab(vocab: usize) -> usize {
+pub(crate) fn rows_for_vocab(vocab: usize) -> usize {
     ((64usize << 20) / vocab.max(1)).clamp(64, 4096)
 }
 
 /// `log softmax(logits)[index]`, in f64.
-fn log_softmax_at(logits: &[f32], index: usize) -> f64 {
+pub(crate) fn log_softmax_at(logits: &[f32], index: usize) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let sum: f64 = logits.iter().map(|&x| (x as f64 - max).exp()).sum();
     logits[index] as f64 - max - sum.ln()
@@ -110,7 +117,7 @@ fn log_softmax_at(logits: &[f32], index: usize) -> f64 {
 /// Per step ending at token `reads[k]`: `exp(mean log p)` of tokens `first..=reads[k]`,
 /// where `log_probs[j]` is token `first + j`'s (steps past the scored tokens take what
 /// was scored).
-fn step_scores(log_probs: &[f64], first: usize, reads: &[usize]) -> Vec<f32> {
+pub(crate) fn step_scores(log_probs: &[f64], first: usize, reads: &[usize]) -> Vec<f32> {
     let mut prefix = Vec::with_capacity(log_probs.len() + 1);
     prefix.push(0.0);
     for lp in log_probs {

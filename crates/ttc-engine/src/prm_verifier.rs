@@ -17,7 +17,7 @@ use ttc_search::{Error, Result, ScoreRequest, Scored, Verifier};
 use crate::prm_format::{PrmFormat, PrmReader, ReadLayout};
 
 /// A cached sequence and the tokens it holds.
-type Cached = (KvCache, Vec<u32>);
+pub(crate) type Cached = (KvCache, Vec<u32>);
 
 /// A PRM as a [`Verifier`].
 pub struct PrmVerifier<'m> {
@@ -32,12 +32,12 @@ pub struct PrmVerifier<'m> {
     pub max_rows: usize,
 }
 
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Backend(Box::new(e))
 }
 
 /// A fork of `base` holding its tokens in common with `tokens`, at most `limit`.
-fn reuse(base: &mut Cached, tokens: &[u32], limit: usize) -> Option<(KvCache, usize)> {
+pub(crate) fn reuse(base: &mut Cached, tokens: &[u32], limit: usize) -> Option<(KvCache, usize)> {
     let c = base
         .1
         .iter()
@@ -80,39 +80,55 @@ impl<'m> PrmVerifier<'m> {
             .map(String::as_str)
             .ok_or_else(|| Error::Input(format!("no question {q} (have {})", self.problems.len())))
     }
+}
 
-    /// Compute the shared prefixes of questions that have none yet; returns the tokens
-    /// computed per question.
-    fn ensure_roots(
-        &mut self,
-        reqs: &[ScoreRequest<'_>],
-        layouts: &[Option<ReadLayout>],
-    ) -> Result<HashMap<usize, usize>> {
-        let model = self.engine.model;
-        let max_pos = model.max_positions();
-        let mut missing: Vec<(usize, Vec<u32>)> = Vec::new();
-        for (r, l) in reqs.iter().zip(layouts) {
-            let Some(l) = l else { continue };
-            let n = l.shared.min(max_pos.saturating_sub(1));
-            if n > 0
-                && !self.roots.contains_key(&r.question)
-                && missing.iter().all(|(q, _)| *q != r.question)
-            {
-                missing.push((r.question, l.tokens[..n].to_vec()));
-            }
+/// Prefill, into `roots`, the first `len(layout)` tokens of each question's layout that has
+/// no root yet; returns the tokens computed per question.
+pub(crate) fn prefill_roots(
+    model: &dyn ttc_model::decoder::Decoder,
+    roots: &mut HashMap<usize, Cached>,
+    reqs: &[ScoreRequest<'_>],
+    layouts: &[Option<ReadLayout>],
+    len: impl Fn(&ReadLayout) -> usize,
+    max_rows: usize,
+) -> Result<HashMap<usize, usize>> {
+    let mut missing: Vec<(usize, Vec<u32>)> = Vec::new();
+    for (r, l) in reqs.iter().zip(layouts) {
+        let Some(l) = l else { continue };
+        let n = len(l).min(l.tokens.len());
+        if n > 0
+            && !roots.contains_key(&r.question)
+            && missing.iter().all(|(q, _)| *q != r.question)
+        {
+            missing.push((r.question, l.tokens[..n].to_vec()));
         }
-        let mut cost = HashMap::new();
-        if missing.is_empty() {
-            return Ok(cost);
-        }
-        let seqs: Vec<&[u32]> = missing.iter().map(|(_, t)| t.as_slice()).collect();
-        let caches = crate::prefill::prefill(model, &seqs, self.max_rows).map_err(backend)?;
-        for ((q, t), c) in missing.into_iter().zip(caches) {
-            cost.insert(q, t.len());
-            self.roots.insert(q, (c, t));
-        }
-        Ok(cost)
     }
+    let mut cost = HashMap::new();
+    if missing.is_empty() {
+        return Ok(cost);
+    }
+    let seqs: Vec<&[u32]> = missing.iter().map(|(_, t)| t.as_slice()).collect();
+    let caches = crate::prefill::prefill(model, &seqs, max_rows).map_err(backend)?;
+    for ((q, t), c) in missing.into_iter().zip(caches) {
+        cost.insert(q, t.len());
+        roots.insert(q, (c, t));
+    }
+    Ok(cost)
+}
+
+/// One empty [`Scored`] per request, each question's root cost charged to its first.
+pub(crate) fn charged(reqs: &[ScoreRequest<'_>], root_cost: &HashMap<usize, usize>) -> Vec<Scored> {
+    let mut seen = std::collections::HashSet::new();
+    reqs.iter()
+        .map(|r| Scored {
+            scores: Vec::new(),
+            computed_tokens: if seen.insert(r.question) {
+                root_cost.get(&r.question).copied().unwrap_or(0)
+            } else {
+                0
+            },
+        })
+        .collect()
 }
 
 impl Verifier for PrmVerifier<'_> {
@@ -129,20 +145,16 @@ impl Verifier for PrmVerifier<'_> {
                 Ok(Some(self.reader.layout(&self.engine, p, r.steps)?))
             })
             .collect::<Result<Vec<_>>>()?;
-        let root_cost = self.ensure_roots(reqs, &layouts)?;
-        let mut out: Vec<Scored> = reqs
-            .iter()
-            .map(|_| Scored {
-                scores: Vec::new(),
-                computed_tokens: 0,
-            })
-            .collect();
-        let mut charged = std::collections::HashSet::new();
-        for (r, o) in reqs.iter().zip(out.iter_mut()) {
-            if charged.insert(r.question) {
-                o.computed_tokens += root_cost.get(&r.question).copied().unwrap_or(0);
-            }
-        }
+        let max_rows = self.max_rows;
+        let root_cost = prefill_roots(
+            model,
+            &mut self.roots,
+            reqs,
+            &layouts,
+            |l| l.shared.min(max_pos.saturating_sub(1)),
+            max_rows,
+        )?;
+        let mut out = charged(reqs, &root_cost);
         let width = model.head_outputs();
         let mut i = 0;
         while i < reqs.len() {

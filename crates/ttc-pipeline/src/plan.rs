@@ -129,6 +129,7 @@ fn search_args(r: &crate::preset::SearchRun, n: usize) -> SearchArgs {
         split: "test".into(),
         questions: None,
         labels: None,
+        verifier: r.verifier,
     }
 }
 

@@ -181,6 +181,31 @@ impl StrategyName {
     }
 }
 
+/// What scores a search's steps (`[[search.runs]] verifier`, `ttc search --verifier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SearchVerifier {
+    /// The PRM (the paper's verifier).
+    #[default]
+    Prm,
+    /// The policy's own likelihood of the steps, `exp(mean log p)` (trains nothing).
+    Likelihood,
+}
+
+impl SearchVerifier {
+    pub fn parse(s: &str) -> Option<SearchVerifier> {
+        match s {
+            "prm" => Some(SearchVerifier::Prm),
+            "likelihood" => Some(SearchVerifier::Likelihood),
+            _ => None,
+        }
+    }
+
+    pub fn is_prm(&self) -> bool {
+        *self == SearchVerifier::Prm
+    }
+}
+
 /// `[problems]`: JSONL files with `problem, solution, answer, subject, level, unique_id`
 /// rows (MATH-500's schema); paths relative to the preset file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -299,6 +324,9 @@ pub struct SearchRun {
     /// Drop candidates whose text repeats an earlier candidate's.
     #[serde(default)]
     pub dedup: bool,
+    /// What scores the steps: `prm` (the default) or `likelihood` (the policy's own).
+    #[serde(default, skip_serializing_if = "SearchVerifier::is_prm")]
+    pub verifier: SearchVerifier,
 }
 
 fn default_lookahead() -> usize {

@@ -137,7 +137,7 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
             };
             let words = ["beam better", "best-of-N better", "not significant"];
             let (v, d) = claim(beam, "weighted-bon", n, words);
-            findings.push(vec![format!("{beam} vs weighted best-of-{n}"), v, d]);
+            findings.push(vec![format!("{beam} vs PRM-weighted best-of-{n}"), v, d]);
         }
     }
 

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use ttc_core::manifest::Manifest;
 use ttc_data::rows::SearchRow;
 use ttc_data::shards::Parts;
+use ttc_engine::likelihood_verifier::LikelihoodVerifier;
 use ttc_engine::search_adapters::{PolicyGenerator, PrmVerifier};
 use ttc_model::generate::Engine;
 use ttc_search::select::Aggregation;
@@ -19,7 +20,7 @@ use ttc_task::tokenizer::PromptTemplate;
 use crate::checkpoint::load_model;
 use crate::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::parts::run_parts;
-use crate::preset::{LabelKind, Preset, SearchStage};
+use crate::preset::{LabelKind, Preset, SearchStage, SearchVerifier};
 
 use crate::stage::{Ctx, Stage};
 
@@ -42,6 +43,8 @@ pub struct SearchArgs {
     /// Search over the PRM trained on these labels (an ablation's, `prm-<labels>/`, when
     /// they are not the preset's).
     pub labels: Option<LabelKind>,
+    /// What scores the steps: the PRM or the policy's own likelihood.
+    pub verifier: SearchVerifier,
 }
 
 pub struct SearchRunStage {
@@ -78,6 +81,9 @@ impl SearchRunStage {
         crate::preset::nonzero("search", "chunk", Some(section.chunk))?;
         crate::preset::nonzero("search", "questions", args.questions.or(section.questions))?;
         let ablation = crate::preset::prm_ablation(preset, args.labels);
+        if !args.verifier.is_prm() && args.labels.is_some() {
+            bail!("search: `labels` picks a PRM; the likelihood verifier uses none");
+        }
         Ok(SearchRunStage {
             ablation,
             args,
@@ -100,11 +106,27 @@ impl SearchRunStage {
         if let Some(a) = self.ablation {
             l += &format!("-prm-{}", a.name());
         }
+        if !self.args.verifier.is_prm() {
+            l += "-likelihood";
+        }
         l
     }
 
-    fn needs_prm(&self) -> bool {
+    fn needs_verifier(&self) -> bool {
         self.strategy != Strategy::Majority
+    }
+
+    fn needs_prm(&self) -> bool {
+        self.needs_verifier() && self.args.verifier.is_prm()
+    }
+
+    /// The strategy as rows name it: searches over the likelihood are another strategy.
+    fn strategy_label(&self) -> String {
+        let mut l = self.strategy.label();
+        if !self.args.verifier.is_prm() {
+            l += "-likelihood";
+        }
+        l
     }
 }
 
@@ -120,13 +142,18 @@ impl Stage for SearchRunStage {
         let mut section = serde_json::to_value(&self.section).expect("serializes");
         // The runs list is the plan's business, not this search's.
         section.as_object_mut().map(|m| m.remove("runs"));
-        serde_json::json!({
+        let mut c = serde_json::json!({
             "search": section,
             "strategy": self.strategy,
             "cfg": self.cfg,
             "split": self.args.split,
             "questions": self.args.questions.or(self.section.questions),
-        })
+        });
+        // Absent for the PRM, so the records of earlier runs stay valid.
+        if !self.args.verifier.is_prm() {
+            c["verifier"] = serde_json::json!(self.args.verifier);
+        }
+        c
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![layout.split_file(&self.args.split)];
@@ -137,11 +164,11 @@ impl Stage for SearchRunStage {
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        [
-            prompt_files(&layout.policy_dir(false)),
-            prompt_files(&layout.prm_dir(self.ablation)),
-        ]
-        .concat()
+        let mut i = prompt_files(&layout.policy_dir(false));
+        if self.args.verifier.is_prm() {
+            i.extend(prompt_files(&layout.prm_dir(self.ablation)));
+        }
+        i
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
         vec![
@@ -166,6 +193,9 @@ impl Stage for SearchRunStage {
         if let Some(l) = self.ablation {
             c += &format!(" --labels {}", l.name());
         }
+        if !a.verifier.is_prm() {
+            c += " --verifier likelihood";
+        }
         c
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
@@ -175,7 +205,9 @@ impl Stage for SearchRunStage {
         let agg_name = self.aggregation.name();
         let cfg = self.cfg.clone();
         let pdir = ctx.layout.policy_dir(false);
-        let needs_prm = strategy != Strategy::Majority;
+        let needs_prm = self.needs_prm();
+        let likelihood = self.needs_verifier() && !self.args.verifier.is_prm();
+        let strategy_label = self.strategy_label();
         let mdir = ctx.layout.prm_dir(self.ablation);
         let split_path = ctx.layout.split_file(&a.split);
         let mut problems = load_problems(&split_path)?;
@@ -209,7 +241,7 @@ impl Stage for SearchRunStage {
         let complete = run_parts(ctx, &parts, "search", |_, r| {
             let mut generator =
                 PolicyGenerator::new(&engine, texts.clone(), cfg.temperature, cfg.top_p);
-            let mut verifier = match &prm {
+            let mut prm_verifier = match &prm {
                 Some((m, t)) => Some(PrmVerifier::with_format(
                     Engine::new(m.as_ref(), t)?.with_prompt(prm_prompt.clone()),
                     texts.clone(),
@@ -217,8 +249,18 @@ impl Stage for SearchRunStage {
                 )?),
                 None => None,
             };
+            let mut likelihood_verifier = if likelihood {
+                let e = Engine::new(policy.as_ref(), &tok)?.with_prompt(engine.prompt().clone());
+                Some(LikelihoodVerifier::new(e, texts.clone())?)
+            } else {
+                None
+            };
             let qs: Vec<usize> = r.collect();
-            let ver = verifier.as_mut().map(|v| v as &mut dyn Verifier);
+            let ver = match (&mut prm_verifier, &mut likelihood_verifier) {
+                (Some(v), _) => Some(v as &mut dyn Verifier),
+                (None, Some(v)) => Some(v as &mut dyn Verifier),
+                (None, None) => None,
+            };
             let outcomes = ttc_search::run(&strategy, &cfg, &qs, &mut generator, ver)?;
             Ok(outcomes
                 .into_iter()
@@ -230,7 +272,7 @@ impl Stage for SearchRunStage {
                         question_id: p.unique_id.clone(),
                         question_index: o.question as u32,
                         level: p.level,
-                        strategy: strategy.label(),
+                        strategy: strategy_label.clone(),
                         width: match strategy {
                             Strategy::Beam { width, .. } | Strategy::Dvts { width } => width as u32,
                             _ => 0,
@@ -276,7 +318,7 @@ impl Stage for SearchRunStage {
             sum(|r| r.verifier_tokens),
         );
         let summary = serde_json::json!({
-            "strategy": strategy.label(), "n": cfg.n, "aggregation": agg_name,
+            "strategy": strategy_label.clone(), "n": cfg.n, "aggregation": agg_name,
             "split": a.split, "questions": rows.len(),
             "accuracy": correct as f64 / n, "any_correct": any as f64 / n,
             "generated_tokens": generated, "computed_tokens": computed, "verifier_tokens": verifier,
@@ -296,7 +338,7 @@ impl Stage for SearchRunStage {
         println!("{summary}");
         eprintln!(
             "search: {} N={} on {} {} questions: accuracy {:.1}% (any solution right {:.1}%), {} generated / {} computed / {} verifier tokens, {:.0} tok/s; wrote {} in {:.1}s",
-            strategy.label(),
+            strategy_label,
             cfg.n,
             rows.len(),
             a.split,
