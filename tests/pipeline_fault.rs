@@ -357,8 +357,7 @@ fn likelihood_guided_search_is_another_strategy(dir: &Path) {
     );
     assert!(rows.iter().map(|r| r.verifier_tokens).sum::<u64>() > 0);
     let sweep: Vec<ttc_data::rows::SweepRow> =
-        ttc_core::table::read_parquet(&dir.join("reports/smoke/analysis/sweep/rows.parquet"))
-            .unwrap();
+        ttc_core::table::read_parquet(&dir.join("reports/smoke/sweep/rows.parquet")).unwrap();
     assert!(sweep.iter().any(|r| r.strategy == "beam-m2-likelihood"));
     let report = std::fs::read_to_string(dir.join("reports/smoke/report.md")).unwrap();
     assert!(report.contains("beam-m2-likelihood"), "{report}");

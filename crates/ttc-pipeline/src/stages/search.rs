@@ -235,6 +235,24 @@ impl Stage for SearchRunStage {
         } else {
             None
         };
+        // The likelihood reads the policy's logits on the verifier's engine; a server
+        // returns none, so a policy served remotely is scored from its local checkpoint on
+        // the CPU (the same weights: the same scores as an in-process run).
+        let likelihood_model = if likelihood {
+            let mut spec = st.verifier_engine.clone().unwrap_or_default();
+            if spec.backend == ttc_model::engine_spec::BackendKind::Openai {
+                eprintln!(
+                    "search: the likelihood verifier runs the policy's checkpoint on the local CPU (a server returns no logits)"
+                );
+                spec = ttc_model::engine_spec::EngineSpec::cpu();
+            }
+            // The generator's own model when the engines agree (no second copy).
+            (spec != policy_spec)
+                .then(|| load_model(&pdir, &spec))
+                .transpose()?
+        } else {
+            None
+        };
         let texts: Vec<String> = problems.iter().map(|p| p.problem.clone()).collect();
         let file = out.join("results.parquet");
         let parts = Parts::open(&file, st.chunk, problems.len(), &ctx.fingerprint)?;
@@ -250,7 +268,11 @@ impl Stage for SearchRunStage {
                 None => None,
             };
             let mut likelihood_verifier = if likelihood {
-                let e = Engine::new(policy.as_ref(), &tok)?.with_prompt(engine.prompt().clone());
+                let (m, t) = match &likelihood_model {
+                    Some((m, t)) => (m.as_ref(), t),
+                    None => (policy.as_ref(), &tok),
+                };
+                let e = Engine::new(m, t)?.with_prompt(engine.prompt().clone());
                 Some(LikelihoodVerifier::new(e, texts.clone())?)
             } else {
                 None
