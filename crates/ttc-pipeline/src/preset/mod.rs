@@ -12,7 +12,9 @@ use ttc_task::tokenizer::TokenizerConfig;
 use ttc_train::sft::SftConfig;
 
 mod revision;
+mod search_verifier;
 pub use revision::{ChainStage, OrmConfig, RevisionConfig};
+pub use search_verifier::SearchVerifier;
 
 /// A whole run's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,31 +180,6 @@ impl StrategyName {
             StrategyName::Lookahead => "lookahead",
             StrategyName::Dvts => "dvts",
         }
-    }
-}
-
-/// What scores a search's steps (`[[search.runs]] verifier`, `ttc search --verifier`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SearchVerifier {
-    /// The PRM (the paper's verifier).
-    #[default]
-    Prm,
-    /// The policy's own likelihood of the steps, `exp(mean log p)` (trains nothing).
-    Likelihood,
-}
-
-impl SearchVerifier {
-    pub fn parse(s: &str) -> Option<SearchVerifier> {
-        match s {
-            "prm" => Some(SearchVerifier::Prm),
-            "likelihood" => Some(SearchVerifier::Likelihood),
-            _ => None,
-        }
-    }
-
-    pub fn is_prm(&self) -> bool {
-        *self == SearchVerifier::Prm
     }
 }
 

@@ -1,0 +1,28 @@
+//! `[[search.runs]] verifier` / `ttc search --verifier`: what scores a search's steps.
+
+use serde::{Deserialize, Serialize};
+
+/// What scores a search's steps (`[[search.runs]] verifier`, `ttc search --verifier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SearchVerifier {
+    /// The PRM (the paper's verifier).
+    #[default]
+    Prm,
+    /// The policy's own likelihood of the steps, `exp(mean log p)` (trains nothing).
+    Likelihood,
+}
+
+impl SearchVerifier {
+    pub fn parse(s: &str) -> Option<SearchVerifier> {
+        match s {
+            "prm" => Some(SearchVerifier::Prm),
+            "likelihood" => Some(SearchVerifier::Likelihood),
+            _ => None,
+        }
+    }
+
+    pub fn is_prm(&self) -> bool {
+        *self == SearchVerifier::Prm
+    }
+}
