@@ -94,7 +94,19 @@ fn sweep_bins_and_compute_optimal_from_scored_samples() {
         let o = ttc(root, args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
     };
-    run(&["eval", "sweep", "--preset", &p, "--seeds", "3"]);
+    // A search directory the preset does not run (left by an earlier preset, or run by
+    // hand): the sweep names it and does not read it — its fingerprint could not cover it.
+    let stray = root.join("reports/a/search/beam-m4-n4-last");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("results.parquet"), b"not parquet").unwrap();
+    let o = ttc(root, &["eval", "sweep", "--preset", &p, "--seeds", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("left out 1 search result(s) not in the preset's [[search.runs]]")
+            && stderr(&o).contains("beam-m4-n4-last"),
+        "{}",
+        stderr(&o)
+    );
     let csv = std::fs::read_to_string(root.join("reports/a/sweep/accuracy.csv")).unwrap();
     let acc = |s: &str, n: &str| -> f64 {
         csv.lines()

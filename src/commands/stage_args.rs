@@ -212,8 +212,9 @@ pub enum EvalCommand {
     /// at chain lengths 1, 2, 4, …. Writes reports/<run>/revisions/selection.csv.
     Revisions(PresetArgs),
     /// Accuracy against budget N = 1, 2, 4, … : majority / best-of-N / weighted best-of-N
-    /// over random subsets of the test samples (several seeds), plus every `ttc search`
-    /// result. Writes reports/<run>/sweep/{rows.parquet, accuracy.csv} (95% intervals).
+    /// over random subsets of the test samples (several seeds), plus the results of the
+    /// preset's `[[search.runs]]` (other search directories are named and left out). Writes
+    /// reports/<run>/sweep/{rows.parquet, accuracy.csv} (95% intervals).
     Sweep(AnalysisFlags),
     /// Difficulty bins of the test questions: oracle pass@1 over the test samples and the
     /// PRM's mean final score (predicted), each cut into quantile bins (1 = easiest).

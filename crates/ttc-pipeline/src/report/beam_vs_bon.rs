@@ -95,25 +95,48 @@ pub fn beam_vs_bon(
         "Each tree search minus weighted best-of-N, in points, per oracle bin: the paired difference over the bin's questions and its bootstrap 95% interval (▲ search ahead, ▼ behind; no mark: not significant).".into(),
     ));
     b.push(Block::Table { header, rows });
-    // The paper's pattern, for beam search: its smallest and largest budget.
-    let Some(beam) = searches.iter().find(|s| s.starts_with("beam")) else {
-        return;
-    };
-    let beam_ns: Vec<u32> = budgets_of(beam).intersection(&base).copied().collect();
+    // The paper's pattern, for each beam search (one per verifier): its smallest and
+    // largest budget.
+    for beam in searches.iter().filter(|s| s.starts_with("beam")) {
+        beam_claims(
+            sweep,
+            bin_of,
+            beam,
+            &budgets_of(beam),
+            &base,
+            seed,
+            findings,
+        );
+    }
+    verifier_findings(sweep, &searches, &budgets_of, seed, findings);
+}
+
+/// The paper's two claims for one beam search, each decided on its paired interval.
+fn beam_claims(
+    sweep: &[SweepRow],
+    bin_of: &BTreeMap<&str, u8>,
+    beam: &str,
+    budgets: &BTreeSet<u32>,
+    base: &BTreeSet<u32>,
+    seed: u64,
+    findings: &mut Vec<Vec<String>>,
+) {
+    let beam_ns: Vec<u32> = budgets.intersection(base).copied().collect();
     let (Some(&lo_n), Some(&hi_n)) = (beam_ns.first(), beam_ns.last()) else {
         return;
     };
+    let by = verifier_of(beam);
     let claims = [
         (
             format!(
-                "beam search beats best-of-N at a low budget on medium questions (bins 2–3, N={lo_n})"
+                "beam search{by} beats best-of-N at a low budget on medium questions (bins 2–3, N={lo_n})"
             ),
             on_bins(sweep, bin_of, &[2, 3], beam, lo_n, seed),
             ["holds", "does not hold", "not significant"],
         ),
         (
             format!(
-                "best-of-N beats beam search at a high budget on easy questions (bin 1, N={hi_n})"
+                "best-of-N beats beam search{by} at a high budget on easy questions (bin 1, N={hi_n})"
             ),
             on_bins(sweep, bin_of, &[1], beam, hi_n, seed),
             // Here the claim is that beam is behind.
@@ -132,5 +155,129 @@ pub fn beam_vs_bon(
             v.into(),
             format!("{beam} − weighted BoN: {}", p.describe()),
         ]);
+    }
+}
+
+/// " (guided by the policy's likelihood)" for a likelihood-guided search; "" for the PRM's.
+fn verifier_of(search: &str) -> &'static str {
+    if search.ends_with(LIKELIHOOD) {
+        " (guided by the policy's likelihood)"
+    } else {
+        ""
+    }
+}
+
+/// How a search over the policy's likelihood is named beside the same search over the PRM.
+const LIKELIHOOD: &str = "-likelihood";
+
+/// For each search run with both verifiers: the likelihood-guided one minus the PRM-guided
+/// one at each budget both ran, over all questions — which verifier the search needs.
+fn verifier_findings(
+    sweep: &[SweepRow],
+    searches: &BTreeSet<&str>,
+    budgets_of: &dyn Fn(&str) -> BTreeSet<u32>,
+    seed: u64,
+    findings: &mut Vec<Vec<String>>,
+) {
+    for lk in searches.iter().filter(|s| s.ends_with(LIKELIHOOD)) {
+        let prm = &lk[..lk.len() - LIKELIHOOD.len()];
+        if !searches.contains(prm) {
+            continue;
+        }
+        for n in budgets_of(lk).intersection(&budgets_of(prm)) {
+            let Some(p) = compare(sweep, lk, prm, *n, seed) else {
+                continue;
+            };
+            let v = match p.verdict() {
+                Verdict::Ahead => "the likelihood is ahead",
+                Verdict::Behind => "the PRM is ahead",
+                Verdict::NotSignificant => "not significant",
+            };
+            findings.push(vec![
+                format!("{prm} guided by the policy's likelihood vs by the PRM (N={n})"),
+                v.into(),
+                format!("{lk} − {prm}: {}", p.describe()),
+            ]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `q` questions per bin 1–3; `right(strategy, bin, i)` says if question i is solved.
+    fn sweep(right: impl Fn(&str, u8, usize) -> bool) -> (Vec<SweepRow>, Vec<(String, u8)>) {
+        let mut rows = Vec::new();
+        let mut bins = Vec::new();
+        for bin in 1..=3u8 {
+            for i in 0..20 {
+                let q = format!("b{bin}q{i}");
+                bins.push((q.clone(), bin));
+                for s in ["weighted-bon", "beam-m4", "beam-m4-likelihood"] {
+                    for n in [4u32, 16] {
+                        rows.push(SweepRow {
+                            question_id: q.clone(),
+                            level: bin,
+                            strategy: s.into(),
+                            n,
+                            seed: 0,
+                            correct: right(s, bin, i),
+                            generations: u64::from(n),
+                            generated_tokens: 0,
+                            verifier_tokens: 0,
+                            flops: 0.0,
+                        });
+                    }
+                }
+            }
+        }
+        (rows, bins)
+    }
+
+    #[test]
+    fn each_verifier_gets_its_claims_and_the_verifiers_are_compared() {
+        // BoN solves half of each bin; the PRM's beam a quarter; the likelihood's beam all of
+        // bins 2–3 and half of bin 1.
+        let (rows, bins) = sweep(|s, bin, i| match s {
+            "weighted-bon" => i % 2 == 0,
+            "beam-m4" => i % 4 == 0,
+            _ => bin > 1 || i % 2 == 0,
+        });
+        let bin_of: BTreeMap<&str, u8> = bins.iter().map(|(q, b)| (q.as_str(), *b)).collect();
+        let (mut blocks, mut findings) = (Vec::new(), Vec::new());
+        beam_vs_bon(&rows, &bin_of, 7, &mut blocks, &mut findings);
+        let verdict = |claim: &str| -> &str {
+            let f = findings.iter().find(|f| f[0] == claim);
+            f.unwrap_or_else(|| panic!("no finding {claim:?} in {findings:?}"))[1].as_str()
+        };
+        let medium = "beats best-of-N at a low budget on medium questions (bins 2–3, N=4)";
+        assert_eq!(verdict(&format!("beam search {medium}")), "does not hold");
+        assert_eq!(
+            verdict(&format!(
+                "beam search (guided by the policy's likelihood) {medium}"
+            )),
+            "holds"
+        );
+        let easy = "at a high budget on easy questions (bin 1, N=16)";
+        assert_eq!(
+            verdict(&format!("best-of-N beats beam search {easy}")),
+            "holds"
+        );
+        assert_eq!(
+            verdict(&format!(
+                "best-of-N beats beam search (guided by the policy's likelihood) {easy}"
+            )),
+            "not significant"
+        );
+        for n in [4, 16] {
+            assert_eq!(
+                verdict(&format!(
+                    "beam-m4 guided by the policy's likelihood vs by the PRM (N={n})"
+                )),
+                "the likelihood is ahead"
+            );
+        }
+        assert_eq!(findings.len(), 6, "{findings:?}");
     }
 }

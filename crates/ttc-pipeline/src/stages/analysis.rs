@@ -22,10 +22,12 @@ use crate::stage::{Ctx, Stage};
 pub use crate::preset::AnalysisSection as AnalysisArgs;
 
 /// `ttc eval sweep`: majority / best-of-N / weighted best-of-N at every budget over seeded
-/// subsets of the test samples, plus every search result.
+/// subsets of the test samples, plus the results of the preset's `[[search.runs]]`.
 pub struct SweepStage {
     args: AnalysisArgs,
-    /// The plan's searches (`reports/<run>/search/<label>/`), read when present.
+    /// The plan's searches (`reports/<run>/search/<label>/`): the only ones read, so the
+    /// fingerprint covers every row (a directory left by a run since removed from the
+    /// preset, or a search run by hand, is named and left out).
     searches: Vec<String>,
 }
 
@@ -98,7 +100,7 @@ impl Stage for SweepStage {
         "eval sweep".into()
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
-        sweep(&self.args, ctx)
+        sweep(&self.args, &self.searches, ctx)
     }
 }
 
@@ -178,8 +180,8 @@ pub fn params(dir: &std::path::Path) -> Result<f64> {
 }
 
 /// Majority / best-of-N / weighted best-of-N at every budget 1, 2, 4, … up to the samples
-/// per question, over `seeds` random subsets each; plus every `ttc search` result.
-fn sweep(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
+/// per question, over `seeds` random subsets each; plus the `searches` (the preset's runs).
+fn sweep(a: &AnalysisArgs, searches: &[String], ctx: &Ctx) -> Result<()> {
     let scored = scored_samples(ctx)?;
     let samples: Vec<ttc_data::rows::SampleRow> =
         ttc_core::table::read_parquet(&ctx.layout.samples_dir("test").join("samples.parquet"))?;
@@ -195,18 +197,19 @@ fn sweep(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
     };
     let prompts = prompt_tokens(ctx)?;
     let (mut rows, budgets) = sampled_rows(&scored, &tokens, &prompts, a.seeds, sizes);
-    // Tree searches: every finished `ttc search` run of this preset.
     let sdir = ctx.layout.search_dir();
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(&sdir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path().join("results.parquet")))
-                .collect()
-        })
-        .unwrap_or_default();
-    runs.sort();
-    for f in runs.into_iter().filter(|f| f.exists()) {
+    for label in searches {
+        let f = sdir.join(label).join("results.parquet");
         let rs: Vec<SearchRow> = ttc_core::table::read_parquet(&f)?;
         rows.extend(search_rows(rs));
+    }
+    let ignored = undeclared_searches(&sdir, searches);
+    if !ignored.is_empty() {
+        eprintln!(
+            "eval sweep: left out {} search result(s) not in the preset's [[search.runs]] (add a run to include one): {}",
+            ignored.len(),
+            ignored.join(", ")
+        );
     }
     let out = ctx.layout.report_dir().join("sweep");
     ttc_core::table::write_parquet(&out.join("rows.parquet"), &rows)?;
@@ -226,6 +229,21 @@ fn sweep(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
         eprintln!("  {l}");
     }
     Ok(())
+}
+
+/// Search results under `dir` whose label is not one of `searches`, sorted.
+fn undeclared_searches(dir: &std::path::Path, searches: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("results.parquet").exists())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|l| !searches.contains(l))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
 }
 
 /// Each test question's prompt tokens for the policy and for the PRM, in each model's own
