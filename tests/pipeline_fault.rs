@@ -252,6 +252,23 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
         f1.is_null() || (0.0..=1.0).contains(&f1.as_f64().unwrap()),
         "{lk}"
     );
+    // Its scores of the test samples sit beside the PRM's: one row per sample, the same
+    // samples and steps, and scores that are probabilities.
+    let rows = |f: &str| -> Vec<ttc_data::rows::ScoredSample> {
+        ttc_core::table::read_parquet(&dir.join("reports/smoke/prm-truth").join(f)).unwrap()
+    };
+    let (prm_rows, lk_rows) = (rows("scores.parquet"), rows("likelihood_scores.parquet"));
+    assert_eq!(prm_rows.len(), lk_rows.len());
+    for (p, l) in prm_rows.iter().zip(&lk_rows) {
+        assert_eq!(
+            (&p.question_id, p.sample_id, p.step_scores.len()),
+            (&l.question_id, l.sample_id, l.step_scores.len())
+        );
+        assert!(
+            l.step_scores.iter().all(|s| (0.0..=1.0).contains(s)),
+            "{l:?}"
+        );
+    }
     // … and on the same one-slip pairs (same seed, same questions).
     assert_eq!(lk["slip_pairs"]["pairs"], pairs["pairs"], "{lk}");
     for k in ["at_slip", "last_step"] {

@@ -20,8 +20,10 @@ use crate::stages::prm_eval::{
     first_error_over, judged_samples, last_step_auroc_per_question, steps_vs_truth, within_question,
 };
 
-/// The policy-likelihood block of `prm_eval.json`; `{"skipped": why}` where the policy gives
-/// no logits here (a model on a server). The first-error F1 needs `held_out` (the PRM's
+/// The policy-likelihood block of `prm_eval.json` and the test samples scored by the
+/// likelihood (the PRM's row type: `exp(mean log p)` up to each step's end) for
+/// `likelihood_scores.parquet`; `{"skipped": why}` and no rows where the policy gives no
+/// logits here (a model on a server). The first-error F1 needs `held_out` (the PRM's
 /// validation questions and their Monte Carlo labels) to calibrate on; `calibrated` is null
 /// without it.
 pub fn evaluate(
@@ -32,14 +34,14 @@ pub fn evaluate(
     prm_scored: &[ScoredSample],
     ns: &[usize],
     held_out: Option<&HeldOut>,
-) -> Result<serde_json::Value> {
+) -> Result<(serde_json::Value, Vec<ScoredSample>)> {
     let dir = ctx.layout.policy_dir(false);
     let (model, tok) = load_model(&dir, engine)?;
     let prompt = ttc_task::tokenizer::PromptTemplate::load(&dir)?;
     let scorer = match LikelihoodScorer::new(model.as_ref(), &tok, prompt) {
         Ok(s) => s,
         Err(e) if model.remote().is_some() => {
-            return Ok(serde_json::json!({ "skipped": e.to_string() }));
+            return Ok((serde_json::json!({ "skipped": e.to_string() }), Vec::new()));
         }
         Err(e) => return Err(anyhow::anyhow!("{}: {e}", dir.display())),
     };
@@ -71,7 +73,7 @@ pub fn evaluate(
         }
         None => None,
     };
-    Ok(serde_json::json!({
+    let block = serde_json::json!({
         "policy": dir.display().to_string(),
         "test_step_auroc_vs_true": ttc_train::prm::auroc(&step_scores, &step_ok),
         "calibrated": calibrated,
@@ -79,7 +81,8 @@ pub fn evaluate(
         "minus_prm_within_question_auroc": vs_prm,
         "selection": selection_table(&scored, ns),
         "slip_pairs": crate::slip_pairs::slip_pairs(&|i| scorer.score(i), split, seed)?,
-    }))
+    });
+    Ok((block, scored))
 }
 
 fn sigmoid(z: f64) -> f64 {

@@ -145,7 +145,7 @@ impl Stage for PrmEvalStage {
             .filter(|&n| n <= n_per_q)
             .collect();
         let sel = selection_table(&scored, &ns);
-        let likelihood = crate::policy_likelihood::evaluate(
+        let (likelihood, likelihood_scored) = crate::policy_likelihood::evaluate(
             ctx,
             &self.engine,
             &test_split,
@@ -158,6 +158,14 @@ impl Stage for PrmEvalStage {
         let t_ok_f: Vec<f32> = t_ok.iter().map(|&b| b as u8 as f32).collect();
         let cal_true = calibration(&t_sc, &t_ok_f, 10);
         ttc_core::table::write_parquet(&out.join("scores.parquet"), &scored)?;
+        if !likelihood_scored.is_empty() {
+            // For people and notebooks: the same rows as `scores.parquet`, scored by the
+            // policy's likelihood.
+            ttc_core::table::write_parquet(
+                &out.join("likelihood_scores.parquet"),
+                &likelihood_scored,
+            )?;
+        }
         ttc_core::table::write_csv(&out.join("selection.csv"), &sel)?;
         ttc_core::table::write_parquet(&out.join("calibration_mc.parquet"), &cal_mc)?;
         ttc_core::table::write_csv(&out.join("calibration_mc.csv"), &cal_mc)?;
