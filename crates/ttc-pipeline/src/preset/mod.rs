@@ -14,7 +14,7 @@ use ttc_train::sft::SftConfig;
 mod revision;
 mod search_verifier;
 pub use revision::{ChainStage, OrmConfig, RevisionConfig};
-pub use search_verifier::SearchVerifier;
+pub use search_verifier::{LIKELIHOOD_SUFFIX, SearchVerifier};
 
 /// A whole run's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]

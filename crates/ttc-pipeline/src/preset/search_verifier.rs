@@ -13,6 +13,10 @@ pub enum SearchVerifier {
     Likelihood,
 }
 
+/// How a search over the likelihood is named beside the same search over the PRM: its
+/// results directory and its rows' strategy end with this.
+pub const LIKELIHOOD_SUFFIX: &str = "-likelihood";
+
 impl SearchVerifier {
     pub fn parse(s: &str) -> Option<SearchVerifier> {
         match s {

@@ -8,6 +8,7 @@ use ttc_data::rows::SweepRow;
 use ttc_eval::paired::{Paired, Verdict, compare};
 
 use super::doc::Block;
+use crate::preset::LIKELIHOOD_SUFFIX as LIKELIHOOD;
 
 /// The baseline every tree search is compared with.
 const BASELINE: &str = "weighted-bon";
@@ -167,9 +168,6 @@ fn verifier_of(search: &str) -> &'static str {
     }
 }
 
-/// How a search over the policy's likelihood is named beside the same search over the PRM.
-const LIKELIHOOD: &str = "-likelihood";
-
 /// For each search run with both verifiers: the likelihood-guided one minus the PRM-guided
 /// one at each budget both ran, over all questions — which verifier the search needs.
 fn verifier_findings(
@@ -179,8 +177,10 @@ fn verifier_findings(
     seed: u64,
     findings: &mut Vec<Vec<String>>,
 ) {
-    for lk in searches.iter().filter(|s| s.ends_with(LIKELIHOOD)) {
-        let prm = &lk[..lk.len() - LIKELIHOOD.len()];
+    for lk in searches {
+        let Some(prm) = lk.strip_suffix(LIKELIHOOD) else {
+            continue;
+        };
         if !searches.contains(prm) {
             continue;
         }

@@ -107,7 +107,7 @@ impl SearchRunStage {
             l += &format!("-prm-{}", a.name());
         }
         if !self.args.verifier.is_prm() {
-            l += "-likelihood";
+            l += crate::preset::LIKELIHOOD_SUFFIX;
         }
         l
     }
@@ -124,7 +124,7 @@ impl SearchRunStage {
     fn strategy_label(&self) -> String {
         let mut l = self.strategy.label();
         if !self.args.verifier.is_prm() {
-            l += "-likelihood";
+            l += crate::preset::LIKELIHOOD_SUFFIX;
         }
         l
     }
