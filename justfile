@@ -57,6 +57,10 @@ policy preset=preset: (tokenizer preset)
 policy-large preset=preset: (tokenizer preset)
     {{ttc}} train policy --large --preset {{preset}}
 
+# Train the verifier (`[verifier]`: the policy trained on past itself) whose likelihood judges the policy's solutions (checkpoints/<run>/verifier/).
+verifier preset=preset: (policy preset)
+    {{ttc}} train verifier --preset {{preset}}
+
 # Policy samples of train questions (datasets/<run>/samples-train/).
 samples preset=preset: (policy preset)
     {{ttc}} sample --split train --preset {{preset}}

@@ -296,7 +296,7 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
         report.contains("reference above its one-slip copy"),
         "{report}"
     );
-    assert!(report.contains("the policy's own likelihood"), "{report}");
+    assert!(report.contains("the verifier's likelihood"), "{report}");
     assert_eq!(
         prm,
         std::fs::read(dir.join("checkpoints/smoke/prm/model.safetensors")).unwrap(),
@@ -355,10 +355,13 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
     assert!(err.contains("prm.slips = 1000000"), "{err}");
 }
 
-/// On a finished smoke run: the preset's beam search over the policy's likelihood wrote
+/// On a finished smoke run: the preset's beam search over the verifier's likelihood wrote
 /// its own results (its own strategy name, verifier tokens counted), the sweep and the
-/// report carry it beside the PRM's beam search, and it takes no PRM labels.
+/// report carry it beside the PRM's beam search, and it takes no PRM labels; the verifier
+/// was trained on from the policy; the sweep selects by the calibrated likelihood on the
+/// PRM's subsets; compute-optimal chooses within each verifier's methods.
 fn likelihood_guided_search_is_another_strategy(dir: &Path) {
+    verifier_is_trained_past_the_policy(dir);
     let rows: Vec<ttc_data::rows::SearchRow> = ttc_core::table::read_parquet(
         &dir.join("reports/smoke/search/beam-m2-n4-last-likelihood/results.parquet"),
     )
@@ -387,6 +390,93 @@ fn likelihood_guided_search_is_another_strategy(dir: &Path) {
     assert!(err.contains("the likelihood verifier uses none"), "{err}");
     let err = search(&["--verifier", "orm"]);
     assert!(err.contains("expected prm or likelihood"), "{err}");
+    // Best-of-N over the likelihood rides on the PRM's subsets: the same (question, N,
+    // seed) cells, the verifier's FLOPs on top of the policy's.
+    let cells = |s: &str| -> std::collections::BTreeSet<(String, u32, u64)> {
+        sweep
+            .iter()
+            .filter(|r| r.strategy == s)
+            .map(|r| (r.question_id.clone(), r.n, r.seed))
+            .collect()
+    };
+    assert!(!cells("weighted-bon").is_empty());
+    for s in ["bon-likelihood", "weighted-bon-likelihood"] {
+        assert_eq!(cells(s), cells("weighted-bon"), "{s}");
+    }
+    assert!(
+        sweep
+            .iter()
+            .filter(|r| r.strategy == "weighted-bon-likelihood")
+            .all(|r| r.verifier_tokens > 0 && r.flops > 0.0)
+    );
+    // One compute-optimal pool per verifier, each against its own weighted best-of-N.
+    let eff: Vec<ttc_data::rows::EfficiencyRow> = ttc_core::table::read_parquet(
+        &dir.join("reports/smoke/compute_optimal/efficiency.parquet"),
+    )
+    .unwrap();
+    for v in ["prm", "likelihood"] {
+        assert!(
+            eff.iter().any(|r| r.verifier == v && r.bins == "oracle"),
+            "{eff:?}"
+        );
+    }
+    let per_bin: Vec<ttc_data::rows::ComputeOptimalRow> =
+        ttc_core::table::read_parquet(&dir.join("reports/smoke/compute_optimal/per_bin.parquet"))
+            .unwrap();
+    for r in &per_bin {
+        for m in [&r.chosen_fold0, &r.chosen_fold1] {
+            // "" where a fold has no question of the bin.
+            let own = m.is_empty()
+                || m == "majority"
+                || m.ends_with("-likelihood") == (r.verifier == "likelihood");
+            assert!(own, "{r:?} chose outside its pool");
+        }
+    }
+    assert!(
+        report.contains("weighted best-of-N over the likelihood"),
+        "{report}"
+    );
+}
+
+/// On a finished smoke run: `[verifier] init = "policy"` trained on from the policy's
+/// checkpoint into its own directory (same architecture, other weights), the likelihood
+/// in `eval prm` is the verifier's and calibrated: its scores are `sigmoid(a·ln p + b)`,
+/// so none reaches above `sigmoid(b)` (p ≤ 1, a > 0).
+fn verifier_is_trained_past_the_policy(dir: &Path) {
+    let ck = dir.join("checkpoints/smoke");
+    let read = |f: &str| std::fs::read(ck.join(f)).unwrap();
+    assert_eq!(read("verifier/config.json"), read("policy/config.json"));
+    assert_ne!(
+        read("verifier/model.safetensors"),
+        read("policy/model.safetensors")
+    );
+    assert!(ck.join("verifier/pass_at_1_val.json").exists());
+    let eval: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("reports/smoke/prm/prm_eval.json")).unwrap(),
+    )
+    .unwrap();
+    let lk = &eval["policy_likelihood"];
+    assert!(lk["model"].as_str().unwrap().ends_with("verifier"), "{lk}");
+    let (a, b) = (
+        lk["calibrated"]["a"].as_f64().unwrap(),
+        lk["calibrated"]["b"].as_f64().unwrap(),
+    );
+    let rows: Vec<ttc_data::rows::ScoredSample> =
+        ttc_core::table::read_parquet(&dir.join("reports/smoke/prm/likelihood_scores.parquet"))
+            .unwrap();
+    let top = 1.0 / (1.0 + (-b).exp());
+    if a > 0.0 {
+        assert!(
+            rows.iter()
+                .flat_map(|r| &r.step_scores)
+                .all(|&s| f64::from(s) <= top + 1e-6),
+            "scores above sigmoid(b) = {top}: not calibrated"
+        );
+    }
+    // The verifier needs the policy's checkpoint: its stage is the policy's downstream.
+    let p = preset();
+    let err = run_err(dir, &["train", "verifier", "--preset", &p]);
+    assert!(err.contains("up to date"), "{err}");
 }
 
 /// `--shard i/n` + `ttc merge` on dir `a` equal one unsharded run on dir `b` (both hold a
@@ -453,6 +543,17 @@ fn pipeline_config_errors_fail_before_any_work() {
         (
             text.replace("[revision.chains]", "[revision.chain]"),
             "chain",
+        ),
+        (
+            text.replace("init = \"policy\"", "init = \"prm\""),
+            "unknown variant `prm`",
+        ),
+        (
+            text.replace(
+                "[verifier.train]\nepochs = 1.0",
+                "[verifier.train]\nepochs = 0.0",
+            ),
+            "[verifier.train] epochs: must be > 0",
         ),
     ] {
         let p = d.path().join("bad.toml");

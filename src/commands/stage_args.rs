@@ -54,6 +54,12 @@ pub enum TrainCommand {
     /// last checkpoint; ends with greedy pass@1 per level on the validation split.
     /// Writes checkpoints/<run>/policy/ (or policy-large/ with --large).
     Policy(PolicyArgs),
+    /// The verifier (`[verifier]`): the policy's architecture trained past the policy
+    /// (from its checkpoint for `epochs` more, or from scratch), whose likelihood scores
+    /// the policy's solutions in `ttc eval prm` and in searches with `--verifier
+    /// likelihood`; ends with greedy pass@1 per level on val. Writes
+    /// checkpoints/<run>/verifier/.
+    Verifier(PresetArgs),
     /// The process reward model: the policy's backbone with a score head, trained with
     /// BCE at each step's last token on the MC labels; early stopping on the held-out
     /// questions' loss. Writes checkpoints/<run>/prm/ (prm-<labels>/ with another --labels).

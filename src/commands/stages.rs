@@ -99,6 +99,11 @@ pub fn train(c: TrainCommand, dirs: &Dirs) -> Result<()> {
                 Ok(boxed(s))
             })
         }
+        TrainCommand::Verifier(a) => run_one(dirs, &a.preset, a.force, None, false, |p| {
+            PolicyStage::verifier(p)?
+                .with_context(|| format!("{}: no [verifier] section", a.preset.display()))
+                .map(boxed)
+        }),
         TrainCommand::Prm(a) => run_one(dirs, &a.common.preset, a.common.force, None, false, |p| {
             Ok(boxed(PrmTrainStage::new(p, a.labels)?))
         }),
@@ -192,6 +197,7 @@ pub fn eval(c: EvalCommand, dirs: &Dirs) -> Result<()> {
                 Ok(boxed(SweepStage::new(
                     f.resolve(p),
                     ttc_pipeline::plan::searches_of(p)?,
+                    p.verifier.is_some(),
                 )))
             })
         }

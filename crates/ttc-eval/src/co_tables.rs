@@ -18,11 +18,11 @@ fn interval(acc: f64, q: u64) -> (f64, f64) {
 }
 
 /// The per-bin rows and the efficiency rows of a compute-optimal result `co` on `bins`
-/// (`oracle` or `predicted`), against `baseline` (N, accuracy): for each budget the smallest
-/// budget N' at which compute-optimal reaches the baseline at N, and N/N' with its
-/// bootstrap interval from `ratio_interval` (N → (lo, hi)).
+/// (`oracle` or `predicted`) over one `verifier`'s methods, against `baseline` (N,
+/// accuracy): for each budget the smallest budget N' at which compute-optimal reaches the
+/// baseline at N, and N/N' with its bootstrap interval from `ratio_interval` (N → (lo, hi)).
 pub fn co_tables(
-    bins: &str,
+    (bins, verifier): (&str, &str),
     co: &[CoRow],
     baseline: &[(u32, f64)],
     ratio_interval: &BTreeMap<u32, (f64, f64)>,
@@ -34,6 +34,7 @@ pub fn co_tables(
         let (lo95, hi95) = interval(r.accuracy, q);
         per_bin.push(ComputeOptimalRow {
             bins: bins.to_string(),
+            verifier: verifier.to_string(),
             bin: r.bin,
             budget: r.budget,
             accuracy: r.accuracy,
@@ -55,6 +56,7 @@ pub fn co_tables(
         let (co_lo95, co_hi95) = interval(*co_acc, q);
         eff.push(EfficiencyRow {
             bins: bins.to_string(),
+            verifier: verifier.to_string(),
             n,
             baseline: baseline.iter().find(|x| x.0 == n).map(|x| x.1),
             compute_optimal: *co_acc,
@@ -72,7 +74,8 @@ pub fn co_tables(
 
 /// Compute-optimal selection over the sweep (DESIGN §9): each question's accuracy per
 /// (method, budget) averaged over seeds, on the questions every method covers, two-fold CV
-/// per oracle and predicted bin, against weighted best-of-N.
+/// per oracle and predicted bin — within each verifier's pool of methods, against weighted
+/// best-of-N under that verifier (the paper's comparison: one PRM for every method).
 pub struct SweepCo {
     pub per_bin: Vec<ComputeOptimalRow>,
     pub efficiency: Vec<EfficiencyRow>,
@@ -81,7 +84,26 @@ pub struct SweepCo {
     pub questions: usize,
 }
 
-pub fn sweep_co_tables(rows: &[SweepRow], bins: &[BinRow], cv_seed: u64) -> SweepCo {
+/// The verifier a sweep strategy selects with: `likelihood` for a name ending in
+/// `likelihood_suffix`, else `prm`. Majority uses none and joins every pool.
+fn pools_of(method: &str, likelihood_suffix: &str) -> &'static [&'static str] {
+    if method == "majority" {
+        &["prm", "likelihood"]
+    } else if method.ends_with(likelihood_suffix) {
+        &["likelihood"]
+    } else {
+        &["prm"]
+    }
+}
+
+/// The compute-optimal tables of the sweep's `rows` on `bins`, one pool per verifier whose
+/// weighted best-of-N (`weighted-bon`, `weighted-bon<likelihood_suffix>`) the sweep has.
+pub fn sweep_co_tables(
+    rows: &[SweepRow],
+    bins: &[BinRow],
+    cv_seed: u64,
+    likelihood_suffix: &str,
+) -> SweepCo {
     // Mean over seeds per (question, method, N).
     let mut mean: BTreeMap<(String, String, u32), (f64, u32)> = BTreeMap::new();
     for r in rows {
@@ -106,52 +128,65 @@ pub fn sweep_co_tables(rows: &[SweepRow], bins: &[BinRow], cv_seed: u64) -> Swee
     mean.retain(|(q, _, _), _| common.contains(q));
     let mut per_bin: Vec<ComputeOptimalRow> = Vec::new();
     let mut eff: Vec<EfficiencyRow> = Vec::new();
-    for (kind, bin_of) in [
-        (
-            "oracle",
-            bins.iter()
-                .map(|b| (b.question_id.clone(), b.oracle_bin))
-                .collect::<HashMap<_, _>>(),
-        ),
-        (
-            "predicted",
-            bins.iter()
-                .map(|b| (b.question_id.clone(), b.predicted_bin))
-                .collect(),
-        ),
-    ] {
-        let cells: Vec<Cell> = mean
-            .iter()
-            .filter_map(|((q, m, n), (s, c))| {
-                bin_of.get(q).map(|&bin| Cell {
-                    question: q.clone(),
-                    bin,
-                    method: m.clone(),
-                    budget: *n,
-                    accuracy: s / f64::from(*c),
-                })
-            })
-            .collect();
-        let co = compute_optimal(&cells, cv_seed);
-        let iv = efficiency_interval(
-            &cells,
-            |c| c.method == "weighted-bon",
-            cv_seed,
-            cv_seed ^ 0xB007,
-            RESAMPLES,
-        );
-        let mut bon: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
-        for ((_, m, n), (s, c)) in &mean {
-            if m == "weighted-bon" {
-                let e = bon.entry(*n).or_default();
-                e.0 += s / f64::from(*c);
-                e.1 += 1;
-            }
+    for verifier in ["prm", "likelihood"] {
+        let baseline = match verifier {
+            "prm" => "weighted-bon".to_string(),
+            _ => format!("weighted-bon{likelihood_suffix}"),
+        };
+        if !covered.contains_key(&baseline) {
+            continue;
         }
-        let bon: Vec<(u32, f64)> = bon.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
-        let (p, e) = co_tables(kind, &co, &bon, &iv);
-        per_bin.extend(p);
-        eff.extend(e);
+        let pool: BTreeMap<&(String, String, u32), &(f64, u32)> = mean
+            .iter()
+            .filter(|((_, m, _), _)| pools_of(m, likelihood_suffix).contains(&verifier))
+            .collect();
+        for (kind, bin_of) in [
+            (
+                "oracle",
+                bins.iter()
+                    .map(|b| (b.question_id.clone(), b.oracle_bin))
+                    .collect::<HashMap<_, _>>(),
+            ),
+            (
+                "predicted",
+                bins.iter()
+                    .map(|b| (b.question_id.clone(), b.predicted_bin))
+                    .collect(),
+            ),
+        ] {
+            let cells: Vec<Cell> = pool
+                .iter()
+                .filter_map(|((q, m, n), (s, c))| {
+                    bin_of.get(q).map(|&bin| Cell {
+                        question: q.clone(),
+                        bin,
+                        method: m.clone(),
+                        budget: *n,
+                        accuracy: s / f64::from(*c),
+                    })
+                })
+                .collect();
+            let co = compute_optimal(&cells, cv_seed);
+            let iv = efficiency_interval(
+                &cells,
+                |c| c.method == baseline,
+                cv_seed,
+                cv_seed ^ 0xB007,
+                RESAMPLES,
+            );
+            let mut bon: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
+            for ((_, m, n), (s, c)) in &pool {
+                if *m == baseline {
+                    let e = bon.entry(*n).or_default();
+                    e.0 += s / f64::from(*c);
+                    e.1 += 1;
+                }
+            }
+            let bon: Vec<(u32, f64)> = bon.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
+            let (p, e) = co_tables((kind, verifier), &co, &bon, &iv);
+            per_bin.extend(p);
+            eff.extend(e);
+        }
     }
     SweepCo {
         per_bin,
@@ -235,9 +270,84 @@ pub fn ratio_co_tables(
             e.1 += 1;
         }
         let par: Vec<(u32, f64)> = par.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
-        let (p, e) = co_tables(kind, &co, &par, &iv);
+        let (p, e) = co_tables((kind, "orm"), &co, &par, &iv);
         per_bin.extend(p);
         eff.extend(e);
     }
     (per_bin, eff, splits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(q: usize, strategy: &str, n: u32, correct: bool) -> SweepRow {
+        SweepRow {
+            question_id: format!("q{q}"),
+            level: 1,
+            strategy: strategy.into(),
+            n,
+            seed: 0,
+            correct,
+            generations: u64::from(n),
+            generated_tokens: 0,
+            verifier_tokens: 0,
+            flops: 0.0,
+        }
+    }
+
+    fn bins(qs: usize) -> Vec<BinRow> {
+        (0..qs)
+            .map(|q| BinRow {
+                question_id: format!("q{q}"),
+                level: 1,
+                samples: 4,
+                oracle_pass_at_1: 0.5,
+                oracle_bin: 1 + (q % 2) as u8,
+                predicted_score: 0.5,
+                predicted_bin: 1 + (q % 2) as u8,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_verifier_chooses_among_its_own_methods_against_its_own_baseline() {
+        // The likelihood's beam solves everything, the PRM's methods half, majority none:
+        // a pool over every method would pick the likelihood's beam for the PRM too.
+        let mut rows = Vec::new();
+        for q in 0..8 {
+            for n in [4, 16] {
+                rows.push(row(q, "majority", n, false));
+                rows.push(row(q, "weighted-bon", n, q % 2 == 0));
+                rows.push(row(q, "beam", n, q < 4));
+                rows.push(row(q, "weighted-bon-likelihood", n, q < 6));
+                rows.push(row(q, "beam-likelihood", n, true));
+            }
+        }
+        let co = sweep_co_tables(&rows, &bins(8), 3, "-likelihood");
+        let pools: std::collections::BTreeSet<&str> =
+            co.per_bin.iter().map(|r| r.verifier.as_str()).collect();
+        assert_eq!(pools, ["likelihood", "prm"].into_iter().collect());
+        for r in &co.per_bin {
+            for m in [&r.chosen_fold0, &r.chosen_fold1] {
+                assert_eq!(
+                    m.ends_with("-likelihood"),
+                    r.verifier == "likelihood",
+                    "{r:?}"
+                );
+            }
+        }
+        let baseline = |v: &str, n: u32| {
+            co.efficiency
+                .iter()
+                .find(|e| e.verifier == v && e.bins == "oracle" && e.n == n)
+                .and_then(|e| e.baseline)
+        };
+        assert_eq!(baseline("prm", 16), Some(0.5));
+        assert_eq!(baseline("likelihood", 16), Some(0.75));
+        // Without the likelihood's weighted best-of-N there is no likelihood pool.
+        rows.retain(|r| r.strategy != "weighted-bon-likelihood");
+        let co = sweep_co_tables(&rows, &bins(8), 3, "-likelihood");
+        assert!(co.per_bin.iter().all(|r| r.verifier == "prm"));
+    }
 }

@@ -55,6 +55,22 @@ impl Layout {
             .join(if large { "policy-large" } else { "policy" })
     }
 
+    /// `checkpoints/<run>/verifier/`: the language model trained past the policy
+    /// (`[verifier]`).
+    pub fn verifier_dir(&self) -> PathBuf {
+        self.checkpoint_root().join("verifier")
+    }
+
+    /// The model whose likelihood is the "likelihood" verifier: the `[verifier]` model when
+    /// the preset trains one (`verifier_lm`), else the policy itself.
+    pub fn likelihood_dir(&self, verifier_lm: bool) -> PathBuf {
+        if verifier_lm {
+            self.verifier_dir()
+        } else {
+            self.policy_dir(false)
+        }
+    }
+
     /// `checkpoints/<run>/prm/`, or `prm-<labels>/` for an ablation: a PRM trained on
     /// other labels than the preset's `[prm] labels` (`ttc train prm --labels`).
     pub fn prm_dir(&self, ablation: Option<LabelKind>) -> PathBuf {
@@ -136,6 +152,8 @@ impl Layout {
             "train policy".to_string()
         } else if under(self.policy_dir(true)) {
             "train policy --large".to_string()
+        } else if under(self.verifier_dir()) {
+            "train verifier".to_string()
         } else if under(self.prm_dir(None)) {
             "train prm".to_string()
         } else if let Some(l) = LabelKind::ALL

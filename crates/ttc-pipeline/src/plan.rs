@@ -1,4 +1,4 @@
-//! The DAG a preset configures (DESIGN §1 order: data → policy → samples → labels → PRM →
+//! The DAG a preset configures (DESIGN §1 order: data → policy → verifier → samples → labels → PRM →
 //! test samples → PRM evaluation → searches → revision data → revision model → chains → ORM
 //! → revision selection → sweep → bins → compute-optimal → exchange → report). One line per
 //! stage; the edges follow from the files each stage reads and writes.
@@ -37,6 +37,10 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
         }
         (None, Some(import)) => out.push(Box::new(import)),
         (None, None) => return Ok(out),
+    }
+    let verifier_lm = PolicyStage::verifier(preset)?;
+    if let Some(v) = verifier_lm {
+        out.push(Box::new(v));
     }
     let large = PolicyStage::new(preset, true)?;
     let imported_large = ImportStage::of(preset, Imported::PolicyLarge);
@@ -92,7 +96,11 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
     }
     if has_prm && has_test {
         let a = preset.analysis.clone();
-        out.push(Box::new(SweepStage::new(a.clone(), searches)));
+        out.push(Box::new(SweepStage::new(
+            a.clone(),
+            searches,
+            preset.verifier.is_some(),
+        )));
         out.push(Box::new(BinsStage::new(a.clone())));
         out.push(Box::new(ComputeOptimalStage::new(a.clone(), revisions)));
         if has_large {

@@ -1,9 +1,12 @@
-//! `ttc eval prm`'s baseline verifier: the policy's own likelihood of each test sample
-//! ([`ttc_engine::likelihood_scorer`]), scored and judged exactly as the PRM is — the
-//! within-question AUROC with its interval and per level, the paired difference to the PRM
-//! over the same questions, the step AUROC against the step checker, best-of-N weighted by
-//! it, and the one-slip pairs. A PRM fine-tuned from the policy should at least keep what the
-//! policy knows; this says whether it does.
+//! `ttc eval prm`'s second verifier: a language model's likelihood of each test sample
+//! ([`ttc_engine::likelihood_scorer`]) — the policy's own, or the `[verifier]` model's
+//! trained past the policy — scored and judged exactly as the PRM is: the within-question
+//! AUROC with its interval and per level, the paired difference to the PRM over the same
+//! questions, the step AUROC against the step checker, best-of-N weighted by it, and the
+//! one-slip pairs. A PRM fine-tuned from the policy should at least keep what the policy
+//! knows; this says whether it does. Calibrated on the PRM's held-out Monte Carlo labels,
+//! the likelihood becomes a probability that a step is right, the weight the sweep's
+//! weighted best-of-N over it votes with.
 
 use std::collections::HashMap;
 
@@ -20,24 +23,25 @@ use crate::stages::prm_eval::{
     first_error_over, judged_samples, last_step_auroc_per_question, steps_vs_truth, within_question,
 };
 
-/// The policy-likelihood block of `prm_eval.json` and the test samples scored by the
-/// likelihood (the PRM's row type: `exp(mean log p)` up to each step's end) for
-/// `likelihood_scores.parquet`; `{"skipped": why}` and no rows where the policy gives no
-/// logits here (a model on a server). The first-error F1 needs `held_out` (the PRM's
-/// validation questions and their Monte Carlo labels) to calibrate on; `calibrated` is null
-/// without it.
+/// The likelihood block of `prm_eval.json` (`policy_likelihood`) and the test samples
+/// (`split`'s questions, their `samples`) scored by the likelihood of the model in `dir`
+/// (the PRM's row type) for
+/// `likelihood_scores.parquet`; `{"skipped": why}` and no rows where the model gives no
+/// logits here (a model on a server). A step's score is `exp(mean log p)` up to its end,
+/// calibrated to `sigmoid(a·mean log p + b)` when `held_out` (the PRM's validation
+/// questions and their Monte Carlo labels) is there to fit `a, b` on; the block's
+/// `calibrated` is null without it.
 pub fn evaluate(
     ctx: &Ctx,
+    dir: &std::path::Path,
     engine: &ttc_model::engine_spec::EngineSpec,
-    split: &[ttc_task::Problem],
-    samples: &[SampleRow],
+    (split, samples): (&[ttc_task::Problem], &[SampleRow]),
     prm_scored: &[ScoredSample],
     ns: &[usize],
     held_out: Option<&HeldOut>,
 ) -> Result<(serde_json::Value, Vec<ScoredSample>)> {
-    let dir = ctx.layout.policy_dir(false);
-    let (model, tok) = load_model(&dir, engine)?;
-    let prompt = ttc_task::tokenizer::PromptTemplate::load(&dir)?;
+    let (model, tok) = load_model(dir, engine)?;
+    let prompt = ttc_task::tokenizer::PromptTemplate::load(dir)?;
     let scorer = match LikelihoodScorer::new(model.as_ref(), &tok, prompt) {
         Ok(s) => s,
         Err(e) if model.remote().is_some() => {
@@ -57,24 +61,29 @@ pub fn evaluate(
     let (step_scores, step_ok) = steps_vs_truth(&scored, &judged);
     // A threshold for first errors: the likelihood is no probability of being right, so
     // calibrate it on the held-out questions' Monte Carlo labels first.
-    let calibrated = match held_out {
+    let fit = match held_out {
         Some(h) => {
             let val = score_samples(ctx, &|i| scorer.score(i), &h.problems, &h.samples)?;
             let (x, y, _) = label_pairs(&val, &h.labels);
             let x: Vec<f64> = x.iter().map(|&p| (p as f64).ln()).collect();
             let y: Vec<f64> = y.iter().map(|&t| t as f64).collect();
-            fit_logistic(&x, &y).map(|(a, b)| {
-                let calibrate = |p: f32| sigmoid(a * (p as f64).ln() + b) as f32;
-                serde_json::json!({
-                    "a": a, "b": b, "val_steps": x.len(),
-                    "first_error": first_error_over(&scored, &judged, &calibrate),
-                })
-            })
+            fit_logistic(&x, &y).map(|ab| (ab, x.len()))
         }
         None => None,
     };
+    let (calibrated, scored) = match fit {
+        Some(((a, b), val_steps)) => {
+            let calibrate = |p: f32| sigmoid(a * (p as f64).ln() + b) as f32;
+            let block = serde_json::json!({
+                "a": a, "b": b, "val_steps": val_steps,
+                "first_error": first_error_over(&scored, &judged, &calibrate),
+            });
+            (Some(block), calibrated_rows(scored, &calibrate))
+        }
+        None => (None, scored),
+    };
     let block = serde_json::json!({
-        "policy": dir.display().to_string(),
+        "model": dir.display().to_string(),
         "test_step_auroc_vs_true": ttc_train::prm::auroc(&step_scores, &step_ok),
         "calibrated": calibrated,
         "within_question_auroc": within,
@@ -83,6 +92,20 @@ pub fn evaluate(
         "slip_pairs": crate::slip_pairs::slip_pairs(&|i| scorer.score(i), split, seed)?,
     });
     Ok((block, scored))
+}
+
+/// `rows` with every step score passed through `calibrate` (monotone: rankings, and so
+/// best-of-N and every AUROC, stay as they were; the weighted vote's weights change).
+fn calibrated_rows(
+    mut rows: Vec<ScoredSample>,
+    calibrate: &dyn Fn(f32) -> f32,
+) -> Vec<ScoredSample> {
+    for r in &mut rows {
+        for s in &mut r.step_scores {
+            *s = calibrate(*s);
+        }
+    }
+    rows
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -160,5 +183,33 @@ mod tests {
         let (a, b) = fit_logistic(&x, &y).unwrap();
         assert!((a - 2.0).abs() < 1e-6 && (b + 1.0).abs() < 1e-6, "{a} {b}");
         assert!(fit_logistic(&[1.0, 1.0], &[0.0, 1.0]).is_none());
+    }
+
+    #[test]
+    fn calibration_maps_every_step_score_and_keeps_the_rest() {
+        let row = ScoredSample {
+            question_id: "q".into(),
+            question_index: 3,
+            sample_id: 1,
+            level: 2,
+            correct: true,
+            answer: Some("7".into()),
+            first_error: None,
+            step_scores: vec![1.0, 0.5, 0.25],
+        };
+        let out = calibrated_rows(vec![row.clone()], &|p| {
+            sigmoid(2.0 * (p as f64).ln() + 1.0) as f32
+        });
+        let want: Vec<f32> = row
+            .step_scores
+            .iter()
+            .map(|&p| sigmoid(2.0 * (p as f64).ln() + 1.0) as f32)
+            .collect();
+        assert_eq!(out[0].step_scores, want);
+        assert!(want[0] > want[1] && want[1] > want[2], "monotone: {want:?}");
+        assert_eq!(
+            (&out[0].question_id, out[0].sample_id, out[0].correct),
+            (&row.question_id, 1, true)
+        );
     }
 }

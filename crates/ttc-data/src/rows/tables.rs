@@ -32,6 +32,10 @@ fn f4(x: f64) -> String {
 pub struct ComputeOptimalRow {
     /// `oracle` or `predicted` bins.
     pub bins: String,
+    /// The verifier every method of the pool selects with (`prm`, `likelihood`; `orm` for
+    /// revisions): compute-optimal chooses among one verifier's methods, as the paper does.
+    #[serde(default)]
+    pub verifier: String,
     pub bin: u8,
     pub budget: u32,
     /// Held-out accuracy (both folds, question-weighted).
@@ -46,13 +50,14 @@ pub struct ComputeOptimalRow {
 
 impl ComputeOptimalRow {
     pub const HEADER: &'static str =
-        "bins,bin,budget,accuracy,questions,chosen_fold0,chosen_fold1,lo95,hi95";
+        "bins,verifier,bin,budget,accuracy,questions,chosen_fold0,chosen_fold1,lo95,hi95";
 }
 
 impl CsvRow for ComputeOptimalRow {
     fn fields(&self) -> Vec<String> {
         vec![
             self.bins.clone(),
+            self.verifier.clone(),
             self.bin.to_string(),
             self.budget.to_string(),
             f4(self.accuracy),
@@ -70,6 +75,9 @@ impl CsvRow for ComputeOptimalRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EfficiencyRow {
     pub bins: String,
+    /// The verifier of the pool and of the baseline (see [`ComputeOptimalRow::verifier`]).
+    #[serde(default)]
+    pub verifier: String,
     pub n: u32,
     /// The baseline's accuracy at N (`None`: the baseline was not run at N).
     pub baseline: Option<f64>,
@@ -91,7 +99,7 @@ impl EfficiencyRow {
     /// The CSV header, `baseline` naming the third column (`weighted_bon`, `parallel`).
     pub fn header(baseline: &str) -> String {
         format!(
-            "bins,n,{baseline},compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95,efficiency_lo95,efficiency_hi95"
+            "bins,verifier,n,{baseline},compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95,efficiency_lo95,efficiency_hi95"
         )
     }
 }
@@ -100,6 +108,7 @@ impl CsvRow for EfficiencyRow {
     fn fields(&self) -> Vec<String> {
         vec![
             self.bins.clone(),
+            self.verifier.clone(),
             self.n.to_string(),
             f4(self.baseline.unwrap_or(f64::NAN)),
             f4(self.compute_optimal),
@@ -269,6 +278,7 @@ mod tests {
     fn csv_lines_keep_the_export_format() {
         let e = EfficiencyRow {
             bins: "oracle".into(),
+            verifier: "orm".into(),
             n: 4,
             baseline: None,
             compute_optimal: 0.5,
@@ -282,8 +292,8 @@ mod tests {
         };
         assert_eq!(
             csv_text(&EfficiencyRow::header("parallel"), &[e]),
-            "bins,n,parallel,compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95,efficiency_lo95,efficiency_hi95\n\
-             oracle,4,NaN,0.5000,2,2.00,10,0.2500,0.7500,1.00,\n"
+            "bins,verifier,n,parallel,compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95,efficiency_lo95,efficiency_hi95\n\
+             oracle,orm,4,NaN,0.5000,2,2.00,10,0.2500,0.7500,1.00,\n"
         );
         let x = ExchangeRow {
             bins: "oracle".into(),

@@ -11,10 +11,14 @@ use ttc_task::arith::ArithConfig;
 use ttc_task::tokenizer::TokenizerConfig;
 use ttc_train::sft::SftConfig;
 
+mod policy;
 mod revision;
 mod search_verifier;
+mod verifier;
+pub use policy::PolicyConfig;
 pub use revision::{ChainStage, OrmConfig, RevisionConfig};
 pub use search_verifier::{LIKELIHOOD_SUFFIX, SearchVerifier};
+pub use verifier::{VerifierConfig, VerifierInit, likelihood_name};
 
 /// A whole run's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +44,9 @@ pub struct Preset {
     /// The ~14× larger policy for the FLOPs-matched comparison.
     #[serde(default)]
     pub policy_large: Option<PolicyConfig>,
+    /// A language model trained past the policy, whose likelihood verifies.
+    #[serde(default)]
+    pub verifier: Option<VerifierConfig>,
     /// Policy samples of train questions, the solutions the MC labels are computed on.
     #[serde(default)]
     pub samples: Option<SampleStage>,
@@ -457,35 +464,11 @@ fn default_chunk() -> usize {
 fn default_label_kind() -> LabelKind {
     LabelKind::Soft
 }
-fn default_val_fraction() -> f64 {
-    0.1
-}
-
-/// A policy model and how to train it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyConfig {
-    /// Size preset: tiny, default, large; the fields below override it.
-    pub size: String,
-    pub hidden_size: Option<usize>,
-    pub intermediate_size: Option<usize>,
-    pub num_hidden_layers: Option<usize>,
-    pub num_attention_heads: Option<usize>,
-    pub num_key_value_heads: Option<usize>,
-    /// Context length (prompt + solution).
-    #[serde(default = "default_max_pos")]
-    pub max_position_embeddings: usize,
-    /// Generation limit for greedy pass@1.
-    #[serde(default = "default_eval_tokens")]
-    pub eval_max_new_tokens: usize,
-    pub train: SftConfig,
-}
-
-fn default_max_pos() -> usize {
-    512
-}
 fn default_eval_tokens() -> usize {
     320
+}
+fn default_val_fraction() -> f64 {
+    0.1
 }
 
 impl Preset {

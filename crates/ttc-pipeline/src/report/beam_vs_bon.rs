@@ -1,6 +1,7 @@
-//! Tree search against weighted best-of-N per oracle difficulty bin and budget, each cell a
-//! paired bootstrap interval over the bin's questions (Snell et al. §5: beam search is
-//! ahead at low budgets on medium questions and falls behind on easy ones at high budgets).
+//! Tree search against weighted best-of-N under the same verifier, per oracle difficulty
+//! bin and budget, each cell a paired bootstrap interval over the bin's questions (Snell et
+//! al. §5: beam search is ahead at low budgets on medium questions and falls behind on easy
+//! ones at high budgets).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,10 +11,21 @@ use ttc_eval::paired::{Paired, Verdict, compare};
 use super::doc::Block;
 use crate::preset::LIKELIHOOD_SUFFIX as LIKELIHOOD;
 
-/// The baseline every tree search is compared with.
+/// The baseline a tree search over the PRM is compared with.
 const BASELINE: &str = "weighted-bon";
 
-/// `a − weighted-bon` at budget `n` on the questions of `bins`.
+/// The baseline of `search`: weighted best-of-N under the same verifier when the sweep has
+/// it (`weighted-bon-likelihood` for a search over the likelihood), else the PRM's.
+fn baseline_of(search: &str, sweep: &[SweepRow]) -> String {
+    let own = format!("{BASELINE}{LIKELIHOOD}");
+    if search.ends_with(LIKELIHOOD) && sweep.iter().any(|r| r.strategy == own) {
+        own
+    } else {
+        BASELINE.into()
+    }
+}
+
+/// `a − its baseline` at budget `n` on the questions of `bins`.
 fn on_bins(
     sweep: &[SweepRow],
     bin_of: &BTreeMap<&str, u8>,
@@ -23,7 +35,7 @@ fn on_bins(
     seed: u64,
 ) -> Option<Paired> {
     let rows = super::cells::in_bins(sweep, bin_of, bins, |r| r.question_id.as_str());
-    compare(&rows, a, BASELINE, n, seed)
+    compare(&rows, a, &baseline_of(a, sweep), n, seed)
 }
 
 fn cell(p: Option<Paired>) -> String {
@@ -43,10 +55,12 @@ fn cell(p: Option<Paired>) -> String {
 }
 
 /// The table (one row per tree search and bin, one column per budget both ran at) and, for
-/// beam search, the paper's two claims decided on their intervals.
+/// beam search, the paper's two claims decided on their intervals. `likelihood` names
+/// whose likelihood the `-likelihood` searches were guided by.
 pub fn beam_vs_bon(
     sweep: &[SweepRow],
     bin_of: &BTreeMap<&str, u8>,
+    likelihood: &str,
     seed: u64,
     b: &mut Vec<Block>,
     findings: &mut Vec<Vec<String>>,
@@ -58,7 +72,6 @@ pub fn beam_vs_bon(
             .map(|r| r.n)
             .collect()
     };
-    let base = budgets_of(BASELINE);
     let searches: BTreeSet<&str> = sweep
         .iter()
         .map(|r| r.strategy.as_str())
@@ -71,13 +84,13 @@ pub fn beam_vs_bon(
     let bins: BTreeSet<u8> = bin_of.values().copied().collect();
     let mut ns: BTreeSet<u32> = BTreeSet::new();
     for s in &searches {
-        ns.extend(budgets_of(s).intersection(&base));
+        ns.extend(budgets_of(s).intersection(&budgets_of(&baseline_of(s, sweep))));
     }
     if searches.is_empty() || ns.is_empty() || bins.is_empty() {
         return;
     }
     let mut header = vec![
-        "search − weighted BoN".to_string(),
+        "search − weighted BoN (same verifier)".to_string(),
         "oracle bin".to_string(),
     ];
     header.extend(ns.iter().map(|n| format!("N={n}")));
@@ -93,30 +106,32 @@ pub fn beam_vs_bon(
         }
     }
     b.push(Block::Para(
-        "Each tree search minus weighted best-of-N, in points, per oracle bin: the paired difference over the bin's questions and its bootstrap 95% interval (▲ search ahead, ▼ behind; no mark: not significant).".into(),
+        "Each tree search minus weighted best-of-N under the same verifier (the PRM, or the likelihood that guided a `-likelihood` search), in points, per oracle bin: the paired difference over the bin's questions and its bootstrap 95% interval (▲ search ahead, ▼ behind; no mark: not significant).".into(),
     ));
     b.push(Block::Table { header, rows });
     // The paper's pattern, for each beam search (one per verifier): its smallest and
     // largest budget.
     for beam in searches.iter().filter(|s| s.starts_with("beam")) {
+        let base = budgets_of(&baseline_of(beam, sweep));
         beam_claims(
             sweep,
             bin_of,
-            beam,
+            (beam, likelihood),
             &budgets_of(beam),
             &base,
             seed,
             findings,
         );
     }
-    verifier_findings(sweep, &searches, &budgets_of, seed, findings);
+    verifier_findings(sweep, &searches, &budgets_of, likelihood, seed, findings);
 }
 
-/// The paper's two claims for one beam search, each decided on its paired interval.
+/// The paper's two claims for one beam search (and whose likelihood guides the
+/// `-likelihood` ones), each decided on its paired interval.
 fn beam_claims(
     sweep: &[SweepRow],
     bin_of: &BTreeMap<&str, u8>,
-    beam: &str,
+    (beam, likelihood): (&str, &str),
     budgets: &BTreeSet<u32>,
     base: &BTreeSet<u32>,
     seed: u64,
@@ -126,7 +141,11 @@ fn beam_claims(
     let (Some(&lo_n), Some(&hi_n)) = (beam_ns.first(), beam_ns.last()) else {
         return;
     };
-    let by = verifier_of(beam);
+    let by = if beam.ends_with(LIKELIHOOD) {
+        format!(" (guided by {likelihood})")
+    } else {
+        String::new()
+    };
     let claims = [
         (
             format!(
@@ -154,17 +173,8 @@ fn beam_claims(
         findings.push(vec![
             claim,
             v.into(),
-            format!("{beam} − weighted BoN: {}", p.describe()),
+            format!("{beam} − {}: {}", baseline_of(beam, sweep), p.describe()),
         ]);
-    }
-}
-
-/// " (guided by the policy's likelihood)" for a likelihood-guided search; "" for the PRM's.
-fn verifier_of(search: &str) -> &'static str {
-    if search.ends_with(LIKELIHOOD) {
-        " (guided by the policy's likelihood)"
-    } else {
-        ""
     }
 }
 
@@ -174,6 +184,7 @@ fn verifier_findings(
     sweep: &[SweepRow],
     searches: &BTreeSet<&str>,
     budgets_of: &dyn Fn(&str) -> BTreeSet<u32>,
+    likelihood: &str,
     seed: u64,
     findings: &mut Vec<Vec<String>>,
 ) {
@@ -194,7 +205,7 @@ fn verifier_findings(
                 Verdict::NotSignificant => "not significant",
             };
             findings.push(vec![
-                format!("{prm} guided by the policy's likelihood vs by the PRM (N={n})"),
+                format!("{prm} guided by {likelihood} vs by the PRM (N={n})"),
                 v.into(),
                 format!("{lk} − {prm}: {}", p.describe()),
             ]);
@@ -246,7 +257,14 @@ mod tests {
         });
         let bin_of: BTreeMap<&str, u8> = bins.iter().map(|(q, b)| (q.as_str(), *b)).collect();
         let (mut blocks, mut findings) = (Vec::new(), Vec::new());
-        beam_vs_bon(&rows, &bin_of, 7, &mut blocks, &mut findings);
+        beam_vs_bon(
+            &rows,
+            &bin_of,
+            "the policy's own likelihood",
+            7,
+            &mut blocks,
+            &mut findings,
+        );
         let verdict = |claim: &str| -> &str {
             let f = findings.iter().find(|f| f[0] == claim);
             f.unwrap_or_else(|| panic!("no finding {claim:?} in {findings:?}"))[1].as_str()
@@ -255,7 +273,7 @@ mod tests {
         assert_eq!(verdict(&format!("beam search {medium}")), "does not hold");
         assert_eq!(
             verdict(&format!(
-                "beam search (guided by the policy's likelihood) {medium}"
+                "beam search (guided by the policy's own likelihood) {medium}"
             )),
             "holds"
         );
@@ -266,18 +284,61 @@ mod tests {
         );
         assert_eq!(
             verdict(&format!(
-                "best-of-N beats beam search (guided by the policy's likelihood) {easy}"
+                "best-of-N beats beam search (guided by the policy's own likelihood) {easy}"
             )),
             "not significant"
         );
         for n in [4, 16] {
             assert_eq!(
                 verdict(&format!(
-                    "beam-m4 guided by the policy's likelihood vs by the PRM (N={n})"
+                    "beam-m4 guided by the policy's own likelihood vs by the PRM (N={n})"
                 )),
                 "the likelihood is ahead"
             );
         }
         assert_eq!(findings.len(), 6, "{findings:?}");
+    }
+
+    #[test]
+    fn a_search_over_the_likelihood_is_compared_with_best_of_n_over_the_likelihood() {
+        // The likelihood's beam solves bins 2–3; best-of-N over the PRM half of them, over
+        // the likelihood all of them: against its own verifier's best-of-N it is no better.
+        let (mut rows, bins) = sweep(|s, bin, i| match s {
+            "weighted-bon" => i % 2 == 0,
+            "beam-m4" => i % 4 == 0,
+            _ => bin > 1 || i % 2 == 0,
+        });
+        let own: Vec<SweepRow> = rows
+            .iter()
+            .filter(|r| r.strategy == "beam-m4-likelihood")
+            .map(|r| SweepRow {
+                strategy: "weighted-bon-likelihood".into(),
+                ..r.clone()
+            })
+            .collect();
+        rows.extend(own);
+        let bin_of: BTreeMap<&str, u8> = bins.iter().map(|(q, b)| (q.as_str(), *b)).collect();
+        let (mut blocks, mut findings) = (Vec::new(), Vec::new());
+        beam_vs_bon(
+            &rows,
+            &bin_of,
+            "the verifier's likelihood",
+            7,
+            &mut blocks,
+            &mut findings,
+        );
+        let medium = "beam search (guided by the verifier's likelihood) beats best-of-N at a low budget on medium questions (bins 2–3, N=4)";
+        let f = findings.iter().find(|f| f[0] == medium).expect("claim");
+        assert_eq!(f[1], "not significant", "{f:?}");
+        assert!(
+            f[2].starts_with("beam-m4-likelihood − weighted-bon-likelihood"),
+            "{f:?}"
+        );
+        // The PRM's beam keeps the PRM's baseline.
+        let f = findings
+            .iter()
+            .find(|f| f[0].starts_with("beam search beats"))
+            .expect("claim");
+        assert!(f[2].starts_with("beam-m4 − weighted-bon:"), "{f:?}");
     }
 }

@@ -49,6 +49,7 @@ pub fn read_if_present<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Ve
 pub fn efficiency_header(baseline: &str) -> Vec<String> {
     [
         "bins",
+        "verifier",
         "N",
         baseline,
         "compute-optimal",

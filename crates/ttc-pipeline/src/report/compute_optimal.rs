@@ -1,5 +1,5 @@
 //! The report's compute-optimal section: two-fold CV compute-optimal selection vs
-//! weighted best-of-N, and its efficiency.
+//! weighted best-of-N, and its efficiency, for each verifier's pool of methods.
 
 use anyhow::Result;
 use ttc_data::rows::{CsvRow, EfficiencyRow};
@@ -23,29 +23,38 @@ pub fn compute_optimal(
         read_if_present(&base.join("compute_optimal").join("efficiency.parquet"))?;
     match (!rows.is_empty()).then_some(rows) {
         Some(rows) => {
+            let verifiers: Vec<String> = rows.iter().fold(Vec::new(), |mut v, r| {
+                if !v.contains(&r.verifier) {
+                    v.push(r.verifier.clone());
+                }
+                v
+            });
             let mut series = Vec::new();
-            for kind in ["oracle", "predicted"] {
-                let pts: Vec<(f64, f64)> = rows
+            for verifier in &verifiers {
+                let by = verifier_words(verifier);
+                for kind in ["oracle", "predicted"] {
+                    let pts: Vec<(f64, f64)> = rows
+                        .iter()
+                        .filter(|r| r.bins == kind && &r.verifier == verifier)
+                        .map(|r| (f64::from(r.n), r.compute_optimal))
+                        .collect();
+                    series.push(Series {
+                        label: format!("compute-optimal{by} ({kind} bins)"),
+                        points: pts,
+                        intervals: vec![],
+                    });
+                }
+                let bon: Vec<(f64, f64)> = rows
                     .iter()
-                    .filter(|r| r.bins == kind)
-                    .map(|r| (f64::from(r.n), r.compute_optimal))
+                    .filter(|r| r.bins == "oracle" && &r.verifier == verifier)
+                    .map(|r| (f64::from(r.n), r.baseline.unwrap_or(f64::NAN)))
                     .collect();
                 series.push(Series {
-                    label: format!("compute-optimal ({kind} bins)"),
-                    points: pts,
+                    label: format!("weighted best-of-N{by}"),
+                    points: bon,
                     intervals: vec![],
                 });
             }
-            let bon: Vec<(f64, f64)> = rows
-                .iter()
-                .filter(|r| r.bins == "oracle")
-                .map(|r| (f64::from(r.n), r.baseline.unwrap_or(f64::NAN)))
-                .collect();
-            series.push(Series {
-                label: "weighted best-of-N".into(),
-                points: bon,
-                intervals: vec![],
-            });
             let ymax = series
                 .iter()
                 .flat_map(|s| s.points.iter().map(|p| p.1))
@@ -56,7 +65,7 @@ pub fn compute_optimal(
                     &Axes { title: "Compute-optimal vs best-of-N", x: "generations N (log2)", y: "accuracy", log2_x: true, y_range: (0.0, (ymax * 1.2).clamp(0.05, 1.0)) },
                     &series,
                 )?,
-                caption: "Two-fold cross-validated compute-optimal selection per bin vs weighted best-of-N".into(),
+                caption: "Two-fold cross-validated compute-optimal selection per bin vs weighted best-of-N, each among one verifier's methods (majority joins every pool)".into(),
             });
             b.push(Block::Table {
                 header: efficiency_header("weighted BoN"),
@@ -64,12 +73,13 @@ pub fn compute_optimal(
             });
             // The paper: ≈4× on oracle bins; predicted bins ≈2×. Decided on the bootstrap
             // interval of N/N' at the largest budget the baseline ran at.
-            for (kind, target) in [("oracle", 4.0), ("predicted", 2.0)] {
-                if let Some(r) = rows
-                    .iter()
-                    .rfind(|r| r.bins == kind && r.baseline.is_some())
-                {
-                    findings.push(efficiency_finding(r, kind, target));
+            for verifier in &verifiers {
+                for (kind, target) in [("oracle", 4.0), ("predicted", 2.0)] {
+                    if let Some(r) = rows.iter().rfind(|r| {
+                        r.bins == kind && &r.verifier == verifier && r.baseline.is_some()
+                    }) {
+                        findings.push(efficiency_finding(r, kind, target));
+                    }
                 }
             }
         }
@@ -87,8 +97,9 @@ pub fn compute_optimal(
 /// N/N' is above 1, does not hold below 1, not significant across; the numbers say whether
 /// the interval reaches the paper's `target`.
 fn efficiency_finding(r: &EfficiencyRow, kind: &str, target: f64) -> Vec<String> {
+    let by = verifier_words(&r.verifier);
     let claim = format!(
-        "compute-optimal needs fewer generations than weighted best-of-N ({kind} bins; paper ≈{target}×), at N={}",
+        "compute-optimal needs fewer generations than weighted best-of-N{by} ({kind} bins; paper ≈{target}×), at N={}",
         r.n
     );
     let ratio = r
@@ -122,4 +133,14 @@ fn efficiency_finding(r: &EfficiencyRow, kind: &str, target: f64) -> Vec<String>
         ),
     };
     vec![claim, verdict.into(), detail]
+}
+
+/// " over the PRM" / " over the likelihood": which verifier's methods a row's pool holds
+/// ("" for a table written before pools had a verifier).
+fn verifier_words(verifier: &str) -> String {
+    match verifier {
+        "" => String::new(),
+        "prm" => " over the PRM".into(),
+        v => format!(" over the {v}"),
+    }
 }

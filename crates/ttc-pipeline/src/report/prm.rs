@@ -27,11 +27,12 @@ pub fn prm(ctx: &Ctx, b: &mut Vec<Block>, _findings: &mut Vec<Vec<String>>) -> R
                 evals.push((format!("prm-{} (ablation)", l.name()), e));
             }
         }
-        b.push(prm_table(&evals));
-        if let Some(t) = per_level_table(&evals[0].1) {
-            b.push(Block::Para(
-                "Within-question AUROC per level (test): where the PRM keeps what the policy's own likelihood knows, and where neither knows.".into(),
-            ));
+        let who = crate::preset::likelihood_name(ctx.preset.verifier.is_some());
+        b.push(prm_table(&evals, who));
+        if let Some(t) = per_level_table(&evals[0].1, who) {
+            b.push(Block::Para(format!(
+                "Within-question AUROC per level (test): where the PRM keeps what {who} knows, and where neither knows."
+            )));
             b.push(t);
         }
         let cal: Vec<CalibrationBin> =
@@ -97,7 +98,8 @@ fn slip_cell(s: &serde_json::Value) -> String {
 }
 
 /// One column per evaluated PRM: what it trained on and how well it verifies.
-fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
+/// `who`: whose likelihood the evaluation scored with (the policy's own or the verifier's).
+fn prm_table(evals: &[(String, serde_json::Value)], who: &str) -> Block {
     let mut header = vec!["metric".to_string()];
     header.extend(
         evals
@@ -128,7 +130,7 @@ fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
                 &|v| slip_cell(&v["slip_pairs"]),
             ),
             row(
-                "the policy's own likelihood (no training): within-question AUROC (test; bootstrap 95%)",
+                &format!("{who}: within-question AUROC (test; bootstrap 95%)"),
                 &|v| within_cell(&v["policy_likelihood"]["within_question_auroc"]),
             ),
             row(
@@ -145,19 +147,19 @@ fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
                 },
             ),
             row(
-                "the policy's own likelihood: step AUROC vs true verdicts (test)",
+                &format!("{who}: step AUROC vs true verdicts (test)"),
                 &|v| num(&v["policy_likelihood"]["test_step_auroc_vs_true"]),
             ),
             row(
-                "the policy's own likelihood: first-error F1, calibrated on the held-out MC labels",
+                &format!("{who}: first-error F1, calibrated on the held-out MC labels"),
                 &|v| num(&v["policy_likelihood"]["calibrated"]["first_error"]["f1"]),
             ),
             row(
-                "the policy's own likelihood: reference above its one-slip copy, at the slip / last step",
+                &format!("{who}: reference above its one-slip copy, at the slip / last step"),
                 &|v| slip_cell(&v["policy_likelihood"]["slip_pairs"]),
             ),
             row(
-                "weighted best-of-N at the largest N: PRM / policy likelihood / majority",
+                "weighted best-of-N at the largest N: PRM / likelihood / majority",
                 &|v| {
                     let last = |s: &serde_json::Value| s.as_array().and_then(|a| a.last()).cloned();
                     match (
@@ -179,9 +181,9 @@ fn prm_table(evals: &[(String, serde_json::Value)]) -> Block {
     }
 }
 
-/// Per level: the PRM's within-question AUROC beside the policy likelihood's (`None` when
+/// Per level: the PRM's within-question AUROC beside the likelihood's (`who`'s; `None` when
 /// the evaluation has no per-level numbers for both).
-fn per_level_table(v: &serde_json::Value) -> Option<Block> {
+fn per_level_table(v: &serde_json::Value, who: &str) -> Option<Block> {
     let prm = v["within_question_auroc"]["per_level"].as_object()?;
     let lik = v["policy_likelihood"]["within_question_auroc"]["per_level"].as_object()?;
     let rows = prm
@@ -196,7 +198,7 @@ fn per_level_table(v: &serde_json::Value) -> Option<Block> {
         })
         .collect();
     Some(Block::Table {
-        header: ["level", "questions", "PRM", "policy likelihood"]
+        header: ["level", "questions", "PRM", who]
             .map(String::from)
             .to_vec(),
         rows,
@@ -215,7 +217,7 @@ mod tests {
             "policy_likelihood": {"within_question_auroc": {"per_level": {
                 "1": {"mean": 0.987, "questions": 78}}}},
         });
-        let Some(Block::Table { header, rows }) = per_level_table(&v) else {
+        let Some(Block::Table { header, rows }) = per_level_table(&v, "likelihood") else {
             panic!("no table")
         };
         assert_eq!(header.len(), 4);
@@ -226,6 +228,6 @@ mod tests {
             "within_question_auroc": v["within_question_auroc"].clone(),
             "policy_likelihood": {"skipped": "a model on a server returns no logits"},
         });
-        assert!(per_level_table(&skipped).is_none());
+        assert!(per_level_table(&skipped, "likelihood").is_none());
     }
 }

@@ -144,6 +144,7 @@ pub fn revision_ratios(
         blocks.push(Block::Table {
             header: [
                 "bins",
+                "verifier",
                 "bin",
                 "N",
                 "accuracy",

@@ -199,6 +199,7 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
         super::beam_vs_bon::beam_vs_bon(
             &sweep,
             &bin_of,
+            crate::preset::likelihood_name(ctx.preset.verifier.is_some()),
             ctx.preset.analysis.bootstrap_seed,
             b,
             findings,

@@ -29,6 +29,9 @@ pub struct SweepStage {
     /// fingerprint covers every row (a directory left by a run since removed from the
     /// preset, or a search run by hand, is named and left out).
     searches: Vec<String>,
+    /// The likelihood in `likelihood_scores.parquet` is the `[verifier]` model's (its size
+    /// and prompt count in the FLOPs), not the policy's own.
+    verifier_lm: bool,
 }
 
 /// `ttc eval bins`: oracle and predicted difficulty bins of the test questions.
@@ -44,8 +47,12 @@ pub struct ComputeOptimalStage {
 }
 
 impl SweepStage {
-    pub fn new(args: AnalysisArgs, searches: Vec<String>) -> Self {
-        SweepStage { args, searches }
+    pub fn new(args: AnalysisArgs, searches: Vec<String>, verifier_lm: bool) -> Self {
+        SweepStage {
+            args,
+            searches,
+            verifier_lm,
+        }
     }
 }
 
@@ -87,9 +94,17 @@ impl Stage for SweepStage {
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let lik = layout.likelihood_dir(self.verifier_lm);
         [
             prompt_files(&layout.policy_dir(false)),
             prompt_files(&layout.prm_dir(None)),
+            // Best-of-N over the likelihood, when `eval prm` could score it.
+            vec![
+                layout.prm_eval_dir(None).join("likelihood_scores.parquet"),
+                lik.join("config.json"),
+                lik.join("tokenizer.json"),
+            ],
+            prompt_files(&lik),
         ]
         .concat()
     }
@@ -100,7 +115,7 @@ impl Stage for SweepStage {
         "eval sweep".into()
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
-        sweep(&self.args, &self.searches, ctx)
+        sweep(&self.args, &self.searches, self.verifier_lm, ctx)
     }
 }
 
@@ -180,8 +195,9 @@ pub fn params(dir: &std::path::Path) -> Result<f64> {
 }
 
 /// Majority / best-of-N / weighted best-of-N at every budget 1, 2, 4, … up to the samples
-/// per question, over `seeds` random subsets each; plus the `searches` (the preset's runs).
-fn sweep(a: &AnalysisArgs, searches: &[String], ctx: &Ctx) -> Result<()> {
+/// per question, over `seeds` random subsets each, by the PRM and (when `eval prm` scored
+/// them) by the likelihood; plus the `searches` (the preset's runs).
+fn sweep(a: &AnalysisArgs, searches: &[String], verifier_lm: bool, ctx: &Ctx) -> Result<()> {
     let scored = scored_samples(ctx)?;
     let samples: Vec<ttc_data::rows::SampleRow> =
         ttc_core::table::read_parquet(&ctx.layout.samples_dir("test").join("samples.parquet"))?;
@@ -195,8 +211,9 @@ fn sweep(a: &AnalysisArgs, searches: &[String], ctx: &Ctx) -> Result<()> {
         policy: p_policy,
         prm: p_prm,
     };
-    let prompts = prompt_tokens(ctx)?;
+    let prompts = prompt_tokens(ctx, &ctx.layout.prm_dir(None))?;
     let (mut rows, budgets) = sampled_rows(&scored, &tokens, &prompts, a.seeds, sizes);
+    rows.extend(likelihood_rows(a, verifier_lm, &tokens, p_policy, ctx)?);
     let sdir = ctx.layout.search_dir();
     for label in searches {
         let f = sdir.join(label).join("results.parquet");
@@ -246,9 +263,44 @@ fn undeclared_searches(dir: &std::path::Path, searches: &[String]) -> Vec<String
     out
 }
 
-/// Each test question's prompt tokens for the policy and for the PRM, in each model's own
-/// tokenizer and prompt format.
-fn prompt_tokens(ctx: &Ctx) -> Result<HashMap<u32, (u64, u64)>> {
+/// Best-of-N and weighted best-of-N over the likelihood in `likelihood_scores.parquet`
+/// (strategies `bon-likelihood`, `weighted-bon-likelihood`; the verifier's FLOPs are its
+/// model's); none when `eval prm` wrote no such file (a policy on a server).
+fn likelihood_rows(
+    a: &AnalysisArgs,
+    verifier_lm: bool,
+    tokens: &HashMap<(u32, u32), u64>,
+    p_policy: f64,
+    ctx: &Ctx,
+) -> Result<Vec<SweepRow>> {
+    let f = ctx
+        .layout
+        .prm_eval_dir(None)
+        .join("likelihood_scores.parquet");
+    if !f.exists() {
+        return Ok(Vec::new());
+    }
+    let scored: Vec<ScoredSample> = ttc_core::table::read_parquet(&f)?;
+    let dir = ctx.layout.likelihood_dir(verifier_lm);
+    let sizes = ModelSizes {
+        policy: p_policy,
+        prm: params(&dir)?,
+    };
+    let prompts = prompt_tokens(ctx, &dir)?;
+    let (rows, _) = sampled_rows(&scored, tokens, &prompts, a.seeds, sizes);
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.strategy != "majority")
+        .map(|mut r| {
+            r.strategy += crate::preset::LIKELIHOOD_SUFFIX;
+            r
+        })
+        .collect())
+}
+
+/// Each test question's prompt tokens for the policy and for the verifier in `verifier`,
+/// in each model's own tokenizer and prompt format.
+fn prompt_tokens(ctx: &Ctx, verifier: &std::path::Path) -> Result<HashMap<u32, (u64, u64)>> {
     let problems = ttc_task::math500::load_problems(&ctx.layout.split_file("test"))?;
     let lengths = |dir: &std::path::Path| -> Result<Vec<u64>> {
         let tok = crate::checkpoint::checkpoint_tokenizer(dir)?;
@@ -264,7 +316,7 @@ fn prompt_tokens(ctx: &Ctx) -> Result<HashMap<u32, (u64, u64)>> {
             .collect()
     };
     let policy = lengths(&ctx.layout.policy_dir(false))?;
-    let prm = lengths(&ctx.layout.prm_dir(None))?;
+    let prm = lengths(verifier)?;
     Ok((0..problems.len())
         .map(|i| (i as u32, (policy[i], prm[i])))
         .collect())
@@ -315,7 +367,7 @@ fn compute_optimal_cmd(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
     let bf = base.join("bins").join("bins.parquet");
     let rows: Vec<SweepRow> = ttc_core::table::read_parquet(&sf)?;
     let bins: Vec<BinRow> = ttc_core::table::read_parquet(&bf)?;
-    let co = sweep_co_tables(&rows, &bins, a.cv_seed);
+    let co = sweep_co_tables(&rows, &bins, a.cv_seed, crate::preset::LIKELIHOOD_SUFFIX);
     eprintln!(
         "eval compute-optimal: {} methods over the {} questions every one covers",
         co.methods, co.questions

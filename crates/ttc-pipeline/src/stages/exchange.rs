@@ -96,7 +96,12 @@ fn exchange(a: &AnalysisArgs, ctx: &Ctx) -> Result<()> {
     // (bins kind, bin, budget) → (accuracy, questions) from the compute-optimal table.
     let mut co: BTreeMap<(String, u8, u32), (f64, usize)> = BTreeMap::new();
     let per_bin: Vec<ComputeOptimalRow> = ttc_core::table::read_parquet(&co_file)?;
-    for r in per_bin {
+    // The paper's compute-optimal: among the PRM's methods ("" in tables written before
+    // pools had a verifier).
+    for r in per_bin
+        .into_iter()
+        .filter(|r| matches!(r.verifier.as_str(), "prm" | ""))
+    {
         co.insert(
             (r.bins, r.bin, r.budget),
             (r.accuracy, r.questions as usize),

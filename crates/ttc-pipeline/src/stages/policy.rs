@@ -1,6 +1,7 @@
-//! `ttc train policy [--large]`: supervised fine-tuning of the policy (or of the ~14× larger
-//! policy of the FLOPs-matched exchange) on the train split, prompt tokens masked (DESIGN §4);
-//! resumes a killed run from its last checkpoint; ends with greedy pass@1 per level on val.
+//! `ttc train policy [--large]` and `ttc train verifier`: supervised fine-tuning of the
+//! policy (of the ~14× larger policy of the FLOPs-matched exchange; of the verifier, trained
+//! past the policy) on the train split, prompt tokens masked (DESIGN §4); resumes a killed
+//! run from its last checkpoint; ends with greedy pass@1 per level on val.
 
 use std::path::{Path, PathBuf};
 
@@ -12,13 +13,25 @@ use ttc_train::sft::{Init, SftRun};
 
 use crate::checkpoint::{eos_pad, policy_model_config};
 use crate::layout::{Layout, checkpoint_inputs};
-use crate::preset::{PolicyConfig, Preset};
+use crate::preset::{PolicyConfig, Preset, VerifierInit};
 use crate::stage::{Ctx, Stage};
 use crate::training::{Job, eval_policy, fine_tune};
 
-/// The policy (`[policy]`) or the larger policy (`[policy_large]`).
+/// Which causal LM of the run a [`PolicyStage`] trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lm {
+    /// `[policy]`.
+    Policy,
+    /// `[policy_large]`.
+    Large,
+    /// `[verifier]`: the policy's architecture, trained further.
+    Verifier(VerifierInit),
+}
+
+/// The policy (`[policy]`), the larger policy (`[policy_large]`) or the verifier
+/// (`[verifier]`).
 pub struct PolicyStage {
-    large: bool,
+    lm: Lm,
     config: PolicyConfig,
     /// Where the validation pass@1 after training runs (the preset's `[engine]`).
     engine: ttc_model::engine_spec::EngineSpec,
@@ -27,30 +40,69 @@ pub struct PolicyStage {
 impl PolicyStage {
     /// `None` when the preset has no such section; an error when its values are bad.
     pub fn new(preset: &Preset, large: bool) -> Result<Option<PolicyStage>> {
-        let config = if large {
-            preset.policy_large.clone()
+        let (lm, config) = if large {
+            (Lm::Large, preset.policy_large.clone())
         } else {
-            preset.policy.clone()
+            (Lm::Policy, preset.policy.clone())
         };
         let Some(config) = config else {
             return Ok(None);
         };
-        let section = if large {
-            "policy_large.train"
-        } else {
-            "policy.train"
+        Self::of(preset, lm, config).map(Some)
+    }
+
+    /// The `[verifier]` stage; `None` when the preset has no such section.
+    pub fn verifier(preset: &Preset) -> Result<Option<PolicyStage>> {
+        let Some(v) = &preset.verifier else {
+            return Ok(None);
         };
-        config.train.validate_in(section)?;
-        Ok(Some(PolicyStage {
-            large,
-            config,
-            engine: crate::engine_choice::resolve(preset, &None),
-        }))
+        let config = v.as_policy(preset.policy.as_ref())?;
+        Self::of(preset, Lm::Verifier(v.init), config).map(Some)
+    }
+
+    fn of(preset: &Preset, lm: Lm, config: PolicyConfig) -> Result<PolicyStage> {
+        config.train.validate_in(&section(lm))?;
+        let mut engine = crate::engine_choice::resolve(preset, &None);
+        // A server serves the policy, not the verifier trained here: its pass@1 runs on
+        // the local CPU.
+        if matches!(lm, Lm::Verifier(_))
+            && engine.backend == ttc_model::engine_spec::BackendKind::Openai
+        {
+            engine = ttc_model::engine_spec::EngineSpec::cpu();
+        }
+        Ok(PolicyStage { lm, config, engine })
     }
 
     fn name(&self) -> &'static str {
-        if self.large { "policy-large" } else { "policy" }
+        match self.lm {
+            Lm::Policy => "policy",
+            Lm::Large => "policy-large",
+            Lm::Verifier(_) => "verifier",
+        }
     }
+
+    fn out_dir(&self, layout: &Layout) -> PathBuf {
+        match self.lm {
+            Lm::Policy => layout.policy_dir(false),
+            Lm::Large => layout.policy_dir(true),
+            Lm::Verifier(_) => layout.verifier_dir(),
+        }
+    }
+
+    /// The checkpoint training starts from, if not fresh weights.
+    fn init_dir(&self, layout: &Layout) -> Option<PathBuf> {
+        (self.lm == Lm::Verifier(VerifierInit::Policy)).then(|| layout.policy_dir(false))
+    }
+}
+
+/// The preset section of `lm`'s recipe.
+fn section(lm: Lm) -> String {
+    match lm {
+        Lm::Policy => "policy.train",
+        Lm::Large => "policy_large.train",
+        Lm::Verifier(_) => "verifier.train",
+    }
+    .into()
 }
 
 impl Stage for PolicyStage {
@@ -58,37 +110,41 @@ impl Stage for PolicyStage {
         self.name().into()
     }
     fn config(&self) -> serde_json::Value {
-        let key = if self.large { "policy_large" } else { "policy" };
         // Not the engine: it runs only the validation pass@1, not the training.
-        serde_json::json!({ key: self.config })
+        match self.lm {
+            Lm::Policy => serde_json::json!({ "policy": self.config }),
+            Lm::Large => serde_json::json!({ "policy_large": self.config }),
+            Lm::Verifier(init) => serde_json::json!({ "verifier": self.config, "init": init }),
+        }
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        vec![
+        let mut i = vec![
             layout.split_file("train"),
             layout.split_file("val"),
             layout.tokenizer_dir().join("tokenizer.json"),
-        ]
+        ];
+        if let Some(d) = self.init_dir(layout) {
+            i.extend(checkpoint_inputs(&d));
+        }
+        i
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        let dir = layout.policy_dir(self.large);
+        let dir = self.out_dir(layout);
         let mut o = checkpoint_inputs(&dir);
         o.push(dir.join("pass_at_1_val.json"));
         o
     }
     fn command(&self) -> String {
-        if self.large {
-            "train policy --large".into()
-        } else {
-            "train policy".into()
+        match self.lm {
+            Lm::Policy => "train policy",
+            Lm::Large => "train policy --large",
+            Lm::Verifier(_) => "train verifier",
         }
+        .into()
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let (pc, name) = (&self.config, self.name());
-        pc.train.check_device(if self.large {
-            "policy_large.train"
-        } else {
-            "policy.train"
-        })?;
+        pc.train.check_device(&section(self.lm))?;
         let data_dir = ctx.layout.data_dir();
         let tok_path = ctx.layout.tokenizer_dir().join("tokenizer.json");
         let tok = ttc_task::tokenizer::load_tokenizer(&tok_path)?;
@@ -104,18 +160,23 @@ impl Stage for PolicyStage {
             .iter()
             .map(|p| policy_example(&tok, p, eos))
             .collect::<Result<_, _>>()?;
-        let out = ctx.layout.policy_dir(self.large);
-        let run_hash = ttc_core::hash::hash_json(&(
+        let out = self.out_dir(ctx.layout);
+        let init_dir = self.init_dir(ctx.layout);
+        let mut run_hash = ttc_core::hash::hash_json(&(
             &model_cfg,
             &pc.train,
             ttc_core::hash::hash_file(&data_dir.join(split_file("train")))?,
             ttc_core::hash::hash_file(&tok_path)?,
         ));
+        if let Some(d) = &init_dir {
+            let init = ttc_core::hash::hash_file(&d.join("model.safetensors"))?;
+            run_hash = ttc_core::hash::hash_json(&(run_hash, init));
+        }
         let job = Job {
             label: name,
             run: SftRun {
                 model_cfg: &model_cfg,
-                init: Init::Seeded,
+                init: init_dir.as_deref().map_or(Init::Seeded, Init::From),
                 cfg: &pc.train,
                 train: &train,
                 val: &val,

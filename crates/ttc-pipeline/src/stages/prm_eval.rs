@@ -14,7 +14,7 @@ use ttc_train::prm::{auroc, calibration, first_error_f1, within_question_auroc};
 
 use crate::checkpoint::load_model;
 use crate::layout::{Layout, checkpoint_inputs, prompt_files};
-use crate::preset::{LabelKind, Preset, PrmConfig, prm_ablation};
+use crate::preset::{LabelKind, Preset, PrmConfig, likelihood_name, prm_ablation};
 use crate::prm_data;
 use crate::scoring::score_samples;
 use crate::slip_pairs::slip_pairs;
@@ -28,6 +28,8 @@ pub struct PrmEvalStage {
     /// `Some(labels)` for an ablation PRM (`prm-<labels>/`).
     ablation: Option<LabelKind>,
     engine: ttc_model::engine_spec::EngineSpec,
+    /// The likelihood is the `[verifier]` model's, not the policy's own.
+    verifier_lm: bool,
 }
 
 impl PrmEvalStage {
@@ -44,6 +46,7 @@ impl PrmEvalStage {
             labels,
             ablation,
             engine,
+            verifier_lm: preset.verifier.is_some(),
         }
     }
 }
@@ -60,8 +63,9 @@ impl Stage for PrmEvalStage {
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![layout.split_file("test"), layout.samples_file("test")];
         i.extend(checkpoint_inputs(&layout.prm_dir(self.ablation)));
-        // The policy whose own likelihood is the PRM's baseline.
-        i.extend(checkpoint_inputs(&layout.policy_dir(false)));
+        // The model whose likelihood is the PRM's baseline (the policy's own or the
+        // verifier's).
+        i.extend(checkpoint_inputs(&layout.likelihood_dir(self.verifier_lm)));
         if self.config.is_some() {
             i.extend([
                 layout.split_file("train"),
@@ -73,7 +77,7 @@ impl Stage for PrmEvalStage {
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = prompt_files(&layout.prm_dir(self.ablation));
-        i.extend(prompt_files(&layout.policy_dir(false)));
+        i.extend(prompt_files(&layout.likelihood_dir(self.verifier_lm)));
         i
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
@@ -145,11 +149,20 @@ impl Stage for PrmEvalStage {
             .filter(|&n| n <= n_per_q)
             .collect();
         let sel = selection_table(&scored, &ns);
+        // A server returns no logits. The verifier, a small checkpoint trained here, is
+        // then scored on the local CPU (the same weights: the same scores); the policy's
+        // own likelihood (possibly a large imported model) is skipped.
+        let likelihood_engine = match self.engine.backend {
+            ttc_model::engine_spec::BackendKind::Openai if self.verifier_lm => {
+                ttc_model::engine_spec::EngineSpec::cpu()
+            }
+            _ => self.engine.clone(),
+        };
         let (likelihood, likelihood_scored) = crate::policy_likelihood::evaluate(
             ctx,
-            &self.engine,
-            &test_split,
-            &test_samples,
+            &ctx.layout.likelihood_dir(self.verifier_lm),
+            &likelihood_engine,
+            (&test_split, &test_samples),
             &scored,
             &ns,
             held_out.as_ref(),
@@ -159,8 +172,8 @@ impl Stage for PrmEvalStage {
         let cal_true = calibration(&t_sc, &t_ok_f, 10);
         ttc_core::table::write_parquet(&out.join("scores.parquet"), &scored)?;
         if !likelihood_scored.is_empty() {
-            // For people and notebooks: the same rows as `scores.parquet`, scored by the
-            // policy's likelihood.
+            // The same rows as `scores.parquet`, scored by the likelihood (calibrated when
+            // there were MC labels to fit on): the sweep's likelihood-weighted best-of-N.
             ttc_core::table::write_parquet(
                 &out.join("likelihood_scores.parquet"),
                 &likelihood_scored,
@@ -216,7 +229,8 @@ impl Stage for PrmEvalStage {
         let lw = &likelihood["within_question_auroc"];
         if let Some(m) = lw["mean"].as_f64() {
             eprintln!(
-                "  the policy's own likelihood (no training), within-question AUROC: {m:.3} (95% [{:.3}, {:.3}]); minus the PRM's: {:+.3} (95% [{:+.3}, {:+.3}])",
+                "  {}, within-question AUROC: {m:.3} (95% [{:.3}, {:.3}]); minus the PRM's: {:+.3} (95% [{:+.3}, {:+.3}])",
+                likelihood_name(self.verifier_lm),
                 lw["lo"].as_f64().unwrap_or(f64::NAN),
                 lw["hi"].as_f64().unwrap_or(f64::NAN),
                 likelihood["minus_prm_within_question_auroc"]["mean"]

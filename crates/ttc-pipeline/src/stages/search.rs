@@ -43,7 +43,8 @@ pub struct SearchArgs {
     /// Search over the PRM trained on these labels (an ablation's, `prm-<labels>/`, when
     /// they are not the preset's).
     pub labels: Option<LabelKind>,
-    /// What scores the steps: the PRM or the policy's own likelihood.
+    /// What scores the steps: the PRM or a likelihood (the `[verifier]` model's, else the
+    /// policy's own).
     pub verifier: SearchVerifier,
 }
 
@@ -55,6 +56,8 @@ pub struct SearchRunStage {
     cfg: SearchConfig,
     /// `Some` when searching over an ablation PRM.
     ablation: Option<LabelKind>,
+    /// The likelihood verifier is the `[verifier]` model's, not the policy's own.
+    verifier_lm: bool,
 }
 
 impl SearchRunStage {
@@ -86,6 +89,7 @@ impl SearchRunStage {
         }
         Ok(SearchRunStage {
             ablation,
+            verifier_lm: preset.verifier.is_some(),
             args,
             strategy,
             section,
@@ -118,6 +122,12 @@ impl SearchRunStage {
 
     fn needs_prm(&self) -> bool {
         self.needs_verifier() && self.args.verifier.is_prm()
+    }
+
+    /// The model whose likelihood scores the steps, when the search uses one.
+    fn likelihood_dir(&self, layout: &Layout) -> Option<PathBuf> {
+        (self.needs_verifier() && !self.args.verifier.is_prm())
+            .then(|| layout.likelihood_dir(self.verifier_lm))
     }
 
     /// The strategy as rows name it: searches over the likelihood are another strategy.
@@ -161,12 +171,24 @@ impl Stage for SearchRunStage {
         if self.needs_prm() {
             i.extend(checkpoint_inputs(&layout.prm_dir(self.ablation)));
         }
+        if let Some(d) = self
+            .likelihood_dir(layout)
+            .filter(|d| *d != layout.policy_dir(false))
+        {
+            i.extend(checkpoint_inputs(&d));
+        }
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = prompt_files(&layout.policy_dir(false));
         if self.args.verifier.is_prm() {
             i.extend(prompt_files(&layout.prm_dir(self.ablation)));
+        }
+        if let Some(d) = self
+            .likelihood_dir(layout)
+            .filter(|d| *d != layout.policy_dir(false))
+        {
+            i.extend(prompt_files(&d));
         }
         i
     }
@@ -206,7 +228,8 @@ impl Stage for SearchRunStage {
         let cfg = self.cfg.clone();
         let pdir = ctx.layout.policy_dir(false);
         let needs_prm = self.needs_prm();
-        let likelihood = self.needs_verifier() && !self.args.verifier.is_prm();
+        let likelihood_dir = self.likelihood_dir(ctx.layout);
+        let likelihood = likelihood_dir.is_some();
         let strategy_label = self.strategy_label();
         let mdir = ctx.layout.prm_dir(self.ablation);
         let split_path = ctx.layout.split_file(&a.split);
@@ -235,23 +258,30 @@ impl Stage for SearchRunStage {
         } else {
             None
         };
-        // The likelihood reads the policy's logits on the verifier's engine; a server
-        // returns none, so a policy served remotely is scored from its local checkpoint on
-        // the CPU (the same weights: the same scores as an in-process run).
-        let likelihood_model = if likelihood {
-            let mut spec = st.verifier_engine.clone().unwrap_or_default();
-            if spec.backend == ttc_model::engine_spec::BackendKind::Openai {
-                eprintln!(
-                    "search: the likelihood verifier runs the policy's checkpoint on the local CPU (a server returns no logits)"
-                );
-                spec = ttc_model::engine_spec::EngineSpec::cpu();
+        // The likelihood reads its model's logits (the policy's or the verifier's) on the
+        // verifier's engine; a server returns none, so a model served remotely is scored
+        // from its local checkpoint on the CPU (the same weights: the same scores as an
+        // in-process run).
+        let likelihood_model = match &likelihood_dir {
+            Some(ldir) => {
+                let mut spec = st.verifier_engine.clone().unwrap_or_default();
+                if spec.backend == ttc_model::engine_spec::BackendKind::Openai {
+                    eprintln!(
+                        "search: the likelihood verifier runs {} on the local CPU (a server returns no logits)",
+                        ldir.display()
+                    );
+                    spec = ttc_model::engine_spec::EngineSpec::cpu();
+                }
+                // The generator's own model when it is the same checkpoint on the same
+                // engine (no second copy).
+                let own = *ldir == pdir && spec == policy_spec;
+                let prompt = PromptTemplate::load(ldir)?;
+                (!own)
+                    .then(|| load_model(ldir, &spec))
+                    .transpose()?
+                    .map(|m| (m, prompt))
             }
-            // The generator's own model when the engines agree (no second copy).
-            (spec != policy_spec)
-                .then(|| load_model(&pdir, &spec))
-                .transpose()?
-        } else {
-            None
+            None => None,
         };
         let texts: Vec<String> = problems.iter().map(|p| p.problem.clone()).collect();
         let file = out.join("results.parquet");
@@ -268,11 +298,11 @@ impl Stage for SearchRunStage {
                 None => None,
             };
             let mut likelihood_verifier = if likelihood {
-                let (m, t) = match &likelihood_model {
-                    Some((m, t)) => (m.as_ref(), t),
-                    None => (policy.as_ref(), &tok),
+                let (m, t, prompt) = match &likelihood_model {
+                    Some(((m, t), prompt)) => (m.as_ref(), t, prompt),
+                    None => (policy.as_ref(), &tok, engine.prompt()),
                 };
-                let e = Engine::new(m, t)?.with_prompt(engine.prompt().clone());
+                let e = Engine::new(m, t)?.with_prompt(prompt.clone());
                 Some(LikelihoodVerifier::new(e, texts.clone())?)
             } else {
                 None
