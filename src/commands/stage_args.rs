@@ -157,8 +157,9 @@ pub struct SearchArgs {
     /// checkpoints/<run>/prm-<labels>/ when not the preset's `[prm] labels`).
     #[arg(long, value_parser = parse_labels)]
     pub labels: Option<LabelKind>,
-    /// What scores the steps: `prm`, or `likelihood` — the policy's own `exp(mean log p)`
-    /// of the solution so far (no PRM needed; results in `<label>-likelihood/`).
+    /// What scores the steps: `prm`, or `likelihood` — `exp(mean log p)` of the solution so
+    /// far under the `[verifier]` model (checkpoints/<run>/verifier/) when the preset has
+    /// one, else under the policy itself (no PRM needed; results in `<label>-likelihood/`).
     #[arg(long, default_value = "prm", value_parser = parse_verifier)]
     pub verifier: SearchVerifier,
     /// Run only chunks c with c % n == i (one Slurm array task).

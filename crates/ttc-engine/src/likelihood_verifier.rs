@@ -1,7 +1,7 @@
-//! The policy's own likelihood as a search [`Verifier`]: a step scores `exp(mean log p)` of
-//! the solution's tokens up to its end, exactly as [`crate::likelihood_scorer`] scores a
-//! whole sample — so search can be guided by the verifier that trains nothing, and compared
-//! with the PRM at the same budgets.
+//! A causal LM's likelihood (the policy's own, or a verifier trained past it) as a search
+//! [`Verifier`]: a step scores `exp(mean log p)` of the solution's tokens up to its end,
+//! exactly as [`crate::likelihood_scorer`] scores a whole sample — so search can be guided
+//! by a language model instead of the PRM, and compared with it at the same budgets.
 //!
 //! Like [`crate::prm_verifier`], each request's steps are laid out whole and the cached
 //! sequence of the node's parent (or the question's prompt) is reused; a node also keeps

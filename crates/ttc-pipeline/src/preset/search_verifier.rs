@@ -9,7 +9,8 @@ pub enum SearchVerifier {
     /// The PRM (the paper's verifier).
     #[default]
     Prm,
-    /// The policy's own likelihood of the steps, `exp(mean log p)` (trains nothing).
+    /// A language model's likelihood of the steps, `exp(mean log p)`: the `[verifier]`
+    /// model's when the preset trains one, else the policy's own (trains nothing).
     Likelihood,
 }
 
