@@ -9,6 +9,7 @@ use ttc_eval::paired::Verdict;
 use super::cells::*;
 use super::doc::Block;
 use super::figures::{Axes, as_categories, grouped_bars, line_chart};
+use crate::preset::LIKELIHOOD_SUFFIX as LIKELIHOOD;
 use crate::stage::Ctx;
 
 /// Appends the section to `b` and its checks of the paper's claims to `findings`.
@@ -104,10 +105,24 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
             }
         };
         const CLAIM: [&str; 3] = ["holds", "does not hold", "not significant"];
-        if let Some(n_top) = largest_common(&["weighted-bon", "bon", "majority"]) {
-            let (v, d) = claim("weighted-bon", "bon", n_top, CLAIM);
+        // The paper's selection claims for each verifier the sweep selected with: the PRM,
+        // and the likelihood (`-likelihood` strategies) when `eval prm` scored with one.
+        let who = crate::preset::likelihood_name(ctx.preset.verifier.is_some());
+        for (suffix, weighted_by, over) in [
+            ("", "PRM-weighted best-of-N".to_string(), String::new()),
+            (
+                LIKELIHOOD,
+                format!("best-of-N weighted by {who}"),
+                format!(" (by {who})"),
+            ),
+        ] {
+            let (w, bon) = (format!("weighted-bon{suffix}"), format!("bon{suffix}"));
+            let Some(n_top) = largest_common(&[&w, &bon, "majority"]) else {
+                continue;
+            };
+            let (v, d) = claim(&w, &bon, n_top, CLAIM);
             findings.push(vec![
-                format!("weighted best-of-N beats vanilla best-of-N (N={n_top})"),
+                format!("weighted best-of-N beats vanilla best-of-N{over} (N={n_top})"),
                 v,
                 d,
             ]);
@@ -115,29 +130,39 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
             let mut vs_majority: Vec<u32> = ns
                 .iter()
                 .copied()
-                .filter(|&n| {
-                    n >= 16 && get("weighted-bon", n).is_some() && get("majority", n).is_some()
-                })
+                .filter(|&n| n >= 16 && get(&w, n).is_some() && get("majority", n).is_some())
                 .collect();
             if vs_majority.is_empty() {
                 vs_majority.push(n_top);
             }
             for n in vs_majority {
-                let (v, d) = claim("weighted-bon", "majority", n, CLAIM);
+                let (v, d) = claim(&w, "majority", n, CLAIM);
                 findings.push(vec![
-                    format!("PRM-weighted best-of-N beats majority voting (N={n})"),
+                    format!("{weighted_by} beats majority voting (N={n})"),
                     v,
                     d,
                 ]);
             }
         }
+        // Each beam search against weighted best-of-N under its own verifier.
         for beam in by_s.keys().filter(|s| s.starts_with("beam")) {
-            let Some(n) = largest_common(&[beam, "weighted-bon"]) else {
+            let own = format!("weighted-bon{LIKELIHOOD}");
+            let base = if beam.ends_with(LIKELIHOOD) && by_s.contains_key(own.as_str()) {
+                own.as_str()
+            } else {
+                "weighted-bon"
+            };
+            let Some(n) = largest_common(&[beam, base]) else {
                 continue;
             };
             let words = ["beam better", "best-of-N better", "not significant"];
-            let (v, d) = claim(beam, "weighted-bon", n, words);
-            findings.push(vec![format!("{beam} vs PRM-weighted best-of-{n}"), v, d]);
+            let (v, d) = claim(beam, base, n, words);
+            let vs = if base == "weighted-bon" {
+                format!("PRM-weighted best-of-{n}")
+            } else {
+                format!("best-of-{n} weighted by {who}")
+            };
+            findings.push(vec![format!("{beam} vs {vs}"), v, d]);
         }
     }
 
