@@ -414,9 +414,15 @@ fn likelihood_guided_search_is_another_strategy(dir: &Path) {
         &dir.join("reports/smoke/compute_optimal/efficiency.parquet"),
     )
     .unwrap();
-    for v in ["prm", "likelihood"] {
+    for (v, against) in [
+        ("prm", "weighted-bon"),
+        ("prm", "bon"),
+        ("likelihood", "weighted-bon-likelihood"),
+        ("likelihood", "bon-likelihood"),
+    ] {
         assert!(
-            eff.iter().any(|r| r.verifier == v && r.bins == "oracle"),
+            eff.iter()
+                .any(|r| r.verifier == v && r.against == against && r.bins == "oracle"),
             "{eff:?}"
         );
     }

@@ -22,7 +22,7 @@ fn interval(acc: f64, q: u64) -> (f64, f64) {
 /// accuracy): for each budget the smallest budget N' at which compute-optimal reaches the
 /// baseline at N, and N/N' with its bootstrap interval from `ratio_interval` (N → (lo, hi)).
 pub fn co_tables(
-    (bins, verifier): (&str, &str),
+    (bins, verifier, against): (&str, &str, &str),
     co: &[CoRow],
     baseline: &[(u32, f64)],
     ratio_interval: &BTreeMap<u32, (f64, f64)>,
@@ -57,6 +57,7 @@ pub fn co_tables(
         eff.push(EfficiencyRow {
             bins: bins.to_string(),
             verifier: verifier.to_string(),
+            against: against.to_string(),
             n,
             baseline: baseline.iter().find(|x| x.0 == n).map(|x| x.1),
             compute_optimal: *co_acc,
@@ -97,7 +98,9 @@ fn pools_of(method: &str, likelihood_suffix: &str) -> &'static [&'static str] {
 }
 
 /// The compute-optimal tables of the sweep's `rows` on `bins`, one pool per verifier whose
-/// weighted best-of-N (`weighted-bon`, `weighted-bon<likelihood_suffix>`) the sweep has.
+/// weighted best-of-N (`weighted-bon`, `weighted-bon<likelihood_suffix>`) the sweep has; its
+/// efficiency against that weighted best-of-N and against the same verifier's vanilla
+/// best-of-N (`against`).
 pub fn sweep_co_tables(
     rows: &[SweepRow],
     bins: &[BinRow],
@@ -129,11 +132,21 @@ pub fn sweep_co_tables(
     let mut per_bin: Vec<ComputeOptimalRow> = Vec::new();
     let mut eff: Vec<EfficiencyRow> = Vec::new();
     for verifier in ["prm", "likelihood"] {
-        let baseline = match verifier {
-            "prm" => "weighted-bon".to_string(),
-            _ => format!("weighted-bon{likelihood_suffix}"),
+        let suffix = if verifier == "prm" {
+            ""
+        } else {
+            likelihood_suffix
         };
-        if !covered.contains_key(&baseline) {
+        // The paper's baseline first (its per-bin rows are the pool's), then vanilla
+        // best-of-N, which a verifier that ranks well but weighs flatly can make stronger.
+        let baselines: Vec<String> = [format!("weighted-bon{suffix}"), format!("bon{suffix}")]
+            .into_iter()
+            .filter(|b| covered.contains_key(b))
+            .collect();
+        if !baselines
+            .first()
+            .is_some_and(|b| b.starts_with("weighted-bon"))
+        {
             continue;
         }
         let pool: BTreeMap<&(String, String, u32), &(f64, u32)> = mean
@@ -167,25 +180,30 @@ pub fn sweep_co_tables(
                 })
                 .collect();
             let co = compute_optimal(&cells, cv_seed);
-            let iv = efficiency_interval(
-                &cells,
-                |c| c.method == baseline,
-                cv_seed,
-                cv_seed ^ 0xB007,
-                RESAMPLES,
-            );
-            let mut bon: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
-            for ((_, m, n), (s, c)) in &pool {
-                if *m == baseline {
-                    let e = bon.entry(*n).or_default();
-                    e.0 += s / f64::from(*c);
-                    e.1 += 1;
+            for (i, baseline) in baselines.iter().enumerate() {
+                let iv = efficiency_interval(
+                    &cells,
+                    |c| c.method == *baseline,
+                    cv_seed,
+                    cv_seed ^ 0xB007,
+                    RESAMPLES,
+                );
+                let mut bon: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
+                for ((_, m, n), (s, c)) in &pool {
+                    if m == baseline {
+                        let e = bon.entry(*n).or_default();
+                        e.0 += s / f64::from(*c);
+                        e.1 += 1;
+                    }
                 }
+                let bon: Vec<(u32, f64)> =
+                    bon.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
+                let (p, e) = co_tables((kind, verifier, baseline), &co, &bon, &iv);
+                if i == 0 {
+                    per_bin.extend(p);
+                }
+                eff.extend(e);
             }
-            let bon: Vec<(u32, f64)> = bon.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
-            let (p, e) = co_tables((kind, verifier), &co, &bon, &iv);
-            per_bin.extend(p);
-            eff.extend(e);
         }
     }
     SweepCo {
@@ -270,7 +288,7 @@ pub fn ratio_co_tables(
             e.1 += 1;
         }
         let par: Vec<(u32, f64)> = par.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
-        let (p, e) = co_tables((kind, "orm"), &co, &par, &iv);
+        let (p, e) = co_tables((kind, "orm", "1:N"), &co, &par, &iv);
         per_bin.extend(p);
         eff.extend(e);
     }
@@ -337,14 +355,19 @@ mod tests {
                 );
             }
         }
-        let baseline = |v: &str, n: u32| {
+        let baseline = |v: &str, against: &str, n: u32| {
             co.efficiency
                 .iter()
-                .find(|e| e.verifier == v && e.bins == "oracle" && e.n == n)
+                .find(|e| e.verifier == v && e.against == against && e.bins == "oracle" && e.n == n)
                 .and_then(|e| e.baseline)
         };
-        assert_eq!(baseline("prm", 16), Some(0.5));
-        assert_eq!(baseline("likelihood", 16), Some(0.75));
+        assert_eq!(baseline("prm", "weighted-bon", 16), Some(0.5));
+        assert_eq!(
+            baseline("likelihood", "weighted-bon-likelihood", 16),
+            Some(0.75)
+        );
+        // No vanilla best-of-N in these rows: no such baseline.
+        assert_eq!(baseline("likelihood", "bon-likelihood", 16), None);
         // Without the likelihood's weighted best-of-N there is no likelihood pool.
         rows.retain(|r| r.strategy != "weighted-bon-likelihood");
         let co = sweep_co_tables(&rows, &bins(8), 3, "-likelihood");

@@ -78,6 +78,9 @@ pub struct EfficiencyRow {
     /// The verifier of the pool and of the baseline (see [`ComputeOptimalRow::verifier`]).
     #[serde(default)]
     pub verifier: String,
+    /// The baseline method (`weighted-bon`, `bon-likelihood`, `1:N`, …).
+    #[serde(default)]
+    pub against: String,
     pub n: u32,
     /// The baseline's accuracy at N (`None`: the baseline was not run at N).
     pub baseline: Option<f64>,
@@ -99,7 +102,7 @@ impl EfficiencyRow {
     /// The CSV header, `baseline` naming the third column (`weighted_bon`, `parallel`).
     pub fn header(baseline: &str) -> String {
         format!(
-            "bins,verifier,n,{baseline},compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95,efficiency_lo95,efficiency_hi95"
+            "bins,verifier,against,n,{baseline},compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95,efficiency_lo95,efficiency_hi95"
         )
     }
 }
@@ -109,6 +112,7 @@ impl CsvRow for EfficiencyRow {
         vec![
             self.bins.clone(),
             self.verifier.clone(),
+            self.against.clone(),
             self.n.to_string(),
             f4(self.baseline.unwrap_or(f64::NAN)),
             f4(self.compute_optimal),
@@ -279,6 +283,7 @@ mod tests {
         let e = EfficiencyRow {
             bins: "oracle".into(),
             verifier: "orm".into(),
+            against: "1:N".into(),
             n: 4,
             baseline: None,
             compute_optimal: 0.5,
@@ -292,8 +297,8 @@ mod tests {
         };
         assert_eq!(
             csv_text(&EfficiencyRow::header("parallel"), &[e]),
-            "bins,verifier,n,parallel,compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95,efficiency_lo95,efficiency_hi95\n\
-             oracle,orm,4,NaN,0.5000,2,2.00,10,0.2500,0.7500,1.00,\n"
+            "bins,verifier,against,n,parallel,compute_optimal,matching_n,efficiency,questions,co_lo95,co_hi95,efficiency_lo95,efficiency_hi95\n\
+             oracle,orm,1:N,4,NaN,0.5000,2,2.00,10,0.2500,0.7500,1.00,\n"
         );
         let x = ExchangeRow {
             bins: "oracle".into(),

@@ -50,6 +50,7 @@ pub fn efficiency_header(baseline: &str) -> Vec<String> {
     [
         "bins",
         "verifier",
+        "against",
         "N",
         baseline,
         "compute-optimal",
