@@ -130,7 +130,11 @@ fn sweep_bins_and_compute_optimal_from_scored_samples() {
     run(&["eval", "compute-optimal", "--preset", &p, "--bins", "2"]);
     let eff =
         std::fs::read_to_string(root.join("reports/a/compute_optimal/efficiency.csv")).unwrap();
-    assert!(eff.lines().any(|l| l.starts_with("oracle,prm,weighted-bon,4,")), "{eff}");
+    assert!(
+        eff.lines()
+            .any(|l| l.starts_with("oracle,prm,weighted-bon,4,")),
+        "{eff}"
+    );
     // The report: findings from these numbers, figures inline in the HTML.
     run(&["report", "--preset", &p]);
     let md = std::fs::read_to_string(root.join("reports/a/report.md")).unwrap();

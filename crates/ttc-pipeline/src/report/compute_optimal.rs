@@ -31,7 +31,11 @@ pub fn compute_optimal(
             });
             let mut series = Vec::new();
             for verifier in &verifiers {
-                let by = verifier_words(verifier);
+                // Short labels: the legend panel is narrow.
+                let pool = match verifier.as_str() {
+                    "" | "prm" => "PRM",
+                    v => v,
+                };
                 // The compute-optimal curve is one per pool; each baseline repeats it.
                 let first = rows
                     .iter()
@@ -46,7 +50,7 @@ pub fn compute_optimal(
                         .map(|r| (f64::from(r.n), r.compute_optimal))
                         .collect();
                     series.push(Series {
-                        label: format!("compute-optimal{by} ({kind} bins)"),
+                        label: format!("{pool}: CO ({kind})"),
                         points: pts,
                         intervals: vec![],
                     });
@@ -57,7 +61,7 @@ pub fn compute_optimal(
                     .map(|r| (f64::from(r.n), r.baseline.unwrap_or(f64::NAN)))
                     .collect();
                 series.push(Series {
-                    label: format!("weighted best-of-N{by}"),
+                    label: format!("{pool}: weighted BoN"),
                     points: bon,
                     intervals: vec![],
                 });
@@ -72,7 +76,7 @@ pub fn compute_optimal(
                     &Axes { title: "Compute-optimal vs best-of-N", x: "generations N (log2)", y: "accuracy", log2_x: true, y_range: (0.0, (ymax * 1.2).clamp(0.05, 1.0)) },
                     &series,
                 )?,
-                caption: "Two-fold cross-validated compute-optimal selection per bin vs weighted best-of-N, each among one verifier's methods (majority joins every pool)".into(),
+                caption: "CO: two-fold cross-validated compute-optimal selection per oracle or predicted bin, among one verifier's methods (majority joins every pool), vs weighted best-of-N under that verifier; accuracy over the test questions".into(),
             });
             b.push(Block::Table {
                 header: efficiency_header("baseline"),
