@@ -19,6 +19,7 @@ pub mod cv;
 pub mod exchange;
 pub mod paired;
 pub mod prm_selection;
+pub mod revision_drift;
 pub mod revision_ratios;
 pub mod revision_selection;
 pub mod stats;

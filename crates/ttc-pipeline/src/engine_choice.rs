@@ -77,3 +77,15 @@ fn each(p: &Preset, check: impl Fn(&EngineSpec) -> Result<(), String>) -> Result
     }
     Ok(())
 }
+
+/// The engine that reads the logits of a checkpoint trained here (the verifier, or a
+/// likelihood model): `spec`, unless `spec` is a server — a server returns no logits and
+/// serves the policy, not that checkpoint — then the local CPU (the same weights give the
+/// same scores).
+pub fn local_logits(spec: &EngineSpec) -> EngineSpec {
+    if spec.backend == ttc_model::engine_spec::BackendKind::Openai {
+        EngineSpec::cpu()
+    } else {
+        spec.clone()
+    }
+}

@@ -96,6 +96,13 @@ pub fn revisions(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>)
             let bins: Vec<ttc_data::rows::BinRow> =
                 read_if_present(&base.join("bins").join("bins.parquet"))?;
             super::revision_bins::revision_gain_by_bin(&rows, &bins, b, findings);
+            super::revision_bins::revision_drift_by_bin(
+                &rows,
+                &bins,
+                ctx.preset.analysis.bootstrap_seed,
+                b,
+                findings,
+            );
         }
         findings.push(vec![
             "share of right answers revised to wrong (paper ≈38%)".into(),

@@ -65,10 +65,8 @@ impl PolicyStage {
         let mut engine = crate::engine_choice::resolve(preset, &None);
         // A server serves the policy, not the verifier trained here: its pass@1 runs on
         // the local CPU.
-        if matches!(lm, Lm::Verifier(_))
-            && engine.backend == ttc_model::engine_spec::BackendKind::Openai
-        {
-            engine = ttc_model::engine_spec::EngineSpec::cpu();
+        if matches!(lm, Lm::Verifier(_)) {
+            engine = crate::engine_choice::local_logits(&engine);
         }
         Ok(PolicyStage { lm, config, engine })
     }

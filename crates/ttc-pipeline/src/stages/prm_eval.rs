@@ -152,11 +152,10 @@ impl Stage for PrmEvalStage {
         // A server returns no logits. The verifier, a small checkpoint trained here, is
         // then scored on the local CPU (the same weights: the same scores); the policy's
         // own likelihood (possibly a large imported model) is skipped.
-        let likelihood_engine = match self.engine.backend {
-            ttc_model::engine_spec::BackendKind::Openai if self.verifier_lm => {
-                ttc_model::engine_spec::EngineSpec::cpu()
-            }
-            _ => self.engine.clone(),
+        let likelihood_engine = if self.verifier_lm {
+            crate::engine_choice::local_logits(&self.engine)
+        } else {
+            self.engine.clone()
         };
         let (likelihood, likelihood_scored) = crate::policy_likelihood::evaluate(
             ctx,

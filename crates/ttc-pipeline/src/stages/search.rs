@@ -130,6 +130,13 @@ impl SearchRunStage {
             .then(|| layout.likelihood_dir(self.verifier_lm))
     }
 
+    /// [`Self::likelihood_dir`] when it is another checkpoint than the policy (the
+    /// verifier's): its files are this search's inputs too.
+    fn other_likelihood_dir(&self, layout: &Layout) -> Option<PathBuf> {
+        self.likelihood_dir(layout)
+            .filter(|d| *d != layout.policy_dir(false))
+    }
+
     /// The strategy as rows name it: searches over the likelihood are another strategy.
     fn strategy_label(&self) -> String {
         let mut l = self.strategy.label();
@@ -171,10 +178,7 @@ impl Stage for SearchRunStage {
         if self.needs_prm() {
             i.extend(checkpoint_inputs(&layout.prm_dir(self.ablation)));
         }
-        if let Some(d) = self
-            .likelihood_dir(layout)
-            .filter(|d| *d != layout.policy_dir(false))
-        {
+        if let Some(d) = self.other_likelihood_dir(layout) {
             i.extend(checkpoint_inputs(&d));
         }
         i
@@ -184,10 +188,7 @@ impl Stage for SearchRunStage {
         if self.args.verifier.is_prm() {
             i.extend(prompt_files(&layout.prm_dir(self.ablation)));
         }
-        if let Some(d) = self
-            .likelihood_dir(layout)
-            .filter(|d| *d != layout.policy_dir(false))
-        {
+        if let Some(d) = self.other_likelihood_dir(layout) {
             i.extend(prompt_files(&d));
         }
         i
@@ -264,13 +265,13 @@ impl Stage for SearchRunStage {
         // in-process run).
         let likelihood_model = match &likelihood_dir {
             Some(ldir) => {
-                let mut spec = st.verifier_engine.clone().unwrap_or_default();
-                if spec.backend == ttc_model::engine_spec::BackendKind::Openai {
+                let asked = st.verifier_engine.clone().unwrap_or_default();
+                let spec = crate::engine_choice::local_logits(&asked);
+                if spec != asked {
                     eprintln!(
                         "search: the likelihood verifier runs {} on the local CPU (a server returns no logits)",
                         ldir.display()
                     );
-                    spec = ttc_model::engine_spec::EngineSpec::cpu();
                 }
                 // The generator's own model when it is the same checkpoint on the same
                 // engine (no second copy).
