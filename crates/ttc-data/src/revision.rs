@@ -78,24 +78,40 @@ pub fn context_window(chain: &[String], window: usize) -> Vec<&str> {
         .collect()
 }
 
+/// How [`build_trajectories`] builds a question's trajectories.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrajectoryRecipe {
+    /// Most previous attempts (k ~ U{0..max_k}).
+    pub max_k: usize,
+    /// Most trajectories per question (a seeded subset of its correct samples as targets).
+    pub max_targets: Option<usize>,
+    /// Share of trajectories with k ≥ 1 whose last previous attempt is a right answer (the
+    /// question's other correct sample nearest the target) instead of the nearest wrong
+    /// one: teaches the model to keep a right answer. 0 is the paper's recipe (every
+    /// previous attempt wrong), under which a chain's right answers are revised into wrong
+    /// ones (its model learned that the last attempt is always wrong).
+    pub right_last: f64,
+    pub seed: u64,
+}
+
 /// Trajectories of one question from its samples: for each correct sample, k ~ U{0..max_k}
 /// capped at the number of wrong samples; the last attempt is the wrong sample nearest the
 /// target in character edit distance (ties: lowest sample id), the others distinct random
 /// wrong samples in random order. Samples without an answer are neither targets nor
 /// attempts. With `max_targets`, a question with more correct samples keeps a seeded random
 /// subset of them as targets (an easy question otherwise yields up to one trajectory per
-/// sample); each kept target's trajectory is the one it gets uncapped. Randomness derives
-/// from (seed, question, target sample).
-pub fn build_trajectories(
-    samples: &[SampleRow],
-    max_k: usize,
-    max_targets: Option<usize>,
-    seed: u64,
-) -> Vec<TrajectoryRow> {
+/// sample); each kept target's trajectory is the one it gets uncapped. With `right_last`,
+/// that share of trajectories (drawn per target) ends its context with the nearest other
+/// correct sample instead, after k − 1 wrong ones (k then capped at the wrong samples + 1);
+/// a question with one correct sample keeps the wrong recipe. Randomness derives from
+/// (seed, question, target sample); `right_last = 0` draws nothing more.
+pub fn build_trajectories(samples: &[SampleRow], recipe: &TrajectoryRecipe) -> Vec<TrajectoryRow> {
+    let seed = recipe.seed;
     let answered: Vec<&SampleRow> = samples.iter().filter(|s| s.answer.is_some()).collect();
     let wrong: Vec<&SampleRow> = answered.iter().copied().filter(|s| !s.correct).collect();
-    let mut targets: Vec<&SampleRow> = answered.iter().copied().filter(|s| s.correct).collect();
-    if let Some(cap) = max_targets.filter(|&c| c < targets.len()) {
+    let right: Vec<&SampleRow> = answered.iter().copied().filter(|s| s.correct).collect();
+    let mut targets = right.clone();
+    if let Some(cap) = recipe.max_targets.filter(|&c| c < targets.len()) {
         let q = targets[0].question_index as u64;
         targets.shuffle(&mut StdRng::seed_from_u64(derive_seed(seed, q, u64::MAX)));
         targets.truncate(cap);
@@ -103,25 +119,48 @@ pub fn build_trajectories(
     }
     let mut out = Vec::new();
     for t in targets {
-        let mut rng = StdRng::seed_from_u64(derive_seed(
-            seed,
-            t.question_index as u64,
-            t.sample_id as u64,
-        ));
-        let k = rng.random_range(0..=max_k).min(wrong.len());
+        let draw = derive_seed(seed, t.question_index as u64, t.sample_id as u64);
+        let mut rng = StdRng::seed_from_u64(draw);
+        let k_drawn = rng.random_range(0..=recipe.max_k);
+        let others_right: Vec<&SampleRow> = right
+            .iter()
+            .copied()
+            .filter(|s| s.sample_id != t.sample_id)
+            .collect();
+        let right_last = recipe.right_last > 0.0
+            && k_drawn > 0
+            && !others_right.is_empty()
+            && StdRng::seed_from_u64(derive_seed(draw, 1, 0)).random::<f64>() < recipe.right_last;
+        let k = if right_last {
+            k_drawn.min(wrong.len() + 1)
+        } else {
+            k_drawn.min(wrong.len())
+        };
+        let nearest_of = |pool: &[&SampleRow]| -> Vec<usize> {
+            pool.iter()
+                .map(|w| strsim::levenshtein(&w.text, &t.text))
+                .collect()
+        };
         let mut chosen: Vec<(&SampleRow, usize)> = Vec::with_capacity(k);
         if k > 0 {
-            let dist: Vec<usize> = wrong
-                .iter()
-                .map(|w| strsim::levenshtein(&w.text, &t.text))
-                .collect();
-            let nearest = (0..wrong.len())
-                .min_by_key(|&i| (dist[i], wrong[i].sample_id))
-                .expect("k > 0 means a wrong sample exists");
-            let mut others: Vec<usize> = (0..wrong.len()).filter(|&i| i != nearest).collect();
+            let dist = nearest_of(&wrong);
+            let nearest = |pool: &[&SampleRow], dist: &[usize]| {
+                (0..pool.len()).min_by_key(|&i| (dist[i], pool[i].sample_id))
+            };
+            // The last attempt: the nearest right one, else the nearest wrong one (then not
+            // among the random others).
+            let (last, skip) = if right_last {
+                let d = nearest_of(&others_right);
+                let i = nearest(&others_right, &d).expect("another right sample exists");
+                ((others_right[i], d[i]), None)
+            } else {
+                let i = nearest(&wrong, &dist).expect("k > 0 means a wrong sample exists");
+                ((wrong[i], dist[i]), Some(i))
+            };
+            let mut others: Vec<usize> = (0..wrong.len()).filter(|&i| Some(i) != skip).collect();
             others.shuffle(&mut rng);
             chosen.extend(others.into_iter().take(k - 1).map(|i| (wrong[i], dist[i])));
-            chosen.push((wrong[nearest], dist[nearest]));
+            chosen.push(last);
         }
         out.push(TrajectoryRow {
             question_id: t.question_id.clone(),
@@ -221,6 +260,16 @@ pub fn paired_step_gain(rows: &[ChainRow], a: u32, b: u32) -> Option<(f64, f64, 
 mod tests {
     use super::*;
 
+    /// The paper's recipe (every previous attempt wrong).
+    fn paper(max_k: usize, max_targets: Option<usize>, seed: u64) -> TrajectoryRecipe {
+        TrajectoryRecipe {
+            max_k,
+            max_targets,
+            right_last: 0.0,
+            seed,
+        }
+    }
+
     /// An attempt of question `q`, chain `c`, step `t`.
     fn chain_row(q: u32, c: u32, t: u32, ok: bool) -> ChainRow {
         ChainRow {
@@ -292,12 +341,66 @@ mod tests {
     }
 
     #[test]
+    fn a_right_last_attempt_is_the_other_correct_sample_after_wrong_ones() {
+        let recipe = |right_last: f64, seed: u64| TrajectoryRecipe {
+            right_last,
+            ..paper(4, None, seed)
+        };
+        let (mut right_lasts, mut wrong_lasts) = (0, 0);
+        for seed in 0..200 {
+            // 0 draws nothing more: the paper's trajectories exactly.
+            assert_eq!(
+                build_trajectories(&handmade(), &recipe(0.0, seed)),
+                build_trajectories(&handmade(), &paper(4, None, seed))
+            );
+            for r in build_trajectories(&handmade(), &recipe(1.0, seed)) {
+                assert_eq!(r.attempts.len(), r.k as usize);
+                assert!(r.k <= 4, "3 wrong samples + 1 right");
+                let Some(&last) = r.attempt_ids.last() else {
+                    continue;
+                };
+                // Samples 0 and 5 are the correct ones: the last is the other one.
+                assert_eq!(last, if r.target_sample_id == 0 { 5 } else { 0 }, "{r:?}");
+                assert!(
+                    r.attempt_ids[..r.k as usize - 1]
+                        .iter()
+                        .all(|i| [1, 2, 4].contains(i)),
+                    "the others are wrong: {r:?}"
+                );
+                right_lasts += 1;
+            }
+            for r in build_trajectories(&handmade(), &recipe(0.5, seed)) {
+                match r.attempt_ids.last() {
+                    Some(0 | 5) => right_lasts += 1,
+                    Some(_) => wrong_lasts += 1,
+                    None => {}
+                }
+            }
+        }
+        assert!(
+            wrong_lasts > 50 && right_lasts > 300,
+            "{wrong_lasts} {right_lasts}"
+        );
+        // One correct sample: no other right answer to show, the wrong recipe.
+        let one_right: Vec<SampleRow> = handmade()
+            .into_iter()
+            .filter(|s| s.sample_id != 5)
+            .collect();
+        for seed in 0..50 {
+            assert_eq!(
+                build_trajectories(&one_right, &recipe(1.0, seed)),
+                build_trajectories(&one_right, &paper(4, None, seed))
+            );
+        }
+    }
+
+    #[test]
     fn trajectories_pick_the_nearest_wrong_attempt_last() {
-        let rows = build_trajectories(&handmade(), 4, None, 1);
+        let rows = build_trajectories(&handmade(), &paper(4, None, 1));
         assert_eq!(rows.len(), 2, "one per correct sample");
         let mut ks = std::collections::BTreeSet::new();
         for seed in 0..200 {
-            for r in build_trajectories(&handmade(), 4, None, seed) {
+            for r in build_trajectories(&handmade(), &paper(4, None, seed)) {
                 assert!(r.k <= 3, "capped at the 3 answered wrong samples");
                 assert_eq!(r.attempts.len(), r.k as usize);
                 assert!(!r.attempt_ids.contains(&3), "unanswered samples never used");
@@ -321,8 +424,8 @@ mod tests {
         }
         assert_eq!(ks, [0, 1, 2, 3].into_iter().collect(), "k spans 0..=cap");
         assert_eq!(
-            build_trajectories(&handmade(), 4, None, 9),
-            build_trajectories(&handmade(), 4, None, 9)
+            build_trajectories(&handmade(), &paper(4, None, 9)),
+            build_trajectories(&handmade(), &paper(4, None, 9))
         );
     }
 
@@ -331,9 +434,9 @@ mod tests {
         // Ten correct samples (ids 10..20) and the handmade wrong ones.
         let mut set = handmade();
         set.extend((10..20).map(|i| s(i, &format!("c{i} \\boxed{{3}}"), Some("3"), true)));
-        let all = build_trajectories(&set, 4, None, 5);
+        let all = build_trajectories(&set, &paper(4, None, 5));
         assert_eq!(all.len(), 12);
-        let capped = build_trajectories(&set, 4, Some(3), 5);
+        let capped = build_trajectories(&set, &paper(4, Some(3), 5));
         assert_eq!(capped.len(), 3);
         for r in &capped {
             let same = all
@@ -345,14 +448,20 @@ mod tests {
                 "a kept target's trajectory is its uncapped one"
             );
         }
-        assert_eq!(capped, build_trajectories(&set, 4, Some(3), 5), "seeded");
+        assert_eq!(
+            capped,
+            build_trajectories(&set, &paper(4, Some(3), 5)),
+            "seeded"
+        );
         let ids = |v: &[TrajectoryRow]| v.iter().map(|r| r.target_sample_id).collect::<Vec<_>>();
         assert!(
-            (0..20).any(|seed| ids(&build_trajectories(&set, 4, Some(3), seed)) != ids(&capped)),
+            (0..20).any(
+                |seed| ids(&build_trajectories(&set, &paper(4, Some(3), seed))) != ids(&capped)
+            ),
             "the subset depends on the seed"
         );
         assert_eq!(
-            build_trajectories(&set, 4, Some(12), 5),
+            build_trajectories(&set, &paper(4, Some(12), 5)),
             all,
             "a cap ≥ the count keeps all"
         );
@@ -361,7 +470,7 @@ mod tests {
     #[test]
     fn no_wrong_samples_means_k_zero() {
         let only_right = vec![s(0, "x \\boxed{3}", Some("3"), true)];
-        let r = build_trajectories(&only_right, 4, None, 3);
+        let r = build_trajectories(&only_right, &paper(4, None, 3));
         assert_eq!((r.len(), r[0].k), (1, 0));
     }
 

@@ -24,6 +24,12 @@ pub struct RevisionConfig {
     /// unset = one per correct sample, as in the paper. Easy questions otherwise dominate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_question: Option<usize>,
+    /// Share of trajectories whose last previous attempt is a right answer (another
+    /// correct sample of the question) instead of the nearest wrong one, so the model
+    /// learns to keep a right answer; 0 (the default) is the paper's recipe, every previous
+    /// attempt wrong.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub right_last: f64,
     /// Fraction of questions held out for validation / early stopping.
     #[serde(default = "default_val_fraction")]
     pub val_fraction: f64,
@@ -98,6 +104,10 @@ impl Default for ChainStage {
             engine: None,
         }
     }
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 fn default_max_attempts() -> usize {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ttc_core::manifest::Manifest;
-use ttc_data::revision::{build_trajectories, revision_problem};
+use ttc_data::revision::{TrajectoryRecipe, build_trajectories, revision_problem};
 use ttc_data::rows::SampleRow;
 use ttc_data::rows::TrajectoryRow;
 use ttc_model::LlamaConfig;
@@ -42,9 +42,14 @@ pub struct ChainsStage {
 
 impl RevisionsBuildStage {
     pub fn new(preset: &Preset) -> Result<Self> {
-        Ok(RevisionsBuildStage {
-            config: revision_config(preset)?,
-        })
+        let config = revision_config(preset)?;
+        if !(0.0..=1.0).contains(&config.right_last) {
+            anyhow::bail!(
+                "[revision] right_last: a share in [0, 1], got {}",
+                config.right_last
+            );
+        }
+        Ok(RevisionsBuildStage { config })
     }
 }
 
@@ -83,11 +88,18 @@ impl Stage for RevisionsBuildStage {
     }
     fn config(&self) -> serde_json::Value {
         let rc = &self.config;
-        // The cap joins the key only when set.
-        match rc.max_per_question {
+        // The cap and a right last attempt join the key only when set (earlier records
+        // stay valid).
+        let mut key = match rc.max_per_question {
             None => serde_json::json!([rc.max_attempts, rc.seed]),
             Some(c) => serde_json::json!([rc.max_attempts, rc.seed, c]),
+        };
+        if rc.right_last > 0.0
+            && let Some(a) = key.as_array_mut()
+        {
+            a.push(serde_json::json!({ "right_last": rc.right_last }));
         }
+        key
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         vec![layout.samples_file("revision")]
@@ -205,9 +217,12 @@ fn build(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
         with_correct += usize::from(g.iter().any(|s| s.correct));
         rows.extend(build_trajectories(
             g,
-            rc.max_attempts,
-            rc.max_per_question,
-            rc.seed,
+            &TrajectoryRecipe {
+                max_k: rc.max_attempts,
+                max_targets: rc.max_per_question,
+                right_last: rc.right_last,
+                seed: rc.seed,
+            },
         ));
     }
     if rows.is_empty() {
