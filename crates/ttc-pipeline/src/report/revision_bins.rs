@@ -112,7 +112,7 @@ pub fn revision_drift_by_bin(
                     .get(r.question_id.as_str())
                     .is_some_and(|b| set.contains(b))
         };
-        let Some(d) = ttc_eval::revision_drift::drift(rows, &keep, seed) else {
+        let Some(d) = ttc_eval::revision_drift::drift(rows, keep, seed) else {
             continue;
         };
         let at = measured(&keep).map_or("–".into(), |m| format!("{:.1}%", 100.0 * m));
