@@ -193,39 +193,81 @@ pub fn chain_stats(rows: &[ChainRow]) -> ChainStats {
     let steps = rows.iter().map(|r| r.step as usize + 1).max().unwrap_or(0);
     let mut right = vec![0u64; steps];
     let mut total = vec![0u64; steps];
-    let mut by_chain: std::collections::BTreeMap<(u32, u32), Vec<(u32, bool)>> = Default::default();
     for r in rows {
         right[r.step as usize] += u64::from(r.correct);
         total[r.step as usize] += 1;
-        by_chain
-            .entry((r.question_index, r.chain))
-            .or_default()
-            .push((r.step, r.correct));
     }
-    let (mut rw, mut from_r, mut wr, mut from_w) = (0u64, 0u64, 0u64, 0u64);
-    for v in by_chain.values_mut() {
-        v.sort_unstable();
-        for w in v.windows(2) {
-            if w[0].1 {
-                from_r += 1;
-                rw += u64::from(!w[1].1);
-            } else {
-                from_w += 1;
-                wr += u64::from(w[1].1);
-            }
-        }
-    }
+    let mut t = Transitions::default();
+    transitions_by_question(rows)
+        .values()
+        .for_each(|q| t.add(q));
+    let (from_r, from_w) = (t.from_right(), t.from_wrong());
     ChainStats {
         pass_at_1: right
             .iter()
             .zip(&total)
             .map(|(&r, &t)| r as f64 / t.max(1) as f64)
             .collect(),
-        right_to_wrong: rw as f64 / from_r.max(1) as f64,
-        wrong_to_right: wr as f64 / from_w.max(1) as f64,
+        right_to_wrong: t.right_wrong as f64 / from_r.max(1) as f64,
+        wrong_to_right: t.wrong_right as f64 / from_w.max(1) as f64,
         transitions_from_right: from_r,
         transitions_from_wrong: from_w,
     }
+}
+
+/// Counts of a revision chain's step-to-step moves between right and wrong answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Transitions {
+    pub right_right: u64,
+    pub right_wrong: u64,
+    pub wrong_right: u64,
+    pub wrong_wrong: u64,
+}
+
+impl Transitions {
+    pub fn add(&mut self, o: &Transitions) {
+        self.right_right += o.right_right;
+        self.right_wrong += o.right_wrong;
+        self.wrong_right += o.wrong_right;
+        self.wrong_wrong += o.wrong_wrong;
+    }
+    pub fn from_right(&self) -> u64 {
+        self.right_right + self.right_wrong
+    }
+    pub fn from_wrong(&self) -> u64 {
+        self.wrong_right + self.wrong_wrong
+    }
+}
+
+/// Each question's (by index) transitions between consecutive steps of its chains; a step
+/// missing from a chain is no transition across the gap (`ttc revise` writes none).
+pub fn transitions_by_question<'a>(
+    rows: impl IntoIterator<Item = &'a ChainRow>,
+) -> std::collections::BTreeMap<u32, Transitions> {
+    let mut steps: std::collections::BTreeMap<(u32, u32), std::collections::BTreeMap<u32, bool>> =
+        Default::default();
+    for r in rows {
+        steps
+            .entry((r.question_index, r.chain))
+            .or_default()
+            .insert(r.step, r.correct);
+    }
+    let mut out: std::collections::BTreeMap<u32, Transitions> = Default::default();
+    for ((q, _), chain) in steps {
+        let c = out.entry(q).or_default();
+        for (step, &ok) in &chain {
+            let Some(&next) = chain.get(&(step + 1)) else {
+                continue;
+            };
+            match (ok, next) {
+                (true, true) => c.right_right += 1,
+                (true, false) => c.right_wrong += 1,
+                (false, true) => c.wrong_right += 1,
+                (false, false) => c.wrong_wrong += 1,
+            }
+        }
+    }
+    out
 }
 
 /// Paired comparison of two chain steps over questions: each question's pass@1 at step `b`

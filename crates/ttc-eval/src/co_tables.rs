@@ -139,16 +139,15 @@ pub fn sweep_co_tables(
         };
         // The paper's baseline first (its per-bin rows are the pool's), then vanilla
         // best-of-N, which a verifier that ranks well but weighs flatly can make stronger.
-        let baselines: Vec<String> = [format!("weighted-bon{suffix}"), format!("bon{suffix}")]
-            .into_iter()
-            .filter(|b| covered.contains_key(b))
-            .collect();
-        if !baselines
-            .first()
-            .is_some_and(|b| b.starts_with("weighted-bon"))
-        {
+        // No weighted best-of-N, no pool for this verifier.
+        let weighted = format!("weighted-bon{suffix}");
+        if !covered.contains_key(&weighted) {
             continue;
         }
+        let vanilla = format!("bon{suffix}");
+        let baselines: Vec<String> = std::iter::once(weighted)
+            .chain(covered.contains_key(&vanilla).then_some(vanilla))
+            .collect();
         let pool: BTreeMap<&(String, String, u32), &(f64, u32)> = mean
             .iter()
             .filter(|((_, m, _), _)| pools_of(m, likelihood_suffix).contains(&verifier))

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use rand::{RngExt, SeedableRng};
+use ttc_data::revision::{Transitions, transitions_by_question};
 use ttc_data::rows::ChainRow;
 
 use crate::paired::RESAMPLES;
@@ -19,33 +20,27 @@ use crate::paired::RESAMPLES;
 /// One question's transitions and its revision-0 attempts.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Counts {
-    right_right: u64,
-    right_wrong: u64,
-    wrong_right: u64,
-    wrong_wrong: u64,
+    moves: Transitions,
     start_right: u64,
     start_all: u64,
 }
 
 impl Counts {
     fn add(&mut self, o: &Counts) {
-        self.right_right += o.right_right;
-        self.right_wrong += o.right_wrong;
-        self.wrong_right += o.wrong_right;
-        self.wrong_wrong += o.wrong_wrong;
+        self.moves.add(&o.moves);
         self.start_right += o.start_right;
         self.start_all += o.start_all;
     }
 
     /// (r→w, w→r, p*, p₀); `None` without a transition from each side or a revision 0.
     fn rates(&self) -> Option<(f64, f64, f64, f64)> {
-        let from_right = self.right_right + self.right_wrong;
-        let from_wrong = self.wrong_right + self.wrong_wrong;
+        let m = &self.moves;
+        let (from_right, from_wrong) = (m.from_right(), m.from_wrong());
         if from_right == 0 || from_wrong == 0 || self.start_all == 0 {
             return None;
         }
-        let rw = self.right_wrong as f64 / from_right as f64;
-        let wr = self.wrong_right as f64 / from_wrong as f64;
+        let rw = m.right_wrong as f64 / from_right as f64;
+        let wr = m.wrong_right as f64 / from_wrong as f64;
         // Neither moves: every answer stays as it started.
         let start = self.start_right as f64 / self.start_all as f64;
         let steady = if rw + wr > 0.0 { wr / (rw + wr) } else { start };
@@ -83,33 +78,21 @@ impl Drift {
 
 /// Per question (by index): its transitions between consecutive steps of each chain and
 /// its revision-0 attempts.
-fn per_question(rows: &[ChainRow]) -> BTreeMap<u32, Counts> {
-    let mut steps: BTreeMap<(u32, u32), BTreeMap<u32, bool>> = BTreeMap::new();
-    for r in rows {
-        steps
-            .entry((r.question_index, r.chain))
-            .or_default()
-            .insert(r.step, r.correct);
-    }
-    let mut out: BTreeMap<u32, Counts> = BTreeMap::new();
-    for ((q, _), chain) in steps {
-        let c = out.entry(q).or_default();
-        if let Some(&ok) = chain.get(&0) {
-            c.start_all += 1;
-            c.start_right += u64::from(ok);
-        }
-        for (step, &ok) in &chain {
-            // Only consecutive steps are a transition (a gap in a chain is skipped).
-            let Some(&next) = chain.get(&(step + 1)) else {
-                continue;
+fn per_question<'a>(rows: impl Iterator<Item = &'a ChainRow> + Clone) -> BTreeMap<u32, Counts> {
+    let mut out: BTreeMap<u32, Counts> = transitions_by_question(rows.clone())
+        .into_iter()
+        .map(|(q, moves)| {
+            let c = Counts {
+                moves,
+                ..Counts::default()
             };
-            match (ok, next) {
-                (true, true) => c.right_right += 1,
-                (true, false) => c.right_wrong += 1,
-                (false, true) => c.wrong_right += 1,
-                (false, false) => c.wrong_wrong += 1,
-            }
-        }
+            (q, c)
+        })
+        .collect();
+    for r in rows.filter(|r| r.step == 0) {
+        let c = out.entry(r.question_index).or_default();
+        c.start_all += 1;
+        c.start_right += u64::from(r.correct);
     }
     out
 }
@@ -117,8 +100,9 @@ fn per_question(rows: &[ChainRow]) -> BTreeMap<u32, Counts> {
 /// The drift of the chains of the questions `keep` accepts; `None` when they have no
 /// transition from a right or from a wrong answer.
 pub fn drift(rows: &[ChainRow], keep: impl Fn(&ChainRow) -> bool, seed: u64) -> Option<Drift> {
-    let picked: Vec<ChainRow> = rows.iter().filter(|r| keep(r)).cloned().collect();
-    let qs: Vec<Counts> = per_question(&picked).into_values().collect();
+    let qs: Vec<Counts> = per_question(rows.iter().filter(|r| keep(r)))
+        .into_values()
+        .collect();
     let mut all = Counts::default();
     qs.iter().for_each(|c| all.add(c));
     let (rw, wr, steady, start) = all.rates()?;
@@ -241,8 +225,8 @@ mod tests {
         let mut rows = chain(0, 0, &[false, true]);
         rows.push(row(0, 0, 3, false));
         rows.extend(chain(1, 0, &[true, false]));
-        let c = per_question(&rows);
-        assert_eq!((c[&0].wrong_right, c[&0].right_wrong), (1, 0));
-        assert_eq!((c[&1].right_wrong, c[&1].start_right), (1, 1));
+        let c = per_question(rows.iter());
+        assert_eq!((c[&0].moves.wrong_right, c[&0].moves.right_wrong), (1, 0));
+        assert_eq!((c[&1].moves.right_wrong, c[&1].start_right), (1, 1));
     }
 }
