@@ -20,8 +20,11 @@ pub struct Dirs {
 
 impl Dirs {
     /// The run layout of `preset` under these roots.
-    pub fn layout(&self, preset: &ttc_pipeline::preset::Preset) -> ttc_pipeline::layout::Layout {
-        ttc_pipeline::layout::Layout::new(
+    pub fn layout(
+        &self,
+        preset: &ttc_pipeline::preset::Preset,
+    ) -> ttc_pipeline::run::layout::Layout {
+        ttc_pipeline::run::layout::Layout::new(
             &self.datasets_dir,
             &self.checkpoints_dir,
             &self.reports_dir,

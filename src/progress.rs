@@ -33,7 +33,7 @@ pub struct Bars;
 
 struct IndicatifBar(ProgressBar);
 
-impl ttc_pipeline::progress::Bar for IndicatifBar {
+impl ttc_pipeline::run::progress::Bar for IndicatifBar {
     fn inc(&self, n: u64) {
         self.0.inc(n);
     }
@@ -54,11 +54,11 @@ impl ttc_pipeline::progress::Bar for IndicatifBar {
     }
 }
 
-impl ttc_pipeline::progress::Progress for Bars {
-    fn bar(&self, len: u64, label: &str) -> Box<dyn ttc_pipeline::progress::Bar + '_> {
+impl ttc_pipeline::run::progress::Progress for Bars {
+    fn bar(&self, len: u64, label: &str) -> Box<dyn ttc_pipeline::run::progress::Bar + '_> {
         Box::new(IndicatifBar(bar(len, label)))
     }
-    fn spinner(&self, label: &str) -> Box<dyn ttc_pipeline::progress::Bar + '_> {
+    fn spinner(&self, label: &str) -> Box<dyn ttc_pipeline::run::progress::Bar + '_> {
         Box::new(IndicatifBar(spinner(label)))
     }
 }

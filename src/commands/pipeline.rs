@@ -1,4 +1,4 @@
-//! `ttc pipeline run|status`: a preset's whole DAG (DESIGN §1), through the pipeline
+//! `ttc pipeline run|status|show`: a preset's whole DAG (DESIGN §1), through the pipeline
 //! crate's runner.
 
 use std::path::PathBuf;
@@ -16,13 +16,32 @@ pub enum PipelineCommand {
     /// Each stage's state: done, stale (config, inputs or outputs changed), partial (killed
     /// midway), missing, or waiting (an upstream stage is not done); with its last wall time.
     Status(PipelineArgs),
+    /// Print the preset as the plan reads it (TOML): what it `extends` merged in, every
+    /// default filled in, relative paths resolved.
+    Show(ShowArgs),
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// Pipeline preset (TOML).
+    pub preset: PathBuf,
 }
 
 #[derive(Args)]
 pub struct PipelineArgs {
     /// Pipeline preset (TOML).
-    pub preset: PathBuf,
-    /// Stop after this stage (and what it depends on). `ttc pipeline status` lists names.
+    #[arg(required_unless_present = "preset_flag")]
+    pub preset: Option<PathBuf>,
+    /// The preset as a flag, as the per-stage commands take it (instead of the argument).
+    #[arg(
+        long = "preset",
+        id = "preset_flag",
+        value_name = "PRESET",
+        conflicts_with = "preset"
+    )]
+    pub preset_flag: Option<PathBuf>,
+    /// Only this stage and what it depends on — manual stages included, since it was asked
+    /// for by name. `ttc pipeline status` lists the names.
     #[arg(long)]
     pub until: Option<String>,
 }
@@ -31,12 +50,22 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
     let (a, execute) = match &cmd {
         PipelineCommand::Run(a) => (a, true),
         PipelineCommand::Status(a) => (a, false),
+        PipelineCommand::Show(a) => {
+            let preset = ttc_pipeline::preset::Preset::load(&a.preset)?;
+            print!("{}", toml::to_string(&preset)?);
+            return Ok(());
+        }
     };
-    let preset = ttc_pipeline::preset::Preset::load(&a.preset)?;
+    let path = a
+        .preset
+        .as_ref()
+        .or(a.preset_flag.as_ref())
+        .expect("clap requires one");
+    let preset = ttc_pipeline::preset::Preset::load(path)?;
     let layout = dirs.layout(&preset);
-    let o = ttc_pipeline::runner::Options::new(
+    let o = ttc_pipeline::run::runner::Options::new(
         &preset,
-        &a.preset,
+        path,
         &layout,
         false,
         None,
@@ -44,11 +73,11 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
         &crate::progress::Bars,
     );
     if execute {
-        ttc_pipeline::engine_choice::check_build(&preset)
-            .map_err(|m| anyhow::anyhow!("{}: {m}", a.preset.display()))?;
-        return ttc_pipeline::runner::run_pipeline(&o, a.until.as_deref());
+        ttc_pipeline::preset::engine_choice::check_build(&preset)
+            .map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
+        return ttc_pipeline::run::runner::run_pipeline(&o, a.until.as_deref());
     }
-    let (rows, blocked) = ttc_pipeline::runner::status(&o, a.until.as_deref())?;
+    let (rows, blocked) = ttc_pipeline::run::runner::status(&o, a.until.as_deref())?;
     if !blocked.is_empty() {
         eprintln!(
             "[pipeline] manual: {} not done; left out: {}",
@@ -65,7 +94,7 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
     }
     let done = rows
         .iter()
-        .filter(|r| r.state == ttc_pipeline::record::State::Done)
+        .filter(|r| r.state == ttc_pipeline::run::record::State::Done)
         .count();
     println!("{done} of {} stages done", rows.len());
     Ok(())

@@ -65,11 +65,11 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let mut served = Vec::new();
     let mut ctx = usize::MAX;
     for (i, dir) in a.checkpoints.iter().enumerate() {
-        let (model, tokenizer) = ttc_pipeline::checkpoint::load_model(dir, &spec)
+        let (model, tokenizer) = ttc_pipeline::stages::shared::checkpoint::load_model(dir, &spec)
             .with_context(|| format!("--checkpoint {}", dir.display()))?;
         ctx = ctx.min(model.max_positions());
         let mut names = vec![
-            ttc_pipeline::checkpoint::served_name(dir),
+            ttc_pipeline::stages::shared::checkpoint::served_name(dir),
             dir.display().to_string(),
         ];
         names.extend(a.names.get(i).cloned());

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use ttc_data::shards::Shard;
 use ttc_pipeline::preset::Preset;
-use ttc_pipeline::stage::Stage;
-use ttc_pipeline::stages::analysis::{AnalysisArgs, BinsStage, ComputeOptimalStage, SweepStage};
+use ttc_pipeline::run::stage::Stage;
+use ttc_pipeline::stages::analysis::{AnalysisArgs, BinsStage, ComputeOptimalStage};
 use ttc_pipeline::stages::data::DataStage;
 use ttc_pipeline::stages::eval_policy::EvalPolicyStage;
 use ttc_pipeline::stages::exchange::ExchangeStage;
@@ -43,7 +43,7 @@ pub fn run_one(
     merge_only: bool,
     make: impl FnOnce(&Preset) -> Result<Box<dyn Stage>>,
 ) -> Result<()> {
-    ttc_pipeline::runner::run_stage_of_preset(
+    ttc_pipeline::run::runner::run_stage_of_preset(
         preset_path,
         &|p| dirs.layout(p),
         force,
@@ -194,11 +194,7 @@ pub fn eval(c: EvalCommand, dirs: &Dirs) -> Result<()> {
         }),
         EvalCommand::Sweep(f) => {
             run_one(dirs, &f.common.preset, f.common.force, None, false, |p| {
-                Ok(boxed(SweepStage::new(
-                    f.resolve(p),
-                    ttc_pipeline::plan::searches_of(p)?,
-                    p.verifier.is_some(),
-                )))
+                Ok(boxed(ttc_pipeline::plan::sweep_stage(p, f.resolve(p))?))
             })
         }
         EvalCommand::Bins(f) => run_one(dirs, &f.common.preset, f.common.force, None, false, |p| {
@@ -206,8 +202,7 @@ pub fn eval(c: EvalCommand, dirs: &Dirs) -> Result<()> {
         }),
         EvalCommand::ComputeOptimal(f) => {
             run_one(dirs, &f.common.preset, f.common.force, None, false, |p| {
-                let revisions = p.revision.as_ref().is_some_and(|r| r.orm.is_some())
-                    && p.revision_samples.is_some();
+                let revisions = ttc_pipeline::plan::revisions_selected(p);
                 Ok(boxed(ComputeOptimalStage::new(f.resolve(p), revisions)))
             })
         }

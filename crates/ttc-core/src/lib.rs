@@ -10,6 +10,7 @@ pub mod hash;
 pub mod jsonl;
 pub mod manifest;
 pub mod mem;
+pub mod sampling_rules;
 pub mod seed;
 pub mod table;
 

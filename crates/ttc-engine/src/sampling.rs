@@ -32,10 +32,10 @@ pub struct SampleConfig {
 }
 
 fn d_temperature() -> f32 {
-    0.8
+    ttc_core::sampling_rules::DEFAULT_TEMPERATURE
 }
 fn d_top_p() -> f32 {
-    1.0
+    ttc_core::sampling_rules::DEFAULT_TOP_P
 }
 fn d_max_new() -> usize {
     400
@@ -52,11 +52,9 @@ impl SampleConfig {
         if self.n == 0 {
             return bad("n", "must be >= 1");
         }
-        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
-            return bad("temperature", "must be a finite number >= 0");
-        }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return bad("top_p", "must be in (0, 1]");
+        use ttc_core::sampling_rules::{check_temperature, check_top_p};
+        if let Err(m) = check_temperature(self.temperature).and(check_top_p(self.top_p)) {
+            return Err(crate::Error::Config(format!("[{section}] {m}")));
         }
         if self.max_new_tokens == 0 {
             return bad("max_new_tokens", "must be >= 1");

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::tensor_files::TensorFiles;
 use crate::weights::{WeightMap, read_safetensors, safetensors_header, write_safetensors};
 use crate::{Error, Result};
 
@@ -81,6 +82,11 @@ fn layout(dir: &Path) -> Result<(Vec<PathBuf>, Option<IndexAt>)> {
 /// The safetensors files holding checkpoint `dir`'s weights (one, or every shard).
 pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     layout(dir).map(|(files, _)| files)
+}
+
+/// The tensors of checkpoint `dir`, from whichever layout it has, read one at a time.
+pub fn open_tensors(dir: &Path) -> Result<TensorFiles> {
+    TensorFiles::open_all(&weight_files(dir)?)
 }
 
 /// The file named in errors about `dir`'s weights: the index or the single file.

@@ -12,7 +12,8 @@ use std::sync::atomic::Ordering;
 
 use crate::cpu::Row;
 use crate::decoder::KvCache;
-use crate::generate::{Engine, FinishReason, Generation, Sequence};
+use crate::generate::{Engine, Sequence};
+use crate::generation::{FinishReason, Generation, stop_hit};
 use crate::remote::{CompletionRequest, RemoteGenerate, RemoteSeq};
 use crate::sampling::{LogitsProcessor, SamplingParams};
 use crate::{Error, Result};
@@ -128,7 +129,7 @@ impl Engine<'_> {
                     token: t,
                     pos: m.seq.cache.len(),
                 });
-                caches.push(std::mem::replace(&mut m.seq.cache, placeholder()));
+                caches.push(std::mem::replace(&mut m.seq.cache, KvCache::placeholder()));
             }
             let all: Vec<usize> = (0..rows.len()).collect();
             let logits = self.model.forward(&mut caches, &rows, &all)?;
@@ -309,30 +310,6 @@ impl Engine<'_> {
         }
         Ok(result)
     }
-}
-
-/// What a sequence holds while its cache is lent to a forward call.
-pub(crate) fn placeholder() -> KvCache {
-    KvCache::Host(crate::kv_cache::SeqCache::new(0))
-}
-
-/// End offset of the earliest stop string in `buf` that was not already complete in its
-/// first `before` bytes.
-pub fn stop_hit(buf: &[u8], before: usize, stops: &[String]) -> Option<usize> {
-    stops
-        .iter()
-        .filter_map(|s| {
-            let sb = s.as_bytes();
-            if sb.is_empty() || buf.len() < sb.len() {
-                return None;
-            }
-            let start = before.saturating_sub(sb.len() - 1);
-            buf[start..]
-                .windows(sb.len())
-                .position(|w| w == sb)
-                .map(|p| start + p + sb.len())
-        })
-        .min()
 }
 
 #[cfg(test)]

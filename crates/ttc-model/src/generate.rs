@@ -14,39 +14,10 @@ use ttc_task::tokenizer::PromptTemplate;
 
 use crate::cpu::Row;
 use crate::decoder::{Decoder, KvCache};
-use crate::decoding::{placeholder, stop_hit};
+use crate::generation::stop_hit;
+pub use crate::generation::{FinishReason, Generation};
 use crate::sampling::SamplingParams;
 use crate::{Error, Result};
-
-/// Why a generation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FinishReason {
-    /// A stop string appeared (kept in the text).
-    Stop,
-    /// The model emitted an end-of-sequence token.
-    Eos,
-    /// `max_new_tokens` or the context limit was reached.
-    Length,
-    /// The model's logits were not finite (NaN or inf): its output means nothing, and the
-    /// caller stops with an error naming the sequence.
-    NonFinite,
-}
-
-/// One finished continuation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Generation {
-    /// Generated token ids (EOS included when it ended the generation).
-    pub tokens: Vec<u32>,
-    /// Generated text (EOS excluded), cut right after the stop string if one fired.
-    pub text: String,
-    pub finish: FinishReason,
-    /// Tokens sampled for this continuation.
-    pub generated_tokens: usize,
-    /// Tokens this continuation ran through the model during the call (its shared prefix
-    /// is counted where it was prefilled, not here).
-    pub computed_tokens: usize,
-}
 
 /// A resumable sequence: everything in `tokens` except `pending` is in `cache`.
 #[derive(Debug)]
@@ -393,7 +364,7 @@ impl<'m> Engine<'m> {
             if !feed.is_empty() && !remote {
                 out_rows.push(rows.len() - 1);
             }
-            caches.push(std::mem::replace(&mut s.cache, placeholder()));
+            caches.push(std::mem::replace(&mut s.cache, KvCache::placeholder()));
             fed.push(feed);
         }
         let logits = self.model.forward(&mut caches, &rows, &out_rows)?;

@@ -22,6 +22,7 @@ pub mod engine_spec;
 pub mod error;
 pub mod fused;
 pub mod generate;
+pub mod generation;
 pub mod hf_io;
 pub mod kv_cache;
 pub mod model;

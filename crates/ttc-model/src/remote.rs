@@ -9,7 +9,7 @@
 //! (for the config, the context length and — for a score-head model — per-token scores).
 
 use crate::Result;
-use crate::generate::FinishReason;
+use crate::generation::FinishReason;
 use crate::sampling::SamplingParams;
 
 /// One continuation to sample on the server.

@@ -7,7 +7,6 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint_files::weight_files;
 use crate::{Error, Result};
 
 /// A bf16 bit pattern as the f32 it stands for (exact: bf16 is f32's high half).
@@ -135,15 +134,17 @@ fn header(path: &Path) -> Result<Vec<(String, Entry)>> {
 }
 
 impl TensorFiles {
-    /// Read the headers of `dir`'s weight files.
-    pub fn open(dir: &Path) -> Result<TensorFiles> {
+    /// Read the headers of a checkpoint's weight files (one, or every shard: see
+    /// `checkpoint_files::open_tensors`); a tensor in two files is an error naming both.
+    pub fn open_all(files: &[PathBuf]) -> Result<TensorFiles> {
         let mut entries = BTreeMap::new();
-        for f in weight_files(dir)? {
-            for (name, e) in header(&f)? {
+        for f in files {
+            let f = f.as_path();
+            for (name, e) in header(f)? {
                 if let Some(prev) = entries.get(&name) {
                     let prev: &Entry = prev;
                     return Err(bad(
-                        &f,
+                        f,
                         format!("tensor {name} is also in {}", prev.file.display()),
                     ));
                 }

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 
 use crate::preset::Preset;
 use crate::report::ReportStage;
-use crate::stage::Stage;
+use crate::run::stage::Stage;
 use crate::stages::analysis::{BinsStage, ComputeOptimalStage, SweepStage};
 use crate::stages::data::DataStage;
 use crate::stages::eval_policy::EvalPolicyStage;
@@ -71,13 +71,10 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
     if has_prm && has_test {
         out.push(Box::new(PrmEvalStage::new(preset, None)));
     }
-    let mut searches = Vec::new();
     if let (true, Some(section)) = (has_prm, &preset.search) {
         for r in &section.runs {
             for &n in &r.budgets {
-                let s = SearchRunStage::new(preset, search_args(r, n))?;
-                searches.push(s.label());
-                out.push(Box::new(s));
+                out.push(Box::new(SearchRunStage::new(preset, search_args(r, n))?));
             }
         }
     }
@@ -87,7 +84,7 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
         out.push(Box::new(RevisionsBuildStage::new(preset)?));
         out.push(Box::new(RevisionTrainStage::new(preset)?));
         out.push(Box::new(ChainsStage::new(preset, "test", None)?));
-        if preset.revision.as_ref().is_some_and(|r| r.orm.is_some()) {
+        if revisions_selected(preset) {
             out.push(Box::new(ChainsStage::new(preset, "train", None)?));
             out.push(Box::new(OrmTrainStage::new(preset)?));
             out.push(Box::new(RevisionEvalStage::new(preset)?));
@@ -96,11 +93,7 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
     }
     if has_prm && has_test {
         let a = preset.analysis.clone();
-        out.push(Box::new(SweepStage::new(
-            a.clone(),
-            searches,
-            preset.verifier.is_some(),
-        )));
+        out.push(Box::new(sweep_stage(preset, a.clone())?));
         out.push(Box::new(BinsStage::new(a.clone())));
         out.push(Box::new(ComputeOptimalStage::new(a.clone(), revisions)));
         if has_large {
@@ -110,6 +103,46 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
     out.push(Box::new(ReportStage::new(searches_of(preset)?)));
     check_ids(&out)?;
     Ok(out)
+}
+
+/// The preset plans revision selection (an ORM over chains), so compute-optimal weighs
+/// sequential against parallel revisions too.
+pub fn revisions_selected(preset: &Preset) -> bool {
+    preset.revision_samples.is_some() && preset.revision.as_ref().is_some_and(|r| r.orm.is_some())
+}
+
+/// The sweep as the plan configures it with `analysis` (a command line may override it).
+pub fn sweep_stage(
+    preset: &Preset,
+    analysis: crate::preset::AnalysisSection,
+) -> Result<SweepStage> {
+    Ok(SweepStage::new(
+        analysis,
+        searches_of(preset)?,
+        preset.verifier.is_some(),
+    ))
+}
+
+/// Stages a user runs by hand beside the plan — the PRM trained on other labels (`ttc train
+/// prm --labels …`) — so a hint can name the command that writes a missing file.
+pub fn by_hand(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
+    let mut out: Vec<Box<dyn Stage>> = Vec::new();
+    if preset.samples.is_some() && preset.labels.is_some() && preset.prm.is_some() {
+        for l in crate::preset::LabelKind::ALL {
+            out.push(Box::new(PrmTrainStage::new(preset, Some(l))?));
+        }
+    }
+    Ok(out)
+}
+
+/// Every kind of stage, configured as the embedded default preset configures it (plus what
+/// [`by_hand`] adds), so a hint can name the command that writes a file the preset at hand
+/// plans no stage for. Outputs depend on the layout passed to them, not on this preset.
+pub fn every_stage() -> Result<Vec<Box<dyn Stage>>> {
+    let preset: Preset = toml::from_str(include_str!("../../../pipelines/default.toml"))?;
+    let mut all = plan(&preset)?;
+    all.extend(by_hand(&preset)?);
+    Ok(all)
 }
 
 /// The output labels of the preset's `[[search.runs]]`.

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use ttc_data::shards::Shard;
-use ttc_pipeline::layout::Layout;
 use ttc_pipeline::plan::plan;
 use ttc_pipeline::preset::Preset;
-use ttc_pipeline::progress::Silent;
-use ttc_pipeline::record::Hashes;
-use ttc_pipeline::runner::{Options, Ran, needs, run_stage};
-use ttc_pipeline::stage::{Ctx, Mode, Stage};
+use ttc_pipeline::run::layout::Layout;
+use ttc_pipeline::run::progress::Silent;
+use ttc_pipeline::run::record::Hashes;
+use ttc_pipeline::run::runner::{Options, Ran, needs, run_stage};
+use ttc_pipeline::run::stage::{Ctx, Mode, Stage};
 
 /// Upper-cases `datasets/<run>/in.txt` into `reports/<run>/out.txt`, with `suffix` appended.
 struct Shout {

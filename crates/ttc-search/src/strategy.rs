@@ -135,8 +135,8 @@ impl Default for SearchConfig {
         SearchConfig {
             n: 16,
             aggregation: Aggregation::Last,
-            temperature: 0.8,
-            top_p: 1.0,
+            temperature: ttc_core::sampling_rules::DEFAULT_TEMPERATURE,
+            top_p: ttc_core::sampling_rules::DEFAULT_TOP_P,
             max_rounds: 40,
             max_new_tokens: 400,
             seed: 0,
@@ -150,15 +150,9 @@ impl SearchConfig {
         if self.n == 0 {
             return bad("n must be at least 1".into());
         }
-        let ok = self.temperature > 0.0
-            && self.temperature.is_finite()
-            && self.top_p > 0.0
-            && self.top_p <= 1.0;
-        if !ok {
-            return bad(format!(
-                "[search] temperature must be a finite number > 0 and top_p in (0, 1] (got {}, {})",
-                self.temperature, self.top_p
-            ));
+        use ttc_core::sampling_rules::{check_temperature, check_top_p};
+        if let Err(m) = check_temperature(self.temperature).and(check_top_p(self.top_p)) {
+            return bad(format!("[search] {m}"));
         }
         if self.max_rounds == 0 || self.max_new_tokens == 0 {
             return bad("max_rounds and max_new_tokens must be at least 1".into());

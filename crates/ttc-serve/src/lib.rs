@@ -8,6 +8,7 @@
 //! Binds 127.0.0.1 unless told otherwise.
 
 pub mod bench;
+mod limits;
 pub mod prefix_cache;
 pub mod routes;
 pub mod worker;
@@ -22,37 +23,8 @@ use tokenizers::Tokenizer;
 use ttc_model::Head;
 use ttc_model::decoder::Decoder;
 
+pub use crate::limits::Limits;
 use crate::routes::{AppState, Entry};
-
-/// What a request may ask, and how much waits.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// `n` at most.
-    pub max_n: usize,
-    /// `max_tokens` at most.
-    pub max_tokens: usize,
-    /// Requests waiting per model beyond the live ones; more are answered 429.
-    pub queue: usize,
-    /// Sequences per decode forward.
-    pub max_batch: usize,
-    /// Sequences live per model (admission stops there; the queue fills).
-    pub max_active: usize,
-    /// Computed sequences kept per model for prefix reuse (0: no prefix cache).
-    pub prefix_cache: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_n: 256,
-            max_tokens: 1 << 20,
-            queue: 1024,
-            max_batch: 256,
-            max_active: 1024,
-            prefix_cache: 1024,
-        }
-    }
-}
 
 /// A model to serve under `names`.
 pub struct Served {

@@ -21,7 +21,7 @@ use ttc_remote::protocol::{
     PoolingBody, PoolingItem, PoolingResponse, Prompt, PromptDetails, Usage,
 };
 
-use crate::Limits;
+use crate::limits::Limits;
 use crate::worker::{CompleteJob, Job, PoolJob};
 
 /// One served model.
@@ -199,13 +199,8 @@ fn check(b: &CompletionBody, limits: &Limits) -> Result<(), String> {
             b.max_tokens, limits.max_tokens
         ));
     }
-    if !(b.temperature >= 0.0 && b.temperature.is_finite()) {
-        return Err(format!("temperature: {} must be ≥ 0", b.temperature));
-    }
-    if !(b.top_p > 0.0 && b.top_p <= 1.0) {
-        return Err(format!("top_p: {} must be in (0, 1]", b.top_p));
-    }
-    Ok(())
+    ttc_core::sampling_rules::check_temperature(b.temperature)?;
+    ttc_core::sampling_rules::check_top_p(b.top_p)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Refusal> {

@@ -1,5 +1,5 @@
 //! Loader for MATH-500 and any JSONL in its schema (`problem, solution, answer, subject,
-//! level, unique_id`). The real set lives at `../shared/data/math500/test.jsonl`.
+//! level, unique_id`). A copy of the real set ships in `tests/fixtures/math500/test.jsonl`.
 
 use std::path::Path;
 

@@ -174,7 +174,7 @@ impl CpuModel {
     /// widen them a cache-sized block at a time), else every weight is f32.
     pub fn load(dir: &Path, cfg: &LlamaConfig, keep_half: bool) -> Result<Self> {
         let mut files = Files {
-            files: TensorFiles::open(dir)?,
+            files: crate::checkpoint_files::open_tensors(dir)?,
             keep_half,
         };
         let file = crate::checkpoint_files::weights_path(dir);

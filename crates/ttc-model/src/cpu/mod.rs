@@ -487,7 +487,8 @@ mod tests {
     #[test]
     fn split_forward_matches_unsplit() {
         let cfg = LlamaConfig::tiny(64);
-        let m = crate::bench::random_cpu_model(&cfg, 1).unwrap();
+        let m =
+            CpuModel::from_weights(&cfg, &crate::init_cpu_seeded(&cfg, 1).to_weights()).unwrap();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()

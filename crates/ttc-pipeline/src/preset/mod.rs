@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use ttc_model::engine_spec::EngineSpec;
 use ttc_search::select::Aggregation;
@@ -11,12 +11,15 @@ use ttc_task::arith::ArithConfig;
 use ttc_task::tokenizer::TokenizerConfig;
 use ttc_train::sft::SftConfig;
 
+pub mod engine_choice;
+mod extends;
+mod load;
 mod policy;
 mod revision;
 mod search_verifier;
 mod verifier;
 pub use policy::PolicyConfig;
-pub use revision::{ChainStage, OrmConfig, RevisionConfig};
+pub use revision::{ChainsConfig, OrmConfig, RevisionConfig};
 pub use search_verifier::{LIKELIHOOD_SUFFIX, SearchVerifier};
 pub use verifier::{VerifierConfig, VerifierInit, likelihood_name};
 
@@ -49,22 +52,22 @@ pub struct Preset {
     pub verifier: Option<VerifierConfig>,
     /// Policy samples of train questions, the solutions the MC labels are computed on.
     #[serde(default)]
-    pub samples: Option<SampleStage>,
+    pub samples: Option<SamplesConfig>,
     /// Monte Carlo step labels.
     #[serde(default)]
-    pub labels: Option<LabelStage>,
+    pub labels: Option<LabelsConfig>,
     /// The process reward model.
     #[serde(default)]
     pub prm: Option<PrmConfig>,
     /// Policy samples of test questions (PRM evaluation, best-of-N, majority, bins).
     #[serde(default)]
-    pub test_samples: Option<SampleStage>,
+    pub test_samples: Option<SamplesConfig>,
     /// Search strategies over the PRM (`ttc search`).
     #[serde(default)]
-    pub search: Option<SearchStage>,
+    pub search: Option<SearchRunsConfig>,
     /// High-temperature samples of train questions for revision data (paper: 64 at T=1).
     #[serde(default)]
-    pub revision_samples: Option<SampleStage>,
+    pub revision_samples: Option<SamplesConfig>,
     /// Revision trajectories and the revision model's fine-tuning.
     #[serde(default)]
     pub revision: Option<RevisionConfig>,
@@ -247,7 +250,7 @@ pub struct ImportSection {
 #[serde(deny_unknown_fields)]
 pub struct PipelineSection {
     /// Stages `ttc pipeline run` never runs itself (e.g. `policy-large`, hours on a CPU):
-    /// run them by hand (`just policy-large`); until they are done, the stages that need
+    /// run them by hand (`just stage policy-large`); until they are done, the stages that need
     /// them wait and the report leaves them out.
     #[serde(default)]
     pub manual: Vec<String>,
@@ -256,7 +259,7 @@ pub struct PipelineSection {
 /// Knobs of `ttc search` (DESIGN §8 defaults); the strategy and N come from the CLI.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SearchStage {
+pub struct SearchRunsConfig {
     #[serde(default = "default_temperature")]
     pub temperature: f32,
     #[serde(default = "default_top_p")]
@@ -284,11 +287,11 @@ pub struct SearchStage {
     #[serde(default)]
     pub runs: Vec<SearchRun>,
     /// The policy's engine (the preset's `[engine]` when absent).
-    #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
+    #[serde(default, skip_serializing_if = "is_default_engine")]
     pub engine: Option<EngineSpec>,
     /// The PRM's engine (this section's `engine` when absent): the verifier may run on
     /// another backend or device than the policy.
-    #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
+    #[serde(default, skip_serializing_if = "is_default_engine")]
     pub verifier_engine: Option<EngineSpec>,
 }
 
@@ -317,9 +320,9 @@ fn default_lookahead() -> usize {
     2
 }
 
-impl Default for SearchStage {
+impl Default for SearchRunsConfig {
     fn default() -> Self {
-        SearchStage {
+        SearchRunsConfig {
             temperature: default_temperature(),
             top_p: default_top_p(),
             max_new_tokens: default_eval_tokens(),
@@ -352,7 +355,7 @@ fn default_search_chunk() -> usize {
 /// A sampling stage: `n` solutions per question of (the first `questions` of) a split.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SampleStage {
+pub struct SamplesConfig {
     pub n: usize,
     #[serde(default = "default_temperature")]
     pub temperature: f32,
@@ -368,11 +371,11 @@ pub struct SampleStage {
     #[serde(default = "default_chunk")]
     pub chunk: usize,
     /// This stage's engine (`{ backend, device, dtype }`); the preset's `[engine]` when absent.
-    #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
+    #[serde(default, skip_serializing_if = "is_default_engine")]
     pub engine: Option<EngineSpec>,
 }
 
-impl SampleStage {
+impl SamplesConfig {
     pub fn sampling(&self) -> ttc_engine::sampling::SampleConfig {
         ttc_engine::sampling::SampleConfig {
             n: self.n,
@@ -387,7 +390,7 @@ impl SampleStage {
 /// MC labelling: `rollouts_per_step` continuations from every step prefix.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LabelStage {
+pub struct LabelsConfig {
     pub rollouts_per_step: usize,
     #[serde(default = "default_temperature")]
     pub temperature: f32,
@@ -405,11 +408,11 @@ pub struct LabelStage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub questions: Option<usize>,
     /// This stage's engine (`{ backend, device, dtype }`); the preset's `[engine]` when absent.
-    #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
+    #[serde(default, skip_serializing_if = "is_default_engine")]
     pub engine: Option<EngineSpec>,
 }
 
-impl LabelStage {
+impl LabelsConfig {
     pub fn sampling(&self) -> ttc_engine::sampling::SampleConfig {
         ttc_engine::sampling::SampleConfig {
             n: self.rollouts_per_step,
@@ -449,14 +452,20 @@ pub struct PrmConfig {
     pub train: SftConfig,
 }
 
+/// No engine choice, or the default (cpu) one: left out of a serialized section, so presets
+/// without `[engine]` keep their fingerprints.
+pub fn is_default_engine(e: &Option<EngineSpec>) -> bool {
+    e.as_ref().is_none_or(|e| *e == EngineSpec::cpu())
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 fn default_temperature() -> f32 {
-    0.8
+    ttc_core::sampling_rules::DEFAULT_TEMPERATURE
 }
 fn default_top_p() -> f32 {
-    1.0
+    ttc_core::sampling_rules::DEFAULT_TOP_P
 }
 fn default_chunk() -> usize {
     16
@@ -469,106 +478,6 @@ fn default_eval_tokens() -> usize {
 }
 fn default_val_fraction() -> f64 {
     0.1
-}
-
-impl Preset {
-    pub fn load(path: &Path) -> Result<Preset> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading preset {}", path.display()))?;
-        let preset: Preset = toml::from_str(&text).map_err(|e| {
-            // toml's message spans several lines (a source excerpt); keep it on one.
-            let msg = e.message();
-            let at = e
-                .span()
-                .map(|s| {
-                    let line = text[..s.start].matches('\n').count() + 1;
-                    format!(":{line}")
-                })
-                .unwrap_or_default();
-            anyhow::anyhow!("{}{at}: {msg}", path.display())
-        })?;
-        if preset.name.is_empty()
-            || !preset
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            anyhow::bail!(
-                "{}: name: use letters, digits, '-' and '_' only, got {:?}",
-                path.display(),
-                preset.name
-            );
-        }
-        let mut preset = preset;
-        let base = path.parent().unwrap_or(Path::new("."));
-        if let Some(init) = preset.prm.as_mut().and_then(|p| p.init.as_mut()) {
-            *init = base.join(&*init);
-        }
-        match (&preset.data, &mut preset.problems) {
-            (Some(d), None) => d
-                .validate()
-                .with_context(|| format!("preset {}", path.display()))?,
-            (None, Some(pf)) => {
-                for p in [Some(&mut pf.test), pf.train.as_mut(), pf.val.as_mut()]
-                    .into_iter()
-                    .flatten()
-                {
-                    *p = base.join(&*p);
-                }
-            }
-            (Some(_), Some(_)) => anyhow::bail!(
-                "{}: [data] and [problems] both given; use one (the synthetic task or problem files)",
-                path.display()
-            ),
-            (None, None) => anyhow::bail!(
-                "{}: no [data] (the synthetic task) or [problems] (JSONL files) section",
-                path.display()
-            ),
-        }
-        if let Some(im) = &mut preset.import {
-            if preset.policy.is_some() {
-                anyhow::bail!(
-                    "{}: [import] policy and [policy] both given; a policy is imported or trained",
-                    path.display()
-                );
-            }
-            if im.prm.is_some() && preset.prm.is_some() {
-                anyhow::bail!(
-                    "{}: [import] prm and [prm] both given; a PRM is imported or trained",
-                    path.display()
-                );
-            }
-            im.policy = base.join(&im.policy);
-            for p in [im.prm.as_mut(), im.policy_large.as_mut()]
-                .into_iter()
-                .flatten()
-            {
-                *p = base.join(&*p);
-            }
-            if im.prompt.is_some() && im.chat.is_some() {
-                anyhow::bail!(
-                    "{}: [import] gives both prompt and chat; the policy's prompt is one or the other",
-                    path.display()
-                );
-            }
-            if im.prm_prompt.is_some() && im.prm_chat.is_some() {
-                anyhow::bail!(
-                    "{}: [import] gives both prm_prompt and prm_chat; the PRM's prompt is one or the other",
-                    path.display()
-                );
-            }
-            for t in [im.prompt.as_deref(), im.prm_prompt.as_deref()]
-                .into_iter()
-                .flatten()
-            {
-                ttc_task::tokenizer::PromptTemplate::parse(t)
-                    .with_context(|| format!("{}: [import]", path.display()))?;
-            }
-        }
-        crate::engine_choice::validate(&preset)
-            .map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
-        Ok(preset)
-    }
 }
 
 /// `[section] key`, when given, must be at least 1 (zero work is a mistake, not a no-op).

@@ -39,7 +39,7 @@ pub struct RevisionConfig {
     pub train: SftConfig,
     /// Revision chains at inference (`ttc revise`).
     #[serde(default)]
-    pub chains: ChainStage,
+    pub chains: ChainsConfig,
     /// The revision verifier: an outcome model over revision outputs with the previous
     /// attempts in context (`ttc train orm`), trained on chains of train questions.
     #[serde(default)]
@@ -65,7 +65,7 @@ fn default_orm_questions() -> usize {
 /// `ttc revise`: chains of revisions on the test split.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ChainStage {
+pub struct ChainsConfig {
     /// Independent chains per question.
     #[serde(default = "default_chains")]
     pub chains: usize,
@@ -86,13 +86,13 @@ pub struct ChainStage {
     #[serde(default = "default_chunk")]
     pub chunk: usize,
     /// This stage's engine (`{ backend, device, dtype }`); the preset's `[engine]` when absent.
-    #[serde(default, skip_serializing_if = "crate::engine_choice::is_default")]
+    #[serde(default, skip_serializing_if = "super::is_default_engine")]
     pub engine: Option<EngineSpec>,
 }
 
-impl Default for ChainStage {
+impl Default for ChainsConfig {
     fn default() -> Self {
-        ChainStage {
+        ChainsConfig {
             chains: default_chains(),
             steps: default_chain_steps(),
             temperature: default_temperature(),

@@ -7,7 +7,7 @@ use ttc_data::rows::{CsvRow, EfficiencyRow};
 use super::cells::*;
 use super::doc::Block;
 use super::figures::{Axes, Series, line_chart};
-use crate::stage::Ctx;
+use crate::run::stage::Ctx;
 
 /// Appends the section to `b` and its checks of the paper's claims to `findings`.
 pub fn compute_optimal(

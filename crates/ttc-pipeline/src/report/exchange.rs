@@ -8,7 +8,7 @@ use ttc_eval::exchange::RATIOS;
 use super::cells::missing;
 use super::doc::Block;
 use super::figures::{Axes, Series, as_categories, grouped_bars};
-use crate::stage::Ctx;
+use crate::run::stage::Ctx;
 
 /// Appends the section to `b` and its checks of the paper's claims to `findings`.
 pub fn exchange(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>) -> Result<()> {
@@ -22,7 +22,7 @@ pub fn exchange(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>) 
             b,
             "The exchange",
             &format!(
-                "just policy-large; ttc eval policy --large --split test --preset {p}; ttc eval exchange --preset {p}"
+                "just stage policy-large; ttc eval policy --large --split test --preset {p}; ttc eval exchange --preset {p}"
             ),
         );
     }

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::layout::Layout;
-use crate::stage::{Ctx, Stage};
+use crate::run::layout::Layout;
+use crate::run::stage::{Ctx, Stage};
 use doc::{Block, render_html, render_md};
 
 mod beam_vs_bon;
@@ -134,7 +134,7 @@ fn run(ctx: &Ctx) -> Result<()> {
     doc.extend(b);
     let title = format!("ttc report — {}", preset.name);
     let fig_dir = base.join("figures");
-    crate::runner::remove_stale_temps(&fig_dir);
+    ttc_core::atomic::remove_stale_temps(&fig_dir);
     for blk in &doc {
         if let Block::Figure { file, svg, .. } = blk {
             ttc_core::atomic::write_atomic(&fig_dir.join(file), svg.as_bytes())?;

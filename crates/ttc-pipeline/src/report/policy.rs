@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use super::cells::*;
 use super::doc::Block;
-use crate::stage::Ctx;
+use crate::run::stage::Ctx;
 
 /// Appends the section to `b` (it checks no claim of the paper).
 pub fn policy(ctx: &Ctx, b: &mut Vec<Block>, _findings: &mut Vec<Vec<String>>) -> Result<()> {

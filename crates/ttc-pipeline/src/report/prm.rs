@@ -6,7 +6,7 @@ use ttc_train::prm::CalibrationBin;
 use super::cells::*;
 use super::doc::Block;
 use super::figures::{Axes, Series, line_chart};
-use crate::stage::Ctx;
+use crate::run::stage::Ctx;
 
 /// Appends the section to `b` (its numbers feed no finding yet).
 pub fn prm(ctx: &Ctx, b: &mut Vec<Block>, _findings: &mut Vec<Vec<String>>) -> Result<()> {

@@ -10,7 +10,7 @@ use ttc_data::rows::{
 use super::cells::{efficiency_header, read_if_present};
 use super::doc::Block;
 use super::figures::{Axes, Series, as_categories, grouped_bars, line_chart};
-use crate::stage::Ctx;
+use crate::run::stage::Ctx;
 
 /// The report's sequential-vs-parallel part: accuracy vs budget per chain length, the
 /// compute-optimal ratio per oracle bin, its efficiency against parallel sampling.

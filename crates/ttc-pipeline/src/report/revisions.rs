@@ -7,7 +7,7 @@ use ttc_data::rows::{CsvRow, RevisionSelectionRow};
 use super::cells::*;
 use super::doc::Block;
 use super::figures::{Axes, Series, line_chart};
-use crate::stage::Ctx;
+use crate::run::stage::Ctx;
 
 /// Appends the section to `b` and its checks of the paper's claims to `findings`.
 pub fn revisions(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>) -> Result<()> {

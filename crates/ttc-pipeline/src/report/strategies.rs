@@ -10,7 +10,7 @@ use super::cells::*;
 use super::doc::Block;
 use super::figures::{Axes, as_categories, grouped_bars, line_chart};
 use crate::preset::LIKELIHOOD_SUFFIX as LIKELIHOOD;
-use crate::stage::Ctx;
+use crate::run::stage::Ctx;
 
 /// Appends the section to `b` and its checks of the paper's claims to `findings`.
 pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>) -> Result<()> {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use ttc_eval::bins::difficulty_rows;
 
-use crate::table_io::{write_csv, write_table};
+use crate::run::table_io::{write_csv, write_table};
 use ttc_eval::sweep::{ModelSizes, accuracy_lines, sampled_rows, search_rows};
 
 use ttc_data::rows::{
@@ -15,8 +15,8 @@ use ttc_data::rows::{
 };
 use ttc_eval::co_tables::sweep_co_tables;
 
-use crate::layout::{Layout, prompt_files};
-use crate::stage::{Ctx, Stage};
+use crate::run::layout::{Layout, prompt_files};
+use crate::run::stage::{Ctx, Stage};
 
 /// `[analysis]` (and the `ttc eval` flags that override it).
 pub use crate::preset::AnalysisSection as AnalysisArgs;
@@ -303,7 +303,7 @@ fn likelihood_rows(
 fn prompt_tokens(ctx: &Ctx, verifier: &std::path::Path) -> Result<HashMap<u32, (u64, u64)>> {
     let problems = ttc_task::math500::load_problems(&ctx.layout.split_file("test"))?;
     let lengths = |dir: &std::path::Path| -> Result<Vec<u64>> {
-        let tok = crate::checkpoint::checkpoint_tokenizer(dir)?;
+        let tok = crate::stages::shared::checkpoint::checkpoint_tokenizer(dir)?;
         let template = ttc_task::tokenizer::PromptTemplate::load(dir)?;
         problems
             .iter()

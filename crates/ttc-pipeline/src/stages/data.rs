@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use ttc_task::dataset::build_arith_dataset;
 
-use crate::layout::Layout;
 use crate::preset::Preset;
-use crate::stage::{Ctx, Stage};
+use crate::run::layout::Layout;
+use crate::run::stage::{Ctx, Stage};
 
 /// `ttc data gen`: the synthetic arith dataset (`[data]`) or a copy of the preset's
 /// problem files (`[problems]`), as `datasets/<run>/{train,val,test}.jsonl`.

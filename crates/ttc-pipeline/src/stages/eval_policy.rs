@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use ttc_task::math500::load_problems;
 
-use crate::layout::{Layout, model_files};
 use crate::preset::Preset;
-use crate::stage::{Ctx, Stage};
-use crate::training::eval_policy;
+use crate::run::layout::{Layout, model_files};
+use crate::run::stage::{Ctx, Stage};
+use crate::stages::shared::training::eval_policy;
 
 pub struct EvalPolicyStage {
     large: bool,
@@ -37,7 +37,7 @@ impl EvalPolicyStage {
                 .map(|p| p.eval_max_new_tokens)
                 .or(preset.test_samples.as_ref().map(|t| t.max_new_tokens))
                 .unwrap_or(400),
-            engine: crate::engine_choice::resolve(preset, &None),
+            engine: crate::preset::engine_choice::resolve(preset, &None),
         })
     }
 
@@ -56,7 +56,7 @@ impl Stage for EvalPolicyStage {
     }
     fn config(&self) -> serde_json::Value {
         let c = serde_json::json!({"split": self.split, "max_new_tokens": self.max_new_tokens});
-        crate::engine_choice::with_engine(c, "engine", &self.engine)
+        crate::preset::engine_choice::with_engine(c, "engine", &self.engine)
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![layout.split_file(&self.split)];
@@ -80,7 +80,7 @@ impl Stage for EvalPolicyStage {
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let dir = ctx.layout.policy_dir(self.large);
         let problems = load_problems(&ctx.layout.split_file(&self.split))?;
-        let tok = crate::checkpoint::checkpoint_tokenizer(&dir)
+        let tok = crate::stages::shared::checkpoint::checkpoint_tokenizer(&dir)
             .with_context(|| format!("{}: the policy's tokenizer", dir.display()))?;
         let r = eval_policy(
             ctx,

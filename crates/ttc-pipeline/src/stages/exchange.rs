@@ -20,9 +20,9 @@ use std::path::PathBuf;
 use ttc_data::rows::{BinRow, ComputeOptimalRow, ExchangeRow};
 
 use super::analysis::{AnalysisArgs, params};
-use crate::layout::{Layout, model_files};
-use crate::stage::{Ctx, Stage};
-use crate::table_io::write_table;
+use crate::run::layout::{Layout, model_files};
+use crate::run::stage::{Ctx, Stage};
+use crate::run::table_io::write_table;
 
 /// `ttc eval exchange`: the FLOPs-matched comparison with the larger policy.
 pub struct ExchangeStage {

@@ -16,10 +16,10 @@ use ttc_task::tokenizer::{CHAT_PROMPT_FILE, PROMPT_FILE, PromptTemplate};
 
 use ttc_model::checkpoint_files::{INDEX_FILE, weight_files, weights_path};
 
-use crate::checkpoint::load_cpu;
-use crate::layout::Layout;
 use crate::preset::Preset;
-use crate::stage::{Ctx, Stage};
+use crate::run::layout::Layout;
+use crate::run::stage::{Ctx, Stage};
+use crate::stages::shared::checkpoint::load_cpu;
 
 /// Files copied when present (beyond the three required).
 const OPTIONAL: [&str; 3] = [

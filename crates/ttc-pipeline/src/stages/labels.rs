@@ -15,14 +15,14 @@ use ttc_task::Problem;
 use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
-use crate::checkpoint::load_model;
-use crate::layout::{Layout, checkpoint_inputs, prompt_files};
-use crate::parts::run_parts;
-use crate::preset::{LabelStage, Preset};
-use crate::stage::{Ctx, Stage};
+use crate::preset::{LabelsConfig, Preset};
+use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
+use crate::run::parts::run_parts;
+use crate::run::stage::{Ctx, Stage};
+use crate::stages::shared::checkpoint::load_model;
 
 pub struct LabelsStage {
-    config: LabelStage,
+    config: LabelsConfig,
 }
 
 impl LabelsStage {
@@ -31,7 +31,10 @@ impl LabelsStage {
             .labels
             .clone()
             .context("preset has no [labels] section")?;
-        config.engine = Some(crate::engine_choice::resolve(preset, &config.engine));
+        config.engine = Some(crate::preset::engine_choice::resolve(
+            preset,
+            &config.engine,
+        ));
         if config.rollouts_per_step == 0 {
             anyhow::bail!("[labels] rollouts_per_step: must be at least 1");
         }

@@ -1,4 +1,5 @@
-//! One module per stage type (see [`crate::stage::Stage`]).
+//! One module per stage type (see [`crate::run::stage::Stage`]); a stage's private helpers
+//! live beside it (`prm_eval/`), helpers several stages use in [`shared`].
 
 pub mod analysis;
 pub mod data;
@@ -14,4 +15,5 @@ pub mod ratios;
 pub mod revision;
 pub mod samples;
 pub mod search;
+pub mod shared;
 pub mod tokenizer;

@@ -19,11 +19,11 @@ use ttc_train::prm::orm_example;
 use ttc_train::sft::{Init, SftRun};
 
 use super::revision::revision_config;
-use crate::checkpoint::training_text;
-use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{OrmConfig, Preset, RevisionConfig};
-use crate::stage::{Ctx, Stage};
-use crate::training::{Job, best_summary, fine_tune};
+use crate::run::layout::{Layout, checkpoint_inputs};
+use crate::run::stage::{Ctx, Stage};
+use crate::stages::shared::checkpoint::training_text;
+use crate::stages::shared::training::{Job, best_summary, fine_tune};
 
 /// `ttc train orm`: the revision verifier, an outcome model (score head on the revision
 /// model) trained on revision chains of train questions with the previous attempts in
@@ -56,7 +56,7 @@ impl RevisionEvalStage {
     pub fn new(preset: &Preset) -> Result<Self> {
         Ok(RevisionEvalStage {
             config: revision_config(preset)?,
-            engine: crate::engine_choice::resolve(preset, &None),
+            engine: crate::preset::engine_choice::resolve(preset, &None),
         })
     }
 }
@@ -93,7 +93,7 @@ impl Stage for RevisionEvalStage {
     }
     fn config(&self) -> serde_json::Value {
         let c = serde_json::json!({"max_attempts": self.config.max_attempts});
-        crate::engine_choice::with_engine(c, "engine", &self.engine)
+        crate::preset::engine_choice::with_engine(c, "engine", &self.engine)
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![
@@ -268,7 +268,7 @@ fn eval(rc: &RevisionConfig, spec: &ttc_model::engine_spec::EngineSpec, ctx: &Ct
     let chains = chains_of(&rows);
     let template = PromptTemplate::load(&mdir)?;
     let items = attempts_in_context(&chains, &problems, rc.max_attempts, &template, &cfile)?;
-    let (model, tok) = crate::checkpoint::load_model(&mdir, spec)?;
+    let (model, tok) = crate::stages::shared::checkpoint::load_model(&mdir, spec)?;
     let scorer = StepScorer::new(model.as_ref(), &tok)?.with_prompt(template);
     let pb = ctx.progress.bar(items.len() as u64, "orm scores");
     let mut scores = Vec::with_capacity(items.len());
@@ -337,7 +337,7 @@ fn eval(rc: &RevisionConfig, spec: &ttc_model::engine_spec::EngineSpec, ctx: &Ct
         &out.join("ratios.csv"),
         csv_text(RatioAccuracyRow::HEADER, &ratio_acc).as_bytes(),
     )?;
-    crate::table_io::write_table(&out, "selection", RevisionSelectionRow::HEADER, &table)?;
+    crate::run::table_io::write_table(&out, "selection", RevisionSelectionRow::HEADER, &table)?;
     eprintln!(
         "eval revisions: wrote {} and ratios.csv ({} sequential:parallel splits)",
         out.join("selection.csv").display(),

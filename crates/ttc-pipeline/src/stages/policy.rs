@@ -11,11 +11,11 @@ use ttc_task::math500::load_problems;
 use ttc_train::policy_eval::policy_example;
 use ttc_train::sft::{Init, SftRun};
 
-use crate::checkpoint::{eos_pad, policy_model_config};
-use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{PolicyConfig, Preset, VerifierInit};
-use crate::stage::{Ctx, Stage};
-use crate::training::{Job, eval_policy, fine_tune};
+use crate::run::layout::{Layout, checkpoint_inputs};
+use crate::run::stage::{Ctx, Stage};
+use crate::stages::shared::checkpoint::{eos_pad, policy_model_config};
+use crate::stages::shared::training::{Job, eval_policy, fine_tune};
 
 /// Which causal LM of the run a [`PolicyStage`] trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +62,11 @@ impl PolicyStage {
 
     fn of(preset: &Preset, lm: Lm, config: PolicyConfig) -> Result<PolicyStage> {
         config.train.validate_in(&section(lm))?;
-        let mut engine = crate::engine_choice::resolve(preset, &None);
+        let mut engine = crate::preset::engine_choice::resolve(preset, &None);
         // A server serves the policy, not the verifier trained here: its pass@1 runs on
         // the local CPU.
         if matches!(lm, Lm::Verifier(_)) {
-            engine = crate::engine_choice::local_logits(&engine);
+            engine = crate::preset::engine_choice::local_logits(&engine);
         }
         Ok(PolicyStage { lm, config, engine })
     }

@@ -11,12 +11,12 @@ use ttc_train::prm::prm_examples;
 use ttc_train::prm_slips::slip_examples;
 use ttc_train::sft::{Init, SftRun};
 
-use crate::checkpoint::{same_tokenizer, training_text};
-use crate::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::preset::{LabelKind, Preset, PrmConfig, prm_ablation};
-use crate::prm_data;
-use crate::stage::{Ctx, Stage};
-use crate::training::{Job, best_summary, fine_tune};
+use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
+use crate::run::stage::{Ctx, Stage};
+use crate::stages::shared::checkpoint::{same_tokenizer, training_text};
+use crate::stages::shared::prm_data;
+use crate::stages::shared::training::{Job, best_summary, fine_tune};
 
 pub struct PrmTrainStage {
     config: PrmConfig,

@@ -19,7 +19,7 @@ pub fn compute_optimal_revisions(
     let rows: Vec<RatioRow> = ttc_core::table::read_parquet(&f)?;
     let (per_bin, eff, splits) = ttc_eval::co_tables::ratio_co_tables(&rows, bins, cv_seed);
     let out = base.join("compute_optimal");
-    use crate::table_io::write_table;
+    use crate::run::table_io::write_table;
     write_table(
         &out,
         "revisions_per_bin",

@@ -17,11 +17,11 @@ use ttc_train::sft::{Init, SftRun};
 
 use ttc_data::rows::group_by_question;
 
-use crate::checkpoint::training_text;
-use crate::layout::{Layout, checkpoint_inputs};
 use crate::preset::{Preset, RevisionConfig};
-use crate::stage::{Ctx, Stage};
-use crate::training::{Job, best_summary, fine_tune};
+use crate::run::layout::{Layout, checkpoint_inputs};
+use crate::run::stage::{Ctx, Stage};
+use crate::stages::shared::checkpoint::training_text;
+use crate::stages::shared::training::{Job, best_summary, fine_tune};
 
 /// `ttc revisions build`: revision trajectories from the high-temperature samples.
 pub struct RevisionsBuildStage {
@@ -68,7 +68,10 @@ impl ChainsStage {
             anyhow::bail!("--split: expected train, val or test, got {split:?}");
         }
         let mut config = revision_config(preset)?;
-        config.chains.engine = Some(crate::engine_choice::resolve(preset, &config.chains.engine));
+        config.chains.engine = Some(crate::preset::engine_choice::resolve(
+            preset,
+            &config.chains.engine,
+        ));
         let cs = &config.chains;
         if cs.chains == 0 || cs.chunk == 0 {
             anyhow::bail!("[revision.chains] chains and chunk: must be at least 1");
@@ -386,12 +389,12 @@ fn revise(a: &ChainsStage, ctx: &Ctx) -> Result<()> {
     }
     let started = Instant::now();
     let spec = cs.engine.clone().unwrap_or_default();
-    let (model, tok) = crate::checkpoint::load_model(&mdir, &spec)?;
+    let (model, tok) = crate::stages::shared::checkpoint::load_model(&mdir, &spec)?;
     let engine = ttc_model::generate::Engine::new(model.as_ref(), &tok)?
         .with_prompt(PromptTemplate::load(&mdir)?);
     let file = out.join("chains.parquet");
     let parts = ttc_data::shards::Parts::open(&file, cs.chunk, problems.len(), &ctx.fingerprint)?;
-    let complete = crate::parts::run_parts(ctx, &parts, "revise", |_, r| {
+    let complete = crate::run::parts::run_parts(ctx, &parts, "revise", |_, r| {
         Ok(revise_questions(
             &engine,
             &problems[r.clone()],

@@ -14,11 +14,11 @@ use ttc_model::generate::Engine;
 use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
-use crate::checkpoint::load_model;
-use crate::layout::{Layout, checkpoint_inputs, prompt_files};
-use crate::parts::run_parts;
-use crate::preset::{Preset, SampleStage, nonzero};
-use crate::stage::{Ctx, Stage};
+use crate::preset::{Preset, SamplesConfig, nonzero};
+use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
+use crate::run::parts::run_parts;
+use crate::run::stage::{Ctx, Stage};
+use crate::stages::shared::checkpoint::load_model;
 
 /// Which samples: of train questions for MC labels (`[samples]`), of test questions for
 /// PRM evaluation and best-of-N (`[test_samples]`), or high-temperature samples of train
@@ -73,7 +73,7 @@ impl SampleSplit {
 
 pub struct SamplesStage {
     split: SampleSplit,
-    config: SampleStage,
+    config: SamplesConfig,
 }
 
 impl SamplesStage {
@@ -87,7 +87,10 @@ impl SamplesStage {
         let mut config = s
             .clone()
             .with_context(|| format!("preset has no [{}] section", split.section()))?;
-        config.engine = Some(crate::engine_choice::resolve(preset, &config.engine));
+        config.engine = Some(crate::preset::engine_choice::resolve(
+            preset,
+            &config.engine,
+        ));
         config.sampling().validate(split.section())?;
         nonzero(split.section(), "questions", config.questions)?;
         nonzero(split.section(), "chunk", Some(config.chunk))?;

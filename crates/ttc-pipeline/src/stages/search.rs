@@ -17,12 +17,12 @@ use ttc_task::grader::is_equivalent;
 use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
-use crate::checkpoint::load_model;
-use crate::layout::{Layout, checkpoint_inputs, prompt_files};
-use crate::parts::run_parts;
-use crate::preset::{LabelKind, Preset, SearchStage, SearchVerifier};
+use crate::preset::{LabelKind, Preset, SearchRunsConfig, SearchVerifier};
+use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
+use crate::run::parts::run_parts;
+use crate::stages::shared::checkpoint::load_model;
 
-use crate::stage::{Ctx, Stage};
+use crate::run::stage::{Ctx, Stage};
 
 /// One search as asked for: a strategy at budget N with its knobs; what the preset's
 /// `[search]` section does not say comes from it.
@@ -51,7 +51,7 @@ pub struct SearchArgs {
 pub struct SearchRunStage {
     args: SearchArgs,
     strategy: Strategy,
-    section: SearchStage,
+    section: SearchRunsConfig,
     aggregation: Aggregation,
     cfg: SearchConfig,
     /// `Some` when searching over an ablation PRM.
@@ -63,8 +63,8 @@ pub struct SearchRunStage {
 impl SearchRunStage {
     /// Validates the strategy, its budget and the section once.
     pub fn new(preset: &Preset, args: SearchArgs) -> Result<SearchRunStage> {
-        let mut section: SearchStage = preset.search.clone().unwrap_or_default();
-        let engine = crate::engine_choice::resolve(preset, &section.engine);
+        let mut section: SearchRunsConfig = preset.search.clone().unwrap_or_default();
+        let engine = crate::preset::engine_choice::resolve(preset, &section.engine);
         section.verifier_engine = Some(section.verifier_engine.unwrap_or(engine.clone()));
         section.engine = Some(engine);
         let width = args.width.unwrap_or(section.width);
@@ -266,7 +266,7 @@ impl Stage for SearchRunStage {
         let likelihood_model = match &likelihood_dir {
             Some(ldir) => {
                 let asked = st.verifier_engine.clone().unwrap_or_default();
-                let spec = crate::engine_choice::local_logits(&asked);
+                let spec = crate::preset::engine_choice::local_logits(&asked);
                 if spec != asked {
                     eprintln!(
                         "search: the likelihood verifier runs {} on the local CPU (a server returns no logits)",

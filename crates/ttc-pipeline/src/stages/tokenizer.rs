@@ -6,9 +6,9 @@ use anyhow::{Context, Result};
 use ttc_task::dataset::split_file;
 use ttc_task::tokenizer::build_tokenizer;
 
-use crate::layout::Layout;
 use crate::preset::Preset;
-use crate::stage::{Ctx, Stage};
+use crate::run::layout::Layout;
+use crate::run::stage::{Ctx, Stage};
 
 /// `ttc tokenizer train`: a byte-level BPE (digits one per token, ttc's special tokens)
 /// trained on the train split; every training row is checked to round-trip exactly.

@@ -1,7 +1,9 @@
-//! A stage's record (`reports/<run>/pipeline/<stage>.json`) and its fingerprint: the one
-//! authority on freshness (STYLE 15, cargo's fingerprints). The fingerprint is the hash of
-//! the stage's config and of every file it reads; the record adds the hashes of what it
-//! wrote, so a changed or deleted output is noticed too.
+//! Freshness, decided in one place (STYLE 15, in the style of cargo's fingerprints):
+//! [`check`] says whether a stage is fresh or stale and why; [`commit`] records it once it
+//! has run. The fingerprint is the hash of the stage's config and of every file it reads;
+//! the record (`.ttc-record-<stage>.json` beside the stage's first output) adds the hashes
+//! of what it wrote, so a changed or deleted output is noticed too. The runner asks; it
+//! never decides freshness itself.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -9,8 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::layout::Layout;
-use crate::stage::Stage;
+use crate::run::layout::Layout;
+use crate::run::stage::Stage;
 
 /// What the runner wrote after a stage finished.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,8 +131,81 @@ fn started_on(o: &Path) -> bool {
     o.with_file_name(parts).exists() || o.with_file_name("train_state.json").exists()
 }
 
+/// What [`check`] found out about a stage: its state, and what [`commit`] records once it
+/// has run.
+pub struct Checked {
+    pub state: State,
+    /// The stamp of its resumable parts: the hash of its config and its inputs' hashes.
+    pub fingerprint: String,
+    /// The wall time its record holds (`None`: never recorded).
+    pub last_wall_s: Option<f64>,
+    config_hash: String,
+    inputs: BTreeMap<String, String>,
+    path: PathBuf,
+}
+
+/// Is `stage`, whose inputs hash to `inputs` ([`input_hashes`]), fresh?
+pub fn check(
+    stage: &dyn Stage,
+    layout: &Layout,
+    inputs: BTreeMap<String, String>,
+    h: &mut Hashes,
+) -> Result<Checked> {
+    let path = record_path(stage, layout);
+    let rec = load_record(&path)?;
+    let state = state_of(stage, layout, &inputs, rec.as_ref(), h);
+    let config_hash = ttc_core::hash::hash_json(&stage.config());
+    Ok(Checked {
+        state,
+        fingerprint: fingerprint(&config_hash, &inputs),
+        last_wall_s: rec.map(|r| r.wall_s),
+        config_hash,
+        inputs,
+        path,
+    })
+}
+
+/// What [`commit`] did.
+pub enum Committed {
+    /// Recorded, with the stage's wall time (its own, or what its outputs say it spent).
+    Recorded(f64),
+    /// This output is not there (yet: a shard leaves the merge to another), nothing recorded.
+    Unwritten(PathBuf),
+}
+
+/// After `stage` ran `wall_s` seconds: hash what it wrote and write its record.
+pub fn commit(
+    stage: &dyn Stage,
+    layout: &Layout,
+    checked: Checked,
+    h: &mut Hashes,
+    wall_s: f64,
+) -> Result<Committed> {
+    let outputs = stage.outputs(layout);
+    h.forget(&outputs);
+    let mut hashes = BTreeMap::new();
+    for p in &outputs {
+        match h.get(p) {
+            Some(x) => {
+                hashes.insert(key(p), x);
+            }
+            None => return Ok(Committed::Unwritten(p.clone())),
+        }
+    }
+    let r = Record {
+        stage: stage.id(),
+        fingerprint: checked.fingerprint,
+        config_hash: checked.config_hash,
+        inputs: checked.inputs,
+        outputs: hashes,
+        wall_s: wall_s.max(crate::run::stage::recorded_wall(&outputs).unwrap_or(0.0)),
+    };
+    ttc_core::atomic::write_atomic(&checked.path, &serde_json::to_vec_pretty(&r)?)?;
+    Ok(Committed::Recorded(r.wall_s))
+}
+
 /// The state of a stage whose inputs hash to `inputs`.
-pub fn state_of(
+fn state_of(
     stage: &dyn Stage,
     layout: &Layout,
     inputs: &BTreeMap<String, String>,

@@ -2,23 +2,31 @@
 //! and calibration vs the MC labels of held-out questions and vs the step checker,
 //! first-error F1, and best-of-N / weighted best-of-N vs majority on the test samples.
 
+pub mod likelihood;
+pub mod metrics;
+pub mod scoring;
+pub mod slip_pairs;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use ttc_data::rows::{SampleRow, ScoredSample};
+use ttc_data::rows::SampleRow;
 use ttc_engine::step_scorer::StepScorer;
 use ttc_eval::prm_selection::selection_table;
 use ttc_task::math500::load_problems;
-use ttc_train::prm::{auroc, calibration, first_error_f1, within_question_auroc};
+use ttc_train::prm::{auroc, calibration};
 
-use crate::checkpoint::load_model;
-use crate::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::preset::{LabelKind, Preset, PrmConfig, likelihood_name, prm_ablation};
-use crate::prm_data;
-use crate::scoring::score_samples;
-use crate::slip_pairs::slip_pairs;
-use crate::stage::{Ctx, Stage};
+use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
+use crate::run::stage::{Ctx, Stage};
+use crate::stages::prm_eval::metrics::{
+    first_error_over, judged_samples, steps_vs_truth, within_question,
+};
+use crate::stages::prm_eval::scoring::score_samples;
+use crate::stages::prm_eval::slip_pairs::slip_pairs;
+use crate::stages::shared::checkpoint::load_model;
+use crate::stages::shared::prm_data;
 
 pub struct PrmEvalStage {
     /// `None` for an imported PRM: no MC labels to compare with.
@@ -40,7 +48,7 @@ impl PrmEvalStage {
         let ablation = prm_ablation(preset, labels);
         let labels =
             ablation.unwrap_or_else(|| config.as_ref().map(|c| c.labels).unwrap_or_default());
-        let engine = crate::engine_choice::resolve(preset, &None);
+        let engine = crate::preset::engine_choice::resolve(preset, &None);
         PrmEvalStage {
             config,
             labels,
@@ -58,7 +66,7 @@ impl Stage for PrmEvalStage {
     }
     fn config(&self) -> serde_json::Value {
         let c = super::prm_train::labels_record(&self.config, self.labels);
-        crate::engine_choice::with_engine(c, "engine", &self.engine)
+        crate::preset::engine_choice::with_engine(c, "engine", &self.engine)
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![layout.split_file("test"), layout.samples_file("test")];
@@ -153,11 +161,11 @@ impl Stage for PrmEvalStage {
         // then scored on the local CPU (the same weights: the same scores); the policy's
         // own likelihood (possibly a large imported model) is skipped.
         let likelihood_engine = if self.verifier_lm {
-            crate::engine_choice::local_logits(&self.engine)
+            crate::preset::engine_choice::local_logits(&self.engine)
         } else {
             self.engine.clone()
         };
-        let (likelihood, likelihood_scored) = crate::policy_likelihood::evaluate(
+        let (likelihood, likelihood_scored) = crate::stages::prm_eval::likelihood::evaluate(
             ctx,
             &ctx.layout.likelihood_dir(self.verifier_lm),
             &likelihood_engine,
@@ -251,122 +259,4 @@ impl Stage for PrmEvalStage {
         }
         Ok(())
     }
-}
-
-/// The samples whose steps the step checker judged (arith; MATH has no step truth).
-pub(crate) fn judged_samples(samples: &[SampleRow]) -> std::collections::HashSet<(u32, u32)> {
-    samples
-        .iter()
-        .filter(|s| !s.step_verdicts.is_empty())
-        .map(|s| (s.question_index, s.sample_id))
-        .collect()
-}
-
-/// Every step score of the judged samples beside its truth: steps before the sample's first
-/// error are right.
-pub(crate) fn steps_vs_truth(
-    scored: &[ScoredSample],
-    judged: &std::collections::HashSet<(u32, u32)>,
-) -> (Vec<f32>, Vec<bool>) {
-    let (mut sc, mut ok) = (Vec::new(), Vec::new());
-    for s in scored
-        .iter()
-        .filter(|s| judged.contains(&(s.question_index, s.sample_id)))
-    {
-        let fe = s.first_error.map(|f| f as usize).unwrap_or(usize::MAX);
-        for (k, &x) in s.step_scores.iter().enumerate() {
-            sc.push(x);
-            ok.push(k < fe);
-        }
-    }
-    (sc, ok)
-}
-
-/// First-error F1 (threshold 0.5) over the judged samples with an answer, each step score
-/// passed through `calibrate` first.
-pub(crate) fn first_error_over(
-    scored: &[ScoredSample],
-    judged: &std::collections::HashSet<(u32, u32)>,
-    calibrate: &dyn Fn(f32) -> f32,
-) -> ttc_train::prm::FirstErrorScore {
-    let with_answer: Vec<&ScoredSample> = scored
-        .iter()
-        .filter(|s| s.answer.is_some())
-        .filter(|s| judged.contains(&(s.question_index, s.sample_id)))
-        .collect();
-    let scores: Vec<Vec<f32>> = with_answer
-        .iter()
-        .map(|s| s.step_scores.iter().map(|&p| calibrate(p)).collect())
-        .collect();
-    let truth: Vec<Option<u32>> = with_answer.iter().map(|s| s.first_error).collect();
-    first_error_f1(&scores, &truth, 0.5)
-}
-
-/// Each question's within-question AUROC of its samples' last-step scores (a sample
-/// without steps scores 0), for the questions with right and wrong samples.
-pub(crate) fn last_step_auroc_per_question(scored: &[ScoredSample]) -> Vec<(u32, f64)> {
-    let rows: Vec<(u32, f32, bool)> = scored
-        .iter()
-        .map(|s| {
-            let last = s.step_scores.last().copied().unwrap_or(0.0);
-            (s.question_index, last, s.correct)
-        })
-        .collect();
-    within_question_auroc(&rows)
-}
-
-/// The within-question AUROC of each test sample's last-step score (a sample without steps
-/// scores 0): the mean over questions with right and wrong samples, its bootstrap 95%
-/// interval over those questions, and the mean per level; plus the mean under the other
-/// step aggregations (min, prod, mean), for what search could use instead.
-pub(crate) fn within_question(scored: &[ScoredSample], seed: u64) -> serde_json::Value {
-    use ttc_search::select::Aggregation;
-    let rows_by = |agg: Aggregation| -> Vec<(u32, f32, bool)> {
-        scored
-            .iter()
-            .map(|s| {
-                let score = if s.step_scores.is_empty() {
-                    0.0
-                } else {
-                    agg.apply(&s.step_scores)
-                };
-                (s.question_index, score, s.correct)
-            })
-            .collect()
-    };
-    let by_aggregation: serde_json::Map<String, serde_json::Value> =
-        [Aggregation::Min, Aggregation::Prod, Aggregation::Mean]
-            .into_iter()
-            .map(|a| {
-                let v: Vec<f64> = within_question_auroc(&rows_by(a))
-                    .iter()
-                    .map(|x| x.1)
-                    .collect();
-                let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
-                (a.name().to_string(), serde_json::json!(mean))
-            })
-            .collect();
-    let per_q = last_step_auroc_per_question(scored);
-    let level: HashMap<u32, u8> = scored.iter().map(|s| (s.question_index, s.level)).collect();
-    let mut per_level: std::collections::BTreeMap<u8, (f64, usize)> = Default::default();
-    for (q, a) in &per_q {
-        let e = per_level.entry(level[q]).or_default();
-        e.0 += a;
-        e.1 += 1;
-    }
-    let values: Vec<f64> = per_q.iter().map(|x| x.1).collect();
-    let Some(ci) = ttc_eval::paired::paired(&values, seed) else {
-        return serde_json::Value::Null;
-    };
-    serde_json::json!({
-        "mean": ci.diff,
-        "lo": ci.lo,
-        "hi": ci.hi,
-        "questions": ci.questions,
-        "per_level": per_level
-            .into_iter()
-            .map(|(l, (s, n))| (l.to_string(), serde_json::json!({ "mean": s / n as f64, "questions": n })))
-            .collect::<serde_json::Map<_, _>>(),
-        "by_aggregation": by_aggregation,
-    })
 }

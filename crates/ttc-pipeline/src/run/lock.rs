@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::layout::Layout;
+use crate::run::layout::Layout;
 
 /// Linux's "no locks available" (an NFS mount without a lock daemon).
 const ENOLCK: i32 = 37;

@@ -1,9 +1,9 @@
 //! Runs stages: one by hand (`ttc sample …`) or a preset's whole plan (`ttc pipeline run`),
-//! and reports each stage's state (`ttc pipeline status`). Freshness is decided here only,
-//! from one fingerprint per stage ([`crate::record`]); edges of the DAG are derived from
-//! the files stages read and write.
+//! and reports each stage's state (`ttc pipeline status`). Freshness is [`crate::run::record`]'s
+//! to decide (`check`, `commit`); edges of the DAG are derived from the files stages read
+//! and write.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -11,27 +11,12 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use ttc_data::shards::Shard;
 
-use crate::layout::Layout;
 use crate::preset::Preset;
-use crate::progress::Progress;
-use crate::record::{
-    Hashes, Record, State, fingerprint, input_hashes, key, load_record, record_path, state_of,
-};
-use crate::run_lock::RunLock;
-use crate::stage::{Ctx, Mode, Stage, recorded_wall};
-
-/// Remove `.<name>.tmp*` files (atomic writes a killed process never renamed) from `dir`.
-pub fn remove_stale_temps(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.contains(".tmp") && e.path().is_file() {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
+use crate::run::layout::Layout;
+use crate::run::lock::RunLock;
+use crate::run::progress::Progress;
+use crate::run::record::{self, Committed, Hashes, State, input_hashes};
+use crate::run::stage::{Ctx, Mode, Stage};
 
 /// Stages, and the ids of those left out (manual stages not done, and what needs them).
 type Kept = (Vec<Box<dyn Stage>>, Vec<String>);
@@ -89,7 +74,7 @@ pub fn run_stage_of_preset(
     make: impl FnOnce(&Preset) -> Result<Box<dyn Stage>>,
 ) -> Result<()> {
     let preset = Preset::load(preset_path)?;
-    crate::engine_choice::check_build(&preset)
+    crate::preset::engine_choice::check_build(&preset)
         .map_err(|m| anyhow::anyhow!("{}: {m}", preset_path.display()))?;
     let in_preset = || format!("preset {}", preset_path.display());
     let stage = make(&preset).with_context(in_preset)?;
@@ -121,30 +106,31 @@ pub fn needs(stage: &dyn Stage, plan: &[Box<dyn Stage>], layout: &Layout) -> Vec
         .collect()
 }
 
-/// "`path` not found: run `ttc …` first", naming the plan's stage that writes `path`.
+/// "`path` not found: run `ttc …` first", naming the stage that writes `path`: one of the
+/// plan's, one a user runs by hand beside it ([`crate::plan::by_hand`]), or — when this
+/// preset has no section for it — the kind of stage that would ([`crate::plan::every_stage`]).
 fn missing_input(path: &Path, plan: &[Box<dyn Stage>], o: &Options) -> anyhow::Error {
-    let by = plan
-        .iter()
-        .find(|s| s.outputs(o.layout).iter().any(|x| x == path));
-    match by {
-        Some(s) => anyhow::anyhow!(
-            "{} not found: run `ttc {} --preset {}` first",
+    let writes = |s: &dyn Stage| s.outputs(o.layout).iter().any(|x| x == path);
+    let extra = crate::plan::by_hand(o.preset).unwrap_or_default();
+    let hint = |s: &dyn Stage, why: &str| {
+        anyhow::anyhow!(
+            "{} not found: run `ttc {} --preset {}` first{why}",
             path.display(),
             s.command(),
             o.preset_path.display()
+        )
+    };
+    if let Some(s) = plan.iter().chain(&extra).find(|s| writes(s.as_ref())) {
+        return hint(s.as_ref(), "");
+    }
+    let every = crate::plan::every_stage().unwrap_or_default();
+    match every.iter().find(|s| writes(s.as_ref())) {
+        Some(s) => hint(s.as_ref(), " (this preset has no section for that stage)"),
+        None => anyhow::anyhow!(
+            "{} not found (no stage of preset {} writes it)",
+            path.display(),
+            o.preset_path.display()
         ),
-        None => match o.layout.command_writing(path) {
-            Some(cmd) => anyhow::anyhow!(
-                "{} not found: run `ttc {cmd} --preset {}` first (this preset has no section for that stage)",
-                path.display(),
-                o.preset_path.display()
-            ),
-            None => anyhow::anyhow!(
-                "{} not found (no stage of preset {} writes it)",
-                path.display(),
-                o.preset_path.display()
-            ),
-        },
     }
 }
 
@@ -180,25 +166,22 @@ pub fn run_stage(
 ) -> Result<(Ran, f64)> {
     let id = stage.id();
     let inputs = input_hashes(stage, o.layout, h).map_err(|p| missing_input(&p, plan, o))?;
-    let config_hash = ttc_core::hash::hash_json(&stage.config());
-    let rpath = record_path(stage, o.layout);
-    let rec = load_record(&rpath)?;
-    let state = state_of(stage, o.layout, &inputs, rec.as_ref(), h);
-    if state == State::Done && !o.force {
+    let checked = record::check(stage, o.layout, inputs, h)?;
+    if checked.state == State::Done && !o.force {
         let at = stage
             .outputs(o.layout)
             .first()
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_default();
         eprintln!("{id}: up to date ({}); --force to rebuild", at.display());
-        return Ok((Ran::Skipped, rec.map_or(0.0, |r| r.wall_s)));
+        return Ok((Ran::Skipped, checked.last_wall_s.unwrap_or(0.0)));
     }
     if o.shard == Shard::ALL {
         // Alone in the run directory (the lock): temp files beside the outputs are left
         // from a killed writer.
         for p in stage.outputs(o.layout) {
             if let Some(dir) = p.parent() {
-                remove_stale_temps(dir);
+                ttc_core::atomic::remove_stale_temps(dir);
             }
         }
     } else {
@@ -218,43 +201,29 @@ pub fn run_stage(
         mode: o.mode,
         shard: o.shard,
         force: o.force,
-        fingerprint: fingerprint(&config_hash, &inputs),
+        fingerprint: checked.fingerprint.clone(),
         progress: o.progress,
     };
     let t = Instant::now();
     stage.run(&ctx).with_context(|| format!("stage {id}"))?;
     let wall_s = t.elapsed().as_secs_f64();
-    let outputs = stage.outputs(o.layout);
-    h.forget(&outputs);
-    let mut hashes = BTreeMap::new();
-    for p in &outputs {
-        match h.get(p) {
-            Some(x) => {
-                hashes.insert(key(p), x);
-            }
-            None if o.shard != Shard::ALL => return Ok((Ran::Partial, wall_s)),
-            None => bail!("stage {id} finished without writing {}", p.display()),
-        }
+    match record::commit(stage, o.layout, checked, h, wall_s)? {
+        Committed::Recorded(wall) => Ok((Ran::Ran, wall)),
+        Committed::Unwritten(_) if o.shard != Shard::ALL => Ok((Ran::Partial, wall_s)),
+        Committed::Unwritten(p) => bail!("stage {id} finished without writing {}", p.display()),
     }
-    let r = Record {
-        stage: id,
-        fingerprint: ctx.fingerprint.clone(),
-        config_hash,
-        inputs,
-        outputs: hashes,
-        wall_s: wall_s.max(recorded_wall(&outputs).unwrap_or(0.0)),
-    };
-    ttc_core::atomic::write_atomic(&rpath, &serde_json::to_vec_pretty(&r)?)?;
-    Ok((Ran::Ran, r.wall_s))
 }
 
 /// Drop the stages that need a manual stage that is not done (the report keeps running
 /// without them); `Err` names an unknown manual stage. Returns the kept and dropped stages.
+/// With `until`, nothing is dropped: the stage asked for by name runs with everything it
+/// needs, manual stages included.
 fn prune_manual(
     preset: &Preset,
     stages: Vec<Box<dyn Stage>>,
     layout: &Layout,
     h: &mut Hashes,
+    until: Option<&str>,
 ) -> Result<Kept> {
     let manual = &preset.pipeline.manual;
     for m in manual {
@@ -271,6 +240,7 @@ fn prune_manual(
         let id = s.id();
         // A manual stage counts once its outputs exist (it ran outside the pipeline).
         let done = !manual.contains(&id)
+            || until.is_some()
             || (input_hashes(s.as_ref(), layout, h).is_ok()
                 && s.outputs(layout).iter().all(|o| o.exists()));
         let up_blocked = needs(s.as_ref(), &stages, layout)
@@ -351,7 +321,7 @@ fn write_timings(layout: &Layout, t: &[Timing]) -> Result<()> {
 fn runnable(o: &Options, until: Option<&str>, h: &mut Hashes) -> Result<Kept> {
     let all = crate::plan::plan(o.preset)
         .with_context(|| format!("preset {}", o.preset_path.display()))?;
-    let (stages, blocked) = prune_manual(o.preset, all, o.layout, h)?;
+    let (stages, blocked) = prune_manual(o.preset, all, o.layout, h, until)?;
     Ok((selected(stages, until, o.layout)?, blocked))
 }
 
@@ -369,18 +339,18 @@ pub fn status(o: &Options, until: Option<&str>) -> Result<(Vec<StatusRow>, Vec<S
     let mut not_done: Vec<String> = Vec::new();
     let mut rows = Vec::new();
     for s in &stages {
-        let rec = load_record(&record_path(s.as_ref(), o.layout))?;
         // Below a stage that will rerun, nothing is known until it has.
         let up = needs(s.as_ref(), &stages, o.layout)
             .into_iter()
             .find(|u| not_done.contains(u));
+        let last = record::load_record(&record::record_path(s.as_ref(), o.layout))?;
         let state = match (up, input_hashes(s.as_ref(), o.layout, &mut h)) {
             (Some(up), _) => State::Waiting(up),
             (None, Err(p)) => match writer_of(&p, &stages, o.layout) {
                 Some(w) => State::Waiting(w),
                 None => State::MissingInput(p.display().to_string()),
             },
-            (None, Ok(inputs)) => state_of(s.as_ref(), o.layout, &inputs, rec.as_ref(), &mut h),
+            (None, Ok(inputs)) => record::check(s.as_ref(), o.layout, inputs, &mut h)?.state,
         };
         if state != State::Done {
             not_done.push(s.id());
@@ -388,7 +358,7 @@ pub fn status(o: &Options, until: Option<&str>) -> Result<(Vec<StatusRow>, Vec<S
         rows.push(StatusRow {
             stage: s.id(),
             state,
-            last_wall_s: rec.map(|r| r.wall_s),
+            last_wall_s: last.map(|r| r.wall_s),
         });
     }
     Ok((rows, blocked))
@@ -438,34 +408,20 @@ pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
     for (i, s) in stages.iter().enumerate() {
         let id = s.id();
         let tag = format!("[{}/{}] {id}", i + 1, stages.len());
-        let manual = o.preset.pipeline.manual.contains(&id);
+        // A manual stage's outputs, made by hand, are recorded as they are; one asked for
+        // by name (`--until`) whose outputs are not there runs like any other.
+        let manual = o.preset.pipeline.manual.contains(&id)
+            && s.outputs(o.layout).iter().all(|p| p.exists());
         let t = Instant::now();
         let (action, recorded) = if manual {
             eprintln!("{tag}: manual stage, its outputs are used as they are");
             let inputs = input_hashes(s.as_ref(), o.layout, &mut h)
                 .map_err(|p| missing_input(&p, &stages, o))?;
-            let outputs = s.outputs(o.layout);
-            let mut hashes = BTreeMap::new();
-            for p in &outputs {
-                let x = h
-                    .get(p)
-                    .with_context(|| format!("manual stage {id}: {} missing", p.display()))?;
-                hashes.insert(key(p), x);
+            let checked = record::check(s.as_ref(), o.layout, inputs, &mut h)?;
+            match record::commit(s.as_ref(), o.layout, checked, &mut h, 0.0)? {
+                Committed::Recorded(wall) => ("manual", wall),
+                Committed::Unwritten(p) => bail!("manual stage {id}: {} missing", p.display()),
             }
-            let config_hash = ttc_core::hash::hash_json(&s.config());
-            let r = Record {
-                stage: id.clone(),
-                fingerprint: fingerprint(&config_hash, &inputs),
-                config_hash,
-                inputs,
-                outputs: hashes,
-                wall_s: recorded_wall(&outputs).unwrap_or(0.0),
-            };
-            ttc_core::atomic::write_atomic(
-                &record_path(s.as_ref(), o.layout),
-                &serde_json::to_vec_pretty(&r)?,
-            )?;
-            ("manual", r.wall_s)
         } else {
             eprintln!("{tag} → ttc {}", s.command());
             match run_stage(s.as_ref(), &stages, o, &mut h)

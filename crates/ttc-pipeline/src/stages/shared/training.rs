@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use ttc_train::policy_eval::greedy_pass_at_1;
 use ttc_train::sft::{Event, SftRun, train_sft};
 
-use crate::progress::Bar;
-use crate::stage::Ctx;
+use crate::run::progress::Bar;
+use crate::run::stage::Ctx;
 
 /// A training run as the CLI runs it: the run itself, behind a labelled progress bar.
 pub struct Job<'a> {
@@ -81,7 +81,7 @@ pub fn eval_policy(
     label: &str,
     spec: &ttc_model::engine_spec::EngineSpec,
 ) -> Result<ttc_train::policy_eval::PassAtOne> {
-    let (model, _) = crate::checkpoint::load_model(dir, spec)?;
+    let (model, _) = crate::stages::shared::checkpoint::load_model(dir, spec)?;
     let pb = ctx
         .progress
         .bar(problems.len() as u64, &format!("pass@1 {label}"));

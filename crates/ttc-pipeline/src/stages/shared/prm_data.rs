@@ -9,7 +9,7 @@ use ttc_data::rows::{LabelRow, SampleRow};
 use ttc_task::Problem;
 use ttc_task::math500::load_problems;
 
-use crate::layout::Layout;
+use crate::run::layout::Layout;
 
 pub struct LabelledData {
     pub samples: Vec<SampleRow>,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyhow::{Context, Result};
 use ttc_data::rows::{SampleRow, ScoredSample};
 
-use crate::stage::Ctx;
+use crate::run::stage::Ctx;
 
 /// Per-step scores of (problem text, steps) items.
 pub type ScoreSteps<'a> = dyn Fn(&[(&str, &[String])]) -> ttc_engine::Result<Vec<Vec<f32>>> + 'a;

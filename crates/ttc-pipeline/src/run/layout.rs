@@ -143,53 +143,6 @@ impl Layout {
     }
 }
 
-impl Layout {
-    /// The `ttc` command whose stage writes `path`, for hints when the preset does not
-    /// plan that stage.
-    pub fn command_writing(&self, path: &Path) -> Option<String> {
-        let under = |d: PathBuf| path.starts_with(d);
-        let cmd = if under(self.policy_dir(false)) {
-            "train policy".to_string()
-        } else if under(self.policy_dir(true)) {
-            "train policy --large".to_string()
-        } else if under(self.verifier_dir()) {
-            "train verifier".to_string()
-        } else if under(self.prm_dir(None)) {
-            "train prm".to_string()
-        } else if let Some(l) = LabelKind::ALL
-            .into_iter()
-            .find(|&l| under(self.prm_dir(Some(l))))
-        {
-            format!("train prm --labels {}", l.name())
-        } else if under(self.tokenizer_dir()) {
-            "tokenizer train".to_string()
-        } else if under(self.revision_model_dir()) {
-            "train revision".to_string()
-        } else if under(self.orm_dir()) {
-            "train orm".to_string()
-        } else if under(self.labels_dir()) {
-            "label".to_string()
-        } else if under(self.revisions_dir()) {
-            "revisions build".to_string()
-        } else if let Some(split) = ["train", "test", "revision"]
-            .into_iter()
-            .find(|s| under(self.samples_dir(s)))
-        {
-            format!("sample --split {split}")
-        } else if let Some(split) = ["train", "val", "test"]
-            .into_iter()
-            .find(|s| under(self.chains_dir(s)))
-        {
-            format!("revise --split {split}")
-        } else if path.parent() == Some(self.data_dir().as_path()) {
-            "data gen".to_string()
-        } else {
-            return None;
-        };
-        Some(cmd)
-    }
-}
-
 /// A model checkpoint's config and weight files. The weights' name depends on the layout
 /// (`model.safetensors`, or the index of shards), known once the checkpoint exists; before
 /// that, the config (written by the same stage) stands for them.

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use ttc_data::shards::Shard;
 
-use crate::layout::Layout;
 use crate::preset::Preset;
-use crate::progress::Progress;
+use crate::run::layout::Layout;
+use crate::run::progress::Progress;
 
 /// How a stage's resumable parts are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +52,11 @@ pub trait Stage {
     }
     /// Files it writes: its downstream stages' inputs, hashed into its record.
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf>;
-    /// The `ttc` command line that runs it by hand (for hints), without `--preset`.
-    fn command(&self) -> String;
+    /// The `ttc` command line that runs it by hand (for hints), without `--preset`. By
+    /// default the runner's: this stage and what it needs.
+    fn command(&self) -> String {
+        format!("pipeline run --until {:?}", self.id())
+    }
     /// Checks that need no upstream stage to have run (e.g. that an imported checkpoint
     /// directory holds its files); `ttc pipeline run` calls it for every stage first.
     fn preflight(&self) -> Result<()> {

@@ -25,7 +25,7 @@ pub struct SlipPairs {
 /// Score the pairs of `problems` (those with step truth) with `score` (a PRM, or the
 /// policy's likelihood); `None` when no problem has step truth (not arith). Seeded by `seed`.
 pub fn slip_pairs(
-    score: &crate::scoring::ScoreSteps,
+    score: &crate::stages::prm_eval::scoring::ScoreSteps,
     problems: &[Problem],
     seed: u64,
 ) -> Result<Option<SlipPairs>> {

@@ -11,11 +11,6 @@ use ttc_model::engine_spec::EngineSpec;
 
 use crate::preset::Preset;
 
-/// No choice, or the default (cpu) one.
-pub fn is_default(e: &Option<EngineSpec>) -> bool {
-    e.as_ref().is_none_or(|e| *e == EngineSpec::cpu())
-}
-
 /// The engine of a section: its own, else the preset's `[engine]`, else cpu.
 pub fn resolve(preset: &Preset, own: &Option<EngineSpec>) -> EngineSpec {
     own.clone()

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use ttc_data::shards::{Parts, Shard};
 
-use crate::stage::{Ctx, Mode};
+use crate::run::stage::{Ctx, Mode};
 
 /// Run `work` on every pending chunk of `parts` owned by `shard`, with a progress bar
 /// over questions (`ttc merge`: only checks that every part is there). True when every chunk (all shards) is done.

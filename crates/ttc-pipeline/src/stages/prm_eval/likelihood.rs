@@ -15,13 +15,13 @@ use ttc_data::rows::{SampleRow, ScoredSample};
 use ttc_engine::likelihood_scorer::LikelihoodScorer;
 use ttc_eval::prm_selection::selection_table;
 
-use crate::checkpoint::load_model;
-use crate::prm_data::{HeldOut, label_pairs};
-use crate::scoring::score_samples;
-use crate::stage::Ctx;
-use crate::stages::prm_eval::{
+use crate::run::stage::Ctx;
+use crate::stages::prm_eval::metrics::{
     first_error_over, judged_samples, last_step_auroc_per_question, steps_vs_truth, within_question,
 };
+use crate::stages::prm_eval::scoring::score_samples;
+use crate::stages::shared::checkpoint::load_model;
+use crate::stages::shared::prm_data::{HeldOut, label_pairs};
 
 /// The likelihood block of `prm_eval.json` (`policy_likelihood`) and the test samples
 /// (`split`'s questions, their `samples`) scored by the likelihood of the model in `dir`
@@ -89,7 +89,7 @@ pub fn evaluate(
         "within_question_auroc": within,
         "minus_prm_within_question_auroc": vs_prm,
         "selection": selection_table(&scored, ns),
-        "slip_pairs": crate::slip_pairs::slip_pairs(&|i| scorer.score(i), split, seed)?,
+        "slip_pairs": crate::stages::prm_eval::slip_pairs::slip_pairs(&|i| scorer.score(i), split, seed)?,
     });
     Ok((block, scored))
 }

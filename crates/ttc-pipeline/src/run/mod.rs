@@ -1,0 +1,13 @@
+//! The framework every stage runs in (DESIGN §1): what a stage declares ([`stage`]), where a
+//! run's files live ([`layout`]), how the runner decides freshness and records it
+//! ([`runner`], [`record`]), one writer per run ([`lock`]), resumable parts ([`parts`]),
+//! progress ([`progress`]) and the tables stages write ([`table_io`]). It names no stage.
+
+pub mod layout;
+pub mod lock;
+pub mod parts;
+pub mod progress;
+pub mod record;
+pub mod runner;
+pub mod stage;
+pub mod table_io;
