@@ -82,12 +82,12 @@ fn imported_checkpoints_run_the_pipeline_on_math500() {
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
     v["max_position_embeddings"] = 4096.into();
     std::fs::write(&cfg, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
-    let m = ttc_model::hf_io::load_checkpoint::<ttc_model::CpuBackend>(
+    let m = ttc_model::io::hf_io::load_checkpoint::<ttc_model::CpuBackend>(
         &d.join("user/large"),
         &Default::default(),
     )
     .unwrap();
-    ttc_model::hf_io::save_checkpoint_sharded(&d.join("user/large"), &m, 60_000).unwrap();
+    ttc_model::io::hf_io::save_checkpoint_sharded(&d.join("user/large"), &m, 60_000).unwrap();
     assert!(d.join("user/large/model.safetensors.index.json").exists());
     let chat = r"<|im_start|>user\n{problem}<|im_end|>\n<|im_start|>assistant\n";
     let p = preset_with(

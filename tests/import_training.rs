@@ -11,8 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ttc_model::checkpoint_files::{read_checkpoint_weights, write_checkpoint_weights};
-use ttc_model::weights::HostTensor;
+use ttc_model::io::checkpoint_files::{read_checkpoint_weights, write_checkpoint_weights};
+use ttc_model::io::weights::HostTensor;
 use ttc_task::tokenizer::Tokenizer;
 
 mod common;

@@ -93,7 +93,7 @@ fn assert_complete(dir: &Path, when: &str) {
             .unwrap_or_else(|e| panic!("after killing {when}: {} is partial: {e}", f.display()));
     }
     for f in files(dir, "safetensors") {
-        ttc_model::weights::read_safetensors(&dir.join(&f))
+        ttc_model::io::weights::read_safetensors(&dir.join(&f))
             .unwrap_or_else(|e| panic!("after killing {when}: {} is partial: {e}", f.display()));
     }
 }

@@ -208,3 +208,72 @@ fn all_servers_down_is_an_error_naming_them_and_a_rerun_resumes() {
     assert!(ok, "{err}");
     assert_same_data(&run);
 }
+
+/// `ttc serve --name policy`, asked the OpenAI clients' way: a base URL ending in `/v1`,
+/// and the model by the name it was served under — or by no name, when the server serves
+/// one model (under several names, one root). Both give the in-process run's samples.
+#[test]
+fn a_v1_base_url_and_a_served_name_reach_the_same_model() {
+    let (t, served) = remote_copy("served");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ttc"))
+        .current_dir(&served)
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--checkpoint",
+            "checkpoints/smoke/policy",
+            "--name",
+            "policy",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("ttc serve: listening on ")
+        .unwrap()
+        .to_string();
+    let server = Serve { child, url };
+    let base = format!("{}/v1", server.url);
+    let samples = "datasets/smoke/samples-test/samples.parquet";
+    let want = std::fs::read(cpu_run().join(samples)).unwrap();
+    for (name, model) in [("named", "model = \"policy\"\n"), ("unnamed", "")] {
+        let run = t.path().join(name);
+        copy_dir(cpu_run(), &run);
+        let text = std::fs::read_to_string(smoke()).unwrap();
+        let p = t.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "{text}\n[engine]\nbackend = \"openai\"\nurls = [{base:?}]\n{model}retries = 2\n"
+            ),
+        )
+        .unwrap();
+        let (ok, err) = ttc(
+            &run,
+            &[
+                "pipeline",
+                "run",
+                p.to_str().unwrap(),
+                "--until",
+                "test-samples",
+            ],
+        );
+        assert!(ok, "{name}: {err}");
+        assert!(
+            ran(&run).contains(&"test-samples".to_string()),
+            "{name}: {err}"
+        );
+        assert!(
+            std::fs::read(run.join(samples)).unwrap() == want,
+            "{name}: samples differ from the in-process run's"
+        );
+    }
+    drop(server);
+}

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use ttc_engine::bench::{GenerateBench, random_model, run_generate_bench, run_score_bench};
 use ttc_model::LlamaConfig;
-use ttc_model::bench::{GenerateBench, random_model, run_generate_bench, run_score_bench};
 use ttc_model::engine_spec::{BackendKind, Dtype, EngineSpec};
 
 #[derive(Subcommand)]
@@ -210,7 +210,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         }
         BenchCommand::Train(a) => {
             let cfg = a.shape.resolve()?;
-            ttc_model::fused::set_enabled(!a.composed);
+            ttc_model::model::fused::set_enabled(!a.composed);
             let run = if a.forward_only {
                 ttc_train::bench::run_forward_bench
             } else {
@@ -237,7 +237,7 @@ fn generate(a: &GenerateArgs) -> Result<()> {
         }
         let dir = tempfile::tempdir()?;
         let w = ttc_model::init_cpu_seeded(&cfg, a.seed).to_weights();
-        ttc_model::weights::write_safetensors_bf16(&dir.path().join("model.safetensors"), &w)?;
+        ttc_model::io::weights::write_safetensors_bf16(&dir.path().join("model.safetensors"), &w)?;
         drop(w);
         for kind in &a.weights {
             let model = ttc_model::cpu::CpuModel::load(dir.path(), &cfg, kind == "bf16")?;

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use ttc_model::hf_io::{load_checkpoint, save_checkpoint, write_reference, write_tokenizer_files};
+use ttc_model::io::hf_io::{
+    load_checkpoint, save_checkpoint, write_reference, write_tokenizer_files,
+};
 use ttc_model::{CpuBackend, LlamaConfig};
 
 #[derive(Subcommand)]
@@ -121,7 +123,7 @@ fn export(a: &ExportArgs) -> Result<()> {
         .or_else(|| Some(a.checkpoint.join("tokenizer.json")).filter(|p| p.exists()));
     if let Some(p) = &tok {
         let t = ttc_task::tokenizer::load_tokenizer(p)?;
-        ttc_model::generate::check_tokenizer_fits(&t, model.config().vocab_size)
+        ttc_model::generation::check_tokenizer_fits(&t, model.config().vocab_size)
             .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
         write_tokenizer_files(&a.out, p, model.config().max_position_embeddings)?;
     }
@@ -140,7 +142,7 @@ fn export(a: &ExportArgs) -> Result<()> {
 }
 
 fn info(a: &InfoArgs) -> Result<()> {
-    let out = ttc_model::model_info::describe(&a.checkpoint)?;
+    let out = ttc_model::io::model_info::describe(&a.checkpoint)?;
     println!("{out}");
     Ok(())
 }

@@ -65,15 +65,14 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let mut served = Vec::new();
     let mut ctx = usize::MAX;
     for (i, dir) in a.checkpoints.iter().enumerate() {
-        let (model, tokenizer) = ttc_pipeline::stages::shared::checkpoint::load_model(dir, &spec)
+        let (model, tokenizer) = ttc_engine::load_model(dir, &spec)
             .with_context(|| format!("--checkpoint {}", dir.display()))?;
         ctx = ctx.min(model.max_positions());
-        let mut names = vec![
-            ttc_pipeline::stages::shared::checkpoint::served_name(dir),
-            dir.display().to_string(),
-        ];
+        let mut names = vec![ttc_engine::served_name(dir), dir.display().to_string()];
         names.extend(a.names.get(i).cloned());
-        names.dedup();
+        // Each name once, the canonical path first (`/v1/models` lists them all).
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
         served.push(ttc_serve::Served {
             names,
             model,

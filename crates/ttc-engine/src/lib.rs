@@ -1,50 +1,23 @@
-//! ttc-engine: where models meet algorithms (DESIGN §1, §11). Everything that runs a model
-//! to generate or score lives here; the algorithms (`ttc-search`) and the analysis
-//! (`ttc-eval`) know no model.
+//! ttc-engine: the generation engine (DESIGN §4, §11) — one interface for every stage that
+//! generates or scores, the same over every backend.
 //!
-//! - [`sampling`]: N policy samples per question, graded and step-checked;
-//! - [`mc_labels`]: Monte Carlo step labels from prefix-shared rollouts;
-//! - [`revision_chains`]: revision chains with the last attempts in context;
-//! - [`prm_format`]: the field's PRM formats (ttc, Math-Shepherd, RLHFlow, Qwen2.5-Math-PRM);
-//! - [`step_scorer`]: a PRM / ORM scoring whole (prompt, steps) items;
-//! - [`likelihood_scorer`]: the policy's own likelihood of each step prefix, a verifier
-//!   that trains nothing (the PRM's baseline);
-//! - [`likelihood_verifier`]: the same likelihood as a search `Verifier` (per-node caches);
-//! - [`layout_forward`]: many token layouts through a model, prompts shared;
-//! - [`prm_verifier`]: a PRM as a search `Verifier`, reusing its parent's cache;
-//! - [`search_adapters`]: the policy as a search `Generator`, the PRM as a `Verifier`,
-//!   each with per-node forked KV caches.
+//! - [`engine`]: [`Engine`] — tokens, per-sequence sampling and seeds, stop strings, EOS,
+//!   prefix prefill shared by forks ([`Sequence`]), batching limits and token accounting;
+//! - [`decoding`]: decoding step by step over a changing set of sequences (continuous
+//!   batching for `ttc serve`; whole continuations on a remote backend);
+//! - [`load`]: a checkpoint onto the backend a preset names — `cpu`, `burn` or `openai` —
+//!   the one place that dispatches over them ([`load_model`]);
+//! - [`bench`]: `ttc bench generate|score`.
+//!
+//! The backends themselves live below: the cpu and burn decoders in `ttc-model`, the
+//! `openai` client in `ttc-remote`. Errors are `ttc_model::Error`.
 
-pub mod error;
-pub mod layout_forward;
-pub mod likelihood_scorer;
-pub mod likelihood_verifier;
-pub mod mc_labels;
-pub mod prefill;
-pub mod prm_format;
-pub mod prm_verifier;
-pub mod revision_chains;
-pub mod sampling;
-pub mod search_adapters;
-pub mod step_scorer;
+pub mod bench;
+pub mod decoding;
+pub mod engine;
+pub mod load;
 
-pub use error::{Error, Result};
-
-/// A model's tokenizer error as the data layer's error (its token layouts take an encoder).
-pub(crate) fn tokenizer_error(e: ttc_model::Error) -> ttc_data::Error {
-    ttc_data::Error::Input(format!("tokenizer: {e}"))
-}
-
-/// Stop with an error naming the sequence when the model's logits were not finite.
-pub(crate) fn require_finite(
-    g: &ttc_model::generate::Generation,
-    what: impl FnOnce() -> String,
-) -> Result<()> {
-    if g.finish == ttc_model::generate::FinishReason::NonFinite {
-        return Err(Error::Input(format!(
-            "{}: the model's logits are not finite (NaN or inf); its weights or inputs are corrupt",
-            what()
-        )));
-    }
-    Ok(())
-}
+pub use engine::{Counters, Engine, LONG_PROMPT_RESERVE, Sequence, TokenCounts};
+pub use load::{checkpoint_tokenizer, load_cpu, load_model, served_name};
+pub use ttc_model::engine_spec::LongPrompts;
+pub use ttc_model::generation::{FinishReason, Generation};

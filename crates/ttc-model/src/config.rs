@@ -68,6 +68,14 @@ pub struct LlamaConfig {
     pub sliding_window: Option<usize>,
     #[serde(default = "default_dtype")]
     pub torch_dtype: String,
+    /// transformers 5.x writes the weights' dtype here instead of `torch_dtype`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
+    /// The EOS ids of the checkpoint's `generation_config.json` (what transformers'
+    /// `generate` stops on; instruct models list their turn-end token there), read beside
+    /// `config.json` by [`LlamaConfig::load`]; not part of `config.json`.
+    #[serde(skip)]
+    pub generation_eos: Vec<u32>,
 }
 
 fn default_model_type() -> String {
@@ -97,6 +105,20 @@ fn default_act() -> String {
 }
 fn default_dtype() -> String {
     "float32".into()
+}
+
+/// Token ids given as a number or a list (`eos_token_id`); nothing for anything else.
+fn token_ids(v: Option<&serde_json::Value>) -> Vec<u32> {
+    match v {
+        Some(serde_json::Value::Number(n)) => {
+            n.as_u64().map(|v| vec![v as u32]).unwrap_or_default()
+        }
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_u64().map(|v| v as u32))
+            .collect(),
+        _ => vec![],
+    }
 }
 
 impl LlamaConfig {
@@ -133,6 +155,8 @@ impl LlamaConfig {
             num_labels: None,
             sliding_window: None,
             torch_dtype: default_dtype(),
+            dtype: None,
+            generation_eos: Vec::new(),
         }
     }
 
@@ -277,18 +301,21 @@ impl LlamaConfig {
         }
     }
 
-    /// EOS ids (HF allows a number or a list).
+    /// EOS ids: `config.json`'s (HF allows a number or a list), then those only the
+    /// checkpoint's `generation_config.json` names.
     pub fn eos_ids(&self) -> Vec<u32> {
-        match &self.eos_token_id {
-            Some(serde_json::Value::Number(n)) => {
-                n.as_u64().map(|v| vec![v as u32]).unwrap_or_default()
+        let mut ids = token_ids(self.eos_token_id.as_ref());
+        for &id in &self.generation_eos {
+            if !ids.contains(&id) {
+                ids.push(id);
             }
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_u64().map(|v| v as u32))
-                .collect(),
-            _ => vec![],
         }
+        ids
+    }
+
+    /// The weights' dtype as the config names it (`dtype`, else `torch_dtype`).
+    pub fn weights_dtype(&self) -> &str {
+        self.dtype.as_deref().unwrap_or(&self.torch_dtype)
     }
 
     /// Parameter count (embeddings and head included; tied weights counted once).
@@ -422,10 +449,19 @@ impl LlamaConfig {
         Ok(())
     }
 
+    /// `config.json` at `path`, with the EOS ids of a `generation_config.json` beside it.
     pub fn load(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| ttc_core::Error::io(path, e))?;
-        let cfg: LlamaConfig = serde_json::from_str(&text)
+        let mut cfg: LlamaConfig = serde_json::from_str(&text)
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let generation = path.with_file_name("generation_config.json");
+        if generation.exists() {
+            let text = std::fs::read_to_string(&generation)
+                .map_err(|e| ttc_core::Error::io(&generation, e))?;
+            let g: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", generation.display())))?;
+            cfg.generation_eos = token_ids(g.get("eos_token_id"));
+        }
         cfg.validate().map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
             other => other,

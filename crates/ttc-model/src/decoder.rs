@@ -1,5 +1,5 @@
 //! The one interface every local model backend offers the generation engine
-//! ([`crate::generate::Engine`]): run a batch of rows (prefill chunks and single decode
+//! (the engine in `ttc-engine`): run a batch of rows (prefill chunks and single decode
 //! steps of many sequences) against their KV caches and return the head's outputs.
 //! Tokenization, sampling, stop strings, EOS, forking and the token accounting live in the
 //! engine, above this trait, so they are the same for every backend by construction.
@@ -8,10 +8,10 @@
 //! [`crate::burn_decoder::BurnDecoder`] (any burn backend — flex on the CPU, burn-cuda on a
 //! GPU — with a preallocated paged KV cache on the device).
 
+use crate::burn_decoder::paged_cache::PagedSeq;
 use crate::config::LlamaConfig;
+use crate::cpu::kv_cache::SeqCache;
 use crate::cpu::{CpuModel, Row};
-use crate::kv_cache::SeqCache;
-use crate::paged_cache::PagedSeq;
 use crate::remote::{RemoteGenerate, RemoteSeq};
 use crate::{Error, Result};
 
@@ -28,7 +28,7 @@ pub enum KvCache {
 
 impl KvCache {
     /// What a sequence holds while its cache is lent to a forward call.
-    pub(crate) fn placeholder() -> KvCache {
+    pub fn placeholder() -> KvCache {
         KvCache::Host(SeqCache::new(0))
     }
 

@@ -13,12 +13,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::burn_decoder::BurnDecoder;
-use crate::checkpoint_files::{read_checkpoint_weights, weights_path};
 use crate::config::LlamaConfig;
 use crate::cpu::CpuModel;
 use crate::decoder::Decoder;
+use crate::io::checkpoint_files::{read_checkpoint_weights, weights_path};
+use crate::io::weights::WeightMap;
 use crate::model::Transformer;
-use crate::weights::WeightMap;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -120,7 +120,22 @@ pub struct EngineSpec {
     pub long_prompts: LongPrompts,
 }
 
-pub use crate::generate::LongPrompts;
+/// What the engine does with a prompt longer than the model's context.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LongPrompts {
+    /// An error naming the question and both lengths.
+    #[default]
+    Refuse,
+    /// Keep the prompt's last tokens.
+    TruncateLeft,
+}
+
+impl LongPrompts {
+    pub fn is_refuse(&self) -> bool {
+        *self == LongPrompts::Refuse
+    }
+}
 
 fn is_auto(k: &ServerKind) -> bool {
     *k == ServerKind::Auto

@@ -1,8 +1,10 @@
-//! What one generation returns (STYLE 7): its tokens, text, why it ended and what it cost,
-//! and the stop-string rule every backend shares (a stop string is kept in the text, and
-//! the text is cut right after it).
+//! What one generation returns (STYLE 7): its tokens, text, why it ended and what it cost;
+//! and how a generation ends on every backend — the stop-string rule (a stop string is kept
+//! in the text, and the text is cut right after it) and the EOS ids of a model and its
+//! tokenizer, which must fit the model's vocabulary.
 
 use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
 
 /// Why a generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,4 +53,43 @@ pub fn stop_hit(buf: &[u8], before: usize, stops: &[String]) -> Option<usize> {
                 .map(|p| start + p + sb.len())
         })
         .min()
+}
+
+/// A tokenizer and a model belong together only when every token id (added tokens
+/// included) is below the model's vocabulary size: an id past it would index outside the
+/// embedding table.
+pub fn check_tokenizer_fits(
+    tokenizer: &Tokenizer,
+    vocab_size: usize,
+) -> std::result::Result<(), String> {
+    let count = tokenizer.get_vocab_size(true);
+    let max_id = tokenizer.get_vocab(true).into_values().max();
+    if count > vocab_size || max_id.is_some_and(|m| m as usize >= vocab_size) {
+        return Err(format!(
+            "tokenizer has {count} tokens (largest id {}) but the model's vocab_size is {vocab_size}: they do not belong together",
+            max_id.map_or("-".into(), |m| m.to_string())
+        ));
+    }
+    Ok(())
+}
+
+/// The ids that end a generation: the model config's EOS ids plus the tokenizer's end
+/// tokens of the common families (`<|eos|>`, `</s>`, `<|endoftext|>`, `<|im_end|>`,
+/// `<|eot_id|>`) where it has them.
+pub fn eos_ids(cfg: &crate::LlamaConfig, tokenizer: &Tokenizer) -> Vec<u32> {
+    let mut eos = cfg.eos_ids();
+    for name in [
+        "<|eos|>",
+        "</s>",
+        "<|endoftext|>",
+        "<|im_end|>",
+        "<|eot_id|>",
+    ] {
+        if let Some(id) = tokenizer.token_to_id(name)
+            && !eos.contains(&id)
+        {
+            eos.push(id);
+        }
+    }
+    eos
 }

@@ -1,38 +1,30 @@
-//! ttc-model: the policy and reward models (DESIGN §4).
+//! ttc-model: the policy and reward models and the backends that run them (DESIGN §4).
 //!
 //! - [`config`]: HF `config.json` fields; [`model`]: the burn Llama/Qwen2 decoder with an
-//!   `lm_head` or a `score` head (training and reference path, any burn backend);
-//! - [`weights`] / [`hf_io`]: `model.safetensors` with HF names, both directions;
-//! - [`decoder`]: the interface every local backend offers the engine; [`cpu`] +
-//!   [`kv_cache`] (the fast batched CPU decoder with a forkable host cache) and
-//!   [`burn_decoder`] + [`paged_cache`] (any burn backend, flex or burn-cuda, with a paged
-//!   device cache); [`engine_spec`] picks and loads one;
-//! - [`sampling`], [`generate`]: the engine — tokens, sampling, stop strings, forks and
-//!   accounting, the same over every backend.
+//!   `lm_head` or a `score` head (training and reference path, any burn backend), with its
+//!   fused CPU training kernels (`model::fused`, `model::attention`);
+//! - [`io`]: checkpoints on disk as transformers lays them out — safetensors (single or
+//!   sharded), HF tensor names both ways, `ttc model info`;
+//! - [`decoder`]: the interface every local backend offers the engine; [`cpu`] (the fast
+//!   batched CPU decoder with a forkable host KV cache) and [`burn_decoder`] (any burn
+//!   backend, flex or burn-cuda, with a paged device cache); [`engine_spec`] picks and
+//!   loads one; [`rope`]: the rotary tables both use;
+//! - [`sampling`] (how a token is drawn), [`generation`] (what a generation returns and how
+//!   it ends), [`remote`] (what a server-side backend offers): the parts the engine
+//!   (`ttc-engine`) runs every backend with.
 
-pub mod attention;
-pub mod bench;
 pub mod burn_decoder;
-pub mod checkpoint_files;
 pub mod config;
 pub mod cpu;
 pub mod decoder;
-pub mod decoding;
 pub mod engine_spec;
 pub mod error;
-pub mod fused;
-pub mod generate;
 pub mod generation;
-pub mod hf_io;
-pub mod kv_cache;
+pub mod io;
 pub mod model;
-pub mod model_info;
-pub mod paged_cache;
 pub mod remote;
 pub mod rope;
 pub mod sampling;
-pub mod tensor_files;
-pub mod weights;
 
 pub use config::{Head, LlamaConfig};
 pub use error::{Error, Result};

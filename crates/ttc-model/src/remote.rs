@@ -2,8 +2,8 @@
 //! offers the engine. A remote server samples on its side, so the engine hands it whole
 //! continuations — the sequence's tokens, the sampling parameters, a per-request seed and a
 //! token limit — instead of stepping logits itself; everything else (stop handling in the
-//! text, EOS, forks, the token accounting) stays in [`crate::generate::Engine`], the same as
-//! for a local backend.
+//! text, EOS, forks, the token accounting) stays in the engine (`ttc_engine::Engine`), the
+//! same as for a local backend.
 //!
 //! The client (crate `ttc-remote`) implements [`RemoteGenerate`] and [`crate::decoder::Decoder`]
 //! (for the config, the context length and — for a score-head model — per-token scores).

@@ -5,7 +5,8 @@
 use burn::module::Param;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
-use ttc_model::{CpuAutodiff, LlamaConfig, fused};
+use ttc_model::model::fused;
+use ttc_model::{CpuAutodiff, LlamaConfig};
 
 type M = ttc_model::model::Transformer<CpuAutodiff>;
 

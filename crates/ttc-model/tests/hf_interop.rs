@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Int, Tensor, TensorData};
-use ttc_model::checkpoint_files::{INDEX_FILE, read_checkpoint_weights, weight_files};
 use ttc_model::cpu::{CpuModel, Row};
-use ttc_model::hf_io::{load_checkpoint, save_checkpoint, save_checkpoint_sharded};
-use ttc_model::weights::read_safetensors;
+use ttc_model::io::checkpoint_files::{INDEX_FILE, read_checkpoint_weights, weight_files};
+use ttc_model::io::hf_io::{load_checkpoint, save_checkpoint, save_checkpoint_sharded};
+use ttc_model::io::weights::read_safetensors;
 use ttc_model::{CpuBackend, LlamaConfig};
 
 fn fixture(name: &str) -> PathBuf {
@@ -260,12 +260,13 @@ fn checkpoints_load_with_a_longer_context_only() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = ttc_model::LlamaConfig::tiny(40);
     let m = ttc_model::init_cpu_seeded(&cfg, 2);
-    ttc_model::hf_io::save_checkpoint(dir.path(), &m).unwrap();
+    ttc_model::io::hf_io::save_checkpoint(dir.path(), &m).unwrap();
     let dev = Default::default();
     let mut long = cfg.clone();
     long.max_position_embeddings = cfg.max_position_embeddings * 4;
-    let l = ttc_model::hf_io::load_checkpoint_as::<ttc_model::CpuBackend>(dir.path(), &long, &dev)
-        .unwrap();
+    let l =
+        ttc_model::io::hf_io::load_checkpoint_as::<ttc_model::CpuBackend>(dir.path(), &long, &dev)
+            .unwrap();
     assert_eq!(
         l.config().max_position_embeddings,
         long.max_position_embeddings
@@ -274,7 +275,7 @@ fn checkpoints_load_with_a_longer_context_only() {
     let mut other = long.clone();
     other.num_hidden_layers += 1;
     let Err(e) =
-        ttc_model::hf_io::load_checkpoint_as::<ttc_model::CpuBackend>(dir.path(), &other, &dev)
+        ttc_model::io::hf_io::load_checkpoint_as::<ttc_model::CpuBackend>(dir.path(), &other, &dev)
     else {
         panic!("a different depth must not load");
     };
@@ -348,7 +349,7 @@ fn bf16_weights_stay_bf16_in_memory_with_the_f32_outputs() {
     let cfg = LlamaConfig::load(&dir.join("config.json")).unwrap();
     let t = tempfile::tempdir().unwrap();
     let w = read_checkpoint_weights(&dir).unwrap();
-    ttc_model::weights::write_safetensors_f16(&t.path().join("model.safetensors"), &w).unwrap();
+    ttc_model::io::weights::write_safetensors_f16(&t.path().join("model.safetensors"), &w).unwrap();
     let half = CpuModel::load(t.path(), &cfg, true).unwrap();
     let full = CpuModel::load(t.path(), &cfg, false).unwrap();
     assert!(

@@ -17,7 +17,7 @@
 
 use serde_json::{Value, json};
 use ttc_model::engine_spec::ServerKind;
-use ttc_model::generate::FinishReason;
+use ttc_model::generation::FinishReason;
 use ttc_model::remote::{Completion, CompletionRequest};
 
 use crate::protocol::CompletionResponse;

@@ -36,12 +36,59 @@ fn remote(m: impl Into<String>) -> Error {
     Error::Remote(m.into())
 }
 
+/// Servers that list every model they serve in `/v1/models` (others, such as `transformers
+/// serve`, load a model by path on first request and list what they have loaded).
+fn needs_listing(kind: ServerKind) -> bool {
+    matches!(
+        kind,
+        ServerKind::Ttc | ServerKind::Vllm | ServerKind::Sglang
+    )
+}
+
+/// The model to ask for when the preset names none: `default_name` (the checkpoint's
+/// canonical path, `ttc serve`'s name for it) where the server lists it; else the server's
+/// only model — its cards all share one `root`, as vLLM lists `--served-model-name a b` —
+/// by the name that is its root, else its first; else, for a server that lists every model,
+/// an error naming them all.
+pub fn default_model(
+    list: &ModelList,
+    default_name: &str,
+    kind: ServerKind,
+    url: &str,
+) -> Result<String> {
+    if list.data.iter().any(|c| c.id == default_name) {
+        return Ok(default_name.to_string());
+    }
+    let root = |c: &crate::protocol::ModelCard| c.root.clone().unwrap_or_else(|| c.id.clone());
+    let roots: std::collections::BTreeSet<String> = list.data.iter().map(root).collect();
+    if roots.len() == 1 {
+        let r = roots.into_iter().next().expect("one");
+        let id = list
+            .data
+            .iter()
+            .find(|c| c.id == r)
+            .unwrap_or(&list.data[0])
+            .id
+            .clone();
+        return Ok(id);
+    }
+    if needs_listing(kind) {
+        let ids: Vec<&str> = list.data.iter().map(|c| c.id.as_str()).collect();
+        return Err(Error::Config(format!(
+            "{url} serves {} models {ids:?}: set the engine's model = \"…\" to the one to use",
+            roots.len()
+        )));
+    }
+    Ok(default_name.to_string())
+}
+
 impl RemoteModel {
     /// Connect to the servers `spec` names for the model with config `cfg` and tokenizer
-    /// `tokenizer` (its name on the servers: `spec.model`, else `default_name`). Every
-    /// server is asked `/v1/models` once: the kind is detected (unless set), the model must
-    /// be listed (ttc, vLLM, SGLang), and a server that does not answer starts out counted
-    /// as failing. No answer at all is an error naming the URLs.
+    /// `tokenizer`. Its name on the servers: `spec.model`; else `default_name` where a
+    /// server lists it; else the one model the first server lists ([`default_model`]).
+    /// Every server is asked `/v1/models` once: the kind is detected (unless set), the
+    /// model must be listed (ttc, vLLM, SGLang), and a server that does not answer starts
+    /// out counted as failing. No answer at all is an error naming the URLs.
     pub fn connect(
         cfg: LlamaConfig,
         tokenizer: Tokenizer,
@@ -69,49 +116,50 @@ impl RemoteModel {
         };
         let pool = Pool::new(&spec.urls, spec.max_in_flight.unwrap_or(256));
         let transport = Transport::new(pool, settings).map_err(remote)?;
-        let model = spec
-            .model
-            .clone()
-            .unwrap_or_else(|| default_name.to_string());
         let probes = transport.rt.block_on(join_all(
             (0..transport.pool.servers.len())
                 .map(|i| transport.get_from::<ModelList>(i, "/v1/models")),
         ));
-        let mut kind = spec.server;
-        let mut max_positions = cfg.max_position_embeddings;
-        let mut answered = 0;
+        let mut lists = Vec::new();
         let mut errors = Vec::new();
         for (i, p) in probes.into_iter().enumerate() {
-            let url = &transport.pool.servers[i].url;
             match p {
-                Ok(list) => {
-                    answered += 1;
-                    let card = list.data.iter().find(|c| c.id == model);
-                    let owned = list.data.first().map(|c| c.owned_by.as_str()).unwrap_or("");
-                    let k = if spec.server == ServerKind::Auto {
-                        completion::detect(owned)
-                    } else {
-                        spec.server
-                    };
-                    if kind == ServerKind::Auto {
-                        kind = k;
-                    }
-                    if card.is_none()
-                        && matches!(k, ServerKind::Ttc | ServerKind::Vllm | ServerKind::Sglang)
-                    {
-                        let ids: Vec<&str> = list.data.iter().map(|c| c.id.as_str()).collect();
-                        return Err(Error::Config(format!(
-                            "{url} serves {ids:?}, not {model:?}: set the engine's model = \"…\" to the name the server uses"
-                        )));
-                    }
-                    if let Some(n) = card.and_then(|c| c.max_model_len) {
-                        max_positions = max_positions.min(n);
-                    }
-                }
+                Ok(list) => lists.push((i, list)),
                 Err(e) => {
                     transport.pool.failure(i, &e);
                     errors.push(e);
                 }
+            }
+        }
+        let answered = lists.len();
+        let detect = |list: &ModelList| {
+            let owned = list.data.first().map(|c| c.owned_by.as_str()).unwrap_or("");
+            if spec.server == ServerKind::Auto {
+                completion::detect(owned)
+            } else {
+                spec.server
+            }
+        };
+        let kind = lists.first().map_or(spec.server, |(_, list)| detect(list));
+        let model = match (&spec.model, lists.first()) {
+            (Some(m), _) => m.clone(),
+            (None, Some((i, list))) => {
+                default_model(list, default_name, kind, &transport.pool.servers[*i].url)?
+            }
+            (None, None) => default_name.to_string(),
+        };
+        let mut max_positions = cfg.max_position_embeddings;
+        for (i, list) in &lists {
+            let url = &transport.pool.servers[*i].url;
+            let card = list.data.iter().find(|c| c.id == model);
+            if card.is_none() && needs_listing(detect(list)) {
+                let ids: Vec<&str> = list.data.iter().map(|c| c.id.as_str()).collect();
+                return Err(Error::Config(format!(
+                    "{url} serves {ids:?}, not {model:?}: set the engine's model = \"…\" to the name the server uses"
+                )));
+            }
+            if let Some(n) = card.and_then(|c| c.max_model_len) {
+                max_positions = max_positions.min(n);
             }
         }
         if answered == 0 {
@@ -130,7 +178,7 @@ impl RemoteModel {
                 transport.pool.urls()
             )));
         }
-        let eos = ttc_model::generate::eos_ids(&cfg, &tokenizer);
+        let eos = ttc_model::generation::eos_ids(&cfg, &tokenizer);
         Ok(RemoteModel {
             cfg,
             head_outputs,
@@ -327,5 +375,58 @@ impl Decoder for RemoteModel {
 
     fn remote(&self) -> Option<&dyn RemoteGenerate> {
         self.is_lm().then_some(self as &dyn RemoteGenerate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(cards: &[(&str, Option<&str>)]) -> ModelList {
+        serde_json::from_value(serde_json::json!({
+            "object": "list",
+            "data": cards
+                .iter()
+                .map(|(id, root)| serde_json::json!({"id": id, "object": "model", "owned_by": "vllm", "root": root}))
+                .collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn with_no_model_named_the_servers_only_model_is_used() {
+        let url = "http://h:8000";
+        // The checkpoint's own path, where listed (ttc serve's default name).
+        let l = list(&[("/ck/policy", None), ("policy", Some("/ck/policy"))]);
+        assert_eq!(
+            default_model(&l, "/ck/policy", ServerKind::Ttc, url).unwrap(),
+            "/ck/policy"
+        );
+        // vLLM `--served-model-name policy`: one card whose root is the model's path.
+        let l = list(&[("policy", Some("/models/qwen"))]);
+        assert_eq!(
+            default_model(&l, "/local/qwen", ServerKind::Vllm, url).unwrap(),
+            "policy"
+        );
+        // Several names of one model (one root): the name that is the root.
+        let l = list(&[("/srv/p", Some("/srv/p")), ("p", Some("/srv/p"))]);
+        assert_eq!(
+            default_model(&l, "/local/p", ServerKind::Ttc, url).unwrap(),
+            "/srv/p"
+        );
+        // Two models: an error naming them, where the server lists every model it serves.
+        let l = list(&[("a", Some("/m/a")), ("b", Some("/m/b"))]);
+        let e = default_model(&l, "/local/x", ServerKind::Vllm, url)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("http://h:8000 serves 2 models") && e.contains("\"a\", \"b\""),
+            "{e}"
+        );
+        // A server that loads models by path on request: the checkpoint's path.
+        assert_eq!(
+            default_model(&l, "/local/x", ServerKind::Transformers, url).unwrap(),
+            "/local/x"
+        );
     }
 }

@@ -36,13 +36,22 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// A server's root from the URL a user gives: `http://host:8000`, or the OpenAI clients'
+/// base URL `http://host:8000/v1` (as vLLM's docs and every tutorial write it). One rule: a
+/// trailing `/` and then a trailing `/v1` are dropped, since ttc asks both `/v1/…` and the
+/// root's `/pooling`.
+pub fn server_root(url: &str) -> String {
+    let u = url.trim_end_matches('/');
+    u.strip_suffix("/v1").unwrap_or(u).to_string()
+}
+
 impl Pool {
     pub fn new(urls: &[String], max_in_flight: usize) -> Self {
         Pool {
             servers: urls
                 .iter()
                 .map(|u| Server {
-                    url: u.trim_end_matches('/').to_string(),
+                    url: server_root(u),
                     in_flight: AtomicUsize::new(0),
                     failures: AtomicU32::new(0),
                     down: AtomicBool::new(false),
@@ -112,6 +121,23 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_url_with_or_without_v1_names_the_same_server() {
+        for u in [
+            "http://h:8000",
+            "http://h:8000/",
+            "http://h:8000/v1",
+            "http://h:8000/v1/",
+        ] {
+            assert_eq!(server_root(u), "http://h:8000", "{u}");
+        }
+        // Only a trailing /v1 goes: a path that merely contains it stays.
+        assert_eq!(server_root("http://h/v1x"), "http://h/v1x");
+        assert_eq!(server_root("http://h/api/v1"), "http://h/api");
+        let p = Pool::new(&["http://a:1/v1".into()], 1);
+        assert_eq!(p.servers[0].url, "http://a:1");
+    }
 
     #[test]
     fn least_outstanding_first_and_failing_servers_leave() {

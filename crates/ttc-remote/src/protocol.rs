@@ -138,6 +138,10 @@ pub struct ModelCard {
     /// vLLM: the context length the server allows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_model_len: Option<usize>,
+    /// vLLM: the model behind this name (its path); every name a model is served under
+    /// (`--served-model-name a b`) has the same root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
 }
 
 /// vLLM's `POST /pooling`: per-token head outputs of each input.

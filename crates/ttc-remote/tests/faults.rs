@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use ttc_model::LlamaConfig;
 use ttc_model::engine_spec::EngineSpec;
-use ttc_model::generate::FinishReason;
+use ttc_model::generation::FinishReason;
 use ttc_model::remote::{CompletionRequest, RemoteGenerate};
 use ttc_model::sampling::SamplingParams;
 use ttc_remote::RemoteModel;

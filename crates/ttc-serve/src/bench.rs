@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 use ttc_core::seed::derive_seed;
+use ttc_engine::Engine;
 use ttc_model::LlamaConfig;
 use ttc_model::decoder::Decoder;
 use ttc_model::engine_spec::{EngineSpec, ServerKind};
-use ttc_model::generate::Engine;
 use ttc_model::sampling::SamplingParams;
 
 use crate::{Background, Limits, Served};
@@ -50,7 +50,7 @@ pub fn run(
     let mut cfg = cfg.clone();
     cfg.eos_token_id = None;
     let make = || {
-        ttc_model::bench::random_model(&cfg, seed, &EngineSpec::cpu()).map_err(|e| e.to_string())
+        ttc_engine::bench::random_model(&cfg, seed, &EngineSpec::cpu()).map_err(|e| e.to_string())
     };
     let prompts: Vec<Vec<u32>> = (0..batch)
         .map(|i| {

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ttc_model::generate::Sequence;
+use ttc_engine::Sequence;
 
 struct Entry {
     seq: Sequence,

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokenizers::Tokenizer;
 use tokio::sync::oneshot;
-use ttc_model::generate::{FinishReason, Generation};
+use ttc_engine::{FinishReason, Generation};
 use ttc_model::sampling::SamplingParams;
 use ttc_remote::protocol::{
     Choice, CompletionBody, CompletionResponse, ErrorBody, ErrorDetail, ModelCard, ModelList,
@@ -128,14 +128,19 @@ pub async fn models(State(st): State<Shared>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&st, &headers) {
         return r.into_response();
     }
+    // Every name a model answers to, each a card with the model's own (first) name as its
+    // root, as vLLM lists `--served-model-name a b`.
     let data = st
         .models
         .iter()
-        .map(|m| ModelCard {
-            id: m.names[0].clone(),
-            object: "model".into(),
-            owned_by: "ttc".into(),
-            max_model_len: Some(m.max_positions),
+        .flat_map(|m| {
+            m.names.iter().map(|n| ModelCard {
+                id: n.clone(),
+                object: "model".into(),
+                owned_by: "ttc".into(),
+                max_model_len: Some(m.max_positions),
+                root: Some(m.names[0].clone()),
+            })
         })
         .collect();
     Json(ModelList {

@@ -12,9 +12,9 @@ use tokenizers::Tokenizer;
 use tokio::sync::oneshot;
 
 use crate::prefix_cache::PrefixCache;
+use ttc_engine::decoding::{Admit, Decoding};
+use ttc_engine::{Engine, Generation, Sequence};
 use ttc_model::decoder::Decoder;
-use ttc_model::decoding::{Admit, Decoding};
-use ttc_model::generate::{Engine, Generation, Sequence};
 use ttc_model::sampling::SamplingParams;
 
 /// How long an idle worker waits for more requests after the first.

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use ttc_engine::Engine;
+use ttc_engine::bench::random_model;
 use ttc_model::LlamaConfig;
-use ttc_model::bench::random_model;
 use ttc_model::decoder::Decoder;
 use ttc_model::engine_spec::EngineSpec;
-use ttc_model::generate::Engine;
 use ttc_model::sampling::SamplingParams;
 use ttc_serve::{Background, Limits, Served};
 

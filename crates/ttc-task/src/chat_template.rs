@@ -1,4 +1,6 @@
-//! A tokenizer's own chat template (`chat_template` in `tokenizer_config.json`) rendered
+//! A tokenizer's own chat template — from every place transformers keeps one: its own file
+//! `chat_template.jinja` (transformers ≥ 4.43 can, 5 always does), `chat_template.json`, or
+//! `chat_template` in `tokenizer_config.json` (a string or named templates) — rendered
 //! as transformers' `apply_chat_template(messages, add_generation_prompt=True,
 //! tokenize=False)` does: Jinja (minijinja, with Python string methods through
 //! minijinja-contrib's pycompat) with `trim_blocks` and `lstrip_blocks`, the special tokens
@@ -48,6 +50,49 @@ fn token_text(v: &serde_json::Value) -> Option<String> {
         serde_json::Value::Object(o) => o.get("content")?.as_str().map(str::to_string),
         _ => None,
     }
+}
+
+/// A JSON file of a checkpoint, read whole; errors name it.
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Config(format!("{}: not JSON ({e})", path.display())))
+}
+
+/// The `chat_template` of a `tokenizer_config.json` or `chat_template.json`: a string, or
+/// named templates of which transformers takes "default"; `None` when absent.
+fn template_in(cfg: &serde_json::Value, path: &Path) -> Result<Option<String>> {
+    match cfg.get("chat_template") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(serde_json::Value::Array(list)) => list
+            .iter()
+            .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+            .and_then(|t| t.get("template")?.as_str().map(str::to_string))
+            .map(Some)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{}: chat_template is a list without a \"default\" entry",
+                    path.display()
+                ))
+            }),
+        Some(_) => Err(Error::Config(format!(
+            "{}: chat_template is neither a string nor a list of named templates",
+            path.display()
+        ))),
+    }
+}
+
+/// The special tokens a template sees (`bos_token`, …) as a tokenizer config gives them.
+fn specials_of(cfg: &serde_json::Value) -> BTreeMap<String, String> {
+    let mut specials = BTreeMap::new();
+    for key in ["bos_token", "eos_token", "pad_token", "unk_token"] {
+        if let Some(t) = cfg.get(key).and_then(token_text) {
+            specials.insert(key.to_string(), t);
+        }
+    }
+    specials
 }
 
 fn raise_exception(msg: String) -> std::result::Result<Value, minijinja::Error> {
@@ -147,40 +192,59 @@ impl ChatTemplate {
     /// The template and special tokens of a `tokenizer_config.json`; `None` when it has no
     /// `chat_template`.
     pub fn from_tokenizer_config(path: &Path) -> Result<Option<ChatTemplate>> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        let cfg: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: not JSON ({e})", path.display())))?;
-        let source = match cfg.get("chat_template") {
-            None | Some(serde_json::Value::Null) => return Ok(None),
-            Some(serde_json::Value::String(s)) => s.clone(),
-            // A list of named templates: transformers takes "default".
-            Some(serde_json::Value::Array(list)) => list
-                .iter()
-                .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
-                .and_then(|t| t.get("template")?.as_str().map(str::to_string))
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "{}: chat_template is a list without a \"default\" entry",
-                        path.display()
-                    ))
-                })?,
-            Some(_) => {
-                return Err(Error::Config(format!(
-                    "{}: chat_template is neither a string nor a list of named templates",
-                    path.display()
-                )));
-            }
+        let cfg = read_json(path)?;
+        let Some(source) = template_in(&cfg, path)? else {
+            return Ok(None);
         };
-        let mut specials = BTreeMap::new();
-        for key in ["bos_token", "eos_token", "pad_token", "unk_token"] {
-            if let Some(t) = cfg.get(key).and_then(token_text) {
-                specials.insert(key.to_string(), t);
-            }
-        }
-        ChatTemplate::new(&source, specials)
+        ChatTemplate::new(&source, specials_of(&cfg))
             .map(Some)
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The chat template of checkpoint directory `dir`, found where transformers looks for
+    /// it, in its order: `chat_template.jinja`, `chat_template.json`, then
+    /// `tokenizer_config.json`'s `chat_template`. The special tokens come from
+    /// `tokenizer_config.json`, and from `special_tokens_map.json` for those it lacks.
+    /// `Ok(None)`: the checkpoint has no template.
+    pub fn from_checkpoint(dir: &Path) -> Result<Option<ChatTemplate>> {
+        let config_path = dir.join("tokenizer_config.json");
+        let config = if config_path.exists() {
+            read_json(&config_path)?
+        } else {
+            serde_json::Value::Null
+        };
+        let mut specials = specials_of(&config);
+        let map_path = dir.join("special_tokens_map.json");
+        if map_path.exists() {
+            for (k, v) in specials_of(&read_json(&map_path)?) {
+                specials.entry(k).or_insert(v);
+            }
+        }
+        let jinja = dir.join("chat_template.jinja");
+        let json = dir.join("chat_template.json");
+        let (source, from) = if jinja.exists() {
+            let s = std::fs::read_to_string(&jinja)
+                .map_err(|e| Error::Config(format!("{}: {e}", jinja.display())))?;
+            (s, jinja)
+        } else if json.exists() {
+            match template_in(&read_json(&json)?, &json)? {
+                Some(s) => (s, json),
+                None => {
+                    return Err(Error::Config(format!(
+                        "{}: has no chat_template",
+                        json.display()
+                    )));
+                }
+            }
+        } else {
+            match template_in(&config, &config_path)? {
+                Some(s) => (s, config_path),
+                None => return Ok(None),
+            }
+        };
+        ChatTemplate::new(&source, specials)
+            .map(Some)
+            .map_err(|e| Error::Config(format!("{}: {e}", from.display())))
     }
 
     /// The prompt for `problem`: the system message (if any) and the problem as the user's

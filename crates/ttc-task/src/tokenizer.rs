@@ -196,25 +196,19 @@ impl PromptTemplate {
         }
     }
 
-    /// The chat template of checkpoint `dir` (its `tokenizer_config.json`) with `options`;
-    /// checked by rendering a probe problem.
+    /// The chat template of checkpoint `dir` (wherever transformers keeps it:
+    /// `chat_template.jinja`, `chat_template.json` or `tokenizer_config.json`) with
+    /// `options`; checked by rendering a probe problem.
     pub fn chat(dir: &Path, options: ChatOptions) -> Result<PromptTemplate> {
-        let path = dir.join("tokenizer_config.json");
-        if !path.exists() {
-            return Err(Error::Config(format!(
-                "{}: not found; a chat prompt needs the tokenizer's chat_template",
-                path.display()
-            )));
-        }
-        let template = ChatTemplate::from_tokenizer_config(&path)?.ok_or_else(|| {
+        let template = ChatTemplate::from_checkpoint(dir)?.ok_or_else(|| {
             Error::Config(format!(
-                "{}: has no chat_template (give a prompt format string instead)",
-                path.display()
+                "{}: no chat template (no chat_template.jinja, chat_template.json or chat_template in tokenizer_config.json); give a prompt format string instead",
+                dir.display()
             ))
         })?;
         let t = PromptTemplate::Chat(Box::new(ChatPrompt { template, options }));
         t.render("What is 1 + 1?")
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
         Ok(t)
     }
 

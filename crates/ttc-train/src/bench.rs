@@ -86,7 +86,7 @@ impl BenchShape {
             seconds,
             tok_s: tokens as f64 / seconds,
             peak_rss_mb: ttc_core::mem::peak_rss_bytes().map(|b| b as f64 / 1048576.0),
-            ops: if ttc_model::fused::enabled() {
+            ops: if ttc_model::model::fused::enabled() {
                 "fused"
             } else {
                 "composed"

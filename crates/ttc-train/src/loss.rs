@@ -13,7 +13,7 @@ pub fn masked_cross_entropy<B: Backend>(
 ) -> Tensor<B, 1> {
     // flex (with or without autodiff): one fused op, forward and backward.
     if let Some(loss) =
-        ttc_model::fused::masked_cross_entropy(logits.clone(), targets.clone(), mask.clone())
+        ttc_model::model::fused::masked_cross_entropy(logits.clone(), targets.clone(), mask.clone())
     {
         return loss;
     }
@@ -26,7 +26,7 @@ pub fn masked_cross_entropy<B: Backend>(
 }
 
 /// `log_softmax` over the last dim of `[n, v]` from matmuls and same-shape elementwise ops
-/// only (as `ttc_model::fused::rms_norm_composed`): burn's `log_softmax` subtracts `[n, 1]` maxima
+/// only (as `ttc_model::model::fused::rms_norm_composed`): burn's `log_softmax` subtracts `[n, 1]` maxima
 /// and log-sums, broadcasts that the flex backend walks element by element. The row maxima
 /// (a constant shift; detached) and log-sums are spread to full shape by outer products.
 fn log_softmax_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
@@ -109,7 +109,7 @@ mod tests {
         let (b, t, v) = (3, 7, 37);
         let dev = Default::default();
         let run = |fused: bool| {
-            ttc_model::fused::set_enabled(fused);
+            ttc_model::model::fused::set_enabled(fused);
             let x: Vec<f32> = (0..b * t * v)
                 .map(|i| ((i * 29 % 41) as f32 - 20.0) * if i % 5 == 0 { 4.0 } else { 0.3 })
                 .collect();
@@ -124,7 +124,7 @@ mod tests {
             let mask = Tensor::<CpuAutodiff, 2>::from_data(TensorData::new(m, [b, t]), &dev);
             let loss = masked_cross_entropy(logits.clone(), targets, mask);
             let grads = (loss.clone() * 3.0).backward();
-            ttc_model::fused::set_enabled(true);
+            ttc_model::model::fused::set_enabled(true);
             let g = logits
                 .grad(&grads)
                 .unwrap()

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
+use ttc_engine::Engine;
 use ttc_model::decoder::Decoder;
-use ttc_model::generate::Engine;
 use ttc_model::sampling::SamplingParams;
 use ttc_task::Problem;
 use ttc_task::grader::{extract_answer, is_equivalent};
@@ -85,7 +85,7 @@ pub fn greedy_pass_at_1(
     model: &dyn Decoder,
     tok: &Tokenizer,
     prompt: &ttc_task::tokenizer::PromptTemplate,
-    long_prompts: ttc_model::generate::LongPrompts,
+    long_prompts: ttc_engine::LongPrompts,
     problems: &[Problem],
     max_new_tokens: usize,
     on_done: &mut dyn FnMut(usize),

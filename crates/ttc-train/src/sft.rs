@@ -267,9 +267,9 @@ fn train_on<B: AutodiffBackend>(
     let loaded = !matches!(init, Init::Seeded);
     let inner: Transformer<B::InnerBackend> = match init {
         Init::Seeded => ttc_model::init_seeded::<B::InnerBackend>(model_cfg, cfg.seed, &dev),
-        Init::From(dir) => ttc_model::hf_io::load_checkpoint_as(dir, model_cfg, &dev)?,
+        Init::From(dir) => ttc_model::io::hf_io::load_checkpoint_as(dir, model_cfg, &dev)?,
         Init::ScoreHeadFrom(dir) => {
-            ttc_model::hf_io::load_backbone_with_score_head(dir, cfg.seed, &dev)?
+            ttc_model::io::hf_io::load_backbone_with_score_head(dir, cfg.seed, &dev)?
         }
     };
     if inner.config() != model_cfg {
@@ -376,7 +376,7 @@ fn train_on<B: AutodiffBackend>(
                 state.best_val_loss = Some(vl);
                 state.evals_since_best = 0;
                 if cfg.keep_best {
-                    ttc_model::hf_io::save_checkpoint(&best_dir(out), &model.valid())?;
+                    ttc_model::io::hf_io::save_checkpoint(&best_dir(out), &model.valid())?;
                     state.best_step = Some(state.step);
                 }
             } else {
@@ -403,7 +403,7 @@ fn train_on<B: AutodiffBackend>(
             ttc_core::atomic::write_atomic(&to, &bytes)?;
         }
     } else {
-        ttc_model::hf_io::save_checkpoint(out, &model.valid())?;
+        ttc_model::io::hf_io::save_checkpoint(out, &model.valid())?;
     }
     state.done = true;
     state.wall_time_s = wall_before + started.elapsed().as_secs_f64();

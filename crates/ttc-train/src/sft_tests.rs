@@ -124,7 +124,7 @@ fn fine_tuning_from_a_checkpoint_changes_the_model() {
     let policy_dir = dir.path().join("policy");
     let pc = LlamaConfig::tiny(64);
     let policy = ttc_model::init_cpu_seeded(&pc, 3);
-    ttc_model::hf_io::save_checkpoint(&policy_dir, &policy).unwrap();
+    ttc_model::io::hf_io::save_checkpoint(&policy_dir, &policy).unwrap();
     let ex = score_examples();
     let mc = pc.with_score_head();
     score_head_run(
@@ -178,8 +178,9 @@ fn score_head_run(mc: &LlamaConfig, init: Init, ex: &[Example], out: &Path) {
         "validation loss never improved: {vals:?}"
     );
     // The kept weights are the best evaluation's.
-    let kept = ttc_model::hf_io::load_checkpoint::<ttc_model::CpuBackend>(out, &Default::default())
-        .unwrap();
+    let kept =
+        ttc_model::io::hf_io::load_checkpoint::<ttc_model::CpuBackend>(out, &Default::default())
+            .unwrap();
     let vl = eval_loss(&kept, &ex[..16], c.batch_tokens, 0);
     assert!(
         (vl - st.best_val_loss.unwrap()).abs() < 1e-5,

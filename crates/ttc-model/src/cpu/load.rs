@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use crate::config::{Head, LlamaConfig};
+use crate::io::tensor_files::{Raw, TensorFiles};
+use crate::io::weights::WeightMap;
 use crate::rope::RopeTables;
-use crate::tensor_files::{Raw, TensorFiles};
-use crate::weights::WeightMap;
 use crate::{Error, Result};
 
 use super::matrix::{Matrix, Store};
@@ -174,10 +174,10 @@ impl CpuModel {
     /// widen them a cache-sized block at a time), else every weight is f32.
     pub fn load(dir: &Path, cfg: &LlamaConfig, keep_half: bool) -> Result<Self> {
         let mut files = Files {
-            files: crate::checkpoint_files::open_tensors(dir)?,
+            files: crate::io::checkpoint_files::open_tensors(dir)?,
             keep_half,
         };
-        let file = crate::checkpoint_files::weights_path(dir);
+        let file = crate::io::checkpoint_files::weights_path(dir);
         build(cfg, &mut files).map_err(|e| match e {
             // Name the checkpoint in errors that do not yet.
             Error::Weights(m) if !m.contains(&*dir.to_string_lossy()) => {

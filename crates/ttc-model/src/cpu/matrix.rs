@@ -31,7 +31,7 @@ pub struct Matrix {
     pub input_major: bool,
 }
 
-use crate::tensor_files::bf16_to_f32 as widen;
+use crate::io::tensor_files::bf16_to_f32 as widen;
 
 /// Columns per block of a widened weight: ~256 KiB of f32 per block (it stays in L2
 /// while gemm reads it), 16 to 512 columns.

@@ -7,13 +7,14 @@
 
 use rayon::prelude::*;
 
+pub mod kv_cache;
 mod load;
 pub mod matrix;
 
 use matrix::Matrix;
 
 use crate::config::LlamaConfig;
-use crate::kv_cache::SeqCache;
+use crate::cpu::kv_cache::SeqCache;
 use crate::rope::RopeTables;
 
 /// `out[n, m] (+)= a[n, k] · w[k, m]` for a weight stored input-major (`[in, out]`, the

@@ -242,7 +242,7 @@ pub struct ImportSection {
     pub prm_chat: Option<ttc_task::chat_template::ChatOptions>,
     /// How the PRM reads steps: `ttc` (default; a one-label score head), `math-shepherd`,
     /// `rlhflow` or `qwen2.5-math-prm` (each with its own text and prompt by default).
-    pub prm_format: Option<ttc_engine::prm_format::PrmFormat>,
+    pub prm_format: Option<ttc_jobs::prm_format::PrmFormat>,
 }
 
 /// `[pipeline]`.
@@ -376,8 +376,8 @@ pub struct SamplesConfig {
 }
 
 impl SamplesConfig {
-    pub fn sampling(&self) -> ttc_engine::sampling::SampleConfig {
-        ttc_engine::sampling::SampleConfig {
+    pub fn sampling(&self) -> ttc_jobs::sampling::SampleConfig {
+        ttc_jobs::sampling::SampleConfig {
             n: self.n,
             temperature: self.temperature,
             top_p: self.top_p,
@@ -413,8 +413,8 @@ pub struct LabelsConfig {
 }
 
 impl LabelsConfig {
-    pub fn sampling(&self) -> ttc_engine::sampling::SampleConfig {
-        ttc_engine::sampling::SampleConfig {
+    pub fn sampling(&self) -> ttc_jobs::sampling::SampleConfig {
+        ttc_jobs::sampling::SampleConfig {
             n: self.rollouts_per_step,
             temperature: self.temperature,
             top_p: self.top_p,

@@ -147,9 +147,13 @@ impl Layout {
 /// (`model.safetensors`, or the index of shards), known once the checkpoint exists; before
 /// that, the config (written by the same stage) stands for them.
 pub fn model_files(dir: &Path) -> Vec<PathBuf> {
-    let weights = ttc_model::checkpoint_files::weights_path(dir);
+    let weights = ttc_model::io::checkpoint_files::weights_path(dir);
     let mut f = vec![dir.join("config.json")];
-    if dir.join(ttc_model::checkpoint_files::SINGLE_FILE).exists() || weights.exists() {
+    if dir
+        .join(ttc_model::io::checkpoint_files::SINGLE_FILE)
+        .exists()
+        || weights.exists()
+    {
         f.insert(0, weights);
     }
     f
@@ -167,7 +171,7 @@ pub fn prompt_files(dir: &Path) -> Vec<PathBuf> {
     [
         ttc_task::tokenizer::PROMPT_FILE,
         ttc_task::tokenizer::CHAT_PROMPT_FILE,
-        ttc_engine::prm_format::FORMAT_FILE,
+        ttc_jobs::prm_format::FORMAT_FILE,
     ]
     .iter()
     .map(|f| dir.join(f))

@@ -303,7 +303,7 @@ fn likelihood_rows(
 fn prompt_tokens(ctx: &Ctx, verifier: &std::path::Path) -> Result<HashMap<u32, (u64, u64)>> {
     let problems = ttc_task::math500::load_problems(&ctx.layout.split_file("test"))?;
     let lengths = |dir: &std::path::Path| -> Result<Vec<u64>> {
-        let tok = crate::stages::shared::checkpoint::checkpoint_tokenizer(dir)?;
+        let tok = ttc_engine::checkpoint_tokenizer(dir)?;
         let template = ttc_task::tokenizer::PromptTemplate::load(dir)?;
         problems
             .iter()

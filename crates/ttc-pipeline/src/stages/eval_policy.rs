@@ -80,7 +80,7 @@ impl Stage for EvalPolicyStage {
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let dir = ctx.layout.policy_dir(self.large);
         let problems = load_problems(&ctx.layout.split_file(&self.split))?;
-        let tok = crate::stages::shared::checkpoint::checkpoint_tokenizer(&dir)
+        let tok = ttc_engine::checkpoint_tokenizer(&dir)
             .with_context(|| format!("{}: the policy's tokenizer", dir.display()))?;
         let r = eval_policy(
             ctx,

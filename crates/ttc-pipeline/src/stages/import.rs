@@ -10,22 +10,25 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ttc_engine::prm_format::{FORMAT_FILE, PrmFormat, PrmReader, QWEN_PRM_SYSTEM};
+use ttc_jobs::prm_format::{FORMAT_FILE, PrmFormat, PrmReader, QWEN_PRM_SYSTEM};
 use ttc_task::chat_template::ChatOptions;
 use ttc_task::tokenizer::{CHAT_PROMPT_FILE, PROMPT_FILE, PromptTemplate};
 
-use ttc_model::checkpoint_files::{INDEX_FILE, weight_files, weights_path};
+use ttc_model::io::checkpoint_files::{INDEX_FILE, weight_files, weights_path};
 
 use crate::preset::Preset;
 use crate::run::layout::Layout;
 use crate::run::stage::{Ctx, Stage};
-use crate::stages::shared::checkpoint::load_cpu;
+use ttc_engine::load_cpu;
 
-/// Files copied when present (beyond the three required).
-const OPTIONAL: [&str; 3] = [
+/// Files copied when present (beyond the three required): the tokenizer's config, special
+/// tokens and chat template wherever transformers keeps them, and the generation config.
+const OPTIONAL: [&str; 5] = [
     "tokenizer_config.json",
     "generation_config.json",
     "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
 ];
 
 /// Which of the run's models an import provides.
@@ -228,8 +231,8 @@ pub fn import(
     let key = (src, prompt, chat, prm.map(PrmFormat::name));
     let started = std::time::Instant::now();
     let (model, tok) = load_cpu(src).with_context(|| format!("[import] {}", src.display()))?;
-    let engine = ttc_model::generate::Engine::new(&model, &tok)?
-        .with_prompt(template.clone().unwrap_or_default());
+    let engine =
+        ttc_engine::Engine::new(&model, &tok)?.with_prompt(template.clone().unwrap_or_default());
     let lm = model.cfg.head() == ttc_model::Head::CausalLm;
     match prm {
         None if !lm => anyhow::bail!(

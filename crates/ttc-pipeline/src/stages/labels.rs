@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use ttc_core::manifest::Manifest;
 use ttc_data::rows::{LabelRow, SampleRow, group_by_question};
 use ttc_data::shards::Parts;
-use ttc_engine::mc_labels::{LabelStats, label_questions};
-use ttc_model::generate::Engine;
+use ttc_engine::Engine;
+use ttc_jobs::mc_labels::{LabelStats, label_questions};
 use ttc_task::Problem;
 use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
@@ -19,7 +19,7 @@ use crate::preset::{LabelsConfig, Preset};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::parts::run_parts;
 use crate::run::stage::{Ctx, Stage};
-use crate::stages::shared::checkpoint::load_model;
+use ttc_engine::load_model;
 
 pub struct LabelsStage {
     config: LabelsConfig,

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use ttc_data::revision::{context_window, revision_prompt_in};
 use ttc_data::rows::{ChainRow, RatioAccuracyRow, RevisionSelectionRow, csv_text};
-use ttc_engine::step_scorer::StepScorer;
 use ttc_eval::revision_ratios::ratio_rows as split_rows;
 use ttc_eval::revision_selection::{ScoredChain, selection_rows};
+use ttc_jobs::step_scorer::StepScorer;
 use ttc_model::LlamaConfig;
 use ttc_task::grader::is_equivalent;
 use ttc_task::math500::load_problems;
@@ -216,7 +216,7 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
         &model_cfg,
         &oc,
         rc.max_attempts,
-        ttc_model::checkpoint_files::hash_weights(&rdir)?,
+        ttc_model::io::checkpoint_files::hash_weights(&rdir)?,
         ttc_core::hash::hash_file(&cfile)?,
     ));
     let job = Job {
@@ -268,7 +268,7 @@ fn eval(rc: &RevisionConfig, spec: &ttc_model::engine_spec::EngineSpec, ctx: &Ct
     let chains = chains_of(&rows);
     let template = PromptTemplate::load(&mdir)?;
     let items = attempts_in_context(&chains, &problems, rc.max_attempts, &template, &cfile)?;
-    let (model, tok) = crate::stages::shared::checkpoint::load_model(&mdir, spec)?;
+    let (model, tok) = ttc_engine::load_model(&mdir, spec)?;
     let scorer = StepScorer::new(model.as_ref(), &tok)?.with_prompt(template);
     let pb = ctx.progress.bar(items.len() as u64, "orm scores");
     let mut scores = Vec::with_capacity(items.len());

@@ -139,7 +139,7 @@ impl Stage for PrmTrainStage {
             &model_cfg,
             &pc,
             labels == LabelKind::Hard,
-            ttc_model::checkpoint_files::hash_weights(init)?,
+            ttc_model::io::checkpoint_files::hash_weights(init)?,
             ttc_core::hash::hash_file(&ctx.layout.samples_file("train"))?,
             ttc_core::hash::hash_file(&ctx.layout.labels_file())?,
         ));

@@ -321,7 +321,7 @@ fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
     let run_hash = ttc_core::hash::hash_json(&(
         &model_cfg,
         &rc,
-        ttc_model::checkpoint_files::hash_weights(&pdir)?,
+        ttc_model::io::checkpoint_files::hash_weights(&pdir)?,
         ttc_core::hash::hash_file(&tfile)?,
     ));
     let job = Job {
@@ -359,7 +359,7 @@ fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
 fn revise(a: &ChainsStage, ctx: &Ctx) -> Result<()> {
     use ttc_data::revision::chain_stats;
     use ttc_data::rows::ChainRow;
-    use ttc_engine::revision_chains::{ChainConfig, revise_questions};
+    use ttc_jobs::revision_chains::{ChainConfig, revise_questions};
     let rc = &a.config;
     let cs = &rc.chains;
     let mdir = ctx.layout.revision_model_dir();
@@ -389,9 +389,9 @@ fn revise(a: &ChainsStage, ctx: &Ctx) -> Result<()> {
     }
     let started = Instant::now();
     let spec = cs.engine.clone().unwrap_or_default();
-    let (model, tok) = crate::stages::shared::checkpoint::load_model(&mdir, &spec)?;
-    let engine = ttc_model::generate::Engine::new(model.as_ref(), &tok)?
-        .with_prompt(PromptTemplate::load(&mdir)?);
+    let (model, tok) = ttc_engine::load_model(&mdir, &spec)?;
+    let engine =
+        ttc_engine::Engine::new(model.as_ref(), &tok)?.with_prompt(PromptTemplate::load(&mdir)?);
     let file = out.join("chains.parquet");
     let parts = ttc_data::shards::Parts::open(&file, cs.chunk, problems.len(), &ctx.fingerprint)?;
     let complete = crate::run::parts::run_parts(ctx, &parts, "revise", |_, r| {

@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use ttc_core::manifest::Manifest;
 use ttc_data::rows::SampleRow;
 use ttc_data::shards::Parts;
-use ttc_engine::sampling::sample_questions;
-use ttc_model::generate::Engine;
+use ttc_engine::Engine;
+use ttc_jobs::sampling::sample_questions;
 use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
@@ -18,7 +18,7 @@ use crate::preset::{Preset, SamplesConfig, nonzero};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::parts::run_parts;
 use crate::run::stage::{Ctx, Stage};
-use crate::stages::shared::checkpoint::load_model;
+use ttc_engine::load_model;
 
 /// Which samples: of train questions for MC labels (`[samples]`), of test questions for
 /// PRM evaluation and best-of-N (`[test_samples]`), or high-temperature samples of train

@@ -8,9 +8,9 @@ use anyhow::{Context, Result, bail};
 use ttc_core::manifest::Manifest;
 use ttc_data::rows::SearchRow;
 use ttc_data::shards::Parts;
-use ttc_engine::likelihood_verifier::LikelihoodVerifier;
-use ttc_engine::search_adapters::{PolicyGenerator, PrmVerifier};
-use ttc_model::generate::Engine;
+use ttc_engine::Engine;
+use ttc_jobs::likelihood_verifier::LikelihoodVerifier;
+use ttc_jobs::search_adapters::{PolicyGenerator, PrmVerifier};
 use ttc_search::select::Aggregation;
 use ttc_search::{SearchConfig, Strategy, Verifier};
 use ttc_task::grader::is_equivalent;
@@ -20,7 +20,7 @@ use ttc_task::tokenizer::PromptTemplate;
 use crate::preset::{LabelKind, Preset, SearchRunsConfig, SearchVerifier};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::parts::run_parts;
-use crate::stages::shared::checkpoint::load_model;
+use ttc_engine::load_model;
 
 use crate::run::stage::{Ctx, Stage};
 
@@ -250,7 +250,7 @@ impl Stage for SearchRunStage {
             .with_prompt(PromptTemplate::load(&pdir)?)
             .with_long_prompts(policy_spec.long_prompts);
         let prm_prompt = PromptTemplate::load(&mdir)?;
-        let prm_format = ttc_engine::prm_format::PrmFormat::load(&mdir)?;
+        let prm_format = ttc_jobs::prm_format::PrmFormat::load(&mdir)?;
         let prm = if needs_prm {
             Some(load_model(
                 &mdir,

@@ -1,5 +1,5 @@
 //! `ttc eval prm`'s second verifier: a language model's likelihood of each test sample
-//! ([`ttc_engine::likelihood_scorer`]) — the policy's own, or the `[verifier]` model's
+//! ([`ttc_jobs::likelihood_scorer`]) — the policy's own, or the `[verifier]` model's
 //! trained past the policy — scored and judged exactly as the PRM is: the within-question
 //! AUROC with its interval and per level, the paired difference to the PRM over the same
 //! questions, the step AUROC against the step checker, best-of-N weighted by it, and the
@@ -12,16 +12,16 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 use ttc_data::rows::{SampleRow, ScoredSample};
-use ttc_engine::likelihood_scorer::LikelihoodScorer;
 use ttc_eval::prm_selection::selection_table;
+use ttc_jobs::likelihood_scorer::LikelihoodScorer;
 
 use crate::run::stage::Ctx;
 use crate::stages::prm_eval::metrics::{
     first_error_over, judged_samples, last_step_auroc_per_question, steps_vs_truth, within_question,
 };
 use crate::stages::prm_eval::scoring::score_samples;
-use crate::stages::shared::checkpoint::load_model;
 use crate::stages::shared::prm_data::{HeldOut, label_pairs};
+use ttc_engine::load_model;
 
 /// The likelihood block of `prm_eval.json` (`policy_likelihood`) and the test samples
 /// (`split`'s questions, their `samples`) scored by the likelihood of the model in `dir`

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use ttc_data::rows::SampleRow;
-use ttc_engine::step_scorer::StepScorer;
 use ttc_eval::prm_selection::selection_table;
+use ttc_jobs::step_scorer::StepScorer;
 use ttc_task::math500::load_problems;
 use ttc_train::prm::{auroc, calibration};
 
@@ -25,8 +25,8 @@ use crate::stages::prm_eval::metrics::{
 };
 use crate::stages::prm_eval::scoring::score_samples;
 use crate::stages::prm_eval::slip_pairs::slip_pairs;
-use crate::stages::shared::checkpoint::load_model;
 use crate::stages::shared::prm_data;
+use ttc_engine::load_model;
 
 pub struct PrmEvalStage {
     /// `None` for an imported PRM: no MC labels to compare with.
@@ -111,7 +111,7 @@ impl Stage for PrmEvalStage {
             model.as_ref(),
             &tok,
             ttc_task::tokenizer::PromptTemplate::load(&mdir)?,
-            ttc_engine::prm_format::PrmFormat::load(&mdir)?,
+            ttc_jobs::prm_format::PrmFormat::load(&mdir)?,
         )?;
         let out = ctx.layout.prm_eval_dir(self.ablation);
         // Held-out labelled questions: step AUROC and calibration against MC labels.

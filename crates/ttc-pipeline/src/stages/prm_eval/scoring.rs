@@ -9,7 +9,7 @@ use ttc_data::rows::{SampleRow, ScoredSample};
 use crate::run::stage::Ctx;
 
 /// Per-step scores of (problem text, steps) items.
-pub type ScoreSteps<'a> = dyn Fn(&[(&str, &[String])]) -> ttc_engine::Result<Vec<Vec<f32>>> + 'a;
+pub type ScoreSteps<'a> = dyn Fn(&[(&str, &[String])]) -> ttc_jobs::Result<Vec<Vec<f32>>> + 'a;
 
 /// Score every sample with `score` (batched, with a progress bar).
 pub fn score_samples(

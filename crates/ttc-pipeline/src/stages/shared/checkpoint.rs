@@ -1,76 +1,15 @@
-//! Loading checkpoints for the stages: a checkpoint's fast CPU model with its tokenizer,
-//! and the model config a `[policy]` section asks for.
+//! What the training stages need of checkpoints: the model config a `[policy]` section asks
+//! for, a checkpoint's training text format (tokenizer, prompt, EOS and padding ids), and
+//! that two checkpoints share a tokenizer. Loading a checkpoint onto an engine is
+//! `ttc_engine::load_model`'s.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use ttc_model::LlamaConfig;
-use ttc_model::cpu::CpuModel;
-use ttc_model::decoder::Decoder;
-use ttc_model::engine_spec::EngineSpec;
 use ttc_task::tokenizer::{PromptTemplate, Tokenizer};
 
 use crate::preset::PolicyConfig;
-
-/// A checkpoint's model on the engine `spec` names, and its tokenizer (any HF
-/// `tokenizer.json`; ttc's special tokens are not required to sample or score).
-///
-/// With `backend = "openai"` the weights stay on the servers: `config.json` and
-/// `tokenizer.json` are read here, and the model is asked for by the engine's `model`
-/// name, else by the checkpoint's canonical path (the name `ttc serve` gives it).
-pub fn load_model(dir: &Path, spec: &EngineSpec) -> Result<(Box<dyn Decoder>, Tokenizer)> {
-    if spec.backend == ttc_model::engine_spec::BackendKind::Openai {
-        let cfg = LlamaConfig::load(&dir.join("config.json"))?;
-        let tok = load_tokenizer_for(dir, &cfg)?;
-        let name = served_name(dir);
-        let model = ttc_remote::RemoteModel::connect(cfg, tok.clone(), spec, &name)
-            .with_context(|| format!("model {}", dir.display()))?;
-        return Ok((Box::new(model), tok));
-    }
-    let model = ttc_model::engine_spec::load_decoder(dir, spec)?;
-    let cfg = model.config().clone();
-    let tok = load_tokenizer_for(dir, &cfg)?;
-    Ok((model, tok))
-}
-
-/// The name a checkpoint is served under by default: its canonical path.
-pub fn served_name(dir: &Path) -> String {
-    std::fs::canonicalize(dir)
-        .unwrap_or_else(|_| dir.to_path_buf())
-        .display()
-        .to_string()
-}
-
-/// A checkpoint's fast CPU model and its tokenizer.
-pub fn load_cpu(dir: &Path) -> Result<(CpuModel, Tokenizer)> {
-    let cfg = ttc_model::LlamaConfig::load(&dir.join("config.json"))?;
-    let model = CpuModel::load(dir, &cfg, true)?;
-    let tok = load_tokenizer_for(dir, &cfg)?;
-    Ok((model, tok))
-}
-
-/// A checkpoint's `tokenizer.json` (any HF tokenizer), checked against its config's
-/// vocabulary size.
-pub fn checkpoint_tokenizer(dir: &Path) -> Result<Tokenizer> {
-    let cfg = LlamaConfig::load(&dir.join("config.json"))?;
-    load_tokenizer_for(dir, &cfg)
-}
-
-/// The checkpoint's `tokenizer.json`, checked against its vocabulary size.
-fn load_tokenizer_for(dir: &Path, cfg: &LlamaConfig) -> Result<Tokenizer> {
-    let tpath = dir.join("tokenizer.json");
-    let tok =
-        Tokenizer::from_file(&tpath).map_err(|e| anyhow::anyhow!("{}: {e}", tpath.display()))?;
-    if tok.get_vocab_size(true) > cfg.vocab_size {
-        anyhow::bail!(
-            "{}: tokenizer.json has {} tokens but config.json says vocab_size {}; they do not belong together",
-            dir.display(),
-            tok.get_vocab_size(true),
-            cfg.vocab_size
-        );
-    }
-    Ok(tok)
-}
 
 /// The model config a policy section asks for, sized to the tokenizer.
 pub fn policy_model_config(
@@ -114,7 +53,7 @@ pub struct TrainingText {
 
 pub fn training_text(dir: &Path) -> Result<TrainingText> {
     let cfg = LlamaConfig::load(&dir.join("config.json"))?;
-    let tok = load_tokenizer_for(dir, &cfg)?;
+    let tok = ttc_engine::checkpoint_tokenizer(dir)?;
     let prompt = PromptTemplate::load(dir)?;
     let (eos, pad) = match eos_pad(&tok) {
         Ok(ids) => ids,

@@ -31,7 +31,7 @@ pub fn fine_tune(ctx: &Ctx, job: Job<'_>) -> Result<ttc_train::sft::TrainState> 
     let state = train_sft(run, &mut on_event(pb.as_ref()))
         .with_context(|| format!("training into {}", run.out.display()))?;
     pb.finish();
-    ttc_model::hf_io::write_tokenizer_files(
+    ttc_model::io::hf_io::write_tokenizer_files(
         run.out,
         job.tokenizer,
         run.model_cfg.max_position_embeddings,
@@ -81,7 +81,7 @@ pub fn eval_policy(
     label: &str,
     spec: &ttc_model::engine_spec::EngineSpec,
 ) -> Result<ttc_train::policy_eval::PassAtOne> {
-    let (model, _) = crate::stages::shared::checkpoint::load_model(dir, spec)?;
+    let (model, _) = ttc_engine::load_model(dir, spec)?;
     let pb = ctx
         .progress
         .bar(problems.len() as u64, &format!("pass@1 {label}"));

@@ -1,0 +1,147 @@
+//! Revision chains at inference (DESIGN §7; Snell et al. §6): each attempt conditioned on
+//! the chain's last `window` attempts.
+
+use serde::{Deserialize, Serialize};
+use ttc_core::seed::derive_seed;
+use ttc_data::judge::judge;
+use ttc_data::revision::{context_window, revision_prompt_head, revision_prompt_in};
+use ttc_data::rows::ChainRow;
+use ttc_engine::{Engine, Sequence};
+
+/// Knobs of revision chains at inference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainConfig {
+    /// Independent chains per question.
+    pub chains: usize,
+    /// Revisions per chain after the first attempt (the chain holds `steps + 1` answers).
+    pub steps: usize,
+    /// Previous attempts in context (the paper: 4).
+    pub window: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub max_new_tokens: usize,
+    pub seed: u64,
+}
+
+/// Revision chains for `problems` (split indices from `first_index`): every step, all
+/// questions' chains generate together, each conditioned on its last `window` attempts.
+/// Chain `c` of question `q` samples step `t` with seed derive_seed(seed, q·chains + c, t),
+/// so results do not depend on batching.
+pub fn revise_questions(
+    engine: &Engine,
+    problems: &[ttc_task::Problem],
+    first_index: usize,
+    cfg: &ChainConfig,
+) -> crate::Result<Vec<ChainRow>> {
+    let params = ttc_model::sampling::SamplingParams::sampled(
+        cfg.temperature,
+        cfg.top_p,
+        cfg.max_new_tokens,
+    );
+    let n = problems.len() * cfg.chains;
+    let mut history: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut rows = Vec::with_capacity(n * (cfg.steps + 1));
+    // Each chain keeps its prompt up to the end of its attempts computed: while the
+    // window has room, the next prompt starts with it, so only the new attempt and the
+    // closing line are run (the whole context is not prefilled again at every step).
+    let mut kept: Vec<Option<Sequence>> = (0..n).map(|_| None).collect();
+    for step in 0..=cfg.steps {
+        let mut full = Vec::with_capacity(n);
+        let mut head = Vec::with_capacity(n);
+        for (k, h) in history.iter().enumerate() {
+            let p = &problems[k / cfg.chains];
+            let attempts = context_window(h, cfg.window);
+            let text = revision_prompt_in(engine.prompt(), &p.problem, &attempts)?;
+            let f = engine.encode_prompt_text(&text)?;
+            let cut = revision_prompt_head(&text, &p.problem, &attempts)
+                .map(|end| engine.encode_prompt_text(&text[..end]))
+                .transpose()?
+                .filter(|t| !t.is_empty() && f.starts_with(t))
+                .map_or(f.len(), |t| t.len());
+            head.push(cut);
+            full.push(f);
+        }
+        let seqs = bring_up(engine, &mut kept, &full, &head)?;
+        let seeds: Vec<u64> = (0..n)
+            .map(|k| {
+                let q = (first_index + k / cfg.chains) as u64;
+                derive_seed(
+                    cfg.seed,
+                    q * cfg.chains as u64 + (k % cfg.chains) as u64,
+                    step as u64,
+                )
+            })
+            .collect();
+        for (k, (_, g)) in engine
+            .decode(seqs, &params, &seeds)?
+            .into_iter()
+            .enumerate()
+        {
+            let p = &problems[k / cfg.chains];
+            crate::require_finite(&g, || {
+                format!(
+                    "question {} chain {} step {step}",
+                    p.unique_id,
+                    k % cfg.chains
+                )
+            })?;
+            let j = judge(p, None, &g.text);
+            rows.push(ChainRow {
+                question_id: p.unique_id.clone(),
+                question_index: (first_index + k / cfg.chains) as u32,
+                level: p.level,
+                chain: (k % cfg.chains) as u32,
+                step: step as u32,
+                text: g.text.clone(),
+                answer: j.answer,
+                correct: j.correct,
+                generated_tokens: g.generated_tokens as u32,
+            });
+            history[k].push(g.text);
+        }
+    }
+    Ok(rows)
+}
+
+/// Sequences holding `full[k]`: from chain `k`'s kept prefix where it starts `full[k]`,
+/// else prefilled; `full[k][..head[k]]` (problem and attempts) is kept for the next step
+/// when it is shorter than the whole prompt.
+fn bring_up(
+    engine: &Engine,
+    kept: &mut [Option<Sequence>],
+    full: &[Vec<u32>],
+    head: &[usize],
+) -> crate::Result<Vec<Sequence>> {
+    let n = full.len();
+    let mut seqs: Vec<Option<Sequence>> = (0..n).map(|_| None).collect();
+    let mut fresh = Vec::new();
+    for k in 0..n {
+        let target = &full[k][..head[k]];
+        match kept[k].take() {
+            Some(s) if s.pending.is_none() && target.starts_with(&s.tokens) => seqs[k] = Some(s),
+            _ => fresh.push(k),
+        }
+    }
+    let prompts: Vec<Vec<u32>> = fresh.iter().map(|&k| full[k][..head[k]].to_vec()).collect();
+    for (&k, s) in fresh.iter().zip(engine.prefill(&prompts)?) {
+        seqs[k] = Some(s);
+    }
+    let mut seqs: Vec<Sequence> = seqs.into_iter().map(|s| s.expect("set above")).collect();
+    let have: Vec<usize> = seqs.iter().map(|s| s.tokens.len()).collect();
+    let up: Vec<(usize, &[u32])> = (0..n)
+        .filter(|&k| have[k] < head[k])
+        .map(|k| (k, &full[k][have[k]..head[k]]))
+        .collect();
+    engine.extend(&mut seqs, &up)?;
+    for k in 0..n {
+        if head[k] < full[k].len() {
+            kept[k] = Some(seqs[k].fork());
+        }
+    }
+    let rest: Vec<(usize, &[u32])> = (0..n)
+        .filter(|&k| head[k] < full[k].len())
+        .map(|k| (k, &full[k][head[k]..]))
+        .collect();
+    engine.extend(&mut seqs, &rest)?;
+    Ok(seqs)
+}

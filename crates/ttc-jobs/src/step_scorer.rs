@@ -1,0 +1,115 @@
+//! A PRM / ORM as a step scorer over the fast CPU path, for batches of (prompt, steps):
+//! each step's score read as the PRM's format says ([`crate::prm_format`]; ttc's own: the
+//! sigmoid of the score head at the step's last token, DESIGN §4).
+
+use ttc_engine::Engine;
+use ttc_model::decoder::Decoder;
+use ttc_task::tokenizer::PromptTemplate;
+
+use crate::prm_format::{PrmFormat, PrmReader, ReadLayout, ttc_layout};
+use crate::{Error, Result};
+
+/// Scores steps with a PRM / ORM.
+pub struct StepScorer<'m> {
+    pub engine: Engine<'m>,
+    /// Rows per forward call (bounds activation memory).
+    pub max_rows: usize,
+    reader: PrmReader,
+}
+
+/// A model usable as a step scorer: one label per token (ttc's PRM / ORM format).
+pub(crate) fn require_score_head(model: &dyn Decoder) -> std::result::Result<(), String> {
+    if model.head_outputs() != 1 {
+        return Err(format!(
+            "a step scorer needs a one-label score head; this model has {} outputs (is it a policy?)",
+            model.head_outputs()
+        ));
+    }
+    Ok(())
+}
+
+impl<'m> StepScorer<'m> {
+    /// A scorer in ttc's format and default prompt.
+    pub fn new(model: &'m dyn Decoder, tok: &'m ttc_task::tokenizer::Tokenizer) -> Result<Self> {
+        require_score_head(model).map_err(Error::Input)?;
+        StepScorer::with_format(model, tok, PromptTemplate::default(), PrmFormat::Ttc)
+    }
+
+    /// A scorer reading `format` with the checkpoint's prompt.
+    pub fn with_format(
+        model: &'m dyn Decoder,
+        tok: &'m ttc_task::tokenizer::Tokenizer,
+        prompt: PromptTemplate,
+        format: PrmFormat,
+    ) -> Result<Self> {
+        let engine = Engine::new(model, tok)?.with_prompt(prompt);
+        let reader = PrmReader::new(format, &engine)?;
+        Ok(StepScorer {
+            engine,
+            max_rows: 8192,
+            reader,
+        })
+    }
+
+    /// Score in `prompt`'s format (the checkpoint's [`PromptTemplate`]).
+    pub fn with_prompt(mut self, prompt: PromptTemplate) -> Self {
+        self.engine = self.engine.with_prompt(prompt);
+        self
+    }
+
+    /// Token layout of a question's steps in the PRM's format.
+    pub fn layout(&self, problem: &str, steps: &[String]) -> Result<ReadLayout> {
+        self.reader.layout(&self.engine, problem, steps)
+    }
+
+    /// Per-step scores in (0, 1) of each (problem text, steps) item. Items with no steps
+    /// get no scores. Every sequence is computed once, batched up to `max_rows` rows.
+    pub fn score(&self, items: &[(&str, &[String])]) -> Result<Vec<Vec<f32>>> {
+        let layouts = items
+            .iter()
+            .map(|(p, s)| (!s.is_empty()).then(|| self.layout(p, s)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        self.score_layouts(&layouts)
+    }
+
+    /// [`StepScorer::score`] with full prompt texts (e.g. a revision prompt holding the
+    /// previous attempts, for an outcome model that sees them); ttc's format only.
+    pub fn score_prompts(&self, items: &[(&str, &[String])]) -> Result<Vec<Vec<f32>>> {
+        if self.reader.format != PrmFormat::Ttc {
+            return Err(Error::Input(format!(
+                "a {} PRM scores questions, not full prompt texts",
+                self.reader.format.name()
+            )));
+        }
+        let layouts = items
+            .iter()
+            .map(|(p, s)| {
+                (!s.is_empty())
+                    .then(|| ttc_layout(&self.engine, p, s))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.score_layouts(&layouts)
+    }
+
+    fn score_layouts(&self, layouts: &[Option<ReadLayout>]) -> Result<Vec<Vec<f32>>> {
+        let model = self.engine.model;
+        let outputs =
+            crate::layout_forward::forward_layouts(model, layouts, self.max_rows, &|l| {
+                l.reads.clone()
+            })?;
+        outputs
+            .iter()
+            .enumerate()
+            .map(|(item, o)| {
+                self.reader
+                    .scores(o, model.head_outputs())
+                    .map_err(|_| {
+                        Error::Input(format!(
+                            "item {item}: the model's score is not finite (NaN or inf); its weights or inputs are corrupt"
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
