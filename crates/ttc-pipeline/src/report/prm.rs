@@ -1,7 +1,7 @@
 //! The report's PRM section: step AUROC, first-error F1 and calibration.
 
 use anyhow::Result;
-use ttc_train::prm::CalibrationBin;
+use ttc_eval::verifier_metrics::CalibrationBin;
 
 use super::cells::*;
 use super::doc::Block;

@@ -16,12 +16,14 @@ use ttc_eval::prm_selection::selection_table;
 use ttc_jobs::likelihood_scorer::LikelihoodScorer;
 
 use crate::run::stage::Ctx;
-use crate::stages::prm_eval::metrics::{
-    first_error_over, judged_samples, last_step_auroc_per_question, steps_vs_truth, within_question,
-};
+use crate::stages::prm_eval::metrics::within_question;
 use crate::stages::prm_eval::scoring::score_samples;
 use crate::stages::shared::prm_data::{HeldOut, label_pairs};
 use ttc_engine::load_model;
+use ttc_eval::logistic::{fit_logistic, sigmoid};
+use ttc_eval::verifier_metrics::{
+    first_error_over, judged_samples, last_step_auroc_per_question, steps_vs_truth,
+};
 
 /// The likelihood block of `prm_eval.json` (`policy_likelihood`) and the test samples
 /// (`split`'s questions, their `samples`) scored by the likelihood of the model in `dir`
@@ -84,7 +86,7 @@ pub fn evaluate(
     };
     let block = serde_json::json!({
         "model": dir.display().to_string(),
-        "test_step_auroc_vs_true": ttc_train::prm::auroc(&step_scores, &step_ok),
+        "test_step_auroc_vs_true": ttc_eval::verifier_metrics::auroc(&step_scores, &step_ok),
         "calibrated": calibrated,
         "within_question_auroc": within,
         "minus_prm_within_question_auroc": vs_prm,
@@ -106,47 +108,6 @@ fn calibrated_rows(
         }
     }
     rows
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
-}
-
-/// `(a, b)` minimising the cross-entropy of `sigmoid(a·x + b)` against soft targets `y`
-/// (Newton's method; `None` for fewer than two distinct `x` or a fit that diverges).
-/// Two parameters: written here rather than pulling in a regression crate.
-fn fit_logistic(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
-    if x.len() < 2 || x.iter().all(|&v| v == x[0]) {
-        return None;
-    }
-    let (mut a, mut b) = (0.0f64, 0.0f64);
-    for _ in 0..100 {
-        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for (&xi, &yi) in x.iter().zip(y) {
-            let p = sigmoid(a * xi + b);
-            let w = (p * (1.0 - p)).max(1e-12);
-            ga += (p - yi) * xi;
-            gb += p - yi;
-            haa += w * xi * xi;
-            hab += w * xi;
-            hbb += w;
-        }
-        let det = haa * hbb - hab * hab;
-        if det.abs() < 1e-18 {
-            return None;
-        }
-        let da = (hbb * ga - hab * gb) / det;
-        let db = (haa * gb - hab * ga) / det;
-        a -= da;
-        b -= db;
-        if !(a.is_finite() && b.is_finite()) {
-            return None;
-        }
-        if da.abs() < 1e-10 && db.abs() < 1e-10 {
-            return Some((a, b));
-        }
-    }
-    Some((a, b)).filter(|(a, b)| a.is_finite() && b.is_finite())
 }
 
 /// The within-question AUROC of the last step's score, `a` minus `b`, over the questions
@@ -175,15 +136,6 @@ fn paired_vs(a: &[ScoredSample], b: &[ScoredSample], seed: u64) -> serde_json::V
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_logistic_fit_recovers_the_curve_that_made_the_targets() {
-        let x: Vec<f64> = (0..200).map(|i| -3.0 + i as f64 * 0.03).collect();
-        let y: Vec<f64> = x.iter().map(|&v| sigmoid(2.0 * v - 1.0)).collect();
-        let (a, b) = fit_logistic(&x, &y).unwrap();
-        assert!((a - 2.0).abs() < 1e-6 && (b + 1.0).abs() < 1e-6, "{a} {b}");
-        assert!(fit_logistic(&[1.0, 1.0], &[0.0, 1.0]).is_none());
-    }
 
     #[test]
     fn calibration_maps_every_step_score_and_keeps_the_rest() {

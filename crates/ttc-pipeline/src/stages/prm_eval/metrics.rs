@@ -1,74 +1,11 @@
-//! A verifier's scores of test samples against what they can be checked on (DESIGN §6): the
-//! step checker's truth (step AUROC, first-error F1) and the samples' correctness (the
-//! within-question AUROC of the last step's score, with its bootstrap interval). Shared by
-//! the PRM's evaluation and the likelihood verifier's.
+//! The within-question AUROC block of `prm_eval.json` (its bootstrap interval, per level,
+//! per step aggregation), shared by the PRM's evaluation and the likelihood verifier's; the
+//! statistics are `ttc_eval::verifier_metrics`'s.
 
 use std::collections::HashMap;
 
-use ttc_data::rows::{SampleRow, ScoredSample};
-use ttc_train::prm::{first_error_f1, within_question_auroc};
-
-/// The samples whose steps the step checker judged (arith; MATH has no step truth).
-pub fn judged_samples(samples: &[SampleRow]) -> std::collections::HashSet<(u32, u32)> {
-    samples
-        .iter()
-        .filter(|s| !s.step_verdicts.is_empty())
-        .map(|s| (s.question_index, s.sample_id))
-        .collect()
-}
-
-/// Every step score of the judged samples beside its truth: steps before the sample's first
-/// error are right.
-pub fn steps_vs_truth(
-    scored: &[ScoredSample],
-    judged: &std::collections::HashSet<(u32, u32)>,
-) -> (Vec<f32>, Vec<bool>) {
-    let (mut sc, mut ok) = (Vec::new(), Vec::new());
-    for s in scored
-        .iter()
-        .filter(|s| judged.contains(&(s.question_index, s.sample_id)))
-    {
-        let fe = s.first_error.map(|f| f as usize).unwrap_or(usize::MAX);
-        for (k, &x) in s.step_scores.iter().enumerate() {
-            sc.push(x);
-            ok.push(k < fe);
-        }
-    }
-    (sc, ok)
-}
-
-/// First-error F1 (threshold 0.5) over the judged samples with an answer, each step score
-/// passed through `calibrate` first.
-pub fn first_error_over(
-    scored: &[ScoredSample],
-    judged: &std::collections::HashSet<(u32, u32)>,
-    calibrate: &dyn Fn(f32) -> f32,
-) -> ttc_train::prm::FirstErrorScore {
-    let with_answer: Vec<&ScoredSample> = scored
-        .iter()
-        .filter(|s| s.answer.is_some())
-        .filter(|s| judged.contains(&(s.question_index, s.sample_id)))
-        .collect();
-    let scores: Vec<Vec<f32>> = with_answer
-        .iter()
-        .map(|s| s.step_scores.iter().map(|&p| calibrate(p)).collect())
-        .collect();
-    let truth: Vec<Option<u32>> = with_answer.iter().map(|s| s.first_error).collect();
-    first_error_f1(&scores, &truth, 0.5)
-}
-
-/// Each question's within-question AUROC of its samples' last-step scores (a sample
-/// without steps scores 0), for the questions with right and wrong samples.
-pub fn last_step_auroc_per_question(scored: &[ScoredSample]) -> Vec<(u32, f64)> {
-    let rows: Vec<(u32, f32, bool)> = scored
-        .iter()
-        .map(|s| {
-            let last = s.step_scores.last().copied().unwrap_or(0.0);
-            (s.question_index, last, s.correct)
-        })
-        .collect();
-    within_question_auroc(&rows)
-}
+use ttc_data::rows::ScoredSample;
+use ttc_eval::verifier_metrics::{last_step_auroc_per_question, within_question_auroc};
 
 /// The within-question AUROC of each test sample's last-step score (a sample without steps
 /// scores 0): the mean over questions with right and wrong samples, its bootstrap 95%

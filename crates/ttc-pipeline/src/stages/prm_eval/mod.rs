@@ -13,20 +13,19 @@ use std::path::PathBuf;
 use anyhow::Result;
 use ttc_data::rows::SampleRow;
 use ttc_eval::prm_selection::selection_table;
+use ttc_eval::verifier_metrics::{auroc, calibration};
 use ttc_jobs::step_scorer::StepScorer;
 use ttc_task::math500::load_problems;
-use ttc_train::prm::{auroc, calibration};
 
 use crate::preset::{LabelKind, Preset, PrmConfig, likelihood_name, prm_ablation};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::stage::{Ctx, Stage};
-use crate::stages::prm_eval::metrics::{
-    first_error_over, judged_samples, steps_vs_truth, within_question,
-};
+use crate::stages::prm_eval::metrics::within_question;
 use crate::stages::prm_eval::scoring::score_samples;
 use crate::stages::prm_eval::slip_pairs::slip_pairs;
 use crate::stages::shared::prm_data;
 use ttc_engine::load_model;
+use ttc_eval::verifier_metrics::{first_error_over, judged_samples, steps_vs_truth};
 
 pub struct PrmEvalStage {
     /// `None` for an imported PRM: no MC labels to compare with.
