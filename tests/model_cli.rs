@@ -192,3 +192,36 @@ fn bench_train_prints_json_for_training_and_forward_only() {
         assert!(j["tok_s"].as_f64().unwrap() > 0.0);
     }
 }
+
+/// A checkpoint with a tokenizer that is not ttc's — an imported model's, and so every PRM
+/// or revision model trained for it — exports with its tokenizer files as they are: the
+/// tokenizer, its config and chat template (as transformers 5 saved them), its generation
+/// config.
+#[test]
+fn a_checkpoint_with_a_foreign_tokenizer_exports_with_its_files() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path();
+    let tok = tokenizer_json(p).display().to_string();
+    let o = init_tiny(p, &tok, "m");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tf5 = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tf5");
+    let files = [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "generation_config.json",
+    ];
+    for f in files {
+        std::fs::copy(tf5.join(f), p.join("m").join(f)).unwrap();
+    }
+    let o = ttc(p, &["model", "export", "--checkpoint", "m", "--out", "hf"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in files {
+        assert_eq!(
+            std::fs::read(p.join("hf").join(f)).unwrap(),
+            std::fs::read(tf5.join(f)).unwrap(),
+            "{f} exported as it was"
+        );
+    }
+    assert!(stderr(&o).contains("chat_template.jinja"), "{}", stderr(&o));
+}

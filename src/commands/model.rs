@@ -121,24 +121,67 @@ fn export(a: &ExportArgs) -> Result<()> {
         .tokenizer
         .clone()
         .or_else(|| Some(a.checkpoint.join("tokenizer.json")).filter(|p| p.exists()));
+    let mut carried = Vec::new();
     if let Some(p) = &tok {
-        let t = ttc_task::tokenizer::load_tokenizer(p)?;
+        // Any HF tokenizer: an imported model's, and so every checkpoint trained for it.
+        let t = ttc_task::tokenizer::Tokenizer::from_file(p)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
         ttc_model::generation::check_tokenizer_fits(&t, model.config().vocab_size)
             .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
         write_tokenizer_files(&a.out, p, model.config().max_position_embeddings)?;
+        if a.tokenizer.is_none() {
+            carried = carry_files(&a.checkpoint, &a.out)?;
+        }
     }
     write_reference(&a.out, &model, &dev)?;
+    let mut files = vec!["config.json", "model.safetensors"];
+    if tok.is_some() {
+        files.extend(["tokenizer.json", "tokenizer_config.json"]);
+    }
+    files.extend(
+        carried
+            .iter()
+            .copied()
+            .filter(|f| *f != "tokenizer_config.json"),
+    );
+    files.push("reference.json");
     eprintln!(
-        "model: exported {} -> {} (config.json, model.safetensors{}, reference.json)",
+        "model: exported {} -> {} ({})",
         a.checkpoint.display(),
         a.out.display(),
-        if tok.is_some() {
-            ", tokenizer.json, tokenizer_config.json"
-        } else {
-            ""
-        }
+        files.join(", ")
     );
     Ok(())
+}
+
+/// A checkpoint's files beside its weights that say how to prompt it and when it stops —
+/// its tokenizer's config, special tokens and chat template wherever transformers keeps
+/// them, its generation config, and ttc's prompt and PRM formats — carried into an export
+/// as they are.
+const CARRIED: [&str; 8] = [
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "generation_config.json",
+    ttc_task::tokenizer::PROMPT_FILE,
+    ttc_task::tokenizer::CHAT_PROMPT_FILE,
+    ttc_jobs::prm_format::FORMAT_FILE,
+];
+
+/// Copy the [`CARRIED`] files `from` has into `to` (atomically each); the names copied.
+fn carry_files(from: &std::path::Path, to: &std::path::Path) -> Result<Vec<&'static str>> {
+    let mut out = Vec::new();
+    for f in CARRIED {
+        let src = from.join(f);
+        if src.exists() {
+            let bytes =
+                std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
+            ttc_core::atomic::write_atomic(&to.join(f), &bytes)?;
+            out.push(f);
+        }
+    }
+    Ok(out)
 }
 
 fn info(a: &InfoArgs) -> Result<()> {

@@ -75,6 +75,21 @@ pub fn compare(rows: &[SweepRow], a: &str, b: &str, n: u32, seed: u64) -> Option
     paired(&d, seed)
 }
 
+/// What `strategy` gains from budget 1 to budget `n`, paired over the questions it ran at
+/// both. An efficiency claim against a baseline (N/N′) means something only when this is
+/// above 0: a baseline no better at N than at 1 is matched at N′ = 1 by anything.
+pub fn gain_over_one(rows: &[SweepRow], strategy: &str, n: u32, seed: u64) -> Option<Paired> {
+    let (at_n, at_1) = (
+        per_question(rows, strategy, n),
+        per_question(rows, strategy, 1),
+    );
+    let d: Vec<f64> = at_n
+        .iter()
+        .filter_map(|(q, x)| at_1.get(q).map(|y| x - y))
+        .collect();
+    paired(&d, seed)
+}
+
 /// Mean of `d` and its percentile bootstrap 95% interval; `None` for no data.
 pub fn paired(d: &[f64], seed: u64) -> Option<Paired> {
     if d.is_empty() {
@@ -99,6 +114,54 @@ pub fn paired(d: &[f64], seed: u64) -> Option<Paired> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(q: &str, n: u32, seed: u64, correct: bool) -> SweepRow {
+        SweepRow {
+            question_id: q.into(),
+            level: 1,
+            strategy: "weighted-bon".into(),
+            n,
+            seed,
+            correct,
+            generations: u64::from(n),
+            generated_tokens: 0,
+            verifier_tokens: 0,
+            flops: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_baseline_that_never_improves_with_n_gains_nothing() {
+        // Every question wrong at every budget: no gain, an interval of exactly 0.
+        let flat: Vec<SweepRow> = (0..10)
+            .flat_map(|q| {
+                [
+                    at(&q.to_string(), 1, 0, false),
+                    at(&q.to_string(), 16, 0, false),
+                ]
+            })
+            .collect();
+        let g = gain_over_one(&flat, "weighted-bon", 16, 3).unwrap();
+        assert_eq!((g.diff, g.lo, g.hi), (0.0, 0.0, 0.0));
+        assert_ne!(g.verdict(), Verdict::Ahead);
+        // Right at 16 on every question, wrong at 1: a gain whose interval is above 0.
+        let up: Vec<SweepRow> = (0..10)
+            .flat_map(|q| {
+                [
+                    at(&q.to_string(), 1, 0, false),
+                    at(&q.to_string(), 16, 0, true),
+                ]
+            })
+            .collect();
+        assert_eq!(
+            gain_over_one(&up, "weighted-bon", 16, 3).unwrap().verdict(),
+            Verdict::Ahead
+        );
+        assert!(
+            gain_over_one(&up, "weighted-bon", 4, 3).is_none(),
+            "never ran at 4"
+        );
+    }
 
     fn row(q: usize, s: &str, correct: bool) -> SweepRow {
         SweepRow {

@@ -2,7 +2,8 @@
 //! weighted best-of-N, and its efficiency, for each verifier's pool of methods.
 
 use anyhow::Result;
-use ttc_data::rows::{CsvRow, EfficiencyRow};
+use ttc_data::rows::{CsvRow, EfficiencyRow, SweepRow};
+use ttc_eval::paired::{Paired, Verdict, gain_over_one};
 
 use super::cells::*;
 use super::doc::Block;
@@ -91,6 +92,8 @@ pub fn compute_optimal(
                     baselines.push((r.verifier.as_str(), r.against.as_str()));
                 }
             }
+            let sweep: Vec<SweepRow> = read_if_present(&base.join("sweep").join("rows.parquet"))?;
+            let seed = ctx.preset.analysis.bootstrap_seed;
             for (verifier, against) in baselines {
                 for (kind, target) in [("oracle", 4.0), ("predicted", 2.0)] {
                     let target = (!against.starts_with("bon")).then_some(target);
@@ -100,7 +103,8 @@ pub fn compute_optimal(
                             && r.against == against
                             && r.baseline.is_some()
                     }) {
-                        findings.push(efficiency_finding(r, kind, target));
+                        let gain = gain_over_one(&sweep, against, r.n, seed);
+                        findings.push(efficiency_finding(r, kind, target, gain));
                     }
                 }
             }
@@ -117,8 +121,15 @@ pub fn compute_optimal(
 
 /// "compute-optimal is more efficient than best-of-N": holds when the bootstrap interval of
 /// N/N' is above 1, does not hold below 1, not significant across; the numbers say whether
-/// the interval reaches the paper's `target`.
-fn efficiency_finding(r: &EfficiencyRow, kind: &str, target: Option<f64>) -> Vec<String> {
+/// the interval reaches the paper's `target`. Not measurable when the baseline's `gain`
+/// from N = 1 to N (paired over questions) is not above 0: anything matches such a baseline
+/// at N' = 1, so N/N' would say nothing.
+fn efficiency_finding(
+    r: &EfficiencyRow,
+    kind: &str,
+    target: Option<f64>,
+    gain: Option<Paired>,
+) -> Vec<String> {
     let by = verifier_words(&r.verifier);
     let (baseline, paper) = match target {
         Some(t) => ("weighted", format!("; paper ≈{t}×")),
@@ -132,6 +143,14 @@ fn efficiency_finding(r: &EfficiencyRow, kind: &str, target: Option<f64>) -> Vec
     let ratio = r
         .efficiency
         .map_or("never reached".into(), |e| format!("{e:.2}×"));
+    if let Some(g) = gain.filter(|g| g.verdict() != Verdict::Ahead) {
+        let detail = format!(
+            "{baseline} best-of-N gains {} from N=1 to N={}: it does not improve with N, so any method matches it at N'=1 (N/N' = {ratio} says nothing)",
+            g.describe(),
+            r.n
+        );
+        return vec![claim, "not measurable".into(), detail];
+    }
     let (verdict, detail) = match (r.efficiency_lo95, r.efficiency_hi95) {
         (Some(lo), Some(hi)) => {
             let v = if lo > 1.0 {
