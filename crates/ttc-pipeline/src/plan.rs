@@ -71,8 +71,18 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
     if has_prm && has_test {
         out.push(Box::new(PrmEvalStage::new(preset, None)));
     }
-    if let (true, Some(section)) = (has_prm, &preset.search) {
-        for r in &section.runs {
+    if let Some(section) = &preset.search {
+        // A search over the likelihood needs no PRM; one over the PRM with none to use is
+        // an entry the plan cannot honour — an error, never silently dropped.
+        for (i, r) in section.runs.iter().enumerate() {
+            if r.verifier.is_prm() && !has_prm {
+                bail!(
+                    "[[search.runs]] entry {} ({} at N = {:?}): it searches over the PRM, and this preset has none ([prm] with [samples] and [labels], or [import] prm); add one, or set verifier = \"likelihood\"",
+                    i + 1,
+                    r.strategy.name(),
+                    r.budgets
+                );
+            }
             for &n in &r.budgets {
                 out.push(Box::new(SearchRunStage::new(preset, search_args(r, n))?));
             }
@@ -183,4 +193,33 @@ fn check_ids(stages: &[Box<dyn Stage>]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An imported policy and searches over its likelihood: planned without a PRM. Over the
+    /// PRM with none: an error naming the entry.
+    #[test]
+    fn searches_over_the_likelihood_need_no_prm() {
+        let text = |verifier: &str| {
+            format!(
+                "name = \"p\"\n[problems]\ntest = \"t.jsonl\"\n[import]\npolicy = \"m\"\n[test_samples]\nn = 4\n[search]\n[[search.runs]]\nstrategy = \"beam\"\nbudgets = [4]\nverifier = \"{verifier}\"\n"
+            )
+        };
+        let preset: Preset = toml::from_str(&text("likelihood")).unwrap();
+        let ids: Vec<String> = plan(&preset).unwrap().iter().map(|s| s.id()).collect();
+        assert!(
+            ids.iter()
+                .any(|i| i.starts_with("search beam") && i.ends_with("likelihood")),
+            "{ids:?}"
+        );
+        let preset: Preset = toml::from_str(&text("prm")).unwrap();
+        let e = plan(&preset).err().unwrap().to_string();
+        assert!(
+            e.contains("[[search.runs]] entry 1 (beam at N = [4])") && e.contains("likelihood"),
+            "{e}"
+        );
+    }
 }
