@@ -199,6 +199,24 @@ fn check_ids(stages: &[Box<dyn Stage>]) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The hints' catalogue of every kind of stage builds from the embedded default preset
+    /// (a default.toml it cannot read would leave missing-file errors without a command).
+    #[test]
+    fn every_stage_builds_from_the_default_preset() {
+        let ids: Vec<String> = every_stage().unwrap().iter().map(|s| s.id()).collect();
+        for id in [
+            "data",
+            "tokenizer",
+            "policy",
+            "prm",
+            "test-samples",
+            "orm",
+            "report",
+        ] {
+            assert!(ids.iter().any(|i| i == id), "{id} not in {ids:?}");
+        }
+    }
+
     /// An imported policy and searches over its likelihood: planned without a PRM. Over the
     /// PRM with none: an error naming the entry.
     #[test]
