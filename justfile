@@ -21,7 +21,7 @@ status preset=preset:
 stages preset=preset:
     {{ttc}} pipeline status {{preset}}
 
-# One stage and whatever it needs, e.g. `just stage prm`, `just stage policy-large`, `just stage "search beam-n16-last"`.
+# One stage and whatever it needs, e.g. `just stage prm`, `just stage policy-large`, `just stage "search beam-m4-n16-last"`.
 stage id preset=preset:
     {{ttc}} pipeline run {{preset}} --until "{{id}}"
 
