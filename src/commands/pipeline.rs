@@ -100,55 +100,9 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
         "{} of {} stages done{}",
         rows.len() - pending.len(),
         rows.len(),
-        time_ahead(&pending.iter().map(|r| r.last_wall_s).collect::<Vec<_>>())
+        ttc_pipeline::run::runner::time_ahead(
+            &pending.iter().map(|r| r.last_wall_s).collect::<Vec<_>>()
+        )
     );
     Ok(())
-}
-
-/// "; the other N ≈ 1 h 05 min by their last runs (K never ran here: no estimate)": the
-/// time still ahead, from the wall times the run's records hold for the pending stages.
-fn time_ahead(walls: &[Option<f64>]) -> String {
-    if walls.is_empty() {
-        return String::new();
-    }
-    let known: f64 = walls.iter().flatten().sum();
-    let unknown = walls.iter().filter(|w| w.is_none()).count();
-    let mins = (known / 60.0).round() as u64;
-    let t = if mins >= 60 {
-        format!("{} h {:02} min", mins / 60, mins % 60)
-    } else if known >= 60.0 {
-        format!("{mins} min")
-    } else {
-        format!("{known:.0} s")
-    };
-    match (unknown, walls.len()) {
-        (u, n) if u == n => format!("; {n} to go, none run here before (no estimate)"),
-        (0, n) => format!("; the other {n} ≈ {t} by their last runs"),
-        (u, n) => format!(
-            "; the other {n} ≈ {t} by the last runs of {} (+ {u} never run here: no estimate)",
-            n - u
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::time_ahead;
-
-    #[test]
-    fn the_time_ahead_sums_the_pending_stages_last_runs() {
-        assert_eq!(time_ahead(&[]), "");
-        assert_eq!(
-            time_ahead(&[Some(1800.0), Some(2100.0)]),
-            "; the other 2 ≈ 1 h 05 min by their last runs"
-        );
-        assert_eq!(
-            time_ahead(&[Some(30.0), None]),
-            "; the other 2 ≈ 30 s by the last runs of 1 (+ 1 never run here: no estimate)"
-        );
-        assert_eq!(
-            time_ahead(&[None, None]),
-            "; 2 to go, none run here before (no estimate)"
-        );
-    }
 }

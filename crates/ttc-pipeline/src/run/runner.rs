@@ -283,6 +283,32 @@ fn selected(
         .collect())
 }
 
+/// "; the other N ≈ 1 h 05 min by their last runs (K never ran here: no estimate)": the
+/// time still ahead, from the wall times the run's records hold for the pending stages.
+pub fn time_ahead(walls: &[Option<f64>]) -> String {
+    if walls.is_empty() {
+        return String::new();
+    }
+    let known: f64 = walls.iter().flatten().sum();
+    let unknown = walls.iter().filter(|w| w.is_none()).count();
+    let mins = (known / 60.0).round() as u64;
+    let t = if mins >= 60 {
+        format!("{} h {:02} min", mins / 60, mins % 60)
+    } else if known >= 60.0 {
+        format!("{mins} min")
+    } else {
+        format!("{known:.0} s")
+    };
+    match (unknown, walls.len()) {
+        (u, n) if u == n => format!("; {n} to go, none run here before (no estimate)"),
+        (0, n) => format!("; the other {n} ≈ {t} by their last runs"),
+        (u, n) => format!(
+            "; the other {n} ≈ {t} by the last runs of {} (+ {u} never run here: no estimate)",
+            n - u
+        ),
+    }
+}
+
 /// Helper so the report (which reads whatever exists) is never pruned.
 trait IsReport {
     fn is_report(&self) -> bool;
@@ -402,6 +428,16 @@ pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
             blocked.join(", ")
         );
     }
+    // What each stage is expected to take: nothing when done, else its last recorded run.
+    let (rows, _) = status(o, until)?;
+    let expected: Vec<Option<f64>> = stages
+        .iter()
+        .map(|s| {
+            rows.iter()
+                .find(|r| r.stage == s.id())
+                .and_then(|r| (r.state != State::Done).then_some(r.last_wall_s).flatten())
+        })
+        .collect();
     let total = Instant::now();
     let mut timings = Vec::new();
     let (mut ran, mut skipped) = (0, 0);
@@ -437,6 +473,22 @@ pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
                 }
             }
         };
+        if action == "ran" {
+            let rest: Vec<Option<f64>> = stages[i + 1..]
+                .iter()
+                .zip(&expected[i + 1..])
+                .filter(|(s, _)| {
+                    rows.iter()
+                        .any(|r| r.stage == s.id() && r.state != State::Done)
+                })
+                .map(|(_, w)| *w)
+                .collect();
+            eprintln!(
+                "{tag}: ran in {:.1}s{}",
+                t.elapsed().as_secs_f64(),
+                time_ahead(&rest)
+            );
+        }
         timings.push(Timing {
             stage: id,
             action,
@@ -456,4 +508,26 @@ pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
         o.layout.report_dir().join("timings.csv").display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_ahead;
+
+    #[test]
+    fn the_time_ahead_sums_the_pending_stages_last_runs() {
+        assert_eq!(time_ahead(&[]), "");
+        assert_eq!(
+            time_ahead(&[Some(1800.0), Some(2100.0)]),
+            "; the other 2 ≈ 1 h 05 min by their last runs"
+        );
+        assert_eq!(
+            time_ahead(&[Some(30.0), None]),
+            "; the other 2 ≈ 30 s by the last runs of 1 (+ 1 never run here: no estimate)"
+        );
+        assert_eq!(
+            time_ahead(&[None, None]),
+            "; 2 to go, none run here before (no estimate)"
+        );
+    }
 }
