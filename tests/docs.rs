@@ -145,11 +145,13 @@ fn relative_links_resolve() {
 
 #[test]
 fn nothing_points_outside_the_repository() {
+    // The team checkout's folder beside the repo, spelled so this file does not name it.
+    let outside = ["..", "shared"].join("/");
     let mut out = Vec::new();
     for f in text_files() {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
         for (i, line) in text.lines().enumerate() {
-            if line.contains("../shared") && !f.ends_with("tests/docs.rs") {
+            if line.contains(&outside) {
                 out.push(format!("{}:{}", f.display(), i + 1));
             }
         }

@@ -43,12 +43,20 @@ struct Serve {
 }
 
 impl Serve {
+    /// Every checkpoint the smoke pipeline runs on a server.
     fn start(run: &Path) -> Serve {
-        let mut args = vec!["serve".to_string(), "--port".into(), "0".into()];
+        let mut args = Vec::new();
         for c in ["policy", "policy-large", "prm", "orm", "revision"] {
-            args.push("--checkpoint".into());
+            args.push("--checkpoint".to_string());
             args.push(format!("checkpoints/smoke/{c}"));
         }
+        Serve::with(run, &args)
+    }
+
+    /// `ttc serve --port 0 ARGS…` in `run`, once it listens.
+    fn with(run: &Path, more: &[String]) -> Serve {
+        let mut args = vec!["serve".to_string(), "--port".into(), "0".into()];
+        args.extend(more.iter().cloned());
         let mut child = Command::new(env!("CARGO_BIN_EXE_ttc"))
             .current_dir(run)
             .args(&args)
@@ -215,31 +223,13 @@ fn all_servers_down_is_an_error_naming_them_and_a_rerun_resumes() {
 #[test]
 fn a_v1_base_url_and_a_served_name_reach_the_same_model() {
     let (t, served) = remote_copy("served");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ttc"))
-        .current_dir(&served)
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--checkpoint",
-            "checkpoints/smoke/policy",
-            "--name",
-            "policy",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("ttc serve: listening on ")
-        .unwrap()
-        .to_string();
-    let server = Serve { child, url };
+    let args = [
+        "--checkpoint",
+        "checkpoints/smoke/policy",
+        "--name",
+        "policy",
+    ];
+    let server = Serve::with(&served, &args.map(String::from));
     let base = format!("{}/v1", server.url);
     let samples = "datasets/smoke/samples-test/samples.parquet";
     let want = std::fs::read(cpu_run().join(samples)).unwrap();

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use ttc_model::io::hf_io::{
-    load_checkpoint, save_checkpoint, write_reference, write_tokenizer_files,
+    carry_checkpoint_files, load_checkpoint, save_checkpoint, write_reference,
+    write_tokenizer_files,
 };
 use ttc_model::{CpuBackend, LlamaConfig};
 
@@ -130,7 +131,11 @@ fn export(a: &ExportArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
         write_tokenizer_files(&a.out, p, model.config().max_position_embeddings)?;
         if a.tokenizer.is_none() {
-            carried = carry_files(&a.checkpoint, &a.out)?;
+            carried = carry_checkpoint_files(
+                &a.checkpoint,
+                &a.out,
+                &[ttc_jobs::prm_format::FORMAT_FILE],
+            )?;
         }
     }
     write_reference(&a.out, &model, &dev)?;
@@ -141,7 +146,7 @@ fn export(a: &ExportArgs) -> Result<()> {
     files.extend(
         carried
             .iter()
-            .copied()
+            .map(String::as_str)
             .filter(|f| *f != "tokenizer_config.json"),
     );
     files.push("reference.json");
@@ -152,36 +157,6 @@ fn export(a: &ExportArgs) -> Result<()> {
         files.join(", ")
     );
     Ok(())
-}
-
-/// A checkpoint's files beside its weights that say how to prompt it and when it stops —
-/// its tokenizer's config, special tokens and chat template wherever transformers keeps
-/// them, its generation config, and ttc's prompt and PRM formats — carried into an export
-/// as they are.
-const CARRIED: [&str; 8] = [
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "chat_template.jinja",
-    "chat_template.json",
-    "generation_config.json",
-    ttc_task::tokenizer::PROMPT_FILE,
-    ttc_task::tokenizer::CHAT_PROMPT_FILE,
-    ttc_jobs::prm_format::FORMAT_FILE,
-];
-
-/// Copy the [`CARRIED`] files `from` has into `to` (atomically each); the names copied.
-fn carry_files(from: &std::path::Path, to: &std::path::Path) -> Result<Vec<&'static str>> {
-    let mut out = Vec::new();
-    for f in CARRIED {
-        let src = from.join(f);
-        if src.exists() {
-            let bytes =
-                std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
-            ttc_core::atomic::write_atomic(&to.join(f), &bytes)?;
-            out.push(f);
-        }
-    }
-    Ok(out)
 }
 
 fn info(a: &InfoArgs) -> Result<()> {

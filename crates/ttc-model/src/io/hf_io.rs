@@ -351,6 +351,35 @@ pub fn write_tokenizer_files(dir: &Path, tokenizer_json: &Path, max_len: usize) 
     Ok(())
 }
 
+/// A checkpoint's files beside its weights that say how to prompt it and when it stops:
+/// its tokenizer's config, special tokens and chat template wherever transformers keeps
+/// them, its generation config, and ttc's prompt formats.
+const CARRIED: [&str; 7] = [
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "generation_config.json",
+    ttc_task::tokenizer::PROMPT_FILE,
+    ttc_task::tokenizer::CHAT_PROMPT_FILE,
+];
+
+/// Copy those of `from`'s [`CARRIED`] files (and of `extra`, e.g. a PRM's format file) that
+/// exist into `to`, as they are, atomically each; the names copied. An export of a checkpoint
+/// with another project's tokenizer leaves ttc with everything it came with.
+pub fn carry_checkpoint_files(from: &Path, to: &Path, extra: &[&str]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for f in CARRIED.iter().chain(extra) {
+        let src = from.join(f);
+        if src.exists() {
+            let bytes = std::fs::read(&src).map_err(|e| ttc_core::Error::io(&src, e))?;
+            ttc_core::atomic::write_atomic(&to.join(f), &bytes)?;
+            out.push(f.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// Fixed input ids for export checks: two rows of 16 ids spread over the vocabulary.
 pub fn reference_ids(vocab: usize) -> Vec<Vec<u32>> {
     (0..2u64)

@@ -362,21 +362,26 @@ pub struct StatusRow {
 pub fn status(o: &Options, until: Option<&str>) -> Result<(Vec<StatusRow>, Vec<String>)> {
     let mut h = Hashes::default();
     let (stages, blocked) = runnable(o, until, &mut h)?;
+    Ok((states(o, &stages, &mut h)?, blocked))
+}
+
+/// The state of each of `stages` (a plan, in order), hashing through `h`.
+fn states(o: &Options, stages: &[Box<dyn Stage>], h: &mut Hashes) -> Result<Vec<StatusRow>> {
     let mut not_done: Vec<String> = Vec::new();
     let mut rows = Vec::new();
-    for s in &stages {
+    for s in stages {
         // Below a stage that will rerun, nothing is known until it has.
-        let up = needs(s.as_ref(), &stages, o.layout)
+        let up = needs(s.as_ref(), stages, o.layout)
             .into_iter()
             .find(|u| not_done.contains(u));
         let last = record::load_record(&record::record_path(s.as_ref(), o.layout))?;
-        let state = match (up, input_hashes(s.as_ref(), o.layout, &mut h)) {
+        let state = match (up, input_hashes(s.as_ref(), o.layout, h)) {
             (Some(up), _) => State::Waiting(up),
-            (None, Err(p)) => match writer_of(&p, &stages, o.layout) {
+            (None, Err(p)) => match writer_of(&p, stages, o.layout) {
                 Some(w) => State::Waiting(w),
                 None => State::MissingInput(p.display().to_string()),
             },
-            (None, Ok(inputs)) => record::check(s.as_ref(), o.layout, inputs, &mut h)?.state,
+            (None, Ok(inputs)) => record::check(s.as_ref(), o.layout, inputs, h)?.state,
         };
         if state != State::Done {
             not_done.push(s.id());
@@ -387,7 +392,7 @@ pub fn status(o: &Options, until: Option<&str>) -> Result<(Vec<StatusRow>, Vec<S
             last_wall_s: last.map(|r| r.wall_s),
         });
     }
-    Ok((rows, blocked))
+    Ok(rows)
 }
 
 /// The id of the stage of `plan` that writes `path`.
@@ -428,16 +433,6 @@ pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
             blocked.join(", ")
         );
     }
-    // What each stage is expected to take: nothing when done, else its last recorded run.
-    let (rows, _) = status(o, until)?;
-    let expected: Vec<Option<f64>> = stages
-        .iter()
-        .map(|s| {
-            rows.iter()
-                .find(|r| r.stage == s.id())
-                .and_then(|r| (r.state != State::Done).then_some(r.last_wall_s).flatten())
-        })
-        .collect();
     let total = Instant::now();
     let mut timings = Vec::new();
     let (mut ran, mut skipped) = (0, 0);
@@ -473,22 +468,6 @@ pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
                 }
             }
         };
-        if action == "ran" {
-            let rest: Vec<Option<f64>> = stages[i + 1..]
-                .iter()
-                .zip(&expected[i + 1..])
-                .filter(|(s, _)| {
-                    rows.iter()
-                        .any(|r| r.stage == s.id() && r.state != State::Done)
-                })
-                .map(|(_, w)| *w)
-                .collect();
-            eprintln!(
-                "{tag}: ran in {:.1}s{}",
-                t.elapsed().as_secs_f64(),
-                time_ahead(&rest)
-            );
-        }
         timings.push(Timing {
             stage: id,
             action,
