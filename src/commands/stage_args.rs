@@ -128,10 +128,13 @@ pub struct SearchArgs {
     /// aggregation, seed and how many questions.
     #[arg(long)]
     pub preset: PathBuf,
-    /// majority | bon | weighted-bon | beam | lookahead | dvts.
+    /// majority | bon | weighted-bon | beam | lookahead | dvts | pf (particle filtering;
+    /// particle Gibbs with --iterations > 1) | rebase | esc (early-stopping
+    /// self-consistency) | adaptive (Adaptive-Consistency's Beta rule).
     #[arg(long)]
     pub strategy: String,
-    /// Budget N: samples, beams, or DVTS leaves.
+    /// Budget N: samples, beams, DVTS leaves, particles × iterations, REBASE's width, or
+    /// adaptive voting's cap.
     #[arg(long, default_value_t = 16)]
     pub n: usize,
     /// Beam width M (beam, lookahead, dvts); 0 = √N rounded (at least 1). Default: the
@@ -144,6 +147,25 @@ pub struct SearchArgs {
     /// Drop beam candidates whose text repeats an earlier candidate's.
     #[arg(long)]
     pub dedup: bool,
+    /// Weight temperature of pf (softmax of logit(score) / T; default 1) and rebase
+    /// (softmax of score / T; default 0.2).
+    #[arg(long)]
+    pub weight_temperature: Option<f32>,
+    /// pf's resampling: multinomial (its_hub's) | systematic.
+    #[arg(long, default_value = "multinomial", value_parser = parse_resampling)]
+    pub resampling: ttc_search::Resampling,
+    /// pf: particle Gibbs iterations (N particles split over them; 1 = particle filtering).
+    #[arg(long, default_value_t = 1)]
+    pub iterations: usize,
+    /// pf answers with its highest-weight particle instead of a weighted vote.
+    #[arg(long)]
+    pub best_particle: bool,
+    /// esc / adaptive: samples drawn per question before each stopping check.
+    #[arg(long, default_value_t = 4)]
+    pub window: usize,
+    /// adaptive: stop once P(leading answer is the mode) ≥ this (Beta rule).
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
     /// Step-score aggregation: last | min | prod | mean. Default: the preset's (last).
     #[arg(long)]
     pub aggregation: Option<String>,
@@ -168,6 +190,11 @@ pub struct SearchArgs {
     /// Start over even if the output is up to date.
     #[arg(long)]
     pub force: bool,
+}
+
+fn parse_resampling(s: &str) -> Result<ttc_search::Resampling, String> {
+    ttc_search::Resampling::parse(s)
+        .ok_or_else(|| format!("expected multinomial or systematic, got {s:?}"))
 }
 
 fn parse_verifier(s: &str) -> Result<SearchVerifier, String> {

@@ -67,12 +67,44 @@ pub fn per_question<'a>(rows: &'a [SweepRow], strategy: &str, n: u32) -> BTreeMa
 
 /// `a − b` at budget `n` over the questions both ran; `None` when they share none.
 pub fn compare(rows: &[SweepRow], a: &str, b: &str, n: u32, seed: u64) -> Option<Paired> {
+    paired(&differences(rows, a, b, n), seed)
+}
+
+/// Each question's accuracy under `a` minus under `b` at budget `n`, over the questions
+/// both ran.
+pub fn differences(rows: &[SweepRow], a: &str, b: &str, n: u32) -> Vec<f64> {
     let (qa, qb) = (per_question(rows, a, n), per_question(rows, b, n));
-    let d: Vec<f64> = qa
-        .iter()
+    qa.iter()
         .filter_map(|(q, x)| qb.get(q).map(|y| x - y))
-        .collect();
-    paired(&d, seed)
+        .collect()
+}
+
+/// Two-sided bootstrap p-value for mean(d) = 0: twice the smaller share of resampled means
+/// on either side of 0 (ties count half), capped at 1; `None` for no data. The resamples
+/// are [`paired`]'s for the same seed.
+pub fn bootstrap_p(d: &[f64], seed: u64) -> Option<f64> {
+    let means = resampled_means(d, seed)?;
+    let below = means.iter().filter(|&&m| m < 0.0).count() as f64;
+    let ties = means.iter().filter(|&&m| m == 0.0).count() as f64;
+    let above = means.len() as f64 - below - ties;
+    let side = (below.min(above) + ties / 2.0) / means.len() as f64;
+    Some((2.0 * side).min(1.0))
+}
+
+/// Holm's step-down adjustment of `p` (same order out): the i-th smallest becomes
+/// max over j ≤ i of (m − j) · p₍ⱼ₎, capped at 1. It controls the family-wise error over
+/// the m comparisons.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]).then(a.cmp(&b)));
+    let mut out = vec![0.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        out[i] = running;
+    }
+    out
 }
 
 /// What `strategy` gains from budget 1 to budget `n`, paired over the questions it ran at
@@ -95,13 +127,8 @@ pub fn paired(d: &[f64], seed: u64) -> Option<Paired> {
     if d.is_empty() {
         return None;
     }
-    let mean = |x: &mut dyn Iterator<Item = f64>| x.sum::<f64>() / d.len() as f64;
-    let diff = mean(&mut d.iter().copied());
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut means: Vec<f64> = (0..RESAMPLES)
-        .map(|_| mean(&mut (0..d.len()).map(|_| d[rng.random_range(0..d.len())])))
-        .collect();
-    means.sort_by(f64::total_cmp);
+    let diff = d.iter().sum::<f64>() / d.len() as f64;
+    let means = resampled_means(d, seed)?;
     let at = |p: f64| means[((p * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
     Some(Paired {
         diff,
@@ -109,6 +136,20 @@ pub fn paired(d: &[f64], seed: u64) -> Option<Paired> {
         hi: at(0.975),
         questions: d.len(),
     })
+}
+
+/// [`RESAMPLES`] bootstrap means of `d`, sorted; `None` for no data.
+fn resampled_means(d: &[f64], seed: u64) -> Option<Vec<f64>> {
+    if d.is_empty() {
+        return None;
+    }
+    let mean = |x: &mut dyn Iterator<Item = f64>| x.sum::<f64>() / d.len() as f64;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut means: Vec<f64> = (0..RESAMPLES)
+        .map(|_| mean(&mut (0..d.len()).map(|_| d[rng.random_range(0..d.len())])))
+        .collect();
+    means.sort_by(f64::total_cmp);
+    Some(means)
 }
 
 #[cfg(test)]
@@ -210,5 +251,31 @@ mod tests {
         assert!(compare(&rows, "a", "c", 4, 1).is_none());
         // The same seed, the same interval.
         assert_eq!(compare(&rows, "a", "b", 4, 1), Some(p));
+    }
+
+    #[test]
+    fn holm_adjusts_in_rank_order_and_stays_monotone() {
+        // m = 3, sorted 0.01, 0.03, 0.04: 0.01·3 = 0.03, 0.03·2 = 0.06, then 0.04·1 = 0.04
+        // raised to the running 0.06.
+        let adj = holm(&[0.04, 0.01, 0.03]);
+        let want = [0.06, 0.03, 0.06];
+        for (a, w) in adj.iter().zip(want) {
+            assert!((a - w).abs() < 1e-12, "{adj:?}");
+        }
+        assert_eq!(holm(&[0.9, 0.8]), vec![1.0, 1.0]);
+        assert!(holm(&[]).is_empty());
+    }
+
+    #[test]
+    fn bootstrap_p_is_small_for_a_clear_gain_and_one_for_none() {
+        let clear = vec![1.0; 30];
+        assert_eq!(bootstrap_p(&clear, 1), Some(0.0));
+        let none = vec![0.0; 30];
+        assert_eq!(bootstrap_p(&none, 1), Some(1.0));
+        let mixed: Vec<f64> = (0..40)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        assert!(bootstrap_p(&mixed, 1).unwrap() > 0.5);
+        assert_eq!(bootstrap_p(&[], 1), None);
     }
 }

@@ -7,7 +7,7 @@ use ttc_engine::bench::random_cpu_model;
 use ttc_jobs::search_adapters::{PolicyGenerator, PrmVerifier};
 use ttc_jobs::step_scorer::StepScorer;
 use ttc_model::LlamaConfig;
-use ttc_search::{ScoreRequest, SearchConfig, Strategy, Verifier, run};
+use ttc_search::{Knobs, ScoreRequest, SearchConfig, Strategy, Verifier, run};
 use ttc_task::Problem;
 use ttc_task::arith::{ArithConfig, generate};
 use ttc_task::steps::split_steps;
@@ -94,20 +94,37 @@ fn every_strategy_runs_on_real_models_deterministically() {
         ..SearchConfig::default()
     };
     let qs = [0, 1, 2];
-    for name in [
-        "majority",
-        "bon",
-        "weighted-bon",
-        "beam",
-        "lookahead",
-        "dvts",
+    let knobs = Knobs {
+        width: 2,
+        lookahead: 1,
+        window: 2,
+        ..Knobs::default()
+    };
+    let gibbs = Knobs {
+        iterations: 2,
+        resampling: ttc_search::Resampling::Systematic,
+        ..knobs
+    };
+    for (name, k) in [
+        ("majority", knobs),
+        ("bon", knobs),
+        ("weighted-bon", knobs),
+        ("beam", knobs),
+        ("lookahead", knobs),
+        ("dvts", knobs),
+        ("pf", knobs),
+        ("pf", gibbs),
+        ("rebase", knobs),
+        ("esc", knobs),
+        ("adaptive", knobs),
     ] {
-        let s = Strategy::parse(name, cfg.n, 2, 1, false).unwrap();
+        let s = Strategy::parse(name, cfg.n, &k).unwrap();
+        let name = s.label();
         let go = || {
             let mut g = PolicyGenerator::new(&engine, texts.clone(), cfg.temperature, cfg.top_p);
             let mut ver =
                 PrmVerifier::new(Engine::new(&prm, &tok).unwrap(), texts.clone()).unwrap();
-            let vr: Option<&mut dyn Verifier> = (s != Strategy::Majority).then_some(&mut ver);
+            let vr: Option<&mut dyn Verifier> = s.needs_verifier().then_some(&mut ver);
             let out = run(&s, &cfg, &qs, &mut g, vr).unwrap();
             assert_eq!(g.live(), 0, "{name}: every cached node released");
             out
@@ -125,9 +142,9 @@ fn every_strategy_runs_on_real_models_deterministically() {
                 "{name}: no solution for question {}",
                 o.question
             );
-            assert_eq!(acc.verifier_tokens > 0, s != Strategy::Majority, "{name}");
+            assert_eq!(acc.verifier_tokens > 0, s.needs_verifier(), "{name}");
         }
-        if name == "dvts" {
+        if name == "dvts-m2" {
             assert!(a.iter().all(|o| o.solutions.len() == cfg.n));
         }
     }

@@ -1,4 +1,5 @@
-//! ttc-search: test-time search over a step verifier (DESIGN §8; Snell et al. §5).
+//! ttc-search: test-time search over a step verifier (DESIGN §8; Snell et al. §5) and the
+//! newer strategies (§13): particle filtering / Gibbs, REBASE, adaptive voting.
 //!
 //! The algorithms see the world through two traits:
 //! - a [`Generator`] continues a batch of prefixes by one step, by up to k steps, or to the
@@ -10,15 +11,23 @@
 //! beams / subtrees go to the generator as one batch and to the verifier as one batch.
 //! Every result carries its compute accounting ([`Accounting`]).
 
+mod adaptive;
+mod beam;
+mod ctx;
+mod dvts;
 pub mod error;
+mod particles;
+mod rebase;
+pub mod resample;
 pub mod search;
 pub mod select;
 pub mod strategy;
 pub mod tree;
 
 pub use error::{Error, Result};
+pub use resample::{Resampling, StopRule};
 pub use search::{Outcome, run};
-pub use strategy::{SearchConfig, Selection, Strategy};
+pub use strategy::{Knobs, STRATEGY_NAMES, SearchConfig, Selection, Strategy};
 pub use tree::{Accounting, NodeId};
 
 /// How far a continuation runs.

@@ -1,5 +1,6 @@
-//! The strategies and their knobs (DESIGN §8 defaults).
+//! The strategies and their knobs (DESIGN §8 defaults; §13 for the newer ones).
 
+use crate::resample::{Resampling, StopRule};
 use crate::select::Aggregation;
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +19,7 @@ pub enum Selection {
 }
 
 /// A search strategy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Strategy {
     /// N independent samples, majority vote.
@@ -35,22 +36,73 @@ pub enum Strategy {
     },
     /// Diverse verifier tree search: N/M independent subtrees, each keeping its best of M.
     Dvts { width: usize },
+    /// Particle filtering (Puri et al. 2025; `iterations` > 1: particle Gibbs with one
+    /// reference particle): N / iterations particles advance one step a round and are
+    /// resampled in proportion to softmax(logit(score) / temperature).
+    Particles {
+        iterations: usize,
+        resampling: Resampling,
+        temperature: f32,
+        /// The answer is the highest-weight particle's instead of the weighted vote.
+        pick_best: bool,
+    },
+    /// REBASE (Wu et al. 2024): each depth's remaining budget split over the live nodes in
+    /// proportion to softmax(score / temperature).
+    Rebase { temperature: f32 },
+    /// Adaptive voting: samples in windows of `window` until `rule` stops (at most N).
+    Adaptive { window: usize, rule: StopRule },
 }
 
+/// The knobs a strategy name is parsed with; each strategy reads its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Knobs {
+    /// Beam width M (0: √N) — beam, lookahead, DVTS.
+    pub width: usize,
+    /// Lookahead steps k.
+    pub lookahead: usize,
+    pub dedup: bool,
+    /// The weight temperature of particle filtering (default 1) and REBASE (default 0.2).
+    pub temperature: Option<f32>,
+    pub resampling: Resampling,
+    /// Particle Gibbs iterations (1: particle filtering).
+    pub iterations: usize,
+    /// Particle filtering answers with the highest-weight particle.
+    pub pick_best: bool,
+    /// Adaptive voting's window (samples drawn per question before each check).
+    pub window: usize,
+    /// Adaptive voting's Beta-rule confidence (`adaptive`).
+    pub confidence: f64,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            width: 0,
+            lookahead: 0,
+            dedup: false,
+            temperature: None,
+            resampling: Resampling::default(),
+            iterations: 1,
+            pick_best: false,
+            window: 4,
+            confidence: 0.95,
+        }
+    }
+}
+
+/// The names [`Strategy::parse`] takes.
+pub const STRATEGY_NAMES: &str =
+    "majority, bon, weighted-bon, beam, lookahead, dvts, pf, rebase, esc, adaptive";
+
 impl Strategy {
-    /// `majority`, `bon`, `weighted-bon`, `beam`, `lookahead`, `dvts`; `width` 0 means √N.
-    pub fn parse(
-        name: &str,
-        n: usize,
-        width: usize,
-        lookahead: usize,
-        dedup: bool,
-    ) -> Result<Self> {
-        let width = if width == 0 {
+    /// A strategy by name ([`STRATEGY_NAMES`]) at budget `n`; `width` 0 means √N.
+    pub fn parse(name: &str, n: usize, k: &Knobs) -> Result<Self> {
+        let width = if k.width == 0 {
             ((n as f64).sqrt().round() as usize).max(1)
         } else {
-            width
+            k.width
         };
+        let (lookahead, dedup) = (k.lookahead, k.dedup);
         Ok(match name {
             "majority" => Strategy::Majority,
             "bon" | "best-of-n" => Strategy::BestOfN { weighted: false },
@@ -66,9 +118,28 @@ impl Strategy {
                 dedup,
             },
             "dvts" => Strategy::Dvts { width },
+            "pf" | "particles" => Strategy::Particles {
+                iterations: k.iterations,
+                resampling: k.resampling,
+                temperature: k.temperature.unwrap_or(1.0),
+                pick_best: k.pick_best,
+            },
+            "rebase" => Strategy::Rebase {
+                temperature: k.temperature.unwrap_or(0.2),
+            },
+            "esc" => Strategy::Adaptive {
+                window: k.window,
+                rule: StopRule::Esc,
+            },
+            "adaptive" => Strategy::Adaptive {
+                window: k.window,
+                rule: StopRule::Beta {
+                    confidence: k.confidence,
+                },
+            },
             other => {
                 return Err(Error::Config(format!(
-                    "unknown strategy {other:?} (majority, bon, weighted-bon, beam, lookahead, dvts)"
+                    "unknown strategy {other:?} ({STRATEGY_NAMES})"
                 )));
             }
         })
@@ -94,19 +165,57 @@ impl Strategy {
                 if dedup { "-dedup" } else { "" }
             ),
             Strategy::Dvts { width } => format!("dvts-m{width}"),
+            Strategy::Particles {
+                iterations,
+                resampling,
+                temperature,
+                pick_best,
+            } => {
+                let mut l = if iterations > 1 {
+                    format!("pg-i{iterations}")
+                } else {
+                    "pf".into()
+                };
+                if temperature != 1.0 {
+                    l += &format!("-t{temperature}");
+                }
+                if resampling == Resampling::Systematic {
+                    l += "-sys";
+                }
+                if pick_best {
+                    l += "-best";
+                }
+                l
+            }
+            Strategy::Rebase { temperature } => format!("rebase-t{temperature}"),
+            Strategy::Adaptive {
+                window,
+                rule: StopRule::Esc,
+            } => format!("esc-w{window}"),
+            Strategy::Adaptive { window, rule } => format!("adaptive-w{window}-{}", rule.label()),
         }
+    }
+
+    /// Whether the strategy scores steps (all but majority and adaptive voting).
+    pub fn needs_verifier(&self) -> bool {
+        !matches!(self, Strategy::Majority | Strategy::Adaptive { .. })
     }
 
     /// How the final answer is picked.
     pub fn selection(&self) -> Selection {
         match self {
-            Strategy::Majority => Selection::Majority,
-            Strategy::BestOfN { weighted: false } => Selection::BestOfN,
+            Strategy::Majority | Strategy::Adaptive { .. } => Selection::Majority,
+            Strategy::BestOfN { weighted: false }
+            | Strategy::Particles {
+                pick_best: true, ..
+            } => Selection::BestOfN,
             _ => Selection::Weighted,
         }
     }
 
-    /// The paper's budget in generations for `n`: lookahead k costs N·(k+1).
+    /// The paper's budget in generations for `n`: lookahead k costs N·(k+1); particle Gibbs
+    /// spends N = particles × iterations; adaptive voting's N is its cap (what it really
+    /// drew is the accounting's `continuations`).
     pub fn generations(&self, n: usize) -> usize {
         match *self {
             Strategy::Beam { lookahead, .. } => n * (lookahead + 1),
@@ -156,6 +265,44 @@ impl SearchConfig {
         }
         if self.max_rounds == 0 || self.max_new_tokens == 0 {
             return bad("max_rounds and max_new_tokens must be at least 1".into());
+        }
+        match *strategy {
+            Strategy::Particles {
+                iterations,
+                temperature,
+                ..
+            } => {
+                if iterations == 0 || !self.n.is_multiple_of(iterations) {
+                    return bad(format!(
+                        "particle Gibbs: N={} must be a positive multiple of iterations={iterations}",
+                        self.n
+                    ));
+                }
+                if !(temperature.is_finite() && temperature > 0.0) {
+                    return bad(format!(
+                        "particle filtering: temperature {temperature} must be > 0"
+                    ));
+                }
+            }
+            Strategy::Rebase { temperature } if !(temperature.is_finite() && temperature > 0.0) => {
+                return bad(format!("rebase: temperature {temperature} must be > 0"));
+            }
+            Strategy::Adaptive { window, rule } => {
+                if window == 0 || window > self.n || !self.n.is_multiple_of(window) {
+                    return bad(format!(
+                        "adaptive voting: window {window} must divide N={} (and be ≥ 1)",
+                        self.n
+                    ));
+                }
+                if let StopRule::Beta { confidence } = rule
+                    && !(0.5..1.0).contains(&confidence)
+                {
+                    return bad(format!(
+                        "adaptive voting: confidence {confidence} must be in [0.5, 1)"
+                    ));
+                }
+            }
+            _ => {}
         }
         if let Strategy::Beam { width, .. } | Strategy::Dvts { width } = *strategy {
             if width == 0 || width > self.n {

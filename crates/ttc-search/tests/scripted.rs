@@ -1,204 +1,12 @@
 //! Scripted generator and verifier pin each algorithm's exact behaviour: which beams
 //! survive, what DVTS returns, how ties, empty steps, lookahead, round limits, seeds and
-//! accounting work.
-//!
-//! The script names each step: a root request's children are `<letter><j>` (the letter
-//! counts requests on that question's prompt: subtree a, b, …), a node's children are
-//! `<parent step>.<j>`. A table gives each name a score and, for final steps, an answer.
+//! accounting work. The script is `common/mod.rs`'s.
 
-use std::collections::HashMap;
+mod common;
 
+use common::{ScriptGen, ScriptVer, World, answers, cfg, search};
 use ttc_search::select::Aggregation;
-use ttc_search::{
-    Continuation, Expansion, Generator, NodeId, Request, Result, ScoreRequest, Scored,
-    SearchConfig, Strategy, Until, Verifier, run,
-};
-
-#[derive(Default)]
-struct World {
-    score: HashMap<String, f32>,
-    answer: HashMap<String, String>,
-    /// Steps whose text is only a delimiter.
-    empty: std::collections::HashSet<String>,
-}
-
-impl World {
-    fn new(rows: &[(&str, f32, Option<&str>)]) -> Self {
-        let mut w = World::default();
-        for &(n, s, a) in rows {
-            w.score.insert(n.into(), s);
-            if let Some(a) = a {
-                w.answer.insert(n.into(), a.into());
-            }
-        }
-        w
-    }
-}
-
-/// A request as seen: (question, parent step name, children, until, greedy).
-type Logged = (usize, String, usize, Until, bool);
-
-struct ScriptGen<'w> {
-    world: &'w World,
-    /// Every request seen.
-    log: Vec<Logged>,
-    names: HashMap<NodeId, String>,
-    root_requests: HashMap<usize, usize>,
-    /// Name children by their seed instead of the table (for the batching test).
-    by_seed: bool,
-}
-
-impl<'w> ScriptGen<'w> {
-    fn new(world: &'w World) -> Self {
-        ScriptGen {
-            world,
-            log: Vec::new(),
-            names: HashMap::new(),
-            root_requests: HashMap::new(),
-            by_seed: false,
-        }
-    }
-
-    /// Text of step `name`: the name, then the answer if it is final.
-    fn step(&self, name: &str, depth: usize) -> (String, bool) {
-        if self.by_seed {
-            return if depth >= 2 {
-                (format!("{name} \\boxed{{{}}}", name.len() % 3), true)
-            } else {
-                (format!("{name}\n\n"), false)
-            };
-        }
-        match self.world.answer.get(name) {
-            Some(a) => (format!("{name} \\boxed{{{a}}}"), true),
-            None if self.world.empty.contains(name) => ("\n\n".into(), false),
-            None => (format!("{name}\n\n"), false),
-        }
-    }
-}
-
-impl Generator for ScriptGen<'_> {
-    fn expand(&mut self, reqs: &[Request]) -> Result<Vec<Expansion>> {
-        let mut out = Vec::new();
-        for r in reqs {
-            let (base, prefix_computed) = match r.parent {
-                Some(p) => (self.names[&p].clone(), 0),
-                None => {
-                    let k = self.root_requests.entry(r.question).or_insert(0);
-                    *k += 1;
-                    (((b'a' + (*k - 1) as u8) as char).to_string(), 10)
-                }
-            };
-            self.log.push((
-                r.question,
-                base.clone(),
-                r.children.len(),
-                r.until,
-                r.greedy,
-            ));
-            let mut children = Vec::new();
-            for (j, &id) in r.children.iter().enumerate() {
-                let sep = if r.parent.is_some() { "." } else { "" };
-                let mut name = if self.by_seed {
-                    format!("{base}{sep}{}", (r.seed ^ j as u64) % 97)
-                } else {
-                    format!("{base}{sep}{j}")
-                };
-                let steps = match r.until {
-                    Until::Step => 1,
-                    Until::Steps(k) => k,
-                    Until::End => usize::MAX,
-                };
-                let mut text = String::new();
-                let mut finished = false;
-                let depth = name.matches('.').count() + 1;
-                for s in 0..steps {
-                    let (t, f) = self.step(&name, depth + s);
-                    text.push_str(&t);
-                    finished = f;
-                    if f || s + 1 == steps {
-                        break;
-                    }
-                    name.push_str(".0");
-                }
-                self.names.insert(id, name);
-                children.push(Continuation {
-                    generated_tokens: text.len(),
-                    computed_tokens: text.len(),
-                    text,
-                    finished,
-                });
-            }
-            out.push(Expansion {
-                prefix_computed,
-                children,
-            });
-        }
-        Ok(out)
-    }
-    fn release(&mut self, _: &[NodeId]) {}
-    fn finish_question(&mut self, _: usize) {}
-    fn flops_per_token(&self) -> f64 {
-        2.0
-    }
-}
-
-struct ScriptVer<'w> {
-    world: &'w World,
-    scored: Vec<String>,
-}
-
-impl Verifier for ScriptVer<'_> {
-    fn score(&mut self, reqs: &[ScoreRequest<'_>]) -> Result<Vec<Scored>> {
-        Ok(reqs
-            .iter()
-            .map(|r| {
-                let scores = r.steps[r.new_from..]
-                    .iter()
-                    .map(|s| {
-                        assert!(!s.trim().is_empty(), "an empty step was scored");
-                        let name = s.split_whitespace().next().unwrap();
-                        self.scored.push(name.into());
-                        self.world.score.get(name).copied().unwrap_or(0.5)
-                    })
-                    .collect::<Vec<_>>();
-                Scored {
-                    computed_tokens: scores.len(),
-                    scores,
-                }
-            })
-            .collect())
-    }
-    fn release(&mut self, _: &[NodeId]) {}
-    fn finish_question(&mut self, _: usize) {}
-    fn flops_per_token(&self) -> f64 {
-        3.0
-    }
-}
-
-fn cfg(n: usize) -> SearchConfig {
-    SearchConfig {
-        n,
-        max_rounds: 10,
-        ..SearchConfig::default()
-    }
-}
-
-fn search(world: &World, s: Strategy, c: &SearchConfig) -> (ttc_search::Outcome, Vec<Logged>) {
-    let mut g = ScriptGen::new(world);
-    let mut v = ScriptVer {
-        world,
-        scored: Vec::new(),
-    };
-    let mut out = run(&s, c, &[0], &mut g, Some(&mut v)).unwrap();
-    (out.remove(0), g.log)
-}
-
-fn answers(o: &ttc_search::Outcome) -> Vec<String> {
-    o.solutions
-        .iter()
-        .map(|s| s.answer.clone().unwrap_or_default())
-        .collect()
-}
+use ttc_search::{Knobs, SearchConfig, Strategy, Until, run};
 
 #[test]
 fn sampling_strategies_select_as_documented() {
@@ -388,16 +196,18 @@ fn a_question_searches_the_same_alone_or_in_a_batch() {
 
 #[test]
 fn bad_search_configs_are_named_errors() {
-    let e = Strategy::parse("beems", 16, 4, 0, false)
-        .unwrap_err()
-        .to_string();
+    let k = |width| Knobs {
+        width,
+        ..Knobs::default()
+    };
+    let e = Strategy::parse("beems", 16, &k(4)).unwrap_err().to_string();
     assert!(e.contains("beems") && e.contains("dvts"), "{e}");
-    let s = Strategy::parse("beam", 6, 4, 0, false).unwrap();
+    let s = Strategy::parse("beam", 6, &k(4)).unwrap();
     let e = cfg(6).validate(&s).unwrap_err().to_string();
     assert!(e.contains("N=6") && e.contains("M=4"), "{e}");
     // √N width.
     assert_eq!(
-        Strategy::parse("dvts", 16, 0, 0, false).unwrap(),
+        Strategy::parse("dvts", 16, &k(0)).unwrap(),
         Strategy::Dvts { width: 4 }
     );
     // A strategy that needs a verifier refuses to run without one.

@@ -177,6 +177,13 @@ pub enum StrategyName {
     Beam,
     Lookahead,
     Dvts,
+    /// Particle filtering (`iterations` > 1: particle Gibbs).
+    Pf,
+    Rebase,
+    /// Adaptive voting, early-stopping self-consistency's rule.
+    Esc,
+    /// Adaptive voting, Adaptive-Consistency's Beta rule.
+    Adaptive,
 }
 
 impl StrategyName {
@@ -189,6 +196,10 @@ impl StrategyName {
             StrategyName::Beam => "beam",
             StrategyName::Lookahead => "lookahead",
             StrategyName::Dvts => "dvts",
+            StrategyName::Pf => "pf",
+            StrategyName::Rebase => "rebase",
+            StrategyName::Esc => "esc",
+            StrategyName::Adaptive => "adaptive",
         }
     }
 }
@@ -299,7 +310,7 @@ pub struct SearchRunsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRun {
-    /// majority, bon, weighted-bon, beam, lookahead or dvts.
+    /// majority, bon, weighted-bon, beam, lookahead, dvts, pf, rebase, esc or adaptive.
     pub strategy: StrategyName,
     /// Generation budgets N.
     pub budgets: Vec<usize>,
@@ -314,10 +325,76 @@ pub struct SearchRun {
     /// What scores the steps: `prm` (the default) or `likelihood` (the policy's own).
     #[serde(default, skip_serializing_if = "SearchVerifier::is_prm")]
     pub verifier: SearchVerifier,
+    /// Particle filtering's / REBASE's weight temperature (defaults 1 and 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_temperature: Option<f32>,
+    /// Particle filtering's resampling: `multinomial` (its_hub's) or `systematic`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub resampling: ttc_search::Resampling,
+    /// Particle Gibbs iterations (1: particle filtering); N = particles × iterations.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub iterations: usize,
+    /// Particle filtering answers with its highest-weight particle, not a weighted vote.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub best_particle: bool,
+    /// Adaptive voting: samples drawn per question before each stopping check.
+    #[serde(default = "default_window", skip_serializing_if = "is_default_window")]
+    pub window: usize,
+    /// Adaptive voting (`adaptive`): stop once P(leading answer leads) ≥ this.
+    #[serde(
+        default = "default_confidence",
+        skip_serializing_if = "is_default_confidence"
+    )]
+    pub confidence: f64,
+}
+
+impl SearchRun {
+    /// The strategy knobs this run sets (the width is resolved against `[search]`).
+    pub fn knobs(&self) -> ttc_search::Knobs {
+        ttc_search::Knobs {
+            width: self.width.unwrap_or(0),
+            lookahead: self.lookahead,
+            dedup: self.dedup,
+            temperature: self.weight_temperature,
+            resampling: self.resampling,
+            iterations: self.iterations,
+            pick_best: self.best_particle,
+            window: self.window,
+            confidence: self.confidence,
+        }
+    }
 }
 
 fn default_lookahead() -> usize {
     2
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(v: &usize) -> bool {
+    *v == 1
+}
+
+fn default_window() -> usize {
+    ttc_search::Knobs::default().window
+}
+
+fn is_default_window(v: &usize) -> bool {
+    *v == default_window()
+}
+
+fn default_confidence() -> f64 {
+    ttc_search::Knobs::default().confidence
+}
+
+fn is_default_confidence(v: &f64) -> bool {
+    *v == default_confidence()
 }
 
 impl Default for SearchRunsConfig {

@@ -76,7 +76,7 @@ pub fn beam_vs_bon(
         .iter()
         .map(|r| r.strategy.as_str())
         .filter(|s| {
-            ["beam", "dvts", "lookahead"]
+            ["beam", "dvts", "lookahead", "pf", "pg-", "rebase"]
                 .iter()
                 .any(|t| s.starts_with(t))
         })

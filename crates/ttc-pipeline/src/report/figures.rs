@@ -31,6 +31,49 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+/// A point marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    Circle,
+    Triangle,
+    Cross,
+}
+
+/// How line series `i` is drawn: its colour, whether its line is dashed, and its marker.
+/// The 8 colours come first, then dashed lines, then other markers: 48 series before any
+/// two look alike.
+pub fn series_style(i: usize) -> (RGBColor, bool, Marker) {
+    let n = COLORS.len();
+    let marker = [Marker::Circle, Marker::Triangle, Marker::Cross][(i / (2 * n)) % 3];
+    (COLORS[i % n], (i / n) % 2 == 1, marker)
+}
+
+/// Draw `style`'s line through `pts` and its markers at them.
+fn draw_styled<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    pts: &[(f64, f64)],
+    (c, dashed, marker): (RGBColor, bool, Marker),
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    if dashed {
+        chart.draw_series(DashedLineSeries::new(pts.to_vec(), 7, 4, c.stroke_width(2)))?;
+    } else {
+        chart.draw_series(LineSeries::new(pts.to_vec(), c.stroke_width(2)))?;
+    }
+    match marker {
+        Marker::Circle => chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?,
+        Marker::Triangle => {
+            chart.draw_series(pts.iter().map(|&p| TriangleMarker::new(p, 5, c.filled())))?
+        }
+        Marker::Cross => {
+            chart.draw_series(pts.iter().map(|&p| Cross::new(p, 4, c.stroke_width(2))))?
+        }
+    };
+    Ok(())
+}
+
 /// Width of the legend panel beside the plot: legends never sit on the data.
 const LEGEND_W: u32 = 190;
 const SIZE: (u32, u32) = (760, 440);
@@ -70,7 +113,9 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
             8
         };
         let x_label = |v: &f64| {
-            if log2 {
+            if log2 && 2f64.powf(*v) >= 1e5 {
+                format!("{:.1e}", 2f64.powf(*v))
+            } else if log2 {
                 format!("{}", 2f64.powf(*v).round())
             } else if whole {
                 // Ticks between whole numbers stay blank.
@@ -87,15 +132,15 @@ pub fn line_chart(axes: &Axes<'_>, series: &[Series]) -> Result<String> {
         // Series with intervals are dodged sideways a little so their bars do not overlap.
         let m = series.len() as f64;
         for (i, s) in series.iter().enumerate() {
-            let c = COLORS[i % COLORS.len()];
+            let style = series_style(i);
+            let c = style.0;
             let dodge = if s.intervals.is_empty() {
                 0.0
             } else {
                 (x1 - x0) * 0.008 * (i as f64 - (m - 1.0) / 2.0)
             };
             let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (tx(x) + dodge, y)).collect();
-            chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
-            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
+            draw_styled(&mut chart, &pts, style)?;
             for (&(x, _), &(lo, hi)) in pts.iter().zip(&s.intervals) {
                 chart.draw_series(std::iter::once(PathElement::new(
                     vec![(x, lo), (x, hi)],
@@ -234,12 +279,22 @@ where
 {
     let style = ("sans-serif", 13).into_font().color(&BLACK);
     for (i, label) in labels.enumerate() {
-        let c = COLORS[i % COLORS.len()];
+        let (c, dashed, marker) = series_style(i);
         let y = 60 + 22 * i as i32;
         if boxes {
             area.draw(&Rectangle::new([(4, y - 6), (22, y + 6)], c.filled()))?;
         } else {
-            area.draw(&PathElement::new(vec![(4, y), (22, y)], c.stroke_width(2)))?;
+            if dashed {
+                area.draw(&PathElement::new(vec![(2, y), (9, y)], c.stroke_width(2)))?;
+                area.draw(&PathElement::new(vec![(16, y), (23, y)], c.stroke_width(2)))?;
+            } else {
+                area.draw(&PathElement::new(vec![(2, y), (23, y)], c.stroke_width(2)))?;
+            }
+            match marker {
+                Marker::Circle => area.draw(&Circle::new((12, y), 3, c.filled()))?,
+                Marker::Triangle => area.draw(&TriangleMarker::new((12, y), 5, c.filled()))?,
+                Marker::Cross => area.draw(&Cross::new((12, y), 4, c.stroke_width(2)))?,
+            }
         }
         area.draw(&Text::new(label.to_string(), (28, y - 7), style.clone()))?;
     }
@@ -249,6 +304,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_two_of_48_series_are_drawn_alike() {
+        let styles: Vec<_> = (0..48).map(series_style).collect();
+        for i in 0..styles.len() {
+            for j in 0..i {
+                assert_ne!(styles[i], styles[j], "series {i} and {j}");
+            }
+        }
+        // Nine series (the default report's count once): the ninth is dashed.
+        assert!(!styles[0].1 && styles[8].1 && styles[8].0 == styles[0].0);
+    }
 
     /// The texts of an SVG's `<text>` elements.
     fn texts(svg: &str) -> Vec<&str> {

@@ -18,6 +18,7 @@ mod compute_optimal;
 pub mod doc;
 mod exchange;
 pub mod figures;
+mod newer_strategies;
 mod policy;
 mod prm;
 mod revision_bins;

@@ -164,6 +164,8 @@ pub fn strategies(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>
             };
             findings.push(vec![format!("{beam} vs {vs}"), v, d]);
         }
+        super::newer_strategies::accuracy_vs_flops(&sweep, b)?;
+        super::newer_strategies::newer_strategies(&sweep, seed, b, findings);
     }
 
     // Difficulty bins.

@@ -28,13 +28,13 @@ use crate::run::stage::{Ctx, Stage};
 /// `[search]` section does not say comes from it.
 #[derive(Debug, Clone)]
 pub struct SearchArgs {
-    /// majority, bon, weighted-bon, beam, lookahead or dvts.
+    /// One of [`ttc_search::STRATEGY_NAMES`].
     pub strategy: String,
     pub n: usize,
     /// Beam width M (0: √N); the section's `width` when `None`.
     pub width: Option<usize>,
-    pub lookahead: usize,
-    pub dedup: bool,
+    /// The strategy's other knobs (`knobs.width` is not read: see `width`).
+    pub knobs: ttc_search::Knobs,
     /// last, min, prod or mean; the section's when `None`.
     pub aggregation: Option<Aggregation>,
     pub split: String,
@@ -68,7 +68,11 @@ impl SearchRunStage {
         section.verifier_engine = Some(section.verifier_engine.unwrap_or(engine.clone()));
         section.engine = Some(engine);
         let width = args.width.unwrap_or(section.width);
-        let strategy = Strategy::parse(&args.strategy, args.n, width, args.lookahead, args.dedup)
+        let knobs = ttc_search::Knobs {
+            width,
+            ..args.knobs
+        };
+        let strategy = Strategy::parse(&args.strategy, args.n, &knobs)
             .with_context(|| format!("search {} at N={}", args.strategy, args.n))?;
         let aggregation = args.aggregation.unwrap_or(section.aggregation);
         let cfg = SearchConfig {
@@ -117,7 +121,7 @@ impl SearchRunStage {
     }
 
     fn needs_verifier(&self) -> bool {
-        self.strategy != Strategy::Majority
+        self.strategy.needs_verifier()
     }
 
     fn needs_prm(&self) -> bool {
@@ -207,11 +211,31 @@ impl Stage for SearchRunStage {
         if let Some(w) = a.width {
             c += &format!(" --width {w}");
         }
+        let k = &a.knobs;
+        let d = ttc_search::Knobs::default();
         if a.strategy == "lookahead" {
-            c += &format!(" --lookahead {}", a.lookahead);
+            c += &format!(" --lookahead {}", k.lookahead);
         }
-        if a.dedup {
+        if k.dedup {
             c += " --dedup";
+        }
+        if let Some(t) = k.temperature {
+            c += &format!(" --weight-temperature {t}");
+        }
+        if k.resampling != d.resampling {
+            c += &format!(" --resampling {}", k.resampling.name());
+        }
+        if k.iterations != d.iterations {
+            c += &format!(" --iterations {}", k.iterations);
+        }
+        if k.pick_best {
+            c += " --best-particle";
+        }
+        if k.window != d.window {
+            c += &format!(" --window {}", k.window);
+        }
+        if k.confidence != d.confidence {
+            c += &format!(" --confidence {}", k.confidence);
         }
         if let Some(l) = self.ablation {
             c += &format!(" --labels {}", l.name());
