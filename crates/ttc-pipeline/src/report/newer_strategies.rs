@@ -90,6 +90,25 @@ pub fn accuracy_vs_flops(sweep: &[SweepRow], b: &mut Vec<Block>) -> Result<()> {
     Ok(())
 }
 
+/// The rows of `a` and `b` at `n` on the questions both ran: what their paired comparison
+/// sees (a search may run on fewer questions than the test samples cover).
+fn shared_rows(sweep: &[SweepRow], a: &str, b: &str, n: u32) -> Vec<SweepRow> {
+    let qs = |s: &str| -> BTreeSet<&str> {
+        sweep
+            .iter()
+            .filter(|r| r.strategy == s && r.n == n)
+            .map(|r| r.question_id.as_str())
+            .collect()
+    };
+    let both: BTreeSet<&str> = qs(a).intersection(&qs(b)).copied().collect();
+    sweep
+        .iter()
+        .filter(|r| r.n == n && (r.strategy == a || r.strategy == b))
+        .filter(|r| both.contains(r.question_id.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// The baseline of `search`: weighted best-of-N under the same verifier.
 fn baseline(search: &str) -> String {
     if search.ends_with(LIKELIHOOD) {
@@ -145,6 +164,7 @@ pub fn newer_strategies(
         let mut rows = Vec::new();
         for (((s, base, n), d), adj) in plan.iter().zip(&diffs).zip(&adjusted) {
             let Some(pd) = paired(d, seed) else { continue };
+            let at = points(&shared_rows(sweep, s, base, *n));
             let ratio = match (flops(&at, s, *n), flops(&at, base, *n)) {
                 (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
                 _ => "–".into(),
@@ -224,10 +244,10 @@ fn adaptive_vs_majority(
     b: &mut Vec<Block>,
     findings: &mut Vec<Vec<String>>,
 ) {
-    let tokens = |s: &str, n: u32| -> Option<f64> {
-        let v: Vec<f64> = sweep
+    let tokens = |rows: &[SweepRow], s: &str| -> Option<f64> {
+        let v: Vec<f64> = rows
             .iter()
-            .filter(|r| r.strategy == s && r.n == n)
+            .filter(|r| r.strategy == s)
             .map(|r| r.generated_tokens as f64)
             .collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
@@ -235,7 +255,9 @@ fn adaptive_vs_majority(
     let mut rows = Vec::new();
     for &s in names.iter().filter(|s| is_one_of(s, &ADAPTIVE)) {
         for n in at.keys().filter(|k| k.0 == s).map(|k| k.1) {
-            let (Some(tm), Some(ta)) = (tokens("majority", n), tokens(s, n)) else {
+            let shared = shared_rows(sweep, s, "majority", n);
+            let at = &points(&shared);
+            let (Some(tm), Some(ta)) = (tokens(&shared, "majority"), tokens(&shared, s)) else {
                 continue;
             };
             let Some(pd) = paired(&differences(sweep, s, "majority", n), seed) else {
