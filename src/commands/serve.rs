@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// path's whole text every step) compute only what is new; 0 turns it off.
     #[arg(long, default_value_t = 1024)]
     pub prefix_cache: usize,
+    /// `logprobs` (top alternatives per token) a request may ask for at most (vLLM's
+    /// `--max-logprobs`).
+    #[arg(long, default_value_t = 20)]
+    pub max_logprobs: usize,
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
@@ -86,6 +90,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         max_batch: a.max_batch,
         max_active: a.max_active,
         prefix_cache: a.prefix_cache,
+        max_logprobs: a.max_logprobs,
     };
     let key = a.api_key.or_else(|| std::env::var("TTC_API_KEY").ok());
     let addr: SocketAddr = format!("{}:{}", a.host, a.port)

@@ -130,7 +130,8 @@ pub struct SearchArgs {
     pub preset: PathBuf,
     /// majority | bon | weighted-bon | beam | lookahead | dvts | pf (particle filtering;
     /// particle Gibbs with --iterations > 1) | rebase | esc (early-stopping
-    /// self-consistency) | adaptive (Adaptive-Consistency's Beta rule).
+    /// self-consistency) | adaptive (Adaptive-Consistency's Beta rule) | deepconf
+    /// (confidence-filtered voting from token log-probabilities).
     #[arg(long)]
     pub strategy: String,
     /// Budget N: samples, beams, DVTS leaves, particles × iterations, REBASE's width, or
@@ -166,6 +167,18 @@ pub struct SearchArgs {
     /// adaptive: stop once P(leading answer is the mode) ≥ this (Beta rule).
     #[arg(long, default_value_t = 0.95)]
     pub confidence: f64,
+    /// deepconf: tokens per sliding confidence window (a trace's confidence is its lowest
+    /// window mean).
+    #[arg(long, default_value_t = 16)]
+    pub group: usize,
+    /// deepconf: the share of traces, most confident first, that vote (0.1 = DeepConf-low,
+    /// 0.9 = DeepConf-high).
+    #[arg(long, default_value_t = 0.9)]
+    pub keep: f32,
+    /// deepconf: log-probabilities per token its confidence averages (asked of the engine
+    /// or server as `logprobs`).
+    #[arg(long, default_value_t = 5)]
+    pub top_logprobs: usize,
     /// Step-score aggregation: last | min | prod | mean. Default: the preset's (last).
     #[arg(long)]
     pub aggregation: Option<String>,

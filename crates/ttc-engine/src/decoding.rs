@@ -13,9 +13,9 @@ use std::sync::atomic::Ordering;
 use crate::engine::{Engine, Sequence};
 use ttc_model::cpu::Row;
 use ttc_model::decoder::KvCache;
-use ttc_model::generation::{FinishReason, Generation, stop_hit};
+use ttc_model::generation::{FinishReason, Generation, TokenLogprob, stop_hit};
 use ttc_model::remote::{CompletionRequest, RemoteGenerate, RemoteSeq};
-use ttc_model::sampling::{LogitsProcessor, SamplingParams};
+use ttc_model::sampling::{LogitsProcessor, SamplingParams, token_logprob};
 use ttc_model::{Error, Result};
 
 /// One sequence being decoded, tagged by the caller.
@@ -29,6 +29,8 @@ struct Member<T> {
     produced: Vec<u32>,
     text: Vec<u8>,
     computed: usize,
+    /// Per produced token, when the params ask for log-probabilities.
+    logprobs: Vec<TokenLogprob>,
 }
 
 /// A sequence that ended, with what it generated.
@@ -99,6 +101,7 @@ impl Engine<'_> {
                 produced: Vec::new(),
                 text: Vec::new(),
                 computed: pending as usize,
+                logprobs: Vec::new(),
             });
         }
         Ok(())
@@ -145,7 +148,7 @@ impl Engine<'_> {
         Ok(done
             .into_iter()
             .map(|(m, f)| {
-                let generation = self.generation(m.produced, f, m.computed, &m.params);
+                let generation = self.generation(m.produced, f, m.computed, &m.params, m.logprobs);
                 Finished {
                     tag: m.tag,
                     seq: m.seq,
@@ -161,6 +164,9 @@ impl Engine<'_> {
             return Some(FinishReason::NonFinite);
         }
         let t = m.sampler.sample(&m.seq.logits, &m.params);
+        if let Some(k) = m.params.logprobs {
+            m.logprobs.push(token_logprob(&m.seq.logits, t, k));
+        }
         self.counters.sampled_tokens.fetch_add(1, Ordering::Relaxed);
         m.produced.push(t);
         m.seq.tokens.push(t);
@@ -185,6 +191,7 @@ impl Engine<'_> {
         finish: FinishReason,
         computed_tokens: usize,
         params: &SamplingParams,
+        logprobs: Vec<TokenLogprob>,
     ) -> Generation {
         let stop = (finish == FinishReason::Stop).then_some(params.stop.as_slice());
         let text = self.decode_text(&tokens, stop);
@@ -194,6 +201,7 @@ impl Engine<'_> {
             tokens,
             text,
             finish,
+            logprobs,
         }
     }
 
@@ -305,7 +313,13 @@ impl Engine<'_> {
             ctr.prefill_tokens.fetch_add(pend as u64, Ordering::Relaxed);
             ctr.decode_tokens.fetch_add(g as u64 - 1, Ordering::Relaxed);
             ctr.sampled_tokens.fetch_add(g as u64, Ordering::Relaxed);
-            let generation = self.generation(c.tokens, c.finish, pend + g - 1, params);
+            if params.logprobs.is_some() && c.logprobs.len() != g {
+                return Err(Error::Remote(format!(
+                    "request {i}: {} log-probabilities for {g} tokens (asked for logprobs)",
+                    c.logprobs.len()
+                )));
+            }
+            let generation = self.generation(c.tokens, c.finish, pend + g - 1, params, c.logprobs);
             result.push((s, generation));
         }
         Ok(result)

@@ -108,6 +108,7 @@ impl Generator for PolicyGenerator<'_, '_> {
                         finished: false,
                         generated_tokens: 0,
                         computed_tokens: 0,
+                        token_confidence: Vec::new(),
                     };
                     r.children.len()
                 ],
@@ -142,10 +143,11 @@ impl Generator for PolicyGenerator<'_, '_> {
         if !pend.is_empty() {
             self.engine.extend(&mut bases, &pend).map_err(backend)?;
         }
-        // Fork children; group them by (until, greedy) — one decode batch per group.
-        let mut groups: Vec<((Until, bool), Vec<Member>)> = Vec::new();
+        // Fork children; group them by (until, greedy, confidence) — one decode batch per
+        // group.
+        let mut groups: Vec<((Until, bool, usize), Vec<Member>)> = Vec::new();
         for (ri, (r, b)) in reqs.iter().zip(bases.iter_mut()).enumerate() {
-            let key = (r.until, r.greedy);
+            let key = (r.until, r.greedy, r.confidence_top);
             let gi = match groups.iter().position(|(k, _)| *k == key) {
                 Some(g) => g,
                 None => {
@@ -158,7 +160,7 @@ impl Generator for PolicyGenerator<'_, '_> {
             }
         }
         drop(bases);
-        for ((until, greedy), members) in groups {
+        for ((until, greedy, confidence_top), members) in groups {
             let max = reqs.iter().map(|r| r.budget).max().unwrap_or(1).max(1);
             let mut params = if greedy {
                 SamplingParams::greedy(max)
@@ -172,6 +174,9 @@ impl Generator for PolicyGenerator<'_, '_> {
             };
             if until != Until::End {
                 params = params.with_stop(&[STEP_DELIMITER]);
+            }
+            if confidence_top > 0 {
+                params = params.with_logprobs(confidence_top);
             }
             let mut live: Vec<Member> = members;
             for round in 0..rounds {
@@ -203,6 +208,9 @@ impl Generator for PolicyGenerator<'_, '_> {
                     })?;
                     let c = &mut out[ri].children[j];
                     c.text.push_str(&g.text);
+                    c.token_confidence.extend(g.logprobs.iter().map(|t| {
+                        -t.top.iter().map(|x| x.1).sum::<f32>() / t.top.len().max(1) as f32
+                    }));
                     c.generated_tokens += g.generated_tokens;
                     c.computed_tokens += g.computed_tokens;
                     let ended =

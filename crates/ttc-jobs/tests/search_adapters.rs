@@ -117,6 +117,7 @@ fn every_strategy_runs_on_real_models_deterministically() {
         ("rebase", knobs),
         ("esc", knobs),
         ("adaptive", knobs),
+        ("deepconf", knobs),
     ] {
         let s = Strategy::parse(name, cfg.n, &k).unwrap();
         let name = s.label();
@@ -143,6 +144,13 @@ fn every_strategy_runs_on_real_models_deterministically() {
                 o.question
             );
             assert_eq!(acc.verifier_tokens > 0, s.needs_verifier(), "{name}");
+        }
+        if name.starts_with("deepconf") {
+            // Every solution carries a trace confidence; the kept 90% vote with it.
+            assert!(
+                a.iter()
+                    .all(|o| o.solutions.iter().filter(|s| s.score > 0.0).count() >= 3)
+            );
         }
         if name == "dvts-m2" {
             assert!(a.iter().all(|o| o.solutions.len() == cfg.n));

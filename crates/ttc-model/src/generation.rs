@@ -21,6 +21,18 @@ pub enum FinishReason {
     NonFinite,
 }
 
+/// One generated token's log-probability and the most likely alternatives, read from the
+/// raw distribution (temperature 1, no top-p / top-k filter) — what vLLM returns for
+/// `logprobs`, whatever the sampling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    pub token: u32,
+    pub logprob: f32,
+    /// The k most likely tokens and their log-probabilities, most likely first (ties: lower
+    /// id first).
+    pub top: Vec<(u32, f32)>,
+}
+
 /// One finished continuation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Generation {
@@ -34,6 +46,9 @@ pub struct Generation {
     /// Tokens this continuation ran through the model during the call (its shared prefix
     /// is counted where it was prefilled, not here).
     pub computed_tokens: usize,
+    /// One entry per generated token when `SamplingParams::logprobs` asked for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<TokenLogprob>,
 }
 
 /// End offset of the earliest stop string in `buf` that was not already complete in its

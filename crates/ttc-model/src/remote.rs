@@ -24,12 +24,14 @@ pub struct CompletionRequest<'a> {
 }
 
 /// What the server sampled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
     /// Generated token ids; the end-of-sequence token last when it ended the continuation.
     pub tokens: Vec<u32>,
     /// `Stop` (a stop string), `Eos` or `Length`.
     pub finish: FinishReason,
+    /// One per token when the request's params asked for log-probabilities.
+    pub logprobs: Vec<crate::generation::TokenLogprob>,
 }
 
 /// A model that samples continuations on a server.

@@ -23,6 +23,10 @@ pub struct SamplingParams {
     /// output (e.g. the step delimiter "\n\n").
     #[serde(default)]
     pub stop: Vec<String>,
+    /// Return each generated token's log-probability and the top this-many alternatives
+    /// (`Some(0)`: the sampled token's only); `None`: none (the default, no cost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<usize>,
 }
 
 fn one() -> f32 {
@@ -37,6 +41,7 @@ impl SamplingParams {
             top_k: 0,
             max_new_tokens,
             stop: vec![],
+            logprobs: None,
         }
     }
 
@@ -48,7 +53,14 @@ impl SamplingParams {
             top_k: 0,
             max_new_tokens,
             stop: vec![],
+            logprobs: None,
         }
+    }
+
+    /// Ask for each token's log-probability and the top `k` alternatives.
+    pub fn with_logprobs(mut self, k: usize) -> Self {
+        self.logprobs = Some(k);
+        self
     }
 
     pub fn with_stop(mut self, stop: &[&str]) -> Self {
@@ -116,6 +128,35 @@ impl LogitsProcessor {
             r -= w;
         }
         s.last().map(|x| x.1).unwrap_or(0)
+    }
+}
+
+/// `token`'s log-probability under softmax(`logits`) (temperature 1, unfiltered) and the
+/// `k` most likely tokens' (descending; ties: lower id first). Computed in f64.
+pub fn token_logprob(logits: &[f32], token: u32, k: usize) -> crate::generation::TokenLogprob {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let lse = max
+        + logits
+            .iter()
+            .map(|&l| (l as f64 - max).exp())
+            .sum::<f64>()
+            .ln();
+    let lp = |i: usize| (logits[i] as f64 - lse) as f32;
+    let mut top: Vec<(u32, f32)> = Vec::with_capacity(k);
+    if k > 0 {
+        let mut idx: Vec<usize> = (0..logits.len()).collect();
+        let by = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
+        if k < idx.len() {
+            idx.select_nth_unstable_by(k - 1, by);
+            idx.truncate(k);
+        }
+        idx.sort_unstable_by(by);
+        top.extend(idx.into_iter().map(|i| (i as u32, lp(i))));
+    }
+    crate::generation::TokenLogprob {
+        token,
+        logprob: lp(token as usize),
+        top,
     }
 }
 

@@ -13,11 +13,12 @@
 //! different seeds), so results do not depend on how a server derives seeds for `n > 1`.
 //! A server that returns no token ids has its text re-tokenized with the checkpoint's
 //! tokenizer; an end of sequence (finish "stop" without a stop string) is booked as the
-//! tokenizer's EOS token, as a local engine books it.
+//! tokenizer's EOS token, as a local engine books it. Log-probabilities (when the params ask)
+//! come back from servers that return token ids, keyed `token_id:N`.
 
 use serde_json::{Value, json};
 use ttc_model::engine_spec::ServerKind;
-use ttc_model::generation::FinishReason;
+use ttc_model::generation::{FinishReason, TokenLogprob};
 use ttc_model::remote::{Completion, CompletionRequest};
 
 use crate::protocol::CompletionResponse;
@@ -60,10 +61,17 @@ pub fn body(
     if p.top_k > 0 {
         m.insert("top_k".into(), json!(p.top_k));
     }
+    if let Some(k) = p.logprobs {
+        m.insert("logprobs".into(), json!(k));
+    }
     match kind {
         ServerKind::Ttc | ServerKind::Vllm => {
             m.insert("include_stop_str_in_output".into(), json!(true));
             m.insert("return_token_ids".into(), json!(true));
+            if p.logprobs.is_some() {
+                // vLLM's parameter: top_logprobs keyed "token_id:N", not by token text.
+                m.insert("return_tokens_as_token_ids".into(), json!(true));
+            }
         }
         ServerKind::Sglang => {
             m.insert("no_stop_trim".into(), json!(true));
@@ -174,7 +182,77 @@ pub fn read(
             req.max_tokens
         )));
     }
-    Ok(Completion { tokens, finish })
+    let logprobs = match req.params.logprobs {
+        None => Vec::new(),
+        Some(k) => {
+            if c.token_ids.is_none() {
+                return Err(bad(
+                    "logprobs: the server returns no token ids to align them with (ttc serve and vLLM do)".into(),
+                ));
+            }
+            let v = c
+                .logprobs
+                .as_ref()
+                .ok_or_else(|| bad("logprobs were asked for and the choice has none".into()))?;
+            read_logprobs(v, &tokens, k).map_err(|e| bad(format!("logprobs: {e}")))?
+        }
+    };
+    Ok(Completion {
+        tokens,
+        finish,
+        logprobs,
+    })
+}
+
+/// A choice's `logprobs` in the completions API's shape (`tokens`, `token_logprobs`,
+/// `top_logprobs`), keyed `token_id:N` (vLLM's `return_tokens_as_token_ids`; `ttc serve`
+/// always): one entry per id of `ids`, its top `k` sorted most likely first (ties: lower id
+/// first; vLLM adds the sampled token to its top list, which this drops again).
+pub fn read_logprobs(v: &Value, ids: &[u32], k: usize) -> Result<Vec<TokenLogprob>, String> {
+    let arr = |key: &str| {
+        v.get(key)
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("no {key:?} array"))
+    };
+    let chosen = arr("token_logprobs")?;
+    let top = arr("top_logprobs")?;
+    if chosen.len() != ids.len() || top.len() != ids.len() {
+        return Err(format!(
+            "{} token_logprobs and {} top_logprobs for {} tokens",
+            chosen.len(),
+            top.len(),
+            ids.len()
+        ));
+    }
+    let id_of = |key: &str| {
+        key.strip_prefix("token_id:")
+            .and_then(|n| n.parse::<u32>().ok())
+            .ok_or_else(|| format!("top_logprobs key {key:?} is not \"token_id:N\" (ask with return_tokens_as_token_ids)"))
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, (&token, (c, t))) in ids.iter().zip(chosen.iter().zip(top)).enumerate() {
+        let logprob =
+            c.as_f64()
+                .ok_or_else(|| format!("token_logprobs[{i}] is not a number"))? as f32;
+        let map = t
+            .as_object()
+            .ok_or_else(|| format!("top_logprobs[{i}] is not an object"))?;
+        let mut alts = Vec::with_capacity(map.len());
+        for (key, lp) in map {
+            let lp = lp
+                .as_f64()
+                .ok_or_else(|| format!("top_logprobs[{i}][{key:?}] is not a number"))?;
+            alts.push((id_of(key)?, lp as f32));
+        }
+        alts.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        alts.truncate(k);
+        out.push(TokenLogprob {
+            token,
+            logprob,
+            top: alts,
+        });
+    }
+    Ok(out)
 }
 
 fn keeps_stop_strings(kind: ServerKind) -> bool {

@@ -62,7 +62,12 @@ pub struct CompletionBody {
     pub return_token_ids: bool,
     #[serde(default)]
     pub stream: bool,
+    /// Each generated token's log-probability and the top this-many alternatives (raw
+    /// distribution, as vLLM reports them).
     pub logprobs: Option<u32>,
+    /// vLLM's parameter: log-probability tokens as `token_id:N` instead of text.
+    #[serde(default)]
+    pub return_tokens_as_token_ids: bool,
     #[serde(default)]
     pub echo: bool,
     pub user: Option<String>,

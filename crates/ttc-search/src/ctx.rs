@@ -48,6 +48,7 @@ impl Ctx<'_, '_, '_> {
             greedy,
             budget: self.tree.budget(parent, self.cfg.max_new_tokens),
             seed,
+            confidence_top: 0,
         }
     }
 

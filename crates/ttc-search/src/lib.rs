@@ -1,5 +1,5 @@
 //! ttc-search: test-time search over a step verifier (DESIGN §8; Snell et al. §5) and the
-//! newer strategies (§13): particle filtering / Gibbs, REBASE, adaptive voting.
+//! newer strategies (§13): particle filtering / Gibbs, REBASE, adaptive voting, DeepConf.
 //!
 //! The algorithms see the world through two traits:
 //! - a [`Generator`] continues a batch of prefixes by one step, by up to k steps, or to the
@@ -14,6 +14,7 @@
 mod adaptive;
 mod beam;
 mod ctx;
+mod deepconf;
 mod dvts;
 pub mod error;
 mod particles;
@@ -54,6 +55,9 @@ pub struct Request {
     /// Tokens the path may still generate.
     pub budget: usize,
     pub seed: u64,
+    /// Ask for each generated token's confidence from its top this-many log-probabilities
+    /// (DeepConf); 0: none.
+    pub confidence_top: usize,
 }
 
 /// One sampled continuation.
@@ -66,6 +70,9 @@ pub struct Continuation {
     pub generated_tokens: usize,
     /// Tokens this continuation ran through the model.
     pub computed_tokens: usize,
+    /// Per generated token, when the request asked (`confidence_top` = k > 0): DeepConf's
+    /// token confidence −(1/k) Σ of the top-k log-probabilities (higher: more peaked).
+    pub token_confidence: Vec<f32>,
 }
 
 /// The continuations of one [`Request`].

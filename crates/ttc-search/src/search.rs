@@ -37,11 +37,16 @@
 //! - **Adaptive voting** (`adaptive.rs`). Windows of w full samples until the stop rule holds
 //!   (ESC: one window unanimous; Beta: P(p₁ > p₂) ≥ confidence) or N samples; majority
 //!   vote. The accounting's `continuations` is what was drawn, `generations` the cap N.
+//! - **DeepConf** (`deepconf.rs`, offline). N full samples, each token's confidence the
+//!   negative mean of its top-k log-probabilities; a trace's confidence is its lowest mean
+//!   over `group` consecutive tokens; the `keep` share most confident (at least one; ties:
+//!   sample order) vote, weighted by confidence; the others score 0.
 //! - **Seeds.** A request's seed derives from (config seed, question, round, slot, phase), so
 //!   results do not depend on which other questions share the batch.
 
 use crate::adaptive::adaptive;
 use crate::beam::beam;
+use crate::deepconf::{deepconf, lowest_group_confidence, vote_weights};
 use crate::dvts::dvts;
 use crate::particles::particles;
 use crate::rebase::rebase;
@@ -136,6 +141,7 @@ pub fn run(
         )?,
         Strategy::Rebase { temperature } => rebase(&mut ctx, questions, f64::from(temperature))?,
         Strategy::Adaptive { window, rule } => adaptive(&mut ctx, questions, window, rule)?,
+        Strategy::DeepConf { top, .. } => deepconf(&mut ctx, questions, top)?,
     };
     let mut out = Vec::with_capacity(questions.len());
     for ((&q, pool), rounds) in questions.iter().zip(pools).zip(rounds) {
@@ -144,7 +150,7 @@ pub fn run(
         if let Some(v) = ctx.ver.as_deref_mut() {
             v.finish_question(q);
         }
-        let solutions: Vec<Solution> = pool
+        let mut solutions: Vec<Solution> = pool
             .iter()
             .map(|&id| {
                 let n = &ctx.tree.nodes[id];
@@ -156,6 +162,19 @@ pub fn run(
                 }
             })
             .collect();
+        // DeepConf scores a trace by its confidence; only the most confident share votes.
+        if let Strategy::DeepConf { group, keep, .. } = *strategy {
+            let conf: Vec<f32> = pool
+                .iter()
+                .map(|&id| lowest_group_confidence(&ctx.tree.nodes[id].token_confidence, group))
+                .collect();
+            for (s, w) in solutions
+                .iter_mut()
+                .zip(vote_weights(&conf, f64::from(keep)))
+            {
+                s.score = w;
+            }
+        }
         let answers: Vec<Option<&str>> = solutions.iter().map(|s| s.answer.as_deref()).collect();
         let scores: Vec<f32> = solutions.iter().map(|s| s.score).collect();
         let chosen = match strategy.selection() {

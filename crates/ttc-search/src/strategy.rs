@@ -51,6 +51,9 @@ pub enum Strategy {
     Rebase { temperature: f32 },
     /// Adaptive voting: samples in windows of `window` until `rule` stops (at most N).
     Adaptive { window: usize, rule: StopRule },
+    /// DeepConf, offline: N samples; the `keep` share most confident (lowest `group`-token
+    /// window mean of the top-`top` log-probability confidence) vote, weighted by it.
+    DeepConf { group: usize, keep: f32, top: usize },
 }
 
 /// The knobs a strategy name is parsed with; each strategy reads its own.
@@ -72,6 +75,12 @@ pub struct Knobs {
     pub window: usize,
     /// Adaptive voting's Beta-rule confidence (`adaptive`).
     pub confidence: f64,
+    /// DeepConf: tokens per sliding confidence window.
+    pub group: usize,
+    /// DeepConf: the share of traces (most confident first) that vote.
+    pub keep: f32,
+    /// DeepConf: log-probabilities per token its confidence averages.
+    pub top_logprobs: usize,
 }
 
 impl Default for Knobs {
@@ -86,13 +95,16 @@ impl Default for Knobs {
             pick_best: false,
             window: 4,
             confidence: 0.95,
+            group: 16,
+            keep: 0.9,
+            top_logprobs: 5,
         }
     }
 }
 
 /// The names [`Strategy::parse`] takes.
 pub const STRATEGY_NAMES: &str =
-    "majority, bon, weighted-bon, beam, lookahead, dvts, pf, rebase, esc, adaptive";
+    "majority, bon, weighted-bon, beam, lookahead, dvts, pf, rebase, esc, adaptive, deepconf";
 
 impl Strategy {
     /// A strategy by name ([`STRATEGY_NAMES`]) at budget `n`; `width` 0 means √N.
@@ -136,6 +148,11 @@ impl Strategy {
                 rule: StopRule::Beta {
                     confidence: k.confidence,
                 },
+            },
+            "deepconf" => Strategy::DeepConf {
+                group: k.group,
+                keep: k.keep,
+                top: k.top_logprobs,
             },
             other => {
                 return Err(Error::Config(format!(
@@ -193,12 +210,18 @@ impl Strategy {
                 rule: StopRule::Esc,
             } => format!("esc-w{window}"),
             Strategy::Adaptive { window, rule } => format!("adaptive-w{window}-{}", rule.label()),
+            Strategy::DeepConf { group, keep, top } => {
+                format!("deepconf-g{group}-k{top}-keep{keep}")
+            }
         }
     }
 
     /// Whether the strategy scores steps (all but majority and adaptive voting).
     pub fn needs_verifier(&self) -> bool {
-        !matches!(self, Strategy::Majority | Strategy::Adaptive { .. })
+        !matches!(
+            self,
+            Strategy::Majority | Strategy::Adaptive { .. } | Strategy::DeepConf { .. }
+        )
     }
 
     /// How the final answer is picked.
@@ -301,6 +324,13 @@ impl SearchConfig {
                         "adaptive voting: confidence {confidence} must be in [0.5, 1)"
                     ));
                 }
+            }
+            Strategy::DeepConf { group, keep, top }
+                if group == 0 || top == 0 || !(keep > 0.0 && keep <= 1.0) =>
+            {
+                return bad(format!(
+                    "deepconf: group {group} and top_logprobs {top} must be ≥ 1 and keep {keep} in (0, 1]"
+                ));
             }
             _ => {}
         }

@@ -28,6 +28,8 @@ pub struct Node {
     pub tokens: usize,
     /// Depth in steps of search rounds (the prompt's children are 1).
     pub depth: usize,
+    /// DeepConf's confidence of every token along the path (empty unless asked for).
+    pub token_confidence: Vec<f32>,
 }
 
 impl Node {
@@ -75,6 +77,7 @@ impl Tree {
                     finished: false,
                     tokens: 0,
                     depth,
+                    token_confidence: Vec::new(),
                 });
                 self.nodes.len() - 1
             })
@@ -93,12 +96,13 @@ impl Tree {
     pub fn attach(&mut self, req: &Request, exp: &Expansion, max_new_tokens: usize) {
         let acc = self.accounting.entry(req.question).or_default();
         acc.computed_tokens += exp.prefix_computed as u64;
-        let (ptext, ptokens, pscores, pdepth) = match req.parent {
+        let (ptext, ptokens, pscores, pdepth, pconf) = match req.parent {
             Some(p) => {
                 let n = &self.nodes[p];
-                (n.text.clone(), n.tokens, n.scores.clone(), n.depth)
+                let c = n.token_confidence.clone();
+                (n.text.clone(), n.tokens, n.scores.clone(), n.depth, c)
             }
-            None => (String::new(), 0, Vec::new(), 0),
+            None => (String::new(), 0, Vec::new(), 0, Vec::new()),
         };
         for (&id, c) in req.children.iter().zip(&exp.children) {
             let Continuation {
@@ -106,6 +110,7 @@ impl Tree {
                 finished,
                 generated_tokens,
                 computed_tokens,
+                token_confidence,
             } = c;
             acc.continuations += 1;
             acc.generated_tokens += *generated_tokens as u64;
@@ -127,6 +132,7 @@ impl Tree {
                 finished,
                 tokens,
                 depth: pdepth + rounds,
+                token_confidence: [&pconf[..], &token_confidence[..]].concat(),
             };
         }
     }

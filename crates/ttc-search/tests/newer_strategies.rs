@@ -280,3 +280,40 @@ fn newer_strategies_parse_label_and_refuse_bad_knobs() {
     let e = run(&pf(1), &cfg(4), &[0], &mut g, None).unwrap_err();
     assert!(e.to_string().contains("verifier"), "{e}");
 }
+
+#[test]
+fn deepconf_lets_only_the_confident_share_vote() {
+    let mut w = World::new(&[
+        ("a0", 0.5, Some("1")),
+        ("a1", 0.5, Some("2")),
+        ("a2", 0.5, Some("2")),
+        ("a3", 0.5, Some("2")),
+    ]);
+    for (n, c) in [("a0", 3.0), ("a1", 1.0), ("a2", 1.0), ("a3", 2.0)] {
+        w.confidence.insert(n.into(), c);
+    }
+    let dc = |keep| Strategy::DeepConf {
+        group: 4,
+        keep,
+        top: 5,
+    };
+    // Everyone votes, weighted by confidence: 2 → 1 + 1 + 2 beats 1 → 3.
+    let mut g = ScriptGen::new(&w);
+    let all = run(&dc(1.0), &cfg(4), &[0], &mut g, None)
+        .unwrap()
+        .remove(0);
+    assert_eq!(parents(&g.log), [("a", 4)]);
+    assert_eq!(all.answer(), Some("2"));
+    assert_eq!(all.accounting.verifier_tokens, 0);
+    // The top half (a0: 3, a3: 2) votes: 1 wins against majority's 2.
+    let mut g = ScriptGen::new(&w);
+    let half = run(&dc(0.5), &cfg(4), &[0], &mut g, None)
+        .unwrap()
+        .remove(0);
+    assert_eq!(half.answer(), Some("1"));
+    let scores: Vec<f32> = half.solutions.iter().map(|s| s.score).collect();
+    assert_eq!(scores, [3.0, 0.0, 0.0, 2.0]);
+    assert_eq!(dc(0.5).label(), "deepconf-g4-k5-keep0.5");
+    let e = cfg(4).validate(&dc(0.0)).unwrap_err().to_string();
+    assert!(e.contains("keep"), "{e}");
+}

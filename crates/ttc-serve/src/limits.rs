@@ -16,6 +16,8 @@ pub struct Limits {
     pub max_active: usize,
     /// Computed sequences kept per model for prefix reuse (0: no prefix cache).
     pub prefix_cache: usize,
+    /// `logprobs` (top alternatives per token) at most — vLLM's `max_logprobs` default.
+    pub max_logprobs: usize,
 }
 
 impl Default for Limits {
@@ -27,6 +29,7 @@ impl Default for Limits {
             max_batch: 256,
             max_active: 1024,
             prefix_cache: 1024,
+            max_logprobs: 20,
         }
     }
 }

@@ -192,8 +192,16 @@ fn check(b: &CompletionBody, limits: &Limits) -> Result<(), String> {
     if b.stream {
         return Err("stream: streaming is not supported; send stream = false".into());
     }
-    if b.logprobs.is_some_and(|l| l > 0) || b.echo {
-        return Err("logprobs / echo: not supported".into());
+    if b.echo {
+        return Err("echo: not supported".into());
+    }
+    if let Some(k) = b.logprobs
+        && k as usize > limits.max_logprobs
+    {
+        return Err(format!(
+            "logprobs: {k} is more than the {} this server returns",
+            limits.max_logprobs
+        ));
     }
     if b.n == 0 || b.n > limits.max_n {
         return Err(format!("n: {} is outside 1..={}", b.n, limits.max_n));
@@ -268,6 +276,7 @@ async fn completions_inner(
         top_k: b.top_k.max(0) as usize,
         max_new_tokens: b.max_tokens,
         stop: stop.clone(),
+        logprobs: b.logprobs.map(|k| k as usize),
     };
     let prompt_tokens: usize = ids.iter().map(Vec::len).sum();
     let (tx, rx) = oneshot::channel();
@@ -288,8 +297,11 @@ async fn completions_inner(
     let mut completion_tokens = 0;
     for g in done.generations.into_iter().flatten() {
         completion_tokens += g.tokens.len() as u64;
+        let logprobs = b
+            .logprobs
+            .map(|_| logprobs_json(&g, &m.tokenizer, b.return_tokens_as_token_ids));
         match choice(choices.len(), g, &stop, b.include_stop_str_in_output) {
-            Ok(c) => choices.push(c),
+            Ok(c) => choices.push(Choice { logprobs, ..c }),
             Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
         }
     }
@@ -310,6 +322,42 @@ async fn completions_inner(
         }),
     })
     .into_response())
+}
+
+/// A generation's log-probabilities in the completions API's shape, as vLLM answers
+/// `logprobs = k`: `tokens`, `token_logprobs`, `top_logprobs` (the k most likely, plus the
+/// sampled token when it is not among them) and `text_offset`. Tokens are their text, or
+/// `token_id:N` with `return_tokens_as_token_ids`.
+fn logprobs_json(g: &Generation, tok: &Tokenizer, as_ids: bool) -> serde_json::Value {
+    let name = |id: u32| {
+        if as_ids {
+            format!("token_id:{id}")
+        } else {
+            tok.decode(&[id], false).unwrap_or_default()
+        }
+    };
+    let mut offset = 0;
+    let (mut tokens, mut chosen, mut top, mut offsets) = (vec![], vec![], vec![], vec![]);
+    for t in &g.logprobs {
+        let text = name(t.token);
+        offsets.push(offset);
+        offset += tok.decode(&[t.token], false).map_or(0, |s| s.len());
+        let mut m = serde_json::Map::new();
+        for &(id, lp) in &t.top {
+            m.insert(name(id), serde_json::json!(lp));
+        }
+        m.entry(text.clone())
+            .or_insert_with(|| serde_json::json!(t.logprob));
+        tokens.push(text);
+        chosen.push(t.logprob);
+        top.push(serde_json::Value::Object(m));
+    }
+    serde_json::json!({
+        "tokens": tokens,
+        "token_logprobs": chosen,
+        "top_logprobs": top,
+        "text_offset": offsets,
+    })
 }
 
 /// A generation as a choice: "stop" with the stop string in `stop_reason` (kept in the

@@ -6,29 +6,12 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use ttc_engine::Engine;
-use ttc_engine::bench::random_model;
-use ttc_model::LlamaConfig;
-use ttc_model::decoder::Decoder;
-use ttc_model::engine_spec::EngineSpec;
 use ttc_model::sampling::SamplingParams;
 use ttc_serve::{Background, Limits, Served};
 
-fn tokenizer() -> tokenizers::Tokenizer {
-    tokenizers::Tokenizer::new(tokenizers::models::bpe::BPE::default())
-}
+mod common;
 
-fn cfg() -> LlamaConfig {
-    let mut c = LlamaConfig::named("tiny", 64).unwrap();
-    c.eos_token_id = None;
-    c
-}
-
-/// Random weights: burn's seed is global, so tests running in parallel take turns.
-fn model(c: &LlamaConfig) -> Box<dyn Decoder> {
-    static SEEDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = SEEDING.lock().unwrap();
-    random_model(c, 5, &EngineSpec::cpu()).unwrap()
-}
+use common::{cfg, model, tokenizer};
 
 fn prompt(i: usize) -> Vec<u32> {
     (0..5 + i % 4)

@@ -184,6 +184,8 @@ pub enum StrategyName {
     Esc,
     /// Adaptive voting, Adaptive-Consistency's Beta rule.
     Adaptive,
+    /// DeepConf: confidence-filtered, confidence-weighted voting.
+    Deepconf,
 }
 
 impl StrategyName {
@@ -200,6 +202,7 @@ impl StrategyName {
             StrategyName::Rebase => "rebase",
             StrategyName::Esc => "esc",
             StrategyName::Adaptive => "adaptive",
+            StrategyName::Deepconf => "deepconf",
         }
     }
 }
@@ -310,7 +313,8 @@ pub struct SearchRunsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRun {
-    /// majority, bon, weighted-bon, beam, lookahead, dvts, pf, rebase, esc or adaptive.
+    /// majority, bon, weighted-bon, beam, lookahead, dvts, pf, rebase, esc, adaptive or
+    /// deepconf.
     pub strategy: StrategyName,
     /// Generation budgets N.
     pub budgets: Vec<usize>,
@@ -346,12 +350,25 @@ pub struct SearchRun {
         skip_serializing_if = "is_default_confidence"
     )]
     pub confidence: f64,
+    /// DeepConf: tokens per sliding confidence window (default 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<usize>,
+    /// DeepConf: the share of traces, most confident first, that vote (default 0.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<f32>,
+    /// DeepConf: log-probabilities per token its confidence averages (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<usize>,
 }
 
 impl SearchRun {
     /// The strategy knobs this run sets (the width is resolved against `[search]`).
     pub fn knobs(&self) -> ttc_search::Knobs {
+        let d = ttc_search::Knobs::default();
         ttc_search::Knobs {
+            group: self.group.unwrap_or(d.group),
+            keep: self.keep.unwrap_or(d.keep),
+            top_logprobs: self.top_logprobs.unwrap_or(d.top_logprobs),
             width: self.width.unwrap_or(0),
             lookahead: self.lookahead,
             dedup: self.dedup,

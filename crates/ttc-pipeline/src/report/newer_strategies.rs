@@ -15,8 +15,9 @@ use super::doc::Block;
 use super::figures::{Axes, Series, line_chart};
 use crate::preset::LIKELIHOOD_SUFFIX as LIKELIHOOD;
 
-/// Label prefixes of the searches compared with weighted best-of-N.
-const PARTICLE_AND_TREE: [&str; 3] = ["pf", "pg-", "rebase"];
+/// Label prefixes of the searches compared with their baseline at equal N (weighted
+/// best-of-N under the same verifier; majority for DeepConf, which uses none).
+const PARTICLE_AND_TREE: [&str; 4] = ["pf", "pg-", "rebase", "deepconf"];
 /// Label prefixes of adaptive voting.
 const ADAPTIVE: [&str; 2] = ["esc", "adaptive"];
 
@@ -109,9 +110,12 @@ fn shared_rows(sweep: &[SweepRow], a: &str, b: &str, n: u32) -> Vec<SweepRow> {
         .collect()
 }
 
-/// The baseline of `search`: weighted best-of-N under the same verifier.
+/// The baseline of `search`: weighted best-of-N under the same verifier; majority voting
+/// for DeepConf (its vote is weighted by the policy's own confidence, not a verifier).
 fn baseline(search: &str) -> String {
-    if search.ends_with(LIKELIHOOD) {
+    if search.starts_with("deepconf") {
+        "majority".into()
+    } else if search.ends_with(LIKELIHOOD) {
         format!("weighted-bon{LIKELIHOOD}")
     } else {
         "weighted-bon".into()
@@ -212,7 +216,7 @@ pub fn newer_strategies(
             ]);
         }
         b.push(Block::Para(
-            "Particle filtering (pf; pg = particle Gibbs) and REBASE against weighted best-of-N under the same verifier, each at the largest budget both ran (declared before the run): the paired difference over questions in points with its bootstrap 95% interval, the two-sided bootstrap p-value Holm-adjusted across these methods, and the method's FLOPs per question over the baseline's.".into(),
+            "Particle filtering (pf; pg = particle Gibbs) and REBASE against weighted best-of-N under the same verifier, DeepConf against majority voting, each at the largest budget both ran (declared before the run): the paired difference over questions in points with its bootstrap 95% interval, the two-sided bootstrap p-value Holm-adjusted across these methods, and the method's FLOPs per question over the baseline's.".into(),
         ));
         b.push(Block::Table {
             header: [

@@ -237,6 +237,15 @@ impl Stage for SearchRunStage {
         if k.confidence != d.confidence {
             c += &format!(" --confidence {}", k.confidence);
         }
+        if k.group != d.group {
+            c += &format!(" --group {}", k.group);
+        }
+        if k.keep != d.keep {
+            c += &format!(" --keep {}", k.keep);
+        }
+        if k.top_logprobs != d.top_logprobs {
+            c += &format!(" --top-logprobs {}", k.top_logprobs);
+        }
         if let Some(l) = self.ablation {
             c += &format!(" --labels {}", l.name());
         }

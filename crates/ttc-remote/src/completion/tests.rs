@@ -59,6 +59,7 @@ fn stop_at_ab() -> Completion {
     Completion {
         tokens: vec![0, 1, 8, 8],
         finish: FinishReason::Stop,
+        logprobs: Vec::new(),
     }
 }
 
@@ -164,4 +165,49 @@ fn request_bodies_ask_each_kind_for_what_it_understands() {
     assert_eq!(detect("local"), ServerKind::Transformers);
     assert_eq!(detect("ttc"), ServerKind::Ttc);
     assert_eq!(detect("organization-owner"), ServerKind::Openai);
+}
+
+#[test]
+fn logprobs_read_vllm_shape_and_refuse_what_cannot_be_aligned() {
+    // vLLM with return_tokens_as_token_ids, logprobs = 1: the sampled token is added to the
+    // top list when it is not the most likely; the reader keeps the top 1.
+    let v = json!({
+        "tokens": ["token_id:3", "token_id:9"],
+        "token_logprobs": [-1.5, -0.25],
+        "top_logprobs": [
+            {"token_id:5": -0.5, "token_id:3": -1.5},
+            {"token_id:9": -0.25}
+        ],
+        "text_offset": [0, 1]
+    });
+    let lp = read_logprobs(&v, &[3, 9], 1).unwrap();
+    assert_eq!(lp[0].token, 3);
+    assert_eq!(lp[0].logprob, -1.5);
+    assert_eq!(lp[0].top, vec![(5, -0.5)]);
+    assert_eq!(lp[1].top, vec![(9, -0.25)]);
+    // Keys by text (the server ignored return_tokens_as_token_ids): a named error.
+    let by_text = json!({"token_logprobs": [-1.0], "top_logprobs": [{"d": -1.0}]});
+    let e = read_logprobs(&by_text, &[3], 1).unwrap_err();
+    assert!(e.contains("token_id:N"), "{e}");
+    // Fewer entries than tokens.
+    let e = read_logprobs(&v, &[3, 9, 1], 1).unwrap_err();
+    assert!(e.contains("for 3 tokens"), "{e}");
+    // Asked for, but the choice carries none: the URL is named.
+    let params = SamplingParams::sampled(1.0, 1.0, 10).with_logprobs(1);
+    let req = CompletionRequest {
+        tokens: &[0, 1],
+        params: &params,
+        seed: 1,
+        max_tokens: 10,
+    };
+    let tok = TokenInfo {
+        eos: &[EOS],
+        encode: &encode,
+    };
+    let r = resp("dd", Some("length"), None, Some(vec![3, 3]));
+    let e = read(ServerKind::Vllm, &r, &req, &tok, "http://h:8000/v1").unwrap_err();
+    assert!(
+        e.contains("http://h:8000/v1") && e.contains("logprobs"),
+        "{e}"
+    );
 }

@@ -18,6 +18,8 @@ pub struct World {
     pub answer: HashMap<String, String>,
     /// Steps whose text is only a delimiter.
     pub empty: std::collections::HashSet<String>,
+    /// Token confidence of each named step's tokens (DeepConf; 1 when absent).
+    pub confidence: HashMap<String, f32>,
 }
 
 impl World {
@@ -127,12 +129,19 @@ impl Generator for ScriptGen<'_> {
                     }
                     name.push_str(".0");
                 }
+                let conf = self.world.confidence.get(&name).copied().unwrap_or(1.0);
                 self.names.insert(id, name);
+                let token_confidence = if r.confidence_top > 0 {
+                    vec![conf; text.len()]
+                } else {
+                    Vec::new()
+                };
                 children.push(Continuation {
                     generated_tokens: text.len(),
                     computed_tokens: text.len(),
                     text,
                     finished,
+                    token_confidence,
                 });
             }
             out.push(Expansion {

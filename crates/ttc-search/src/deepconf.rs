@@ -1,0 +1,80 @@
+//! DeepConf (Fu et al. 2025), offline: N full samples with each token's confidence (the
+//! negative mean of its top-k log-probabilities); a trace's confidence is its lowest
+//! sliding-window group mean; the top `keep` share of traces by it vote, weighted by it
+//! (DESIGN §13).
+
+use crate::ctx::{Ctx, EXPAND};
+use crate::tree::NodeId;
+use crate::{Result, Until};
+
+/// Each question's N samples (with token confidences) and 1 round.
+pub(crate) fn deepconf(
+    ctx: &mut Ctx<'_, '_, '_>,
+    questions: &[usize],
+    top: usize,
+) -> Result<(Vec<Vec<NodeId>>, Vec<usize>)> {
+    let reqs = questions
+        .iter()
+        .map(|&q| {
+            let seed = ctx.seed(q, 0, 0, EXPAND);
+            let mut r = ctx.request(q, None, ctx.cfg.n, Until::End, false, seed);
+            r.confidence_top = top;
+            r
+        })
+        .collect();
+    let pools = ctx.grow(reqs, false)?;
+    Ok((pools, vec![1; questions.len()]))
+}
+
+/// The lowest mean of `group` consecutive token confidences (the mean of all when the
+/// trace is shorter); 0 for a trace without tokens.
+pub fn lowest_group_confidence(conf: &[f32], group: usize) -> f32 {
+    if conf.is_empty() {
+        return 0.0;
+    }
+    let g = group.clamp(1, conf.len());
+    let mut sum: f64 = conf[..g].iter().map(|&c| f64::from(c)).sum();
+    let mut lowest = sum;
+    for i in g..conf.len() {
+        sum += f64::from(conf[i]) - f64::from(conf[i - g]);
+        lowest = lowest.min(sum);
+    }
+    (lowest / g as f64) as f32
+}
+
+/// The vote weights of traces whose confidences are `conf`: the top `keep` share
+/// (at least one; ties: earlier first) keep their confidence, the rest weigh 0.
+pub fn vote_weights(conf: &[f32], keep: f64) -> Vec<f32> {
+    let k = ((keep * conf.len() as f64).ceil() as usize).clamp(1.min(conf.len()), conf.len());
+    let mut order: Vec<usize> = (0..conf.len()).collect();
+    order.sort_by(|&a, &b| conf[b].total_cmp(&conf[a]).then(a.cmp(&b)));
+    let mut w = vec![0.0; conf.len()];
+    for &i in order.iter().take(k) {
+        w[i] = conf[i];
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lowest_window_mean_finds_the_weakest_stretch() {
+        let c = [5.0, 5.0, 1.0, 2.0, 5.0, 5.0];
+        // Windows of 2: 5, 3, 1.5, 3.5, 5 → 1.5.
+        assert_eq!(lowest_group_confidence(&c, 2), 1.5);
+        // A window longer than the trace: the mean of all.
+        assert!((lowest_group_confidence(&c, 50) - 23.0 / 6.0).abs() < 1e-6);
+        assert_eq!(lowest_group_confidence(&[], 4), 0.0);
+    }
+
+    #[test]
+    fn only_the_most_confident_share_votes() {
+        let w = vote_weights(&[3.0, 9.0, 1.0, 9.0, 5.0], 0.4);
+        // ceil(0.4 · 5) = 2 kept: the two 9s (the earlier first on the tie).
+        assert_eq!(w, vec![0.0, 9.0, 0.0, 9.0, 0.0]);
+        assert_eq!(vote_weights(&[2.0, 1.0], 0.01), vec![2.0, 0.0]);
+        assert_eq!(vote_weights(&[2.0, 1.0], 1.0), vec![2.0, 1.0]);
+    }
+}
