@@ -179,6 +179,10 @@ pub struct SearchArgs {
     /// or server as `logprobs`).
     #[arg(long, default_value_t = 5)]
     pub top_logprobs: usize,
+    /// deepconf online: this many full warm-up traces set the threshold; the other traces
+    /// stop at the first step boundary where they fall below it (0 = offline).
+    #[arg(long, default_value_t = 0)]
+    pub warmup: usize,
     /// Step-score aggregation: last | min | prod | mean. Default: the preset's (last).
     #[arg(long)]
     pub aggregation: Option<String>,

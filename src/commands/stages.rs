@@ -166,6 +166,7 @@ pub fn search(a: &SearchArgs, dirs: &Dirs, merge_only: bool) -> Result<()> {
             group: a.group,
             keep: a.keep,
             top_logprobs: a.top_logprobs,
+            warmup: a.warmup,
         },
         aggregation,
         split: a.split.clone(),

@@ -105,6 +105,11 @@ fn every_strategy_runs_on_real_models_deterministically() {
         resampling: ttc_search::Resampling::Systematic,
         ..knobs
     };
+    let online = Knobs {
+        warmup: 2,
+        group: 4,
+        ..knobs
+    };
     for (name, k) in [
         ("majority", knobs),
         ("bon", knobs),
@@ -118,6 +123,7 @@ fn every_strategy_runs_on_real_models_deterministically() {
         ("esc", knobs),
         ("adaptive", knobs),
         ("deepconf", knobs),
+        ("deepconf", online),
     ] {
         let s = Strategy::parse(name, cfg.n, &k).unwrap();
         let name = s.label();
@@ -145,7 +151,7 @@ fn every_strategy_runs_on_real_models_deterministically() {
             );
             assert_eq!(acc.verifier_tokens > 0, s.needs_verifier(), "{name}");
         }
-        if name.starts_with("deepconf") {
+        if name == "deepconf-g16-k5-keep0.9" {
             // Every solution carries a trace confidence; the kept 90% vote with it.
             assert!(
                 a.iter()

@@ -1,9 +1,9 @@
-//! DeepConf (Fu et al. 2025), offline: N full samples with each token's confidence (the
-//! negative mean of its top-k log-probabilities); a trace's confidence is its lowest
-//! sliding-window group mean; the top `keep` share of traces by it vote, weighted by it
-//! (DESIGN §13).
+//! DeepConf (Fu et al. 2025): N samples with each token's confidence (the negative mean of
+//! its top-k log-probabilities); a trace's confidence is its lowest sliding-window group
+//! mean; the top `keep` share of traces by it vote, weighted by it. Online, warm-up traces
+//! set a threshold and the others stop at a step boundary once below it (DESIGN §13).
 
-use crate::ctx::{Ctx, EXPAND};
+use crate::ctx::{COMPLETE, Ctx, EXPAND};
 use crate::tree::NodeId;
 use crate::{Result, Until};
 
@@ -24,6 +24,99 @@ pub(crate) fn deepconf(
         .collect();
     let pools = ctx.grow(reqs, false)?;
     Ok((pools, vec![1; questions.len()]))
+}
+
+/// DeepConf online: `warmup` full traces per question set its threshold (the lowest
+/// confidence among their `keep` most confident); the other N − warmup traces advance one
+/// step a round and are stopped — released, never voting — at the first step boundary where
+/// they hold a full window below it. Returns the warm-up traces and the survivors.
+pub(crate) fn deepconf_online(
+    ctx: &mut Ctx<'_, '_, '_>,
+    questions: &[usize],
+    (group, keep, top): (usize, f32, usize),
+    warmup: usize,
+) -> Result<(Vec<Vec<NodeId>>, Vec<usize>)> {
+    let nq = questions.len();
+    let n = ctx.cfg.n;
+    let conf = |ctx: &Ctx<'_, '_, '_>, id: NodeId| {
+        lowest_group_confidence(&ctx.tree.nodes[id].token_confidence, group)
+    };
+    let mut reqs = Vec::new();
+    for &q in questions {
+        let seed = ctx.seed(q, 0, 0, EXPAND);
+        let mut r = ctx.request(q, None, warmup, Until::End, false, seed);
+        r.confidence_top = top;
+        reqs.push(r);
+    }
+    let mut pool = ctx.grow(reqs, false)?;
+    let threshold: Vec<f32> = pool
+        .iter()
+        .map(|p| {
+            let mut c: Vec<f32> = p.iter().map(|&id| conf(ctx, id)).collect();
+            c.sort_by(|a, b| b.total_cmp(a));
+            let k = ((f64::from(keep) * c.len() as f64).ceil() as usize).clamp(1, c.len());
+            c[k - 1]
+        })
+        .collect();
+    let mut open: Vec<Vec<NodeId>> = vec![Vec::new(); nq];
+    let mut rounds = vec![1; nq];
+    for round in 1..=ctx.cfg.max_rounds {
+        let mut reqs = Vec::new();
+        let mut owner = Vec::new();
+        for (i, &q) in questions.iter().enumerate() {
+            let parents: Vec<Option<NodeId>> = if round == 1 {
+                vec![None]
+            } else {
+                std::mem::take(&mut open[i]).into_iter().map(Some).collect()
+            };
+            for (slot, p) in parents.into_iter().enumerate() {
+                let k = if p.is_none() { n - warmup } else { 1 };
+                let seed = ctx.seed(q, round, slot, EXPAND);
+                let mut r = ctx.request(q, p, k, Until::Step, false, seed);
+                r.confidence_top = top;
+                reqs.push(r);
+                owner.push(i);
+                rounds[i] = round + 1;
+            }
+        }
+        if reqs.is_empty() {
+            break;
+        }
+        let mut stopped = Vec::new();
+        for (i, kids) in owner.into_iter().zip(ctx.grow(reqs, false)?) {
+            for c in kids {
+                let node = &ctx.tree.nodes[c];
+                let full_window = node.token_confidence.len() >= group;
+                if full_window && conf(ctx, c) < threshold[i] {
+                    stopped.push(c);
+                } else if node.finished {
+                    pool[i].push(c);
+                } else {
+                    open[i].push(c);
+                }
+            }
+        }
+        ctx.release(&stopped);
+    }
+    // Round limit: the survivors still open are sampled to the end.
+    let mut reqs = Vec::new();
+    let mut owner = Vec::new();
+    for (i, &q) in questions.iter().enumerate() {
+        for (slot, p) in std::mem::take(&mut open[i]).into_iter().enumerate() {
+            let seed = ctx.seed(q, ctx.cfg.max_rounds + 1, slot, COMPLETE);
+            let mut r = ctx.request(q, Some(p), 1, Until::End, false, seed);
+            r.confidence_top = top;
+            reqs.push(r);
+            owner.push(i);
+        }
+    }
+    for (i, k) in owner.into_iter().zip(ctx.grow(reqs, false)?) {
+        pool[i].extend(k);
+    }
+    for p in &mut pool {
+        p.sort_unstable();
+    }
+    Ok((pool, rounds))
 }
 
 /// The lowest mean of `group` consecutive token confidences (the mean of all when the

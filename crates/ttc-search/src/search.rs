@@ -40,13 +40,17 @@
 //! - **DeepConf** (`deepconf.rs`, offline). N full samples, each token's confidence the
 //!   negative mean of its top-k log-probabilities; a trace's confidence is its lowest mean
 //!   over `group` consecutive tokens; the `keep` share most confident (at least one; ties:
-//!   sample order) vote, weighted by confidence; the others score 0.
+//!   sample order) vote, weighted by confidence; the others score 0. Online (W = `warmup`,
+//!   W ≥ 1): W full traces first; the threshold is the lowest confidence among their `keep`
+//!   most confident; the other N − W traces advance one step per round and stop — never
+//!   continued again, and never voting — at the first step boundary where a full window
+//!   falls below it. Every survivor and warm-up trace votes, weighted by confidence.
 //! - **Seeds.** A request's seed derives from (config seed, question, round, slot, phase), so
 //!   results do not depend on which other questions share the batch.
 
 use crate::adaptive::adaptive;
 use crate::beam::beam;
-use crate::deepconf::{deepconf, lowest_group_confidence, vote_weights};
+use crate::deepconf::{deepconf, deepconf_online, lowest_group_confidence, vote_weights};
 use crate::dvts::dvts;
 use crate::particles::particles;
 use crate::rebase::rebase;
@@ -141,7 +145,15 @@ pub fn run(
         )?,
         Strategy::Rebase { temperature } => rebase(&mut ctx, questions, f64::from(temperature))?,
         Strategy::Adaptive { window, rule } => adaptive(&mut ctx, questions, window, rule)?,
-        Strategy::DeepConf { top, .. } => deepconf(&mut ctx, questions, top)?,
+        Strategy::DeepConf {
+            top: k, warmup: 0, ..
+        } => deepconf(&mut ctx, questions, k)?,
+        Strategy::DeepConf {
+            group,
+            keep,
+            top,
+            warmup,
+        } => deepconf_online(&mut ctx, questions, (group, keep, top), warmup)?,
     };
     let mut out = Vec::with_capacity(questions.len());
     for ((&q, pool), rounds) in questions.iter().zip(pools).zip(rounds) {

@@ -51,9 +51,16 @@ pub enum Strategy {
     Rebase { temperature: f32 },
     /// Adaptive voting: samples in windows of `window` until `rule` stops (at most N).
     Adaptive { window: usize, rule: StopRule },
-    /// DeepConf, offline: N samples; the `keep` share most confident (lowest `group`-token
-    /// window mean of the top-`top` log-probability confidence) vote, weighted by it.
-    DeepConf { group: usize, keep: f32, top: usize },
+    /// DeepConf: N samples; the `keep` share most confident (lowest `group`-token window
+    /// mean of the top-`top` log-probability confidence) vote, weighted by it. `warmup` > 0:
+    /// online — that many full traces set the threshold, the others stop at the first step
+    /// boundary where they fall below it (and do not vote).
+    DeepConf {
+        group: usize,
+        keep: f32,
+        top: usize,
+        warmup: usize,
+    },
 }
 
 /// The knobs a strategy name is parsed with; each strategy reads its own.
@@ -81,6 +88,8 @@ pub struct Knobs {
     pub keep: f32,
     /// DeepConf: log-probabilities per token its confidence averages.
     pub top_logprobs: usize,
+    /// DeepConf online: warm-up traces that set the stopping threshold (0: offline).
+    pub warmup: usize,
 }
 
 impl Default for Knobs {
@@ -98,6 +107,7 @@ impl Default for Knobs {
             group: 16,
             keep: 0.9,
             top_logprobs: 5,
+            warmup: 0,
         }
     }
 }
@@ -153,6 +163,7 @@ impl Strategy {
                 group: k.group,
                 keep: k.keep,
                 top: k.top_logprobs,
+                warmup: k.warmup,
             },
             other => {
                 return Err(Error::Config(format!(
@@ -210,8 +221,17 @@ impl Strategy {
                 rule: StopRule::Esc,
             } => format!("esc-w{window}"),
             Strategy::Adaptive { window, rule } => format!("adaptive-w{window}-{}", rule.label()),
-            Strategy::DeepConf { group, keep, top } => {
-                format!("deepconf-g{group}-k{top}-keep{keep}")
+            Strategy::DeepConf {
+                group,
+                keep,
+                top,
+                warmup,
+            } => {
+                let mut l = format!("deepconf-g{group}-k{top}-keep{keep}");
+                if warmup > 0 {
+                    l += &format!("-online{warmup}");
+                }
+                l
             }
         }
     }
@@ -325,11 +345,15 @@ impl SearchConfig {
                     ));
                 }
             }
-            Strategy::DeepConf { group, keep, top }
-                if group == 0 || top == 0 || !(keep > 0.0 && keep <= 1.0) =>
-            {
+            Strategy::DeepConf {
+                group,
+                keep,
+                top,
+                warmup,
+            } if group == 0 || top == 0 || !(keep > 0.0 && keep <= 1.0) || warmup >= self.n => {
                 return bad(format!(
-                    "deepconf: group {group} and top_logprobs {top} must be ≥ 1 and keep {keep} in (0, 1]"
+                    "deepconf: group {group} and top_logprobs {top} must be ≥ 1, keep {keep} in (0, 1], warmup {warmup} below N={}",
+                    self.n
                 ));
             }
             _ => {}

@@ -205,6 +205,12 @@ fn the_newer_strategies_search_a_question_the_same_alone_or_in_a_batch() {
             window: 2,
             rule: StopRule::Esc,
         },
+        Strategy::DeepConf {
+            group: 2,
+            keep: 0.5,
+            top: 3,
+            warmup: 2,
+        },
     ];
     for s in strategies {
         let c = SearchConfig {
@@ -296,6 +302,7 @@ fn deepconf_lets_only_the_confident_share_vote() {
         group: 4,
         keep,
         top: 5,
+        warmup: 0,
     };
     // Everyone votes, weighted by confidence: 2 → 1 + 1 + 2 beats 1 → 3.
     let mut g = ScriptGen::new(&w);
@@ -316,4 +323,53 @@ fn deepconf_lets_only_the_confident_share_vote() {
     assert_eq!(dc(0.5).label(), "deepconf-g4-k5-keep0.5");
     let e = cfg(4).validate(&dc(0.0)).unwrap_err().to_string();
     assert!(e.contains("keep"), "{e}");
+}
+
+#[test]
+fn deepconf_online_stops_unconfident_traces_at_a_step_boundary() {
+    let mut w = World::new(&[
+        ("a0", 0.5, Some("1")),
+        ("a1", 0.5, Some("1")),
+        ("b0", 0.5, None),
+        ("b1", 0.5, None),
+        ("b1.0", 0.5, Some("2")),
+    ]);
+    for (n, c) in [
+        ("a0", 3.0),
+        ("a1", 2.0),
+        ("b0", 1.0),
+        ("b1", 6.0),
+        ("b1.0", 6.0),
+    ] {
+        w.confidence.insert(n.into(), c);
+    }
+    let online = Strategy::DeepConf {
+        group: 4,
+        keep: 0.9,
+        top: 5,
+        warmup: 2,
+    };
+    let mut g = ScriptGen::new(&w);
+    let o = run(&online, &cfg(4), &[0], &mut g, None).unwrap().remove(0);
+    // Warm-up a0 (3) and a1 (2) to the end: the threshold is 2. Then b0 and b1 one step at
+    // a time: b0's first window (1) is below it — stopped, released, never continued; b1
+    // (6) goes on and finishes.
+    assert_eq!(parents(&g.log), [("a", 2), ("b", 2), ("b1", 1)]);
+    assert_eq!(g.log[0].3, Until::End);
+    assert!(g.log[1..].iter().all(|l| l.3 == Until::Step));
+    let b0 = g.names.iter().find(|(_, n)| *n == "b0").unwrap().0;
+    assert!(g.released.contains(b0));
+    // The survivor votes with the warm-up traces: 2 → 6 beats 1 → 3 + 2.
+    assert_eq!(answers(&o), ["1", "1", "2"]);
+    assert_eq!(o.answer(), Some("2"));
+    assert_eq!(online.label(), "deepconf-g4-k5-keep0.9-online2");
+    // A warm-up as large as N is refused.
+    let all = Strategy::DeepConf {
+        group: 4,
+        keep: 0.9,
+        top: 5,
+        warmup: 4,
+    };
+    let e = cfg(4).validate(&all).unwrap_err().to_string();
+    assert!(e.contains("warmup 4"), "{e}");
 }

@@ -359,6 +359,9 @@ pub struct SearchRun {
     /// DeepConf: log-probabilities per token its confidence averages (default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_logprobs: Option<usize>,
+    /// DeepConf online: warm-up traces that set the early-stop threshold (0: offline).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub warmup: usize,
 }
 
 impl SearchRun {
@@ -369,6 +372,7 @@ impl SearchRun {
             group: self.group.unwrap_or(d.group),
             keep: self.keep.unwrap_or(d.keep),
             top_logprobs: self.top_logprobs.unwrap_or(d.top_logprobs),
+            warmup: self.warmup,
             width: self.width.unwrap_or(0),
             lookahead: self.lookahead,
             dedup: self.dedup,

@@ -246,6 +246,9 @@ impl Stage for SearchRunStage {
         if k.top_logprobs != d.top_logprobs {
             c += &format!(" --top-logprobs {}", k.top_logprobs);
         }
+        if k.warmup != d.warmup {
+            c += &format!(" --warmup {}", k.warmup);
+        }
         if let Some(l) = self.ablation {
             c += &format!(" --labels {}", l.name());
         }
