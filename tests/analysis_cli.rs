@@ -154,8 +154,22 @@ fn sweep_bins_and_compute_optimal_from_scored_samples() {
         "{md}"
     );
     assert!(md.contains("Revision chains: not computed yet"), "{md}");
+    // The first screen: a count of the verdicts before the findings table.
+    let summary = md
+        .find("findings (each judged on a paired 95% interval)")
+        .unwrap();
+    assert!(summary < md.find("## Findings").unwrap(), "{md}");
     let html = std::fs::read_to_string(root.join("reports/a/report.html")).unwrap();
     assert!(html.matches("<svg").count() >= 3, "figures inline");
+    // Verdicts coloured, text left-aligned.
+    assert!(
+        html.contains("<td class=\"v-ns\">not significant</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td class=\"t\">weighted best-of-N beats vanilla"),
+        "{html}"
+    );
     assert!(
         root.join("reports/a/figures/accuracy_vs_budget.svg")
             .exists()

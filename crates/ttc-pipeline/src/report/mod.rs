@@ -96,6 +96,47 @@ impl Stage for ReportStage {
     }
 }
 
+/// "Of N findings: a hold, b do not hold, c not significant, d not measurable." (verdicts
+/// are the second column).
+fn verdict_summary(findings: &[Vec<String>]) -> String {
+    let count = |v: &str| {
+        findings
+            .iter()
+            .filter(|r| r.get(1).is_some_and(|x| x == v))
+            .count()
+    };
+    let mut parts = Vec::new();
+    for (v, words) in [
+        ("holds", "hold"),
+        ("does not hold", "do not hold"),
+        ("not significant", "not significant"),
+        ("not measurable", "not measurable"),
+    ] {
+        let k = count(v);
+        if k > 0 {
+            parts.push(format!("{k} {words}"));
+        }
+    }
+    let other = findings.len()
+        - [
+            "holds",
+            "does not hold",
+            "not significant",
+            "not measurable",
+        ]
+        .iter()
+        .map(|v| count(v))
+        .sum::<usize>();
+    if other > 0 {
+        parts.push(format!("{other} with other verdicts"));
+    }
+    format!(
+        "Of {} findings (each judged on a paired 95% interval): {}.",
+        findings.len(),
+        parts.join(", ")
+    )
+}
+
 fn run(ctx: &Ctx) -> Result<()> {
     let started = Instant::now();
     let preset = ctx.preset;
@@ -118,8 +159,19 @@ fn run(ctx: &Ctx) -> Result<()> {
     ] {
         section(ctx, &mut b, &mut findings)?;
     }
-    // Findings first in the document.
-    let mut doc = vec![Block::Heading("Findings".into())];
+    // What a reader wants first: the accuracy-vs-FLOPs figure, a one-line count of the
+    // verdicts, then the findings.
+    let mut doc = Vec::new();
+    if let Some(i) = b
+        .iter()
+        .position(|x| matches!(x, Block::Figure { file, .. } if file == "accuracy_vs_flops.svg"))
+    {
+        doc.push(b.remove(i));
+    }
+    if !findings.is_empty() {
+        doc.push(Block::Para(verdict_summary(&findings)));
+    }
+    doc.push(Block::Heading("Findings".into()));
     if findings.is_empty() {
         doc.push(Block::Para(
             "No finding can be checked yet: run the evaluation stages.".into(),
