@@ -44,6 +44,10 @@ bench:
     {{ttc}} bench train --size default --composed
     {{ttc}} bench train --size default --forward-only
 
+# Search wall time on a run's own policy and PRM: weighted best-of-N (the baseline), beam, particle filtering, REBASE and DeepConf at N = 16, interleaved repeats (run the preset's `prm` stage first)
+bench-search preset="pipelines/default.toml" questions="50":
+    {{ttc}} bench search --preset {{preset}} --n 16 --questions {{questions}} --repeats 5 --strategies weighted-bon,beam,pf,rebase,deepconf
+
 # PyTorch + transformers on the same shapes, for comparison (needs: pip install torch transformers).
 bench-torch:
     python3 scripts/bench_torch_generate.py --size default --batch 1,64,256

@@ -108,7 +108,7 @@ pub fn dispatch(command: Command, dirs: &Dirs) -> anyhow::Result<()> {
         Command::Tokenizer(c) => stages::tokenizer(c, dirs),
         Command::Grade(a) => commands::grade::run(a),
         Command::CheckSteps(a) => commands::check_steps::run(a),
-        Command::Bench(c) => commands::bench::run(c),
+        Command::Bench(c) => commands::bench::run(c, dirs),
         Command::Serve(a) => commands::serve::run(a),
         Command::Model(c) => commands::model::run(c),
         Command::Sample(a) => stages::sample(&a, dirs, false),

@@ -24,6 +24,9 @@ pub enum BenchCommand {
     /// Training throughput: forward + backward + AdamW steps on random tokens (burn
     /// autodiff on the CPU backend), one JSON line.
     Train(TrainArgs),
+    /// Search wall time: strategies on a run's own policy and PRM (cpu), interleaved
+    /// repeats, one JSON line per strategy with its median wall over the first one's.
+    Search(crate::commands::bench_search::SearchBenchArgs),
 }
 
 /// Which model shape to benchmark (shared by the bench subcommands).
@@ -188,8 +191,9 @@ pub struct ScoreArgs {
     pub engine: EngineArgs,
 }
 
-pub fn run(cmd: BenchCommand) -> Result<()> {
+pub fn run(cmd: BenchCommand, dirs: &crate::dirs::Dirs) -> Result<()> {
     match cmd {
+        BenchCommand::Search(a) => crate::commands::bench_search::run(&a, dirs),
         BenchCommand::Generate(a) => generate(&a),
         BenchCommand::Score(a) => score(&a),
         BenchCommand::Serve(a) => {

@@ -3,6 +3,7 @@
 //! `model`, `bench`) are self-contained.
 
 pub mod bench;
+pub mod bench_search;
 pub mod check_steps;
 pub mod grade;
 pub mod model;

@@ -52,9 +52,11 @@ fn cell_class(c: &str) -> &'static str {
         "does not hold" => "v-fails",
         "not significant" => "v-ns",
         "not measurable" => "v-nm",
+        // A number, interval or ratio — not a sentence that starts with one.
         _ if c.starts_with(|ch: char| {
             ch.is_ascii_digit() || matches!(ch, '+' | '-' | '−' | '–' | '.' | '[')
-        }) =>
+        }) && !c.contains(": ")
+            && c.chars().count() <= 40 =>
         {
             "n"
         }
@@ -121,6 +123,11 @@ mod tests {
                     vec!["another".into(), "does not hold".into(), "43.1%".into()],
                     vec!["third".into(), "not significant".into(), "−1.0".into()],
                     vec!["fourth".into(), "not measurable".into(), "".into()],
+                    vec![
+                        "fifth".into(),
+                        "–".into(),
+                        "43.1% vs 40.2%: +2.9 points (95% [+0.1, +5.6])".into(),
+                    ],
                 ],
             }],
         );
@@ -133,6 +140,7 @@ mod tests {
             "<td class=\"v-ns\">not significant</td>",
             "<td class=\"n\">−1.0</td>",
             "<td class=\"v-nm\">not measurable</td>",
+            "<td class=\"t\">43.1% vs 40.2%: +2.9 points",
         ] {
             assert!(html.contains(want), "{want} in {html}");
         }
