@@ -7,7 +7,8 @@
 //!   fingerprint per stage), the run lock, resumable parts, progress;
 //! - [`stages`]: one type per stage, each stage's private helpers beside it;
 //! - [`report`]: the report stage and its sections;
-//! - [`plan`]: the stages a preset configures, in order — the one place the DAG is written.
+//! - [`plan`]: the stages a preset configures, in order — the one place the DAG is written;
+//! - [`search_bench`]: search strategies timed on a run's own policy and PRM.
 //!
 //! How a stage is added: write `stages/<name>.rs` with a type implementing [`run::stage::Stage`]
 //! (its config, the files it reads, the files it writes, `run`), and add one line to
@@ -17,4 +18,5 @@ pub mod plan;
 pub mod preset;
 pub mod report;
 pub mod run;
+pub mod search_bench;
 pub mod stages;
