@@ -17,7 +17,7 @@ use ttc_search::tree::NodeId;
 use ttc_search::{Error, Result, ScoreRequest, Scored, Verifier};
 
 use crate::likelihood_scorer::{log_softmax_at, require_logits, rows_for_vocab, step_scores};
-use crate::prm_format::{ReadLayout, render, ttc_layout};
+use crate::prm_format::{Calibration, ReadLayout, render, ttc_layout};
 use crate::prm_verifier::{Cached, backend, charged, prefill_roots};
 
 /// A node's cached sequence and the log p of its solution tokens (`log_probs[j]` is token
@@ -38,6 +38,8 @@ pub struct LikelihoodVerifier<'m> {
     seqs: HashMap<NodeId, NodeSeq>,
     /// Rows per forward call (each returns its logits: bounded by the vocabulary).
     pub max_rows: usize,
+    /// A likelihood PRM's reading of `exp(mean log p)`; `None`: the raw geometric mean.
+    calibration: Option<Calibration>,
 }
 
 /// Tokens `a` and `b` have in common at the start.
@@ -71,7 +73,14 @@ impl<'m> LikelihoodVerifier<'m> {
             roots: HashMap::new(),
             seqs: HashMap::new(),
             max_rows,
+            calibration: None,
         })
+    }
+
+    /// Scores read through a likelihood PRM's calibration.
+    pub fn with_calibration(mut self, calibration: Calibration) -> Self {
+        self.calibration = Some(calibration);
+        self
     }
 
     fn layout(&self, q: usize, steps: &[String]) -> Result<ReadLayout> {
@@ -212,6 +221,11 @@ impl Verifier for LikelihoodVerifier<'_> {
                 }
                 let new_reads = &l.reads[r.new_from.min(l.reads.len())..];
                 out[m.req].scores = step_scores(&log_probs, m.first, new_reads);
+                if let Some(c) = &self.calibration {
+                    for x in &mut out[m.req].scores {
+                        *x = c.apply(*x);
+                    }
+                }
                 self.seqs.insert(
                     r.node,
                     NodeSeq {

@@ -48,16 +48,45 @@ pub enum PrmFormat {
     /// Qwen2.5-Math-PRM (Qwen/Qwen2.5-Math-PRM-7B, -72B).
     #[serde(rename = "qwen2.5-math-prm")]
     QwenMathPrm,
+    /// ttc's likelihood PRM (`ttc_train::likelihood_prm`): the causal LM's calibrated
+    /// likelihood of each prefix, read by [`crate::likelihood_scorer`] /
+    /// [`crate::likelihood_verifier`], not at step tags.
+    #[serde(rename = "likelihood")]
+    Likelihood,
+}
+
+/// A likelihood PRM's reading: `sigmoid(slope · mean log p + intercept)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    pub slope: f32,
+    pub intercept: f32,
+}
+
+impl Calibration {
+    /// A step's score from `exp(mean log p)` of its prefix.
+    pub fn apply(&self, geometric_mean: f32) -> f32 {
+        let z = self.slope as f64 * (geometric_mean as f64).ln() + self.intercept as f64;
+        (1.0 / (1.0 + (-z).exp())) as f32
+    }
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FormatFile {
     format: PrmFormat,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    calibration: Option<Calibration>,
 }
 
 impl PrmFormat {
-    pub const NAMES: [&'static str; 4] = ["ttc", "math-shepherd", "rlhflow", "qwen2.5-math-prm"];
+    pub const NAMES: [&'static str; 5] = [
+        "ttc",
+        "math-shepherd",
+        "rlhflow",
+        "qwen2.5-math-prm",
+        "likelihood",
+    ];
 
     /// The format called `name` (one of [`PrmFormat::NAMES`]).
     pub fn parse(name: &str) -> Result<PrmFormat> {
@@ -75,6 +104,7 @@ impl PrmFormat {
             PrmFormat::MathShepherd => "math-shepherd",
             PrmFormat::Rlhflow => "rlhflow",
             PrmFormat::QwenMathPrm => "qwen2.5-math-prm",
+            PrmFormat::Likelihood => "likelihood",
         }
     }
 
@@ -96,25 +126,56 @@ impl PrmFormat {
 
     /// The format a checkpoint directory names (`prm_format.json`), ttc's when none.
     pub fn load(dir: &Path) -> Result<PrmFormat> {
+        Ok(Self::load_file(dir)?.0)
+    }
+
+    /// The format and, for a likelihood PRM, its calibration (an error naming the file when
+    /// a likelihood PRM has none).
+    pub fn load_file(dir: &Path) -> Result<(PrmFormat, Option<Calibration>)> {
         let path = dir.join(FORMAT_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str::<FormatFile>(&text)
-                .map(|f| f.format)
-                .map_err(|e| Error::Input(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PrmFormat::Ttc),
+            Ok(text) => {
+                let f = serde_json::from_str::<FormatFile>(&text)
+                    .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+                if (f.format == PrmFormat::Likelihood) != f.calibration.is_some() {
+                    return Err(Error::Input(format!(
+                        "{}: a calibration goes with format \"likelihood\" and only with it",
+                        path.display()
+                    )));
+                }
+                Ok((f.format, f.calibration))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((PrmFormat::Ttc, None)),
             Err(e) => Err(Error::Input(format!("{}: {e}", path.display()))),
         }
     }
 
     /// Write `prm_format.json` into `dir` (atomically); ttc's format writes none.
     pub fn save(self, dir: &Path) -> Result<()> {
+        Self::write(dir, self, None)
+    }
+
+    /// Write a likelihood PRM's `prm_format.json` with its calibration.
+    pub fn save_likelihood(dir: &Path, calibration: Calibration) -> Result<()> {
+        Self::write(dir, PrmFormat::Likelihood, Some(calibration))
+    }
+
+    fn write(dir: &Path, format: PrmFormat, calibration: Option<Calibration>) -> Result<()> {
         let path = dir.join(FORMAT_FILE);
-        if self == PrmFormat::Ttc {
+        if format == PrmFormat::Ttc {
             let _ = std::fs::remove_file(&path);
             return Ok(());
         }
-        let text = serde_json::to_string_pretty(&FormatFile { format: self })
-            .map_err(|e| Error::Input(e.to_string()))?;
+        if format == PrmFormat::Likelihood && calibration.is_none() {
+            return Err(Error::Input(
+                "a likelihood PRM's format file needs its calibration".into(),
+            ));
+        }
+        let text = serde_json::to_string_pretty(&FormatFile {
+            format,
+            calibration,
+        })
+        .map_err(|e| Error::Input(e.to_string()))?;
         ttc_core::atomic::write_atomic(&path, text.as_bytes())
             .map_err(|e| Error::Input(format!("{}: {e}", path.display())))
     }
@@ -207,12 +268,27 @@ impl PrmReader {
                     r.tag = Some(one_token(engine, SHEPHERD_TAG, "the step tag")?);
                 }
             }
+            PrmFormat::Likelihood => {
+                return Err(Error::Input(
+                    "a likelihood PRM is read by the likelihood scorer, not at step tags".into(),
+                ));
+            }
             PrmFormat::QwenMathPrm => {
                 need(2, "a two-class head (Qwen2ForProcessRewardModel)")?;
                 r.tag = Some(one_token(engine, QWEN_SEP, "the step separator")?);
             }
         }
         Ok(r)
+    }
+
+    /// A reader that lays steps out in `format` but reads no head (a likelihood PRM, whose
+    /// scores come from [`crate::likelihood_scorer`]).
+    pub(crate) fn layout_only(format: PrmFormat) -> PrmReader {
+        PrmReader {
+            format,
+            good_bad: None,
+            tag: None,
+        }
     }
 
     /// A step's score from the head's outputs at its read position.
@@ -243,7 +319,7 @@ impl PrmReader {
             return Err(Error::Input(format!("step {i} is empty")));
         }
         match self.format {
-            PrmFormat::Ttc => {
+            PrmFormat::Ttc | PrmFormat::Likelihood => {
                 let prompt = render(engine.prompt(), question)?;
                 ttc_layout(engine, &prompt, steps)
             }

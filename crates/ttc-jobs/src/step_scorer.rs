@@ -6,7 +6,8 @@ use ttc_engine::Engine;
 use ttc_model::decoder::Decoder;
 use ttc_task::tokenizer::PromptTemplate;
 
-use crate::prm_format::{PrmFormat, PrmReader, ReadLayout, ttc_layout};
+use crate::likelihood_scorer::LikelihoodScorer;
+use crate::prm_format::{Calibration, PrmFormat, PrmReader, ReadLayout, ttc_layout};
 use crate::{Error, Result};
 
 /// Scores steps with a PRM / ORM.
@@ -15,6 +16,8 @@ pub struct StepScorer<'m> {
     /// Rows per forward call (bounds activation memory).
     pub max_rows: usize,
     reader: PrmReader,
+    /// A likelihood PRM: its scorer and reading (`reader` then only lays steps out).
+    likelihood: Option<(LikelihoodScorer<'m>, Calibration)>,
 }
 
 /// A model usable as a step scorer: one label per token (ttc's PRM / ORM format).
@@ -48,7 +51,33 @@ impl<'m> StepScorer<'m> {
             engine,
             max_rows: 8192,
             reader,
+            likelihood: None,
         })
+    }
+
+    /// A scorer for the PRM checkpoint in `dir` (`model`, `tok` loaded from it): its prompt
+    /// and format, a likelihood PRM with its calibration.
+    pub fn for_checkpoint(
+        model: &'m dyn Decoder,
+        tok: &'m ttc_task::tokenizer::Tokenizer,
+        dir: &std::path::Path,
+    ) -> Result<Self> {
+        let prompt = PromptTemplate::load(dir)
+            .map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?;
+        let (format, calibration) = PrmFormat::load_file(dir)?;
+        match (format, calibration) {
+            (PrmFormat::Likelihood, Some(c)) => {
+                let scorer = LikelihoodScorer::new(model, tok, prompt.clone())
+                    .map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?;
+                Ok(StepScorer {
+                    engine: Engine::new(model, tok)?.with_prompt(prompt),
+                    max_rows: 8192,
+                    reader: PrmReader::layout_only(PrmFormat::Likelihood),
+                    likelihood: Some((scorer, c)),
+                })
+            }
+            _ => StepScorer::with_format(model, tok, prompt, format),
+        }
     }
 
     /// Score in `prompt`'s format (the checkpoint's [`PromptTemplate`]).
@@ -65,6 +94,13 @@ impl<'m> StepScorer<'m> {
     /// Per-step scores in (0, 1) of each (problem text, steps) item. Items with no steps
     /// get no scores. Every sequence is computed once, batched up to `max_rows` rows.
     pub fn score(&self, items: &[(&str, &[String])]) -> Result<Vec<Vec<f32>>> {
+        if let Some((scorer, c)) = &self.likelihood {
+            let mut out = scorer.score(items)?;
+            for x in out.iter_mut().flatten() {
+                *x = c.apply(*x);
+            }
+            return Ok(out);
+        }
         let layouts = items
             .iter()
             .map(|(p, s)| (!s.is_empty()).then(|| self.layout(p, s)).transpose())

@@ -66,7 +66,7 @@ fn prompt(format: PrmFormat, d: &Path) -> PromptTemplate {
             },
         )
         .unwrap(),
-        PrmFormat::Ttc => unreachable!(),
+        PrmFormat::Ttc | PrmFormat::Likelihood => unreachable!(),
     }
 }
 
@@ -220,4 +220,36 @@ fn the_formats_read_the_same_on_the_burn_backend() {
         }
         close(&scores, &c.scores, &format!("{name} verifier on burn"));
     }
+}
+
+/// `prm_format.json` of a likelihood PRM keeps its calibration; a calibration without that
+/// format, or that format without one, is an error naming the file.
+#[test]
+fn a_likelihood_prm_format_file_carries_its_calibration() {
+    use ttc_jobs::prm_format::{Calibration, FORMAT_FILE};
+    let d = tempfile::tempdir().unwrap();
+    let c = Calibration {
+        slope: 5.5,
+        intercept: -0.25,
+    };
+    PrmFormat::save_likelihood(d.path(), c).unwrap();
+    assert_eq!(
+        PrmFormat::load_file(d.path()).unwrap(),
+        (PrmFormat::Likelihood, Some(c))
+    );
+    assert!((c.apply(1.0) - 1.0 / (1.0 + 0.25f32.exp())).abs() < 1e-6);
+    assert!(PrmFormat::Likelihood.save(d.path()).is_err());
+    let path = d.path().join(FORMAT_FILE);
+    for bad in [
+        r#"{"format": "likelihood"}"#,
+        r#"{"format": "ttc", "calibration": {"slope": 1.0, "intercept": 0.0}}"#,
+        r#"{"format": "likelihood", "calibration": {"slope": 1.0}}"#,
+    ] {
+        std::fs::write(&path, bad).unwrap();
+        let e = PrmFormat::load_file(d.path()).unwrap_err().to_string();
+        assert!(e.contains(FORMAT_FILE), "{bad}: {e}");
+    }
+    // ttc's own format writes no file.
+    PrmFormat::Ttc.save(d.path()).unwrap();
+    assert!(!path.exists());
 }

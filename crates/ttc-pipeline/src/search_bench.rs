@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use ttc_engine::{Engine, load_model};
-use ttc_jobs::search_adapters::{PolicyGenerator, PrmVerifier};
+use ttc_jobs::prm_verifier::verifier_for_checkpoint;
+use ttc_jobs::search_adapters::PolicyGenerator;
 use ttc_model::engine_spec::EngineSpec;
 use ttc_search::{Knobs, SearchConfig, Strategy, Verifier};
 use ttc_task::math500::load_problems;
@@ -75,7 +76,6 @@ pub fn run(preset_path: &Path, layout: &Layout, a: &SearchBench) -> Result<Vec<S
     let (prm, prm_tok) = load_model(&mdir, &cpu)?;
     let engine = Engine::new(policy.as_ref(), &tok)?.with_prompt(PromptTemplate::load(&pdir)?);
     let prm_prompt = PromptTemplate::load(&mdir)?;
-    let prm_format = ttc_jobs::prm_format::PrmFormat::load(&mdir)?;
     let cfg = SearchConfig {
         n: a.n,
         aggregation: section.aggregation,
@@ -104,12 +104,12 @@ pub fn run(preset_path: &Path, layout: &Layout, a: &SearchBench) -> Result<Vec<S
         for (i, s) in strategies.iter().enumerate() {
             let mut generator =
                 PolicyGenerator::new(&engine, texts.clone(), cfg.temperature, cfg.top_p);
-            let mut ver = PrmVerifier::with_format(
+            let mut ver = verifier_for_checkpoint(
                 Engine::new(prm.as_ref(), &prm_tok)?.with_prompt(prm_prompt.clone()),
                 texts.clone(),
-                prm_format,
+                &mdir,
             )?;
-            let v: Option<&mut dyn Verifier> = s.needs_verifier().then_some(&mut ver);
+            let v: Option<&mut dyn Verifier> = s.needs_verifier().then_some(ver.as_mut());
             let t = Instant::now();
             last[i] = ttc_search::run(s, &cfg, &qs, &mut generator, v)?;
             walls[i].push(t.elapsed().as_secs_f64());

@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod error;
+pub mod likelihood_prm;
 pub mod loss;
 pub mod policy_eval;
 pub mod prm;

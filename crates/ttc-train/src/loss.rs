@@ -39,6 +39,35 @@ fn log_softmax_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     z - sums.log().matmul(ones_row)
 }
 
+/// How a causal-LM PRM reads a step: `sigmoid(slope · mean log p + intercept)`, the mean over
+/// the solution's tokens up to the step's end (the likelihood scorer's `exp(mean log p)`,
+/// calibrated). Fitted on the starting checkpoint and kept fixed while the LM learns.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepCalibration {
+    pub slope: f32,
+    pub intercept: f32,
+}
+
+/// The likelihood PRM's loss: soft-label BCE of each scored step's calibrated prefix mean
+/// log-likelihood. `logits` `[b, t, v]`, next tokens `targets` `[b, t]`; `weights`
+/// `[k, b·t]` averages a step's prefix positions (row sums 1), `labels` `[k]`.
+pub fn likelihood_step_bce<B: Backend>(
+    logits: Tensor<B, 3>,
+    targets: Tensor<B, 2, Int>,
+    weights: Tensor<B, 2>,
+    labels: Tensor<B, 1>,
+    calibration: StepCalibration,
+) -> Tensor<B, 1> {
+    let [b, t, v] = logits.dims();
+    let k = labels.dims()[0];
+    let picked =
+        log_softmax_rows(logits.reshape([b * t, v])).gather(1, targets.reshape([b * t, 1]));
+    let means = weights.matmul(picked).reshape([1, k]);
+    let z = means * calibration.slope + calibration.intercept;
+    let ones = Tensor::<B, 2>::ones([1, k], &z.device());
+    masked_soft_bce(z, labels.reshape([1, k]), ones)
+}
+
 /// Binary cross-entropy with soft targets on logits (burn's BCE takes integer targets):
 /// mean over masked positions of `softplus(x) - y·x`, computed stably as
 /// `max(x, 0) - y·x + ln(1 + e^{-|x|})`. `logits`, `targets`, `mask`: `[b, t]`.
@@ -176,5 +205,54 @@ mod tests {
         };
         let best = (0.25f32 / 0.75).ln();
         assert!(at(best) < at(best - 0.1) && at(best) < at(best + 0.1));
+    }
+
+    #[test]
+    fn likelihood_step_bce_reads_the_calibrated_prefix_mean() {
+        let dev = Default::default();
+        // One row, 3 positions, vocab 2: log p of the targets by hand.
+        let x = vec![0.0f32, 0.0, 1.0, -1.0, 2.0, 0.0];
+        let logits =
+            Tensor::<CpuBackend, 3>::from_data(TensorData::new(x.clone(), [1, 3, 2]), &dev);
+        let targets = Tensor::<CpuBackend, 2, Int>::from_data(
+            TensorData::new(vec![1i64, 0, 1], [1, 3]),
+            &dev,
+        );
+        let lp = |a: f32, b: f32, pick_a: bool| {
+            let m = a.max(b);
+            let lse = m + ((a - m).exp() + (b - m).exp()).ln();
+            if pick_a { a - lse } else { b - lse }
+        };
+        let l = [
+            lp(x[0], x[1], false),
+            lp(x[2], x[3], true),
+            lp(x[4], x[5], false),
+        ];
+        // Step 0: positions 0, 1; step 1: positions 0..=2.
+        let w = Tensor::<CpuBackend, 2>::from_data(
+            TensorData::new(
+                vec![0.5f32, 0.5, 0.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0],
+                [2, 3],
+            ),
+            &dev,
+        );
+        let y = [0.8f32, 0.1];
+        let labels = Tensor::<CpuBackend, 1>::from_data(TensorData::new(y.to_vec(), [2]), &dev);
+        let c = StepCalibration {
+            slope: 2.0,
+            intercept: 0.5,
+        };
+        let got = likelihood_step_bce(logits, targets, w, labels, c).into_scalar();
+        let means = [(l[0] + l[1]) / 2.0, (l[0] + l[1] + l[2]) / 3.0];
+        let want: f32 = means
+            .iter()
+            .zip(y)
+            .map(|(m, y)| {
+                let p = 1.0 / (1.0 + (-(2.0 * m + 0.5)).exp());
+                -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+            })
+            .sum::<f32>()
+            / 2.0;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
     }
 }

@@ -47,7 +47,7 @@ impl StepTarget {
 
 /// `prompt` + `steps` laid out as a score head reads them (`ttc_data::steps::layout`), EOS
 /// appended to the tokens: where each step ends is where its score is read.
-pub(crate) fn scored_layout(
+pub fn scored_layout(
     tok: &Tokenizer,
     prompt: &[u32],
     steps: &[String],

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use ttc_model::model::Transformer;
 use ttc_model::{CpuAutodiff, LlamaConfig};
 
-use crate::loss::{masked_cross_entropy, masked_soft_bce};
+use crate::loss::{StepCalibration, likelihood_step_bce, masked_cross_entropy, masked_soft_bce};
 use crate::schedule::warmup_cosine;
 use crate::sft_data::{Example, epoch_batches, make_batch};
 use crate::{Error, Result};
@@ -61,12 +61,23 @@ pub enum Init<'a> {
 }
 
 /// Loss of one batch and the number of positions it averages over: next-token
-/// cross-entropy for a causal LM, soft-label BCE at the score positions for a score head.
+/// cross-entropy for a causal LM, soft-label BCE at the score positions for a score head,
+/// and for a causal LM given `calibration` and scored examples (a likelihood PRM), soft-label
+/// BCE of each step's calibrated prefix likelihood.
 pub fn batch_loss<B: burn::tensor::backend::Backend>(
     model: &Transformer<B>,
     batch: crate::sft_data::Batch<B>,
     dropout: f64,
+    calibration: Option<StepCalibration>,
 ) -> (burn::tensor::Tensor<B, 1>, usize) {
+    if let (Some(c), Some((weights, labels))) = (calibration, batch.step_prefixes) {
+        let k = labels.dims()[0];
+        let logits = model.forward_dropout(batch.inputs, dropout);
+        return (
+            likelihood_step_bce(logits, batch.targets, weights, labels, c),
+            k,
+        );
+    }
     if model.config().head() == ttc_model::config::Head::Score {
         let logits = model
             .forward_dropout(batch.inputs, dropout)
@@ -186,13 +197,14 @@ pub fn eval_loss<B: Backend>(
     examples: &[Example],
     batch_tokens: usize,
     pad: u32,
+    calibration: Option<StepCalibration>,
 ) -> f64 {
     let dev = model.devices().into_iter().next().unwrap_or_default();
     let (mut sum, mut n) = (0.0f64, 0usize);
     for b in epoch_batches(examples, batch_tokens, 0, 0) {
         let refs: Vec<&Example> = b.iter().map(|&i| &examples[i]).collect();
         let batch = make_batch::<B>(&refs, pad, &dev);
-        let (l, count) = batch_loss(model, batch, 0.0);
+        let (l, count) = batch_loss(model, batch, 0.0, calibration);
         sum += l.into_scalar().elem::<f64>() * count as f64;
         n += count;
     }
@@ -212,6 +224,9 @@ pub struct SftRun<'a> {
     /// Hash of everything the run depends on; a checkpoint with another hash is not resumed.
     pub run_hash: &'a str,
     pub out: &'a Path,
+    /// A causal LM trained on scored examples learns them through its likelihood, read
+    /// this way (a likelihood PRM); `None` for every other run.
+    pub calibration: Option<StepCalibration>,
 }
 
 /// Train (or resume) into `run.out`. The final model is written as an HF checkpoint
@@ -241,6 +256,7 @@ fn train_on<B: AutodiffBackend>(
         pad,
         run_hash,
         out,
+        calibration,
     }: SftRun<'_>,
     on: &mut dyn FnMut(Event),
 ) -> Result<TrainState> {
@@ -342,7 +358,7 @@ fn train_on<B: AutodiffBackend>(
         let refs: Vec<&Example> = idx.iter().map(|&i| &train[i]).collect();
         let batch = make_batch::<B>(&refs, pad, &dev);
         let tokens = batch.tokens;
-        let (loss, _) = batch_loss(&model, batch, cfg.dropout);
+        let (loss, _) = batch_loss(&model, batch, cfg.dropout, calibration);
         let loss_v = loss.clone().into_scalar().elem::<f64>();
         if !loss_v.is_finite() {
             return Err(Error::Diverged(format!(
@@ -368,7 +384,7 @@ fn train_on<B: AutodiffBackend>(
             let vl = if val.is_empty() {
                 loss_v
             } else {
-                eval_loss(&model.valid(), val, cfg.batch_tokens, pad)
+                eval_loss(&model.valid(), val, cfg.batch_tokens, pad, calibration)
             };
             m.val_loss = Some(vl);
             state.last_val_loss = Some(vl);

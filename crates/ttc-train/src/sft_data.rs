@@ -79,6 +79,9 @@ pub struct Batch<B: Backend> {
     pub loss_tokens: usize,
     /// Real (non-padding) input tokens.
     pub tokens: usize,
+    /// Per scored step, the weights averaging its prefix's next-token positions `[k, b·t]`
+    /// and its label `[k]` (a causal-LM PRM's reading); `None` without scored steps.
+    pub step_prefixes: Option<(Tensor<B, 2>, Tensor<B, 1>)>,
 }
 
 /// Right-pad with `pad` and build the tensors.
@@ -96,6 +99,7 @@ pub fn make_batch<B: Backend>(examples: &[&Example], pad: u32, dev: &B::Device) 
     let mut st = vec![0.0f32; b * t];
     let mut sm = vec![0.0f32; b * t];
     let (mut loss_tokens, mut tokens, mut score_count) = (0, 0, 0);
+    let (mut prefix_w, mut prefix_y) = (Vec::new(), Vec::new());
     for (r, e) in examples.iter().enumerate() {
         let n = e.tokens.len() - 1;
         tokens += n;
@@ -112,9 +116,25 @@ pub fn make_batch<B: Backend>(examples: &[&Example], pad: u32, dev: &B::Device) 
                 st[r * t + pos] = y;
                 sm[r * t + pos] = 1.0;
                 score_count += 1;
+                // Tokens prompt_len..=pos, each predicted one position earlier.
+                let first = e.prompt_len.max(1);
+                if pos >= first {
+                    let mut w = vec![0.0f32; b * t];
+                    let share = 1.0 / (pos + 1 - first) as f32;
+                    w[r * t + first - 1..r * t + pos].fill(share);
+                    prefix_w.extend(w);
+                    prefix_y.push(y);
+                }
             }
         }
     }
+    let k = prefix_y.len();
+    let step_prefixes = (k > 0).then(|| {
+        (
+            Tensor::from_data(TensorData::new(prefix_w, [k, b * t]), dev),
+            Tensor::from_data(TensorData::new(prefix_y, [k]), dev),
+        )
+    });
     Batch {
         inputs: Tensor::from_data(TensorData::new(inputs, [b, t]), dev),
         targets: Tensor::from_data(TensorData::new(targets, [b, t]), dev),
@@ -124,6 +144,7 @@ pub fn make_batch<B: Backend>(examples: &[&Example], pad: u32, dev: &B::Device) 
         score_count,
         loss_tokens,
         tokens,
+        step_prefixes,
     }
 }
 
@@ -172,5 +193,25 @@ mod tests {
             .to_vec::<i64>()
             .unwrap();
         assert_eq!(&tg[..5], &[11, 12, 13, 14, 15]);
+    }
+
+    #[test]
+    fn step_prefixes_average_the_positions_that_predict_each_prefix() {
+        // Tokens 10..16, prompt 10 11; steps end at tokens 3 and 5. Step 0 covers tokens
+        // 2..=3 (predicted at positions 1, 2), step 1 tokens 2..=5 (positions 1..=4).
+        let mut e = ex(7, 2);
+        e.scores = vec![(3, 0.75), (5, 0.25)];
+        let b = make_batch::<CpuBackend>(&[&e, &ex(3, 2)], 0, &Default::default());
+        let (w, y) = b.step_prefixes.unwrap();
+        assert_eq!(w.dims(), [2, 2 * 6]);
+        let w = w.into_data().to_vec::<f32>().unwrap();
+        let q = 0.25f32;
+        assert_eq!(&w[..6], &[0.0, 0.5, 0.5, 0.0, 0.0, 0.0]);
+        assert_eq!(&w[12..18], &[0.0, q, q, q, q, 0.0]);
+        assert!(w[6..12].iter().chain(&w[18..]).all(|&x| x == 0.0));
+        assert_eq!(y.into_data().to_vec::<f32>().unwrap(), [0.75, 0.25]);
+        // LM examples carry none.
+        let lm = make_batch::<CpuBackend>(&[&ex(5, 2)], 0, &Default::default());
+        assert!(lm.step_prefixes.is_none());
     }
 }

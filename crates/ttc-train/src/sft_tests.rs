@@ -49,6 +49,7 @@ fn run<'a>(
         pad: 0,
         run_hash: "h",
         out,
+        calibration: None,
     }
 }
 
@@ -181,7 +182,7 @@ fn score_head_run(mc: &LlamaConfig, init: Init, ex: &[Example], out: &Path) {
     let kept =
         ttc_model::io::hf_io::load_checkpoint::<ttc_model::CpuBackend>(out, &Default::default())
             .unwrap();
-    let vl = eval_loss(&kept, &ex[..16], c.batch_tokens, 0);
+    let vl = eval_loss(&kept, &ex[..16], c.batch_tokens, 0, None);
     assert!(
         (vl - st.best_val_loss.unwrap()).abs() < 1e-5,
         "{vl} vs {:?}",

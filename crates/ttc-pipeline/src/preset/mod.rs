@@ -522,10 +522,32 @@ impl LabelsConfig {
     }
 }
 
+/// How a PRM turns a solution prefix into a step score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrmHead {
+    /// A one-label score head on the backbone, sigmoid at each step's last token.
+    #[default]
+    Score,
+    /// The causal LM itself: its calibrated likelihood of the prefix
+    /// (`ttc_train::likelihood_prm`); the checkpoint stays a causal LM.
+    Likelihood,
+}
+
+impl PrmHead {
+    pub fn is_score(&self) -> bool {
+        *self == PrmHead::Score
+    }
+}
+
 /// The PRM: the policy's backbone with a score head, trained on MC labels.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrmConfig {
+    /// `score` (a score head, the default) or `likelihood` (the LM's own likelihood,
+    /// calibrated, fine-tuned on the labels).
+    #[serde(default, skip_serializing_if = "PrmHead::is_score")]
+    pub head: PrmHead,
     /// `soft` (fraction of rollouts right), `hard` (any right) or `truth` (the step
     /// checker's verdicts: arith only, an upper bound for Monte Carlo labels).
     #[serde(default = "default_label_kind")]

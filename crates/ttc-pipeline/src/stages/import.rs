@@ -81,7 +81,7 @@ impl ImportStage {
                 (im.prm_prompt.clone(), im.prm_chat.clone())
             } else {
                 match format {
-                    PrmFormat::Ttc => (im.prompt.clone(), im.chat.clone()),
+                    PrmFormat::Ttc | PrmFormat::Likelihood => (im.prompt.clone(), im.chat.clone()),
                     PrmFormat::MathShepherd => (Some("{problem} ".to_string()), None),
                     PrmFormat::Rlhflow => (None, Some(ChatOptions::default())),
                     PrmFormat::QwenMathPrm => (

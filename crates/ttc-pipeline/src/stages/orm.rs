@@ -230,6 +230,7 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
             pad,
             run_hash: &run_hash,
             out: &out,
+            calibration: None,
         },
         tokenizer: &rdir.join("tokenizer.json"),
         force: ctx.force,

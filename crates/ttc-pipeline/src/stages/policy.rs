@@ -181,6 +181,7 @@ impl Stage for PolicyStage {
                 pad,
                 run_hash: &run_hash,
                 out: &out,
+                calibration: None,
             },
             tokenizer: &tok_path,
             force: ctx.force,

@@ -6,12 +6,15 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use ttc_eval::logistic::fit_logistic;
 use ttc_model::LlamaConfig;
+use ttc_train::likelihood_prm::step_prefix_means;
+use ttc_train::loss::StepCalibration;
 use ttc_train::prm::prm_examples;
 use ttc_train::prm_slips::slip_examples;
 use ttc_train::sft::{Init, SftRun};
 
-use crate::preset::{LabelKind, Preset, PrmConfig, prm_ablation};
+use crate::preset::{LabelKind, Preset, PrmConfig, PrmHead, prm_ablation};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::stage::{Ctx, Stage};
 use crate::stages::shared::checkpoint::{same_tokenizer, training_text};
@@ -133,7 +136,13 @@ impl Stage for PrmTrainStage {
         if init != pdir {
             same_tokenizer(&pdir, init)?;
         }
-        let model_cfg = LlamaConfig::load(&init.join("config.json"))?.with_score_head();
+        let likelihood = pc.head == PrmHead::Likelihood;
+        let init_cfg = LlamaConfig::load(&init.join("config.json"))?;
+        let model_cfg = if likelihood {
+            init_cfg
+        } else {
+            init_cfg.with_score_head()
+        };
         let out = ctx.layout.prm_dir(self.ablation);
         let mut run_hash = ttc_core::hash::hash_json(&(
             &model_cfg,
@@ -148,22 +157,51 @@ impl Stage for PrmTrainStage {
         }
         let id = self.id();
         let name = id.as_str();
+        // A likelihood PRM reads its steps through a calibration fitted on the starting
+        // checkpoint's likelihood of the training steps (then fixed while the LM learns).
+        let calibration = if likelihood {
+            let c = fit_step_calibration(init, &train, &pc.train, pad)?;
+            eprintln!(
+                "{name}: reading sigmoid({:.3} · mean log p + {:.3}), fitted on {} training steps",
+                c.slope,
+                c.intercept,
+                train.iter().map(|e| e.scores.len()).sum::<usize>()
+            );
+            Some(c)
+        } else {
+            None
+        };
         let job = Job {
             label: name,
             run: SftRun {
                 model_cfg: &model_cfg,
-                init: Init::ScoreHeadFrom(init),
+                init: if likelihood {
+                    Init::From(init)
+                } else {
+                    Init::ScoreHeadFrom(init)
+                },
                 cfg: &pc.train,
                 train: &train,
                 val: &val,
                 pad,
                 run_hash: &run_hash,
                 out: &out,
+                calibration,
             },
             tokenizer: &pdir.join("tokenizer.json"),
             force: ctx.force,
         };
         let state = fine_tune(ctx, job)?;
+        match calibration {
+            Some(c) => ttc_jobs::prm_format::PrmFormat::save_likelihood(
+                &out,
+                ttc_jobs::prm_format::Calibration {
+                    slope: c.slope,
+                    intercept: c.intercept,
+                },
+            )?,
+            None => ttc_jobs::prm_format::PrmFormat::Ttc.save(&out)?,
+        }
         // The PRM reads steps in the policy's prompt format.
         if text.prompt != ttc_task::tokenizer::PromptTemplate::default() {
             text.prompt.save(&out)?;
@@ -183,4 +221,30 @@ impl Stage for PrmTrainStage {
         );
         Ok(())
     }
+}
+
+/// The reading of a likelihood PRM: a logistic fit of the training steps' labels on the
+/// starting checkpoint's mean log-likelihood of each step's prefix.
+fn fit_step_calibration(
+    init: &std::path::Path,
+    train: &[ttc_train::sft_data::Example],
+    cfg: &ttc_train::sft::SftConfig,
+    pad: u32,
+) -> Result<StepCalibration> {
+    let model =
+        ttc_model::io::hf_io::load_checkpoint::<ttc_model::CpuBackend>(init, &Default::default())?;
+    let pairs = step_prefix_means(&model, train, cfg.batch_tokens, pad);
+    let x: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    let y: Vec<f64> = pairs.iter().map(|p| p.1 as f64).collect();
+    let (a, b) = fit_logistic(&x, &y).with_context(|| {
+        format!(
+            "{}: its likelihood of the {} training steps gives no logistic fit (all equal?)",
+            init.display(),
+            x.len()
+        )
+    })?;
+    Ok(StepCalibration {
+        slope: a as f32,
+        intercept: b as f32,
+    })
 }

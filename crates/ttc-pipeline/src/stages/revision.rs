@@ -335,6 +335,7 @@ fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
             pad,
             run_hash: &run_hash,
             out: &out,
+            calibration: None,
         },
         tokenizer: &pdir.join("tokenizer.json"),
         force: ctx.force,

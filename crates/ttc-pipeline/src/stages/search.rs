@@ -10,7 +10,8 @@ use ttc_data::rows::SearchRow;
 use ttc_data::shards::Parts;
 use ttc_engine::Engine;
 use ttc_jobs::likelihood_verifier::LikelihoodVerifier;
-use ttc_jobs::search_adapters::{PolicyGenerator, PrmVerifier};
+use ttc_jobs::prm_verifier::verifier_for_checkpoint;
+use ttc_jobs::search_adapters::PolicyGenerator;
 use ttc_search::select::Aggregation;
 use ttc_search::{SearchConfig, Strategy, Verifier};
 use ttc_task::grader::is_equivalent;
@@ -286,7 +287,6 @@ impl Stage for SearchRunStage {
             .with_prompt(PromptTemplate::load(&pdir)?)
             .with_long_prompts(policy_spec.long_prompts);
         let prm_prompt = PromptTemplate::load(&mdir)?;
-        let prm_format = ttc_jobs::prm_format::PrmFormat::load(&mdir)?;
         let prm = if needs_prm {
             Some(load_model(
                 &mdir,
@@ -327,10 +327,10 @@ impl Stage for SearchRunStage {
             let mut generator =
                 PolicyGenerator::new(&engine, texts.clone(), cfg.temperature, cfg.top_p);
             let mut prm_verifier = match &prm {
-                Some((m, t)) => Some(PrmVerifier::with_format(
+                Some((m, t)) => Some(verifier_for_checkpoint(
                     Engine::new(m.as_ref(), t)?.with_prompt(prm_prompt.clone()),
                     texts.clone(),
-                    prm_format,
+                    &mdir,
                 )?),
                 None => None,
             };
@@ -346,7 +346,7 @@ impl Stage for SearchRunStage {
             };
             let qs: Vec<usize> = r.collect();
             let ver = match (&mut prm_verifier, &mut likelihood_verifier) {
-                (Some(v), _) => Some(v as &mut dyn Verifier),
+                (Some(v), _) => Some(&mut **v as &mut dyn Verifier),
                 (None, Some(v)) => Some(v as &mut dyn Verifier),
                 (None, None) => None,
             };

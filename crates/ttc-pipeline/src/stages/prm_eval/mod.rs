@@ -106,12 +106,7 @@ impl Stage for PrmEvalStage {
         let mdir = ctx.layout.prm_dir(self.ablation);
         let test_file = ctx.layout.samples_file("test");
         let (model, tok) = load_model(&mdir, &self.engine)?;
-        let scorer = StepScorer::with_format(
-            model.as_ref(),
-            &tok,
-            ttc_task::tokenizer::PromptTemplate::load(&mdir)?,
-            ttc_jobs::prm_format::PrmFormat::load(&mdir)?,
-        )?;
+        let scorer = StepScorer::for_checkpoint(model.as_ref(), &tok, &mdir)?;
         let out = ctx.layout.prm_eval_dir(self.ablation);
         // Held-out labelled questions: step AUROC and calibration against MC labels.
         let held_out = match &pc {
