@@ -289,8 +289,27 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
     );
     let report = std::fs::read_to_string(dir.join("reports/smoke/report.md")).unwrap();
     assert!(
-        report.contains("prm-truth (ablation): truth labels"),
+        report.contains("prm-truth (ablation): score head from the policy, lr 1e-3, truth labels"),
         "{report}"
+    );
+    // The preset's [[prm.variants]] entry: trained, evaluated and in the same table, with
+    // the reward-hacking and held-out rows.
+    assert!(
+        report.contains(
+            "prm-likelihood: likelihood from the verifier, within-question loss, lr 1e-3, soft labels"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("reward hacking"), "{report}");
+    let lk: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("reports/smoke/prm-likelihood/prm_eval.json")).unwrap(),
+    )
+    .unwrap();
+    // (Null here: no held-out smoke question has both right and wrong samples.)
+    assert!(lk.get("val_within_question_auroc").is_some(), "{lk}");
+    assert_eq!(
+        lk["recipe"],
+        "likelihood from the verifier, within-question loss, lr 1e-3"
     );
     // No finding holds vacuously: the smoke policy's best-of-N does not improve with N (its
     // accuracy is ≈ 1% at every budget), so no efficiency N/N' can be claimed against it.

@@ -91,8 +91,12 @@ pub struct PrmArgs {
     /// labels`: soft (fraction of rollouts right), hard (any rollout right) or truth (the
     /// step checker's verdicts, arith only: the upper bound for Monte Carlo labels). Another
     /// kind than the preset's is an ablation in checkpoints/<run>/prm-<labels>/ (reports/<run>/prm-<labels>/).
-    #[arg(long, value_parser = parse_labels)]
+    #[arg(long, value_parser = parse_labels, conflicts_with = "variant")]
     pub labels: Option<LabelKind>,
+    /// Train (eval) the preset's `[[prm.variants]]` entry of this name instead of `[prm]`:
+    /// checkpoints/<run>/prm-<name>/ (reports/<run>/prm-<name>/).
+    #[arg(long)]
+    pub variant: Option<String>,
 }
 
 fn parse_labels(s: &str) -> Result<LabelKind, String> {

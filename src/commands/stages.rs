@@ -105,7 +105,10 @@ pub fn train(c: TrainCommand, dirs: &Dirs) -> Result<()> {
                 .map(boxed)
         }),
         TrainCommand::Prm(a) => run_one(dirs, &a.common.preset, a.common.force, None, false, |p| {
-            Ok(boxed(PrmTrainStage::new(p, a.labels)?))
+            Ok(match &a.variant {
+                Some(v) => boxed(PrmTrainStage::variant(p, v)?),
+                None => boxed(PrmTrainStage::new(p, a.labels)?),
+            })
         }),
         TrainCommand::Revision(a) => run_one(dirs, &a.preset, a.force, None, false, |p| {
             Ok(boxed(RevisionTrainStage::new(p)?))
@@ -200,7 +203,10 @@ pub fn eval(c: EvalCommand, dirs: &Dirs) -> Result<()> {
             })
         }
         EvalCommand::Prm(a) => run_one(dirs, &a.common.preset, a.common.force, None, false, |p| {
-            Ok(boxed(PrmEvalStage::new(p, a.labels)))
+            Ok(match &a.variant {
+                Some(v) => boxed(PrmEvalStage::variant(p, v)?),
+                None => boxed(PrmEvalStage::new(p, a.labels)),
+            })
         }),
         EvalCommand::Revisions(a) => run_one(dirs, &a.preset, a.force, None, false, |p| {
             Ok(boxed(RevisionEvalStage::new(p)?))

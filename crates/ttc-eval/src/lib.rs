@@ -23,6 +23,7 @@ pub mod prm_selection;
 pub mod revision_drift;
 pub mod revision_ratios;
 pub mod revision_selection;
+pub mod reward_hacking;
 pub mod stats;
 pub mod sweep;
 pub mod verifier_metrics;

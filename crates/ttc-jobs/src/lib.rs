@@ -15,6 +15,7 @@
 //! - [`search_adapters`]: the policy as a search `Generator`, the PRM as a `Verifier`,
 //!   each with per-node forked KV caches.
 
+pub mod checkpoint_verifier;
 pub mod error;
 pub mod layout_forward;
 pub mod likelihood_scorer;

@@ -51,24 +51,6 @@ pub(crate) fn reuse(base: &mut Cached, tokens: &[u32], limit: usize) -> Option<(
     base.0.fork_prefix(c).map(|k| (k, c))
 }
 
-/// The PRM checkpoint in `dir` as a [`Verifier`] (`engine` holds its model, tokenizer and
-/// prompt): a likelihood PRM reads its calibrated likelihood
-/// ([`crate::likelihood_verifier`]), every other format its head ([`PrmVerifier`]).
-pub fn verifier_for_checkpoint<'m>(
-    engine: Engine<'m>,
-    problems: Vec<String>,
-    dir: &std::path::Path,
-) -> Result<Box<dyn Verifier + 'm>> {
-    let (format, calibration) = PrmFormat::load_file(dir)?;
-    Ok(match calibration {
-        Some(c) => Box::new(
-            crate::likelihood_verifier::LikelihoodVerifier::new(engine, problems)?
-                .with_calibration(c),
-        ),
-        None => Box::new(PrmVerifier::with_format(engine, problems, format)?),
-    })
-}
-
 impl<'m> PrmVerifier<'m> {
     /// A verifier in ttc's format (a one-label score head).
     pub fn new(engine: Engine<'m>, problems: Vec<String>) -> Result<Self> {

@@ -71,6 +71,15 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
     if has_prm && has_test {
         out.push(Box::new(PrmEvalStage::new(preset, None)));
     }
+    // The PRM's variants ([[prm.variants]]), trained and evaluated beside it.
+    if let Some(pc) = preset.prm.as_ref().filter(|_| trained_prm) {
+        for name in pc.variant_names()? {
+            out.push(Box::new(PrmTrainStage::variant(preset, &name)?));
+            if has_test {
+                out.push(Box::new(PrmEvalStage::variant(preset, &name)?));
+            }
+        }
+    }
     if let Some(section) = &preset.search {
         // A search over the likelihood needs no PRM; one over the PRM with none to use is
         // an entry the plan cannot honour — an error, never silently dropped.

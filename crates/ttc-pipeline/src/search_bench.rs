@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use ttc_engine::{Engine, load_model};
-use ttc_jobs::prm_verifier::verifier_for_checkpoint;
+use ttc_jobs::checkpoint_verifier::verifier_for_checkpoint;
 use ttc_jobs::search_adapters::PolicyGenerator;
 use ttc_model::engine_spec::EngineSpec;
 use ttc_search::{Knobs, SearchConfig, Strategy, Verifier};

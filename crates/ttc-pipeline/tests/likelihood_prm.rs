@@ -44,6 +44,7 @@ fn labelled(s: &Splits, tok: &Tokenizer, n: usize) -> Vec<(String, Vec<String>, 
             let prompt = PromptTemplate::default().encode(tok, &p.problem).unwrap();
             let l = scored_layout(tok, &prompt, &steps, id(EOS)).unwrap();
             let ex = Example {
+                group: None,
                 scores: l.step_ends.iter().map(|&e| (e, y)).collect(),
                 tokens: l.tokens,
                 prompt_len: l.prompt_len,

@@ -51,21 +51,78 @@ pub struct StepCalibration {
 /// The likelihood PRM's loss: soft-label BCE of each scored step's calibrated prefix mean
 /// log-likelihood. `logits` `[b, t, v]`, next tokens `targets` `[b, t]`; `weights`
 /// `[k, b·t]` averages a step's prefix positions (row sums 1), `labels` `[k]`.
+///
+/// With `groups` (each step's question), each question's difficulty is profiled out: its
+/// steps' logits get the offset that minimises their BCE ([`group_offsets`], held fixed), so
+/// the gradient sums to zero within a question and only the differences between its
+/// solutions teach the model (at the optimum offset the profiled loss's gradient is the
+/// partial gradient, so holding it fixed is exact).
 pub fn likelihood_step_bce<B: Backend>(
     logits: Tensor<B, 3>,
     targets: Tensor<B, 2, Int>,
     weights: Tensor<B, 2>,
     labels: Tensor<B, 1>,
     calibration: StepCalibration,
+    groups: Option<&[u32]>,
 ) -> Tensor<B, 1> {
     let [b, t, v] = logits.dims();
     let k = labels.dims()[0];
     let picked =
         log_softmax_rows(logits.reshape([b * t, v])).gather(1, targets.reshape([b * t, 1]));
     let means = weights.matmul(picked).reshape([1, k]);
-    let z = means * calibration.slope + calibration.intercept;
-    let ones = Tensor::<B, 2>::ones([1, k], &z.device());
+    let mut z = means * calibration.slope + calibration.intercept;
+    let dev = z.device();
+    if let Some(g) = groups {
+        let zs = z
+            .clone()
+            .detach()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap_or_default();
+        let ys = labels
+            .clone()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap_or_default();
+        let c = group_offsets(&zs, &ys, g);
+        z = z + Tensor::<B, 2>::from_data(burn::tensor::TensorData::new(c, [1, k]), &dev);
+    }
+    let ones = Tensor::<B, 2>::ones([1, k], &dev);
     masked_soft_bce(z, labels.reshape([1, k]), ones)
+}
+
+/// Per step, its group's offset `c` minimising `Σ softplus(z + c) − y·(z + c)` over the
+/// group (damped Newton; clamped to ±30 where every label is 0 or every label is 1).
+pub fn group_offsets(z: &[f32], y: &[f32], groups: &[u32]) -> Vec<f32> {
+    let mut members: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+    for (i, &g) in groups.iter().enumerate() {
+        members.entry(g).or_default().push(i);
+    }
+    let mut out = vec![0.0f32; z.len()];
+    for idx in members.values() {
+        let mut c = 0.0f64;
+        for _ in 0..50 {
+            let (mut grad, mut hess) = (0.0f64, 0.0f64);
+            for &i in idx {
+                let p = 1.0 / (1.0 + (-(z[i] as f64 + c)).exp());
+                grad += p - y[i] as f64;
+                hess += p * (1.0 - p);
+            }
+            if grad.abs() < 1e-7 {
+                break;
+            }
+            let step = if hess > 1e-12 {
+                grad / hess
+            } else {
+                grad.signum() * 5.0
+            };
+            c = (c - step.clamp(-5.0, 5.0)).clamp(-30.0, 30.0);
+        }
+        for &i in idx {
+            out[i] = c as f32;
+        }
+    }
+    out
 }
 
 /// Binary cross-entropy with soft targets on logits (burn's BCE takes integer targets):
@@ -242,7 +299,7 @@ mod tests {
             slope: 2.0,
             intercept: 0.5,
         };
-        let got = likelihood_step_bce(logits, targets, w, labels, c).into_scalar();
+        let got = likelihood_step_bce(logits, targets, w, labels, c, None).into_scalar();
         let means = [(l[0] + l[1]) / 2.0, (l[0] + l[1] + l[2]) / 3.0];
         let want: f32 = means
             .iter()
@@ -254,5 +311,19 @@ mod tests {
             .sum::<f32>()
             / 2.0;
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    }
+
+    #[test]
+    fn group_offsets_profile_out_each_groups_level() {
+        // Group 7: labels average 0.5 around logits 1, 3 → offset −2 (sigmoid(−1) + sigmoid(1) = 1).
+        // Group 2: one step → its logit moves to the label's logit exactly.
+        // Group 4: every label 1 → the offset runs up until the group's gradient vanishes.
+        let z = [1.0f32, 3.0, 0.0, -1.0, 2.0];
+        let y = [0.0f32, 1.0, 0.8, 1.0, 1.0];
+        let g = [7u32, 7, 2, 4, 4];
+        let c = group_offsets(&z, &y, &g);
+        assert!((c[0] + 2.0).abs() < 1e-4 && c[0] == c[1], "{c:?}");
+        assert!((c[2] - (0.8f32 / 0.2).ln()).abs() < 1e-4, "{c:?}");
+        assert!(c[3] > 15.0 && c[3] == c[4], "{c:?}");
     }
 }

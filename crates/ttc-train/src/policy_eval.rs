@@ -37,6 +37,7 @@ fn example_after(tok: &Tokenizer, prompt: Vec<u32>, target: &str, eos: u32) -> R
     tokens.extend(encode(tok, target)?);
     tokens.push(eos);
     Ok(Example {
+        group: None,
         tokens,
         prompt_len: prompt.len(),
         scores: vec![],

@@ -135,6 +135,7 @@ pub fn prm_examples(
             out.push((
                 s.question_index,
                 Example {
+                    group: None,
                     tokens,
                     prompt_len: l.prompt_len,
                     scores: vec![(last, f32::from(u8::from(s.correct)))],
@@ -159,6 +160,7 @@ pub fn prm_examples(
         out.push((
             s.question_index,
             Example {
+                group: None,
                 tokens,
                 prompt_len: l.prompt_len,
                 scores,
@@ -185,6 +187,7 @@ pub fn orm_example(
     let tokens = l.tokens;
     let last = *l.step_ends.last().expect("non-empty steps");
     Ok(Some(Example {
+        group: None,
         tokens,
         prompt_len: l.prompt_len,
         scores: vec![(last, f32::from(u8::from(correct)))],

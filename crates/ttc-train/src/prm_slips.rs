@@ -55,6 +55,7 @@ pub fn slip_examples(
                 })
                 .collect();
             out.push(Example {
+                group: None,
                 tokens: l.tokens,
                 prompt_len: l.prompt_len,
                 scores,

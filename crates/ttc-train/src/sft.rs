@@ -73,8 +73,9 @@ pub fn batch_loss<B: burn::tensor::backend::Backend>(
     if let (Some(c), Some((weights, labels))) = (calibration, batch.step_prefixes) {
         let k = labels.dims()[0];
         let logits = model.forward_dropout(batch.inputs, dropout);
+        let groups = batch.step_groups.as_deref();
         return (
-            likelihood_step_bce(logits, batch.targets, weights, labels, c),
+            likelihood_step_bce(logits, batch.targets, weights, labels, c, groups),
             k,
         );
     }

@@ -18,6 +18,9 @@ pub struct Example {
     /// Score-head targets (PRM / ORM): (index into `tokens`, soft label in [0, 1]).
     /// The last token is never an input, so score positions must be before it.
     pub scores: Vec<(usize, f32)>,
+    /// The question it answers, when the loss compares a question's solutions with each
+    /// other (a group's examples then share a batch).
+    pub group: Option<u32>,
 }
 
 impl Example {
@@ -38,6 +41,9 @@ pub fn epoch_batches(
     epoch: u64,
 ) -> Vec<Vec<usize>> {
     let mut rng = StdRng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    if !examples.is_empty() && examples.iter().all(|e| e.group.is_some()) {
+        return group_batches(examples, batch_tokens, &mut rng);
+    }
     let mut idx: Vec<usize> = (0..examples.len()).collect();
     idx.shuffle(&mut rng);
     let avg = examples.iter().map(|e| e.tokens.len()).sum::<usize>() / examples.len().max(1);
@@ -65,6 +71,37 @@ pub fn epoch_batches(
     batches
 }
 
+/// Batches of whole groups (every example of a question in one batch): groups in a seeded
+/// order, packed while the longest example times the count fits `batch_tokens` (a group
+/// larger than that is a batch of its own).
+fn group_batches(examples: &[Example], batch_tokens: usize, rng: &mut StdRng) -> Vec<Vec<usize>> {
+    let mut groups: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+    for (i, e) in examples.iter().enumerate() {
+        groups.entry(e.group.unwrap_or(0)).or_default().push(i);
+    }
+    let mut order: Vec<Vec<usize>> = groups.into_values().collect();
+    order.shuffle(rng);
+    let mut batches = Vec::new();
+    let (mut cur, mut longest): (Vec<usize>, usize) = (Vec::new(), 0);
+    for g in order {
+        let gl = g
+            .iter()
+            .map(|&i| examples[i].tokens.len() - 1)
+            .max()
+            .unwrap_or(0);
+        if !cur.is_empty() && longest.max(gl) * (cur.len() + g.len()) > batch_tokens {
+            batches.push(std::mem::take(&mut cur));
+            longest = 0;
+        }
+        longest = longest.max(gl);
+        cur.extend(g);
+    }
+    if !cur.is_empty() {
+        batches.push(cur);
+    }
+    batches
+}
+
 /// Tensors of one batch: inputs `[b, t]`, next-token targets `[b, t]`, loss mask `[b, t]`.
 pub struct Batch<B: Backend> {
     pub inputs: Tensor<B, 2, Int>,
@@ -82,6 +119,8 @@ pub struct Batch<B: Backend> {
     /// Per scored step, the weights averaging its prefix's next-token positions `[k, b·t]`
     /// and its label `[k]` (a causal-LM PRM's reading); `None` without scored steps.
     pub step_prefixes: Option<(Tensor<B, 2>, Tensor<B, 1>)>,
+    /// Each of those steps' group, when every example has one.
+    pub step_groups: Option<Vec<u32>>,
 }
 
 /// Right-pad with `pad` and build the tensors.
@@ -99,7 +138,7 @@ pub fn make_batch<B: Backend>(examples: &[&Example], pad: u32, dev: &B::Device) 
     let mut st = vec![0.0f32; b * t];
     let mut sm = vec![0.0f32; b * t];
     let (mut loss_tokens, mut tokens, mut score_count) = (0, 0, 0);
-    let (mut prefix_w, mut prefix_y) = (Vec::new(), Vec::new());
+    let (mut prefix_w, mut prefix_y, mut groups) = (Vec::new(), Vec::new(), Vec::new());
     for (r, e) in examples.iter().enumerate() {
         let n = e.tokens.len() - 1;
         tokens += n;
@@ -124,6 +163,7 @@ pub fn make_batch<B: Backend>(examples: &[&Example], pad: u32, dev: &B::Device) 
                     w[r * t + first - 1..r * t + pos].fill(share);
                     prefix_w.extend(w);
                     prefix_y.push(y);
+                    groups.push(e.group);
                 }
             }
         }
@@ -145,6 +185,7 @@ pub fn make_batch<B: Backend>(examples: &[&Example], pad: u32, dev: &B::Device) 
         loss_tokens,
         tokens,
         step_prefixes,
+        step_groups: groups.into_iter().collect(),
     }
 }
 
@@ -155,6 +196,7 @@ mod tests {
 
     fn ex(len: usize, prompt: usize) -> Example {
         Example {
+            group: None,
             tokens: (0..len as u32).map(|i| i + 10).collect(),
             prompt_len: prompt,
             scores: vec![],

@@ -5,6 +5,7 @@ use super::*;
 fn examples(n: usize) -> Vec<Example> {
     (0..n)
         .map(|i| Example {
+            group: None,
             tokens: (0..12).map(|j| ((i * 3 + j * 5) % 50) as u32 + 1).collect(),
             prompt_len: 4,
             scores: vec![],
@@ -154,6 +155,7 @@ fn score_examples() -> Vec<Example> {
                 })
                 .collect();
             Example {
+                group: None,
                 tokens,
                 prompt_len: 2,
                 scores,

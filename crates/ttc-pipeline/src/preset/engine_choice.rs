@@ -78,6 +78,28 @@ fn each(p: &Preset, check: impl Fn(&EngineSpec) -> Result<(), String>) -> Result
 /// serves the policy, not that checkpoint — then the local CPU (the same weights give the
 /// same scores).
 pub fn local_logits(spec: &EngineSpec) -> EngineSpec {
+    local_logits_if(true, spec)
+}
+
+/// The engine that reads the PRM checkpoint in `dir`: `spec`, except that a likelihood PRM
+/// (a causal LM read through its logits) runs on the local CPU where `spec` is a server.
+pub fn prm_engine(dir: &std::path::Path, spec: &EngineSpec) -> anyhow::Result<EngineSpec> {
+    let format = ttc_jobs::prm_format::PrmFormat::load(dir)?;
+    let likelihood = format == ttc_jobs::prm_format::PrmFormat::Likelihood;
+    let out = local_logits_if(likelihood, spec);
+    if out != *spec {
+        eprintln!(
+            "{}: a likelihood PRM is read from its logits, which a server does not return: scored on the local CPU",
+            dir.display()
+        );
+    }
+    Ok(out)
+}
+
+fn local_logits_if(logits: bool, spec: &EngineSpec) -> EngineSpec {
+    if !logits {
+        return spec.clone();
+    }
     if spec.backend == ttc_model::engine_spec::BackendKind::Openai {
         EngineSpec::cpu()
     } else {

@@ -122,7 +122,7 @@ fn remove_keys(base: &mut Table, unset: &Value) -> Result<(), String> {
 }
 
 /// `over` on top of `base`: tables merge key by key; anything else replaces.
-fn merge(base: &mut Table, over: Table) {
+pub(crate) fn merge(base: &mut Table, over: Table) {
     for (key, value) in over {
         match (base.get_mut(&key), value) {
             (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
@@ -141,6 +141,7 @@ fn rebase_paths(table: &mut Table, dir: &Path) {
         };
         if let Some(Value::String(p)) = s.get_mut(*key)
             && Path::new(p.as_str()).is_relative()
+            && !(*section == "prm" && super::PRM_INIT_NAMES.contains(&p.as_str()))
         {
             *p = dir.join(&*p).to_string_lossy().into_owned();
         }

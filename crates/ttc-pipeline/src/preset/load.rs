@@ -48,8 +48,31 @@ impl Preset {
         }
         let mut preset = preset;
         let base = path.parent().unwrap_or(Path::new("."));
-        if let Some(init) = preset.prm.as_mut().and_then(|p| p.init.as_mut()) {
-            *init = base.join(&*init);
+        if let Some(prm) = preset.prm.as_mut() {
+            let resolve = |init: &mut Option<std::path::PathBuf>| {
+                if let Some(i) = init
+                    && !super::PRM_INIT_NAMES.iter().any(|n| i.as_os_str() == *n)
+                {
+                    *i = base.join(&*i);
+                }
+            };
+            resolve(&mut prm.init);
+            let names = prm
+                .variant_names()
+                .with_context(|| format!("preset {}", path.display()))?;
+            // A variant's own init is relative to this preset too; every variant must parse.
+            for v in &mut prm.variants {
+                if let Some(toml::Value::String(i)) = v.overrides.get("init")
+                    && !super::PRM_INIT_NAMES.contains(&i.as_str())
+                {
+                    let abs = base.join(i).to_string_lossy().into_owned();
+                    v.overrides.insert("init".into(), toml::Value::String(abs));
+                }
+            }
+            for n in names {
+                prm.variant(&n)
+                    .with_context(|| format!("preset {}", path.display()))?;
+            }
         }
         match (&preset.data, &mut preset.problems) {
             (Some(d), None) => d

@@ -27,6 +27,15 @@ pub fn prm(ctx: &Ctx, b: &mut Vec<Block>, _findings: &mut Vec<Vec<String>>) -> R
                 evals.push((format!("prm-{} (ablation)", l.name()), e));
             }
         }
+        // The preset's [[prm.variants]], each in prm-<name>/.
+        for v in ctx.preset.prm.iter().flat_map(|p| &p.variants) {
+            let f = base.join(format!("prm-{}", v.name)).join("prm_eval.json");
+            if let Ok(bytes) = std::fs::read(&f) {
+                let e: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                evals.push((format!("prm-{}", v.name), e));
+            }
+        }
         let who = crate::preset::likelihood_name(ctx.preset.verifier.is_some());
         b.push(prm_table(&evals, who));
         if let Some(t) = per_level_table(&evals[0].1, who) {
@@ -101,11 +110,13 @@ fn slip_cell(s: &serde_json::Value) -> String {
 /// `who`: whose likelihood the evaluation scored with (the policy's own or the verifier's).
 fn prm_table(evals: &[(String, serde_json::Value)], who: &str) -> Block {
     let mut header = vec!["metric".to_string()];
-    header.extend(
-        evals
-            .iter()
-            .map(|(name, v)| format!("{name}: {} labels", v["labels"].as_str().unwrap_or("soft"))),
-    );
+    header.extend(evals.iter().map(|(name, v)| match v["recipe"].as_str() {
+        Some(r) => format!(
+            "{name}: {r}, {} labels",
+            v["labels"].as_str().unwrap_or("soft")
+        ),
+        None => format!("{name}: {} labels", v["labels"].as_str().unwrap_or("soft")),
+    }));
     let row = |metric: &str, f: &dyn Fn(&serde_json::Value) -> String| {
         let mut r = vec![metric.to_string()];
         r.extend(evals.iter().map(|(_, v)| f(v)));
@@ -124,6 +135,10 @@ fn prm_table(evals: &[(String, serde_json::Value)], who: &str) -> Block {
             row(
                 "within-question AUROC of the last step (test; bootstrap 95%)",
                 &|v| within_cell(&v["within_question_auroc"]),
+            ),
+            row(
+                "within-question AUROC on the held-out labelled questions (val: choose by this)",
+                &|v| within_cell(&v["val_within_question_auroc"]),
             ),
             row(
                 "reference above its one-slip copy, at the slip / last step (test)",
@@ -157,6 +172,27 @@ fn prm_table(evals: &[(String, serde_json::Value)], who: &str) -> Block {
             row(
                 &format!("{who}: reference above its one-slip copy, at the slip / last step"),
                 &|v| slip_cell(&v["policy_likelihood"]["slip_pairs"]),
+            ),
+            row(
+                "picked at the largest N with a wrong step scored above 0.5 (reward hacking; step checker): best-of-N / weighted, PRM | likelihood",
+                &|v| {
+                    let h = |x: &serde_json::Value| match x["questions"].as_u64() {
+                        Some(_) => format!(
+                            "{} / {}",
+                            num(&x["best_of_n"]),
+                            num(&x["weighted_best_of_n"])
+                        ),
+                        None => "–".into(),
+                    };
+                    match v["reward_hacking"]["n"].as_u64() {
+                        Some(n) => format!(
+                            "N={n}: {} | {}",
+                            h(&v["reward_hacking"]),
+                            h(&v["policy_likelihood"]["reward_hacking"])
+                        ),
+                        None => "–".into(),
+                    }
+                },
             ),
             row(
                 "weighted best-of-N at the largest N: PRM / likelihood / majority",

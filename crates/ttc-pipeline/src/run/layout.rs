@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 
 use ttc_task::dataset::split_file;
 
-use crate::preset::LabelKind;
-
 /// The three roots of generated artifacts and the run's name.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -73,7 +71,7 @@ impl Layout {
 
     /// `checkpoints/<run>/prm/`, or `prm-<labels>/` for an ablation: a PRM trained on
     /// other labels than the preset's `[prm] labels` (`ttc train prm --labels`).
-    pub fn prm_dir(&self, ablation: Option<LabelKind>) -> PathBuf {
+    pub fn prm_dir(&self, ablation: Option<&str>) -> PathBuf {
         self.checkpoint_root().join(prm_name(ablation))
     }
 
@@ -128,7 +126,7 @@ impl Layout {
     }
 
     /// `reports/<run>/prm/` (PRM evaluation; `prm-<labels>/` for an ablation).
-    pub fn prm_eval_dir(&self, ablation: Option<LabelKind>) -> PathBuf {
+    pub fn prm_eval_dir(&self, ablation: Option<&str>) -> PathBuf {
         self.report_dir().join(prm_name(ablation))
     }
 
@@ -178,7 +176,7 @@ pub fn prompt_files(dir: &Path) -> Vec<PathBuf> {
     .collect()
 }
 
-/// `prm`, or `prm-<labels>` for an ablation.
-fn prm_name(ablation: Option<LabelKind>) -> String {
-    ablation.map_or("prm".into(), |l| format!("prm-{}", l.name()))
+/// `prm`, or `prm-<name>` for an ablation (a label kind's or a `[[prm.variants]]` entry's).
+fn prm_name(ablation: Option<&str>) -> String {
+    ablation.map_or("prm".into(), |n| format!("prm-{n}"))
 }

@@ -25,8 +25,11 @@ pub struct PrmTrainStage {
     config: PrmConfig,
     /// What it trains on.
     labels: LabelKind,
-    /// `Some(labels)` when they are not the preset's (`prm-<labels>/`).
-    ablation: Option<LabelKind>,
+    /// `Some(name)` for an ablation PRM (`prm-<name>/`): a label kind other than the
+    /// preset's, or a `[[prm.variants]]` entry.
+    ablation: Option<String>,
+    /// Which of the two: the CLI flag that names it.
+    by_variant: bool,
 }
 
 impl PrmTrainStage {
@@ -43,7 +46,23 @@ impl PrmTrainStage {
         Ok(PrmTrainStage {
             config,
             labels,
-            ablation,
+            ablation: ablation.map(|l| l.name().to_string()),
+            by_variant: false,
+        })
+    }
+
+    /// The `[[prm.variants]]` entry `name` (`prm-<name>/`).
+    pub fn variant(preset: &Preset, name: &str) -> Result<PrmTrainStage> {
+        let base = preset.prm.as_ref().context("preset has no [prm] section")?;
+        let config = base.variant(name)?;
+        config
+            .train
+            .validate_in(&format!("prm.variants {name:?} train"))?;
+        Ok(PrmTrainStage {
+            labels: config.labels,
+            config,
+            ablation: Some(name.to_string()),
+            by_variant: true,
         })
     }
 }
@@ -61,7 +80,8 @@ pub fn labels_record(prm: &impl serde::Serialize, labels: LabelKind) -> serde_js
 impl Stage for PrmTrainStage {
     fn id(&self) -> String {
         self.ablation
-            .map_or("prm".into(), |l| format!("prm-{}", l.name()))
+            .as_ref()
+            .map_or("prm".into(), |n| format!("prm-{n}"))
     }
     fn config(&self) -> serde_json::Value {
         labels_record(&self.config, self.labels)
@@ -73,8 +93,8 @@ impl Stage for PrmTrainStage {
             layout.split_file("train"),
         ];
         i.extend(checkpoint_inputs(&layout.policy_dir(false)));
-        if let Some(init) = &self.config.init {
-            i.extend(checkpoint_inputs(init));
+        if let Some(init) = self.config.init_dir(layout) {
+            i.extend(checkpoint_inputs(&init));
         }
         i
     }
@@ -82,11 +102,12 @@ impl Stage for PrmTrainStage {
         prompt_files(&layout.policy_dir(false))
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        checkpoint_inputs(&layout.prm_dir(self.ablation))
+        checkpoint_inputs(&layout.prm_dir(self.ablation.as_deref()))
     }
     fn command(&self) -> String {
-        match self.ablation {
-            Some(l) => format!("train prm --labels {}", l.name()),
+        match &self.ablation {
+            Some(n) if self.by_variant => format!("train prm --variant {n}"),
+            Some(n) => format!("train prm --labels {n}"),
             None => "train prm".into(),
         }
     }
@@ -109,6 +130,17 @@ impl Stage for PrmTrainStage {
             pc.outcome_labels,
             eos,
         )?;
+        if pc.within_question && (pc.head != PrmHead::Likelihood || pc.slips > 0) {
+            anyhow::bail!(
+                "prm.within_question: needs head = \"likelihood\" and no slips (slip pairs have no question to compare within)"
+            );
+        }
+        let mut exs = exs;
+        if pc.within_question {
+            for (q, e) in &mut exs {
+                e.group = Some(*q);
+            }
+        }
         let val_q = prm_data::val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
         let (val, train): (Vec<_>, Vec<_>) = exs.into_iter().partition(|(q, _)| val_q.contains(q));
         let mut train: Vec<_> = train.into_iter().map(|(_, e)| e).collect();
@@ -132,7 +164,8 @@ impl Stage for PrmTrainStage {
             );
         }
         // The backbone: the policy's, or another checkpoint of its tokenizer ([prm] init).
-        let init = pc.init.as_deref().unwrap_or(&pdir);
+        let init_dir = pc.init_dir(ctx.layout);
+        let init = init_dir.as_deref().unwrap_or(&pdir);
         if init != pdir {
             same_tokenizer(&pdir, init)?;
         }
@@ -143,7 +176,7 @@ impl Stage for PrmTrainStage {
         } else {
             init_cfg.with_score_head()
         };
-        let out = ctx.layout.prm_dir(self.ablation);
+        let out = ctx.layout.prm_dir(self.ablation.as_deref());
         let mut run_hash = ttc_core::hash::hash_json(&(
             &model_cfg,
             &pc,

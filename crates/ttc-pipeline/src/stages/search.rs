@@ -9,8 +9,8 @@ use ttc_core::manifest::Manifest;
 use ttc_data::rows::SearchRow;
 use ttc_data::shards::Parts;
 use ttc_engine::Engine;
+use ttc_jobs::checkpoint_verifier::verifier_for_checkpoint;
 use ttc_jobs::likelihood_verifier::LikelihoodVerifier;
-use ttc_jobs::prm_verifier::verifier_for_checkpoint;
 use ttc_jobs::search_adapters::PolicyGenerator;
 use ttc_search::select::Aggregation;
 use ttc_search::{SearchConfig, Strategy, Verifier};
@@ -181,7 +181,9 @@ impl Stage for SearchRunStage {
         let mut i = vec![layout.split_file(&self.args.split)];
         i.extend(checkpoint_inputs(&layout.policy_dir(false)));
         if self.needs_prm() {
-            i.extend(checkpoint_inputs(&layout.prm_dir(self.ablation)));
+            i.extend(checkpoint_inputs(
+                &layout.prm_dir(self.ablation.map(|l| l.name())),
+            ));
         }
         if let Some(d) = self.other_likelihood_dir(layout) {
             i.extend(checkpoint_inputs(&d));
@@ -191,7 +193,9 @@ impl Stage for SearchRunStage {
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = prompt_files(&layout.policy_dir(false));
         if self.args.verifier.is_prm() {
-            i.extend(prompt_files(&layout.prm_dir(self.ablation)));
+            i.extend(prompt_files(
+                &layout.prm_dir(self.ablation.map(|l| l.name())),
+            ));
         }
         if let Some(d) = self.other_likelihood_dir(layout) {
             i.extend(prompt_files(&d));
@@ -269,7 +273,7 @@ impl Stage for SearchRunStage {
         let likelihood_dir = self.likelihood_dir(ctx.layout);
         let likelihood = likelihood_dir.is_some();
         let strategy_label = self.strategy_label();
-        let mdir = ctx.layout.prm_dir(self.ablation);
+        let mdir = ctx.layout.prm_dir(self.ablation.map(|l| l.name()));
         let split_path = ctx.layout.split_file(&a.split);
         let mut problems = load_problems(&split_path)?;
         if let Some(q) = a.questions.or(st.questions) {
@@ -288,9 +292,10 @@ impl Stage for SearchRunStage {
             .with_long_prompts(policy_spec.long_prompts);
         let prm_prompt = PromptTemplate::load(&mdir)?;
         let prm = if needs_prm {
+            let asked = st.verifier_engine.clone().unwrap_or_default();
             Some(load_model(
                 &mdir,
-                &st.verifier_engine.clone().unwrap_or_default(),
+                &crate::preset::engine_choice::prm_engine(&mdir, &asked)?,
             )?)
         } else {
             None

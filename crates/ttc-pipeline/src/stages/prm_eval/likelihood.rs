@@ -63,9 +63,11 @@ pub fn evaluate(
     let (step_scores, step_ok) = steps_vs_truth(&scored, &judged);
     // A threshold for first errors: the likelihood is no probability of being right, so
     // calibrate it on the held-out questions' Monte Carlo labels first.
+    let mut val_within = None;
     let fit = match held_out {
         Some(h) => {
             let val = score_samples(ctx, &|i| scorer.score(i), &h.problems, &h.samples)?;
+            val_within = Some(within_question(&val, seed));
             let (x, y, _) = label_pairs(&val, &h.labels);
             let x: Vec<f64> = x.iter().map(|&p| (p as f64).ln()).collect();
             let y: Vec<f64> = y.iter().map(|&t| t as f64).collect();
@@ -88,9 +90,13 @@ pub fn evaluate(
         "model": dir.display().to_string(),
         "test_step_auroc_vs_true": ttc_eval::verifier_metrics::auroc(&step_scores, &step_ok),
         "calibrated": calibrated,
+        "val_within_question_auroc": val_within,
         "within_question_auroc": within,
         "minus_prm_within_question_auroc": vs_prm,
         "selection": selection_table(&scored, ns),
+        "reward_hacking": ns.last().and_then(|&n| {
+            ttc_eval::reward_hacking::reward_hacking(&scored, &judged, n)
+        }),
         "slip_pairs": crate::stages::prm_eval::slip_pairs::slip_pairs(&|i| scorer.score(i), split, seed)?,
     });
     Ok((block, scored))

@@ -10,7 +10,7 @@ pub mod slip_pairs;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ttc_data::rows::SampleRow;
 use ttc_eval::prm_selection::selection_table;
 use ttc_eval::verifier_metrics::{auroc, calibration};
@@ -32,8 +32,10 @@ pub struct PrmEvalStage {
     config: Option<PrmConfig>,
     /// What the evaluated PRM trained on.
     labels: LabelKind,
-    /// `Some(labels)` for an ablation PRM (`prm-<labels>/`).
-    ablation: Option<LabelKind>,
+    /// `Some(name)` for an ablation PRM (`prm-<name>/`): a label kind's or a variant's.
+    ablation: Option<String>,
+    /// Which of the two: the CLI flag that names it.
+    by_variant: bool,
     engine: ttc_model::engine_spec::EngineSpec,
     /// The likelihood is the `[verifier]` model's, not the policy's own.
     verifier_lm: bool,
@@ -51,17 +53,33 @@ impl PrmEvalStage {
         PrmEvalStage {
             config,
             labels,
-            ablation,
+            ablation: ablation.map(|l| l.name().to_string()),
+            by_variant: false,
             engine,
             verifier_lm: preset.verifier.is_some(),
         }
+    }
+
+    /// The PRM of the `[[prm.variants]]` entry `name` (`prm-<name>/`).
+    pub fn variant(preset: &Preset, name: &str) -> Result<PrmEvalStage> {
+        let base = preset.prm.as_ref().context("preset has no [prm] section")?;
+        let config = base.variant(name)?;
+        Ok(PrmEvalStage {
+            labels: config.labels,
+            config: Some(config),
+            ablation: Some(name.to_string()),
+            by_variant: true,
+            engine: crate::preset::engine_choice::resolve(preset, &None),
+            verifier_lm: preset.verifier.is_some(),
+        })
     }
 }
 
 impl Stage for PrmEvalStage {
     fn id(&self) -> String {
         self.ablation
-            .map_or("eval-prm".into(), |l| format!("eval-prm-{}", l.name()))
+            .as_ref()
+            .map_or("eval-prm".into(), |n| format!("eval-prm-{n}"))
     }
     fn config(&self) -> serde_json::Value {
         let c = super::prm_train::labels_record(&self.config, self.labels);
@@ -69,7 +87,7 @@ impl Stage for PrmEvalStage {
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![layout.split_file("test"), layout.samples_file("test")];
-        i.extend(checkpoint_inputs(&layout.prm_dir(self.ablation)));
+        i.extend(checkpoint_inputs(&layout.prm_dir(self.ablation.as_deref())));
         // The model whose likelihood is the PRM's baseline (the policy's own or the
         // verifier's).
         i.extend(checkpoint_inputs(&layout.likelihood_dir(self.verifier_lm)));
@@ -83,12 +101,12 @@ impl Stage for PrmEvalStage {
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        let mut i = prompt_files(&layout.prm_dir(self.ablation));
+        let mut i = prompt_files(&layout.prm_dir(self.ablation.as_deref()));
         i.extend(prompt_files(&layout.likelihood_dir(self.verifier_lm)));
         i
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        let d = layout.prm_eval_dir(self.ablation);
+        let d = layout.prm_eval_dir(self.ablation.as_deref());
         vec![
             d.join("prm_eval.json"),
             d.join("scores.parquet"),
@@ -96,18 +114,20 @@ impl Stage for PrmEvalStage {
         ]
     }
     fn command(&self) -> String {
-        match self.ablation {
-            Some(l) => format!("eval prm --labels {}", l.name()),
+        match &self.ablation {
+            Some(n) if self.by_variant => format!("eval prm --variant {n}"),
+            Some(n) => format!("eval prm --labels {n}"),
             None => "eval prm".into(),
         }
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let pc = &self.config;
-        let mdir = ctx.layout.prm_dir(self.ablation);
+        let mdir = ctx.layout.prm_dir(self.ablation.as_deref());
         let test_file = ctx.layout.samples_file("test");
-        let (model, tok) = load_model(&mdir, &self.engine)?;
+        let engine = crate::preset::engine_choice::prm_engine(&mdir, &self.engine)?;
+        let (model, tok) = load_model(&mdir, &engine)?;
         let scorer = StepScorer::for_checkpoint(model.as_ref(), &tok, &mdir)?;
-        let out = ctx.layout.prm_eval_dir(self.ablation);
+        let out = ctx.layout.prm_eval_dir(self.ablation.as_deref());
         // Held-out labelled questions: step AUROC and calibration against MC labels.
         let held_out = match &pc {
             Some(pc) => Some(prm_data::held_out_set(
@@ -117,10 +137,14 @@ impl Stage for PrmEvalStage {
             )?),
             None => None,
         };
-        let (sc, soft, truth) = match &held_out {
+        // The held-out questions' samples also give a within-question AUROC on data no
+        // test number saw: the one to choose a recipe by.
+        let (sc, soft, truth, val_within) = match &held_out {
             Some(h) => {
                 let val_scored = score_samples(ctx, &|i| scorer.score(i), &h.problems, &h.samples)?;
-                prm_data::label_pairs(&val_scored, &h.labels)
+                let w = within_question(&val_scored, ctx.preset.analysis.bootstrap_seed);
+                let (sc, soft, truth) = prm_data::label_pairs(&val_scored, &h.labels);
+                (sc, soft, truth, Some(w))
             }
             None => Default::default(),
         };
@@ -151,6 +175,9 @@ impl Stage for PrmEvalStage {
             .filter(|&n| n <= n_per_q)
             .collect();
         let sel = selection_table(&scored, &ns);
+        let hacking = ns
+            .last()
+            .and_then(|&n| ttc_eval::reward_hacking::reward_hacking(&scored, &judged, n));
         // A server returns no logits. The verifier, a small checkpoint trained here, is
         // then scored on the local CPU (the same weights: the same scores); the policy's
         // own likelihood (possibly a large imported model) is skipped.
@@ -187,7 +214,10 @@ impl Stage for PrmEvalStage {
         let summary = serde_json::json!({
             "prm": mdir.display().to_string(),
             "labels": self.labels.name(),
+            "recipe": pc.as_ref().map(recipe),
             "val_steps": sc.len(),
+            "val_within_question_auroc": val_within,
+            "reward_hacking": hacking,
             "step_auroc_vs_mc": auroc(&sc, &mc_pos),
             "step_auroc_vs_true": auroc(&sc, &truth),
             "test_samples": scored.len(),
@@ -253,4 +283,26 @@ impl Stage for PrmEvalStage {
         }
         Ok(())
     }
+}
+
+/// How the evaluated PRM was made, in words for the report's header: its head, where it
+/// started, its loss's scope and learning rate.
+fn recipe(c: &PrmConfig) -> String {
+    let head = match c.head {
+        crate::preset::PrmHead::Score => "score head",
+        crate::preset::PrmHead::Likelihood => "likelihood",
+    };
+    let init = match c.init.as_deref().and_then(|p| p.to_str()) {
+        None | Some("policy") => "policy".to_string(),
+        Some("verifier") => "verifier".to_string(),
+        Some(p) => std::path::Path::new(p)
+            .file_name()
+            .map_or(p.to_string(), |f| f.to_string_lossy().into_owned()),
+    };
+    let scope = if c.within_question {
+        ", within-question loss"
+    } else {
+        ""
+    };
+    format!("{head} from the {init}{scope}, lr {:e}", c.train.lr)
 }
