@@ -175,3 +175,50 @@ fn likelihood_verifier_scores_a_path_as_the_scorer_scores_the_sample() {
         .to_string();
     assert!(err.contains("score head"), "{err}");
 }
+
+/// A checkpoint whose `prm_format.json` says `likelihood` searches through its calibrated
+/// likelihood: the verifier `verifier_for_checkpoint` builds scores each step as the
+/// calibration of the scorer's geometric mean; without the file it is read as a score-head
+/// PRM, which this causal LM is not (a named error).
+#[test]
+fn a_likelihood_prm_checkpoint_searches_through_its_calibration() {
+    use ttc_engine::Engine;
+    use ttc_jobs::checkpoint_verifier::verifier_for_checkpoint;
+    use ttc_jobs::prm_format::{Calibration, PrmFormat};
+    use ttc_search::ScoreRequest;
+    let (s, tok, model) = tiny_policy();
+    let dm: &dyn Decoder = &model;
+    let problems: Vec<String> = vec![s.test[0].problem.clone()];
+    let sol = split_steps(&s.test[0].solution);
+    let want = LikelihoodScorer::new(dm, &tok, PromptTemplate::default())
+        .unwrap()
+        .score(&[(problems[0].as_str(), sol.as_slice())])
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = Calibration {
+        slope: 4.0,
+        intercept: 2.0,
+    };
+    PrmFormat::save_likelihood(dir.path(), c).unwrap();
+    let engine = Engine::new(dm, &tok).unwrap();
+    let mut ver = verifier_for_checkpoint(engine, problems.clone(), dir.path()).unwrap();
+    let got = ver
+        .score(&[ScoreRequest {
+            question: 0,
+            node: 1,
+            parent: None,
+            steps: &sol,
+            new_from: 0,
+        }])
+        .unwrap();
+    assert_eq!(got[0].scores.len(), sol.len());
+    for (g, w) in got[0].scores.iter().zip(&want[0]) {
+        assert!((g - c.apply(*w)).abs() < 1e-5, "{g} vs {}", c.apply(*w));
+    }
+    let plain = tempfile::tempdir().unwrap();
+    let err = verifier_for_checkpoint(Engine::new(dm, &tok).unwrap(), problems, plain.path())
+        .err()
+        .expect("a causal LM is no score-head PRM")
+        .to_string();
+    assert!(err.contains("score head"), "{err}");
+}
