@@ -19,12 +19,38 @@ pub fn revision_ratios(
     blocks: &mut Vec<Block>,
     findings: &mut Vec<Vec<String>>,
 ) -> Result<()> {
+    // Under the ORM (trained on revision chains) and the PRM (each attempt on its own).
+    for (sfx, who) in [("", "ORM"), ("_prm", "PRM")] {
+        under_selector(ctx, blocks, findings, sfx, who)?;
+    }
+    Ok(())
+}
+
+/// The part for one selector: its files carry `sfx`, its figures and findings name `who`.
+fn under_selector(
+    ctx: &Ctx,
+    blocks: &mut Vec<Block>,
+    findings: &mut Vec<Vec<String>>,
+    sfx: &str,
+    who: &str,
+) -> Result<()> {
     let base = ctx.layout.report_dir();
-    let ratios: Vec<RatioAccuracyRow> =
-        read_if_present(&base.join("revisions").join("ratio_accuracy.parquet"))?;
+    let ratios: Vec<RatioAccuracyRow> = read_if_present(
+        &base
+            .join("revisions")
+            .join(format!("ratio_accuracy{sfx}.parquet")),
+    )?;
     if ratios.is_empty() {
         return Ok(());
     }
+    blocks.push(Block::Para(format!(
+        "Selected by the {who}{}:",
+        if who == "PRM" {
+            " (each attempt judged on its own, as the PRM judges any solution)"
+        } else {
+            " (trained on revision chains, the previous attempts in context)"
+        }
+    )));
     let mut by_s: std::collections::BTreeMap<u32, Series> = Default::default();
     for r in &ratios {
         let s = r.sequential;
@@ -41,10 +67,10 @@ pub fn revision_ratios(
         e.intervals.push((r.lo95, r.hi95));
     }
     blocks.push(Block::Figure {
-        file: "sequential_vs_parallel.svg".into(),
+        file: format!("sequential_vs_parallel{sfx}.svg"),
         svg: line_chart(
             &Axes {
-                title: "Sequential vs parallel revisions",
+                title: &format!("Sequential vs parallel revisions ({who})"),
                 x: "generations N = attempts × chains (log2)",
                 y: "accuracy",
                 log2_x: true,
@@ -52,9 +78,9 @@ pub fn revision_ratios(
             },
             &by_s.into_values().collect::<Vec<_>>(),
         )?,
-        caption:
-            "Hierarchical ORM selection over p chains of s revisions each (s·p = N); 95% intervals"
-                .into(),
+        caption: format!(
+            "Hierarchical {who} selection over p chains of s revisions each (s·p = N); 95% intervals"
+        ),
     });
     blocks.push(Block::Table {
         header: [
@@ -71,7 +97,8 @@ pub fn revision_ratios(
         rows: ratios.iter().map(CsvRow::fields).collect(),
     });
     let co = base.join("compute_optimal");
-    let per_bin: Vec<ComputeOptimalRow> = read_if_present(&co.join("revisions_per_bin.parquet"))?;
+    let per_bin: Vec<ComputeOptimalRow> =
+        read_if_present(&co.join(format!("revisions{sfx}_per_bin.parquet")))?;
     // The finding is read at the largest budget with a real choice: at a budget only one
     // split reaches (e.g. 8×4 with 4 chains of 9 attempts) every bin "chooses" it.
     let mut splits: std::collections::BTreeMap<u32, usize> = Default::default();
@@ -86,8 +113,7 @@ pub fn revision_ratios(
                 .filter(|r| r.bins == "oracle" && r.budget == max_n)
                 .collect();
             findings.push(vec![
-            "the best sequential:parallel ratio depends on difficulty (easy bins: more sequential)"
-                .into(),
+            format!("the best sequential:parallel ratio depends on difficulty (easy bins: more sequential; {who} selection)"),
             "measured".into(),
             format!(
                 "at N={max_n} ({} splits), chosen per oracle bin (fold 0/fold 1): {}",
@@ -100,7 +126,7 @@ pub fn revision_ratios(
             ),
         ]);
             let split_rows: Vec<SplitAccuracyRow> =
-                read_if_present(&co.join("revisions_by_bin.parquet"))?;
+                read_if_present(&co.join(format!("revisions{sfx}_by_bin.parquet")))?;
             let mut series: std::collections::BTreeMap<String, Series> = Default::default();
             for r in split_rows
                 .iter()
@@ -120,7 +146,7 @@ pub fn revision_ratios(
                 let mut series = series.into_values().collect::<Vec<_>>();
                 let cats = as_categories(&mut series, "bin ");
                 blocks.push(Block::Figure {
-                file: "ratio_by_bin.svg".into(),
+                file: format!("ratio_by_bin{sfx}.svg"),
                 svg: grouped_bars(
                     &Axes {
                         title: "Sequential:parallel splits per difficulty bin",
@@ -133,13 +159,13 @@ pub fn revision_ratios(
                     &series,
                 )?,
                 caption: format!(
-                    "Accuracy of each sequential:parallel split at N={max_n} per oracle bin (hierarchical ORM selection); the best split per bin is the compute-optimal ratio"
+                    "Accuracy of each sequential:parallel split at N={max_n} per oracle bin (hierarchical {who} selection); the best split per bin is the compute-optimal ratio"
                 ),
             });
             }
         }
         blocks.push(Block::Para(
-            "Compute-optimal ratio per difficulty bin (two-fold CV; the ratio chosen on each half):".into(),
+            format!("Compute-optimal ratio per difficulty bin under the {who} (two-fold CV; the ratio chosen on each half):"),
         ));
         blocks.push(Block::Table {
             header: [
@@ -159,7 +185,8 @@ pub fn revision_ratios(
             rows: per_bin.iter().map(CsvRow::fields).collect(),
         });
     }
-    let eff: Vec<EfficiencyRow> = read_if_present(&co.join("revisions_efficiency.parquet"))?;
+    let eff: Vec<EfficiencyRow> =
+        read_if_present(&co.join(format!("revisions{sfx}_efficiency.parquet")))?;
     if !eff.is_empty() {
         blocks.push(Block::Table {
             header: efficiency_header("parallel (1:N)"),

@@ -109,17 +109,25 @@ pub fn revisions(ctx: &Ctx, b: &mut Vec<Block>, findings: &mut Vec<Vec<String>>)
             "measured".into(),
             pct(rw),
         ]);
-        let selection: Vec<RevisionSelectionRow> =
-            read_if_present(&base.join("revisions").join("selection.parquet"))?;
-        if !selection.is_empty() {
+        // Selection within and across chains, under the ORM and (where the run has one)
+        // the PRM.
+        for (sfx, who) in [("", "ORM"), ("_prm", "PRM")] {
+            let selection: Vec<RevisionSelectionRow> = read_if_present(
+                &base
+                    .join("revisions")
+                    .join(format!("selection{sfx}.parquet")),
+            )?;
+            if selection.is_empty() {
+                continue;
+            }
             let rows = selection.iter().map(CsvRow::fields).collect();
             b.push(Block::Table {
                 header: [
                     "chain length",
                     "last",
                     "majority",
-                    "ORM-weighted",
-                    "hierarchical",
+                    &format!("{who}-weighted"),
+                    &format!("hierarchical ({who})"),
                     "flat majority",
                     "chains",
                     "questions",

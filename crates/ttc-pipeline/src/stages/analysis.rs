@@ -158,7 +158,13 @@ impl Stage for ComputeOptimalStage {
         ];
         if self.revisions {
             let d = layout.revision_eval_dir();
-            i.extend([d.join("selection.parquet"), d.join("ratios.parquet")]);
+            // Under the ORM and the PRM (a plan with revisions and compute-optimal has both).
+            i.extend([
+                d.join("selection.parquet"),
+                d.join("ratios.parquet"),
+                d.join("selection_prm.parquet"),
+                d.join("ratios_prm.parquet"),
+            ]);
         }
         i
     }
@@ -170,6 +176,9 @@ impl Stage for ComputeOptimalStage {
                 "revisions_per_bin",
                 "revisions_efficiency",
                 "revisions_by_bin",
+                "revisions_prm_per_bin",
+                "revisions_prm_efficiency",
+                "revisions_prm_by_bin",
             ]);
         }
         tables

@@ -13,6 +13,7 @@ pub mod prm_eval;
 pub mod prm_train;
 pub mod ratios;
 pub mod revision;
+pub mod revision_eval;
 pub mod samples;
 pub mod search;
 pub mod shared;
