@@ -301,6 +301,15 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
         "{report}"
     );
     assert!(report.contains("reward hacking"), "{report}");
+    // Revisions are selected by the PRM too: their tables, compute-optimal's, the report's.
+    for f in [
+        "revisions/selection_prm.csv",
+        "revisions/ratios_prm.csv",
+        "compute_optimal/revisions_prm_efficiency.csv",
+    ] {
+        assert!(dir.join("reports/smoke").join(f).exists(), "no {f}");
+    }
+    assert!(report.contains("hierarchical (PRM)"), "{report}");
     let lk: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.join("reports/smoke/prm-likelihood/prm_eval.json")).unwrap(),
     )
