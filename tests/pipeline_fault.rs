@@ -599,6 +599,16 @@ fn pipeline_config_errors_fail_before_any_work() {
             ),
             "[verifier.train] epochs: must be > 0",
         ),
+        // A [[prm.variants]] entry is checked as a [prm] section, and its name as a run
+        // directory's that no label ablation takes.
+        (
+            text.replace("within_question = true", "within_questions = true"),
+            "[[prm.variants]] \"likelihood\": unknown field `within_questions`",
+        ),
+        (
+            text.replace("name = \"likelihood\"", "name = \"hard\""),
+            "name \"hard\" is taken",
+        ),
     ] {
         let p = d.path().join("bad.toml");
         std::fs::write(&p, bad).unwrap();

@@ -69,9 +69,25 @@ impl Preset {
                     v.overrides.insert("init".into(), toml::Value::String(abs));
                 }
             }
+            let mut configs = vec![("[prm]".to_string(), prm.clone())];
             for n in names {
-                prm.variant(&n)
+                let v = prm
+                    .variant(&n)
                     .with_context(|| format!("preset {}", path.display()))?;
+                configs.push((format!("[[prm.variants]] {n:?}"), v));
+            }
+            let has_verifier = preset.verifier.is_some();
+            for (what, c) in configs {
+                if c.init
+                    .as_deref()
+                    .is_some_and(|i| i.as_os_str() == "verifier")
+                    && !has_verifier
+                {
+                    anyhow::bail!(
+                        "{}: {what}: init = \"verifier\" needs a [verifier] section (the checkpoint it starts from)",
+                        path.display()
+                    );
+                }
             }
         }
         match (&preset.data, &mut preset.problems) {
