@@ -111,7 +111,9 @@ fn rms_backward(x: &[f32], g: &[f32], dy: &[f32], eps: f32) -> (Vec<f32>, Vec<f3
     assert_eq!(x.len(), dy.len(), "rms_norm: gradient size");
     let mut dx = vec![0.0f32; x.len()];
     let chunk = rows_per_task(d) * d;
-    let dg = dx
+    // dγ: one partial per fixed-size block of rows, summed in block order — the same
+    // bytes at any thread count (rayon's `reduce` tree follows the thread split).
+    let partials: Vec<Vec<f32>> = dx
         .par_chunks_mut(chunk)
         .zip(x.par_chunks(chunk).zip(dy.par_chunks(chunk)))
         .map(|(dx, (x, dy))| {
@@ -119,13 +121,11 @@ fn rms_backward(x: &[f32], g: &[f32], dy: &[f32], eps: f32) -> (Vec<f32>, Vec<f3
             rms_back_rows_simd(x, g, dy, dx, &mut dg, eps);
             dg
         })
-        .reduce(
-            || vec![0.0f32; d],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                a
-            },
-        );
+        .collect();
+    let mut dg = vec![0.0f32; d];
+    for p in &partials {
+        dg.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+    }
     (dx, dg)
 }
 
