@@ -1,10 +1,18 @@
-//! indicatif progress bars, styled once: items, rate, ETA.
+//! indicatif progress bars, styled once: items, rate, ETA. Every bar joins one
+//! `MultiProgress`, so stages running side by side (`ttc pipeline run --jobs`) each keep a
+//! line of their own.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// The one set of lines every bar of this process draws in.
+fn lines() -> &'static MultiProgress {
+    static LINES: std::sync::OnceLock<MultiProgress> = std::sync::OnceLock::new();
+    LINES.get_or_init(MultiProgress::new)
+}
 
 /// A bar over `len` items with a label.
 pub fn bar(len: u64, label: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len);
+    let pb = lines().add(ProgressBar::new(len));
     pb.set_style(
         ProgressStyle::with_template(
             "{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
@@ -18,7 +26,7 @@ pub fn bar(len: u64, label: &str) -> ProgressBar {
 
 /// A spinner for one long call whose progress is not observable.
 pub fn spinner(label: &str) -> ProgressBar {
-    let pb = ProgressBar::new_spinner();
+    let pb = lines().add(ProgressBar::new_spinner());
     pb.set_style(
         ProgressStyle::with_template("{prefix:>12} {spinner} {elapsed} {msg}")
             .expect("static template"),

@@ -4,6 +4,9 @@
 //! under a final name is complete; a changed section reruns only what depends on it
 //! (config errors: `pipeline_config.rs`).
 
+mod common;
+
+use common::files;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -64,23 +67,6 @@ fn kill_after(dir: &Path, args: &[String], after: Duration) {
     let _ = child.wait();
 }
 
-fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == ext) {
-                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Every parquet and safetensors file under `dir` reads back whole.
 fn assert_complete(dir: &Path, when: &str) {
     for f in files(dir, "parquet") {
@@ -96,19 +82,6 @@ fn assert_complete(dir: &Path, when: &str) {
         ttc_model::io::weights::read_safetensors(&dir.join(&f))
             .unwrap_or_else(|e| panic!("after killing {when}: {} is partial: {e}", f.display()));
     }
-}
-
-/// The files two runs must agree on: every table, checkpoint and the report.
-fn outputs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = ["parquet", "safetensors", "csv", "jsonl", "md"]
-        .iter()
-        .flat_map(|e| files(dir, e))
-        // Wall times and tokens/s are the only bytes allowed to differ.
-        .filter(|f| !f.ends_with("timings.csv") && !f.ends_with("metrics.jsonl"))
-        .filter(|f| !f.to_string_lossy().contains(".parts"))
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -138,16 +111,7 @@ fn the_pipeline_skips_done_stages_and_resumes_killed_ones_to_the_same_bytes() {
         run(b.path(), &until);
     }
     run(b.path(), &pipeline(&["run"]));
-    let (fa, fb) = (outputs(a.path()), outputs(b.path()));
-    assert_eq!(fa, fb, "different files after kills");
-    assert!(fa.len() > 30, "{fa:?}");
-    for f in &fa {
-        let (x, y) = (
-            std::fs::read(a.path().join(f)).unwrap(),
-            std::fs::read(b.path().join(f)).unwrap(),
-        );
-        assert!(x == y, "{} differs after kill + resume", f.display());
-    }
+    common::assert_same_outputs(a.path(), b.path(), "after kill + resume");
 
     // A changed search seed reruns the searches and what reads them, nothing upstream.
     let text = std::fs::read_to_string(preset()).unwrap();

@@ -44,6 +44,11 @@ pub struct PipelineArgs {
     /// for by name. `ttc pipeline status` lists the names.
     #[arg(long)]
     pub until: Option<String>,
+    /// `run` only: stages side by side. Every stage whose inputs are ready starts, up to K at
+    /// once, each on its share of the cores (all cores ÷ K threads); a failure starts nothing
+    /// new and lets the running stages finish. The outputs are the same bytes at any K.
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
 }
 
 pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
@@ -75,7 +80,7 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
     if execute {
         ttc_pipeline::preset::engine_choice::check_build(&preset)
             .map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
-        return ttc_pipeline::run::runner::run_pipeline(&o, a.until.as_deref());
+        return ttc_pipeline::run::runner::run_pipeline(&o, a.until.as_deref(), a.jobs.into());
     }
     let (rows, blocked) = ttc_pipeline::run::runner::status(&o, a.until.as_deref())?;
     if !blocked.is_empty() {

@@ -77,3 +77,52 @@ pub fn actions(dir: &Path) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The relative paths of the files under `dir` ending in `.ext`, sorted.
+#[allow(dead_code)] // used by the tests that compare whole runs
+pub fn files(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The files two runs of one preset must agree on: every table, checkpoint and the report
+/// (wall times, tokens/s and unmerged parts are the only bytes allowed to differ).
+#[allow(dead_code)] // used by the tests that compare whole runs
+pub fn outputs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<std::path::PathBuf> = ["parquet", "safetensors", "csv", "jsonl", "md"]
+        .iter()
+        .flat_map(|e| files(dir, e))
+        .filter(|f| !f.ends_with("timings.csv") && !f.ends_with("metrics.jsonl"))
+        .filter(|f| !f.to_string_lossy().contains(".parts"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Two runs wrote the same files with the same bytes ([`outputs`]); `how` names the
+/// difference between them in the failure.
+#[allow(dead_code)] // used by the tests that compare whole runs
+pub fn assert_same_outputs(a: &Path, b: &Path, how: &str) {
+    let (fa, fb) = (outputs(a), outputs(b));
+    assert_eq!(fa, fb, "different files {how}");
+    assert!(fa.len() > 30, "{fa:?}");
+    for f in &fa {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert!(x == y, "{} differs {how}", f.display());
+    }
+}

@@ -37,15 +37,41 @@ pub type CpuAutodiff = burn::backend::Autodiff<CpuBackend>;
 #[cfg(feature = "cuda")]
 pub type GpuBackend = burn::backend::Cuda;
 
+/// burn draws every random tensor (module initialisers included) from one process-wide RNG
+/// per backend, which `B::seed` resets. Stages that run side by side (`ttc pipeline run
+/// --jobs`) each seed and draw; this lock makes "seed, then draw a model's weights" one
+/// step, so a model's initial weights do not depend on what runs beside it. Every model
+/// initialisation goes through [`init_seeded`] (training draws nothing else from burn's RNG:
+/// dropout masks come from their own seeds, `model::dropout_mask`).
+static BURN_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A freshly initialised model on backend `B` and device `dev`, seeded (burn's seed is
-/// global per backend, so it is set right before the weights are drawn).
+/// global per backend, so it is set right before the weights are drawn, under a lock).
 pub fn init_seeded<B: burn::tensor::backend::Backend>(
     cfg: &LlamaConfig,
     seed: u64,
     dev: &B::Device,
 ) -> model::Transformer<B> {
+    use burn::module::Module;
+    let _draws = BURN_RNG.lock().unwrap_or_else(|e| e.into_inner());
     B::seed(dev, seed);
-    cfg.init::<B>(dev)
+    let m = cfg.init::<B>(dev);
+    // burn initialises a parameter lazily, at its first use: draw them all now, in the
+    // module's declaration order, while the lock is held.
+    m.visit(&mut DrawNow);
+    m
+}
+
+/// Touches every float parameter, which makes burn draw a lazily initialised one.
+struct DrawNow;
+
+impl<B: burn::tensor::backend::Backend> burn::module::ModuleVisitor<B> for DrawNow {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
+    ) {
+        let _ = param.val();
+    }
 }
 
 /// [`init_seeded`] on the CPU backend.

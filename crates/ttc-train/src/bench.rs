@@ -100,8 +100,7 @@ impl BenchShape {
 pub fn run_forward_bench(cfg: &LlamaConfig, shape: BenchShape) -> TrainReport {
     crate::tune_allocator_for_training();
     let dev = Default::default();
-    <CpuBackend as Backend>::seed(&dev, shape.seed);
-    let model = cfg.init::<CpuBackend>(&dev);
+    let model = ttc_model::init_seeded::<CpuBackend>(cfg, shape.seed, &dev);
     let ids = shape.random_ids(cfg);
     let step = |()| {
         let (x, y, mask) = shape.lm_batch::<CpuBackend>(&ids, &dev);
@@ -114,8 +113,7 @@ pub fn run_forward_bench(cfg: &LlamaConfig, shape: BenchShape) -> TrainReport {
 pub fn run_train_bench(cfg: &LlamaConfig, shape: BenchShape) -> TrainReport {
     crate::tune_allocator_for_training();
     let dev = Default::default();
-    <CpuAutodiff as Backend>::seed(&dev, shape.seed);
-    let model = cfg.init::<CpuAutodiff>(&dev);
+    let model = ttc_model::init_seeded::<CpuAutodiff>(cfg, shape.seed, &dev);
     let mut optim = AdamWConfig::new()
         .with_beta_1(0.9)
         .with_beta_2(0.95)

@@ -63,16 +63,17 @@ pub enum Init<'a> {
 /// Loss of one batch and the number of positions it averages over: next-token
 /// cross-entropy for a causal LM, soft-label BCE at the score positions for a score head,
 /// and for a causal LM given `calibration` and scored examples (a likelihood PRM), soft-label
-/// BCE of each step's calibrated prefix likelihood.
+/// BCE of each step's calibrated prefix likelihood. `dropout` = (probability, the seed of
+/// this batch's mask).
 pub fn batch_loss<B: burn::tensor::backend::Backend>(
     model: &Transformer<B>,
     batch: crate::sft_data::Batch<B>,
-    dropout: f64,
+    (dropout, mask_seed): (f64, u64),
     calibration: Option<StepCalibration>,
 ) -> (burn::tensor::Tensor<B, 1>, usize) {
     if let (Some(c), Some((weights, labels))) = (calibration, batch.step_prefixes) {
         let k = labels.dims()[0];
-        let logits = model.forward_dropout(batch.inputs, dropout);
+        let logits = model.forward_dropout(batch.inputs, dropout, mask_seed);
         let groups = batch.step_groups.as_deref();
         return (
             likelihood_step_bce(logits, batch.targets, weights, labels, c, groups),
@@ -81,7 +82,7 @@ pub fn batch_loss<B: burn::tensor::backend::Backend>(
     }
     if model.config().head() == ttc_model::config::Head::Score {
         let logits = model
-            .forward_dropout(batch.inputs, dropout)
+            .forward_dropout(batch.inputs, dropout, mask_seed)
             .squeeze_dim::<2>(2);
         (
             masked_soft_bce(logits, batch.score_targets, batch.score_mask),
@@ -94,6 +95,9 @@ pub fn batch_loss<B: burn::tensor::backend::Backend>(
         )
     }
 }
+
+/// The seed stream of dropout masks (`derive_seed(seed, step, DROPOUT_STREAM)`).
+const DROPOUT_STREAM: u64 = 0xD50F;
 
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,7 +209,7 @@ pub fn eval_loss<B: Backend>(
     for b in epoch_batches(examples, batch_tokens, 0, 0) {
         let refs: Vec<&Example> = b.iter().map(|&i| &examples[i]).collect();
         let batch = make_batch::<B>(&refs, pad, &dev);
-        let (l, count) = batch_loss(model, batch, 0.0, calibration);
+        let (l, count) = batch_loss(model, batch, (0.0, 0), calibration);
         sum += l.into_scalar().elem::<f64>() * count as f64;
         n += count;
     }
@@ -300,7 +304,8 @@ fn train_on<B: AutodiffBackend>(
         // records require_grad = false, and `from_inner` keeps that — the loaded model
         // would get no gradients. Loading its record into a freshly initialised model keeps
         // the fresh parameters' require_grad and takes the loaded values.
-        model = model_cfg.init::<B>(&dev).load_record(model.into_record());
+        model =
+            ttc_model::init_seeded::<B>(model_cfg, cfg.seed, &dev).load_record(model.into_record());
     }
     let mut optim = AdamWConfig::new()
         .with_beta_1(0.9)
@@ -359,7 +364,9 @@ fn train_on<B: AutodiffBackend>(
         let refs: Vec<&Example> = idx.iter().map(|&i| &train[i]).collect();
         let batch = make_batch::<B>(&refs, pad, &dev);
         let tokens = batch.tokens;
-        let (loss, _) = batch_loss(&model, batch, cfg.dropout, calibration);
+        // The step's dropout mask from (seed, step): the same after a resume or beside another stage.
+        let mask_seed = ttc_core::seed::derive_seed(cfg.seed, step as u64, DROPOUT_STREAM);
+        let (loss, _) = batch_loss(&model, batch, (cfg.dropout, mask_seed), calibration);
         let loss_v = loss.clone().into_scalar().elem::<f64>();
         if !loss_v.is_finite() {
             return Err(Error::Diverged(format!(

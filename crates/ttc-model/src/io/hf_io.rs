@@ -83,7 +83,8 @@ impl<B: Backend> Transformer<B> {
         dev: &B::Device,
     ) -> Result<Self> {
         cfg.validate()?;
-        let mut m = cfg.init::<B>(dev);
+        // The initial values are all replaced; seeded so the draw takes burn's RNG lock.
+        let mut m = crate::init_seeded::<B>(cfg, 0, dev);
         let (d, hd, i_sz) = (cfg.hidden_size, cfg.head_dim(), cfg.intermediate_size);
         let (h, kv) = (cfg.num_attention_heads, cfg.kv_heads());
         let n = Names { file };
@@ -297,8 +298,7 @@ pub fn load_backbone_with_score_head<B: Backend>(
     let file = weights_path(dir);
     let mut w = read_checkpoint_weights(dir)?;
     w.remove("lm_head.weight");
-    B::seed(dev, seed);
-    let fresh = cfg.init::<B>(dev).to_weights();
+    let fresh = crate::init_seeded::<B>(&cfg, seed, dev).to_weights();
     for (k, v) in fresh {
         if k.starts_with("score.") {
             w.insert(k, v);

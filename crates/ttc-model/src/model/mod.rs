@@ -6,6 +6,7 @@
 //! autodiff). Fast CPU sampling over the same weights lives in [`crate::cpu`].
 
 pub mod attention;
+pub mod dropout;
 pub mod fused;
 
 use burn::module::Module;
@@ -265,13 +266,12 @@ impl<B: Backend> Transformer<B> {
     }
 
     /// Score-head outputs with dropout on the final hidden states (HF's token-classification
-    /// dropout); dropout acts only under autodiff, i.e. in training.
-    pub fn forward_dropout(&self, tokens: Tensor<B, 2, Int>, p: f64) -> Tensor<B, 3> {
+    /// dropout), its mask drawn from `seed` ([`dropout::dropout`]); dropout acts only under
+    /// autodiff, i.e. in training.
+    pub fn forward_dropout(&self, tokens: Tensor<B, 2, Int>, p: f64, seed: u64) -> Tensor<B, 3> {
         match &self.score {
             Some(s) if p > 0.0 => {
-                let x = burn::nn::DropoutConfig::new(p)
-                    .init()
-                    .forward(self.hidden(tokens));
+                let x = dropout::dropout(self.hidden(tokens), p, seed);
                 s.forward(self.score_input(x))
             }
             _ => self.forward(tokens),

@@ -9,5 +9,6 @@ pub mod parts;
 pub mod progress;
 pub mod record;
 pub mod runner;
+pub mod schedule;
 pub mod stage;
 pub mod table_io;

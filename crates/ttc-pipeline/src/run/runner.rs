@@ -420,8 +420,57 @@ fn preflight(stages: &[Box<dyn Stage>], layout: &Layout) -> Result<()> {
     Ok(())
 }
 
-/// `ttc pipeline run`: every stage not done, in plan order; timings after each.
-pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
+/// One planned stage as `ttc pipeline run` runs it: a manual stage whose outputs exist is
+/// recorded as it is; any other runs unless done. Returns (action, recorded wall time).
+fn run_planned(
+    s: &dyn Stage,
+    stages: &[Box<dyn Stage>],
+    o: &Options,
+    h: &mut Hashes,
+) -> Result<(&'static str, f64)> {
+    let id = s.id();
+    // A manual stage's outputs, made by hand, are recorded as they are; one asked for by
+    // name (`--until`) whose outputs are not there runs like any other.
+    let manual =
+        o.preset.pipeline.manual.contains(&id) && s.outputs(o.layout).iter().all(|p| p.exists());
+    if manual {
+        let inputs = input_hashes(s, o.layout, h).map_err(|p| missing_input(&p, stages, o))?;
+        let checked = record::check(s, o.layout, inputs, h)?;
+        return match record::commit(s, o.layout, checked, h, 0.0)? {
+            Committed::Recorded(wall) => Ok(("manual", wall)),
+            Committed::Unwritten(p) => bail!("manual stage {id}: {} missing", p.display()),
+        };
+    }
+    match run_stage(s, stages, o, h).with_context(|| format!("pipeline stage {id}"))? {
+        (Ran::Skipped, w) => Ok(("skipped", w)),
+        (_, w) => Ok(("ran", w)),
+    }
+}
+
+/// The DAG of `stages` as the scheduler reads it: each stage's upstream indices. The report
+/// reads whatever exists (not only its declared inputs), so it waits for every other stage.
+fn edges(stages: &[Box<dyn Stage>], layout: &Layout) -> Vec<Vec<usize>> {
+    let index = |id: &str| stages.iter().position(|s| s.id() == id);
+    stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if s.is_report() {
+                (0..stages.len()).filter(|&j| j != i).collect()
+            } else {
+                needs(s.as_ref(), stages, layout)
+                    .iter()
+                    .filter_map(|u| index(u))
+                    .collect()
+            }
+        })
+        .collect()
+}
+
+/// `ttc pipeline run`: every stage not done, each as soon as the stages it reads from are
+/// (in plan order, up to `jobs` at once, each on its share of the cores); timings after
+/// each. A failure starts nothing new, lets the running stages finish, and is the error.
+pub fn run_pipeline(o: &Options, until: Option<&str>, jobs: usize) -> Result<()> {
     let _lock = RunLock::acquire(o.layout, false, "ttc pipeline run")?;
     let mut h = Hashes::default();
     let (stages, blocked) = runnable(o, until, &mut h)?;
@@ -433,53 +482,78 @@ pub fn run_pipeline(o: &Options, until: Option<&str>) -> Result<()> {
             blocked.join(", ")
         );
     }
-    let total = Instant::now();
-    let mut timings = Vec::new();
-    let (mut ran, mut skipped) = (0, 0);
-    for (i, s) in stages.iter().enumerate() {
-        let id = s.id();
-        let tag = format!("[{}/{}] {id}", i + 1, stages.len());
-        // A manual stage's outputs, made by hand, are recorded as they are; one asked for
-        // by name (`--until`) whose outputs are not there runs like any other.
-        let manual = o.preset.pipeline.manual.contains(&id)
-            && s.outputs(o.layout).iter().all(|p| p.exists());
-        let t = Instant::now();
-        let (action, recorded) = if manual {
-            eprintln!("{tag}: manual stage, its outputs are used as they are");
-            let inputs = input_hashes(s.as_ref(), o.layout, &mut h)
-                .map_err(|p| missing_input(&p, &stages, o))?;
-            let checked = record::check(s.as_ref(), o.layout, inputs, &mut h)?;
-            match record::commit(s.as_ref(), o.layout, checked, &mut h, 0.0)? {
-                Committed::Recorded(wall) => ("manual", wall),
-                Committed::Unwritten(p) => bail!("manual stage {id}: {} missing", p.display()),
-            }
-        } else {
-            eprintln!("{tag} → ttc {}", s.command());
-            match run_stage(s.as_ref(), &stages, o, &mut h)
-                .with_context(|| format!("pipeline stage {id}"))?
-            {
-                (Ran::Skipped, w) => {
-                    skipped += 1;
-                    ("skipped", w)
-                }
-                (_, w) => {
-                    ran += 1;
-                    ("ran", w)
-                }
-            }
-        };
-        timings.push(Timing {
-            stage: id,
-            action,
-            wall_s: if action == "skipped" {
-                0.0
-            } else {
-                t.elapsed().as_secs_f64()
-            },
-            recorded_wall_s: recorded,
-        });
-        write_timings(o.layout, &timings)?;
+    let jobs = jobs.max(1);
+    if jobs > 1 {
+        eprintln!(
+            "[pipeline] up to {jobs} stages at once, {} threads each",
+            crate::run::schedule::threads_per_job(rayon::current_num_threads(), jobs)
+        );
     }
+    let total = Instant::now();
+    let n = stages.len();
+    let shared = std::sync::Mutex::new(h);
+    // One at a time, the run shares one cache of file hashes (as before `--jobs`); side by
+    // side, each stage hashes what it reads afresh: a shared cache could hold a file that a
+    // stage running beside it has since rewritten.
+    let run = |i: usize| -> Result<(&'static str, f64, f64)> {
+        let t = Instant::now();
+        let s = stages[i].as_ref();
+        let (action, recorded) = if jobs == 1 {
+            let mut h = shared.lock().expect("no worker panics holding it");
+            run_planned(s, &stages, o, &mut h)?
+        } else {
+            run_planned(s, &stages, o, &mut Hashes::default())?
+        };
+        let wall = if action == "skipped" {
+            0.0
+        } else {
+            t.elapsed().as_secs_f64()
+        };
+        Ok((action, wall, recorded))
+    };
+    let mut timings = Vec::new();
+    let (mut ran, mut skipped, mut begun) = (0, 0, 0);
+    crate::run::schedule::run_dag(
+        &edges(&stages, o.layout),
+        jobs,
+        &run,
+        |i, running| {
+            begun += 1;
+            let s = &stages[i];
+            let beside: Vec<String> = running
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| stages[j].id())
+                .collect();
+            let beside = if beside.is_empty() {
+                String::new()
+            } else {
+                format!(" (beside {})", beside.join(", "))
+            };
+            eprintln!("[{begun}/{n}] {} → ttc {}{beside}", s.id(), s.command());
+        },
+        |i, (action, wall_s, recorded_wall_s)| {
+            match action {
+                "skipped" => skipped += 1,
+                "ran" => ran += 1,
+                _ => eprintln!(
+                    "[{}/{n}] {}: manual stage, its outputs are used as they are",
+                    i + 1,
+                    stages[i].id()
+                ),
+            }
+            if jobs > 1 && action == "ran" {
+                eprintln!("{}: finished in {wall_s:.0}s", stages[i].id());
+            }
+            timings.push(Timing {
+                stage: stages[i].id(),
+                action,
+                wall_s,
+                recorded_wall_s,
+            });
+            write_timings(o.layout, &timings)
+        },
+    )?;
     eprintln!(
         "pipeline {}: {ran} stages run, {skipped} up to date, {:.0}s; timings in {}",
         o.preset.name,

@@ -39,7 +39,7 @@ pub struct Ctx<'a> {
 }
 
 /// One node of a run's DAG.
-pub trait Stage {
+pub trait Stage: Send + Sync {
     /// Name in `--until`, records and messages (`samples`, `search beam-n4-last`).
     fn id(&self) -> String;
     /// The typed config it runs with, as hashed into its fingerprint.
