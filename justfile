@@ -57,6 +57,10 @@ bench-torch:
 serve checkpoint port="8000":
     {{ttc}} serve --checkpoint {{checkpoint}} --port {{port}}
 
+# The smoke preset through a real one-node Slurm on this machine (installs slurm-wlm + munge; needs root; CI runs it after `test`)
+test-slurm:
+    cargo test --release --features slurm-tests --test slurm
+
 # Format, lint, unit + integration tests (incl. the smoke pipeline and the fault test), CUDA build check
 test:
     cargo fmt --all --check

@@ -19,6 +19,18 @@ pub struct Dirs {
 }
 
 impl Dirs {
+    /// These roots as the global flags that give them (for a job that must find them).
+    pub fn as_args(&self) -> Vec<String> {
+        [
+            ("--datasets-dir", &self.datasets_dir),
+            ("--checkpoints-dir", &self.checkpoints_dir),
+            ("--reports-dir", &self.reports_dir),
+        ]
+        .iter()
+        .flat_map(|(flag, dir)| [flag.to_string(), dir.display().to_string()])
+        .collect()
+    }
+
     /// The run layout of `preset` under these roots.
     pub fn layout(
         &self,

@@ -72,3 +72,94 @@ fn pipeline_config_errors_fail_before_any_work() {
         assert!(!d.path().join("datasets").exists(), "work started: {err}");
     }
 }
+
+/// `ttc pipeline submit --dry-run`: one sbatch call per stage (arrays + merges for the
+/// sharded ones), waiting on the jobs of the stages it reads from, a GPU only where the stage
+/// runs on cuda; the script is valid bash. The real submission: `tests/slurm.rs`.
+#[test]
+fn submit_follows_the_plan() {
+    let d = tempfile::tempdir().unwrap();
+    let script = |preset: &str, extra: &[&str]| {
+        let p = repo().join("pipelines").join(preset).display().to_string();
+        let mut args = vec!["pipeline", "submit", p.as_str(), "--dry-run"];
+        args.extend_from_slice(extra);
+        let s = ok(d.path(), &args);
+        let f = d.path().join("jobs.sh");
+        std::fs::write(&f, &s).unwrap();
+        let syntax = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(
+            syntax.status.success(),
+            "{}",
+            String::from_utf8_lossy(&syntax.stderr)
+        );
+        s
+    };
+    let line = |s: &str, job: &str| -> String {
+        s.lines()
+            .find(|l| l.contains(&format!("--job-name={job} ")))
+            .unwrap_or_else(|| panic!("no job {job} in\n{s}"))
+            .to_string()
+    };
+    let gpu = script("gpu.toml", &[]);
+    let data = line(&gpu, "ttc-gpu-data");
+    assert!(
+        !data.contains("--gres") && !data.contains("--dependency"),
+        "{data}"
+    );
+    assert!(line(&gpu, "ttc-gpu-policy").contains("'--gres=gpu:1'"));
+    assert!(line(&gpu, "ttc-gpu-policy").contains("--dependency=afterok:$j0:$j1 "));
+
+    let smoke = script(
+        "smoke.toml",
+        &["--array-tasks", "3", "--sbatch-arg=--account=lab"],
+    );
+    assert!(!smoke.contains("--gres"), "a CPU preset asks for no GPU");
+    assert!(smoke.lines().skip(2).all(|l| l.contains("'--account=lab'")));
+    let jobs: Vec<&str> = smoke.lines().skip(2).collect();
+    let at = |job: &str| {
+        jobs.iter()
+            .position(|l| l.contains(&format!("--job-name={job} ")))
+            .unwrap()
+    };
+    let (samples, merge) = (at("ttc-smoke-samples"), at("ttc-smoke-samples-merge"));
+    assert!(jobs[samples].contains("'--array=0-2'"));
+    assert!(jobs[samples].contains("--shard \"$SLURM_ARRAY_TASK_ID/3\""));
+    assert!(jobs[merge].contains(&format!("--dependency=afterok:$j{samples} ")));
+    assert!(jobs[merge].contains(" --merge"));
+    // Labels read the samples: they wait for the merge, not the array.
+    assert!(jobs[at("ttc-smoke-labels")].contains(&format!("$j{merge}")));
+    assert!(!jobs[at("ttc-smoke-labels")].contains(&format!("$j{samples}:")));
+    assert!(
+        !jobs[at("ttc-smoke-policy")].contains("--array"),
+        "training is one job"
+    );
+    assert!(
+        jobs.last()
+            .unwrap()
+            .contains("--job-name=ttc-smoke-report ")
+    );
+
+    // A mistake in [slurm] fails naming the key, before anything is submitted.
+    let text = std::fs::read_to_string(preset()).unwrap();
+    for (bad, expect) in [
+        ("[slurm]\ntime = \"soon\"\n", "[slurm] time"),
+        (
+            "[slurm.stages.polcy]\ntime = \"10\"\n",
+            "\"polcy\": no such stage",
+        ),
+        ("[slurm]\ncpus = 4\n", "unknown field `cpus`"),
+    ] {
+        let p = d.path().join("bad.toml");
+        std::fs::write(&p, format!("{text}\n{bad}")).unwrap();
+        let o = ttc(
+            d.path(),
+            &["pipeline", "submit", p.to_str().unwrap(), "--dry-run"],
+        );
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains(expect), "{err}");
+    }
+}

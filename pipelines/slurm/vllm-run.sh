@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A preset against N vLLM servers started on the cluster: submits the server array, waits
-# until every server answers, runs the pipeline with every generating stage of the policy
-# on them (an [engine] block appended to a copy of the preset), then cancels the servers.
+# until every server answers, submits the pipeline's stages as jobs with every generating
+# stage of the policy on them (an [engine] block appended to a copy of the preset), then cancels the servers.
 # The preset must not have its own [engine] section.
 #
 #   pipelines/slurm/vllm-run.sh PRESET POLICY_DIR [SERVERS]
@@ -23,4 +23,7 @@ cat "$preset" > "$run"
 printf '\n[engine]\nbackend = "openai"\nurls = [%s]\nmodel = "policy"\nserver = "vllm"\n' "$urls" >> "$run"
 # Relative paths in the preset resolve against its directory: keep the copy beside it.
 cp "$run" "$(dirname "$preset")/.vllm-$job.toml"
-target/release/ttc pipeline run "$(dirname "$preset")/.vllm-$job.toml"
+# Every stage as a job of its own (`ttc pipeline submit`), against the servers; --wait keeps
+# the servers up until the last job has left the queue.
+target/release/ttc pipeline submit "$(dirname "$preset")/.vllm-$job.toml" --executor slurm \
+    --array-tasks "$n" --wait

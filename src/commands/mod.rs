@@ -8,6 +8,7 @@ pub mod check_steps;
 pub mod grade;
 pub mod model;
 pub mod pipeline;
+pub mod pipeline_submit;
 pub mod serve;
 pub mod stage_args;
 pub mod stages;

@@ -17,11 +17,13 @@ mod policy;
 mod prm;
 mod revision;
 mod search_verifier;
+mod slurm;
 mod verifier;
 pub use policy::PolicyConfig;
 pub use prm::{PRM_INIT_NAMES, PrmConfig, PrmHead, PrmVariant};
 pub use revision::{ChainsConfig, OrmConfig, RevisionConfig};
 pub use search_verifier::{LIKELIHOOD_SUFFIX, SearchVerifier};
+pub use slurm::{JobResources, SlurmSection};
 pub use verifier::{VerifierConfig, VerifierInit, likelihood_name};
 
 /// A whole run's configuration.
@@ -82,6 +84,9 @@ pub struct Preset {
     /// its own (`engine = { … }` in `[samples]`, `[labels]`, `[search]`, …).
     #[serde(default)]
     pub engine: Option<EngineSpec>,
+    /// What each job asks a Slurm cluster for (`ttc pipeline submit --executor slurm`).
+    #[serde(default)]
+    pub slurm: Option<SlurmSection>,
 }
 
 /// `[analysis]`: how the sweep, the difficulty bins and compute-optimal selection run.

@@ -1,7 +1,8 @@
 //! The framework every stage runs in (DESIGN §1): what a stage declares ([`stage`]), where a
 //! run's files live ([`layout`]), how the runner decides freshness and records it
 //! ([`runner`], [`record`]), one writer per run ([`lock`]), resumable parts ([`parts`]),
-//! progress ([`progress`]) and the tables stages write ([`table_io`]). It names no stage.
+//! progress ([`progress`]), the tables stages write ([`table_io`]), stages side by side
+//! ([`schedule`]) and as Slurm jobs ([`submit`]). It names no stage.
 
 pub mod layout;
 pub mod lock;
@@ -11,4 +12,5 @@ pub mod record;
 pub mod runner;
 pub mod schedule;
 pub mod stage;
+pub mod submit;
 pub mod table_io;

@@ -19,7 +19,7 @@ use crate::run::record::{self, Committed, Hashes, State, input_hashes};
 use crate::run::stage::{Ctx, Mode, Stage};
 
 /// Stages, and the ids of those left out (manual stages not done, and what needs them).
-type Kept = (Vec<Box<dyn Stage>>, Vec<String>);
+pub(crate) type Kept = (Vec<Box<dyn Stage>>, Vec<String>);
 
 /// How a run was asked for.
 pub struct Options<'a> {
@@ -344,7 +344,7 @@ fn write_timings(layout: &Layout, t: &[Timing]) -> Result<()> {
 
 /// The plan's stages that `ttc pipeline run|status` covers (manual stages pruned, up to
 /// `until`), with the manual-blocked ones named.
-fn runnable(o: &Options, until: Option<&str>, h: &mut Hashes) -> Result<Kept> {
+pub(crate) fn runnable(o: &Options, until: Option<&str>, h: &mut Hashes) -> Result<Kept> {
     let all = crate::plan::plan(o.preset)
         .with_context(|| format!("preset {}", o.preset_path.display()))?;
     let (stages, blocked) = prune_manual(o.preset, all, o.layout, h, until)?;
@@ -366,7 +366,11 @@ pub fn status(o: &Options, until: Option<&str>) -> Result<(Vec<StatusRow>, Vec<S
 }
 
 /// The state of each of `stages` (a plan, in order), hashing through `h`.
-fn states(o: &Options, stages: &[Box<dyn Stage>], h: &mut Hashes) -> Result<Vec<StatusRow>> {
+pub(crate) fn states(
+    o: &Options,
+    stages: &[Box<dyn Stage>],
+    h: &mut Hashes,
+) -> Result<Vec<StatusRow>> {
     let mut not_done: Vec<String> = Vec::new();
     let mut rows = Vec::new();
     for s in stages {
@@ -404,7 +408,7 @@ fn writer_of(path: &Path, plan: &[Box<dyn Stage>], layout: &Layout) -> Option<St
 
 /// Before any work: every stage's own checks, and every input that no stage of the plan
 /// writes (imported models, problem files) exists.
-fn preflight(stages: &[Box<dyn Stage>], layout: &Layout) -> Result<()> {
+pub(crate) fn preflight(stages: &[Box<dyn Stage>], layout: &Layout) -> Result<()> {
     for s in stages {
         s.preflight().with_context(|| format!("stage {}", s.id()))?;
         for p in s.inputs(layout) {
@@ -449,7 +453,7 @@ fn run_planned(
 
 /// The DAG of `stages` as the scheduler reads it: each stage's upstream indices. The report
 /// reads whatever exists (not only its declared inputs), so it waits for every other stage.
-fn edges(stages: &[Box<dyn Stage>], layout: &Layout) -> Vec<Vec<usize>> {
+pub(crate) fn edges(stages: &[Box<dyn Stage>], layout: &Layout) -> Vec<Vec<usize>> {
     let index = |id: &str| stages.iter().position(|s| s.id() == id);
     stages
         .iter()

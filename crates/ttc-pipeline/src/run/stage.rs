@@ -57,6 +57,11 @@ pub trait Stage: Send + Sync {
     fn command(&self) -> String {
         format!("pipeline run --until {:?}", self.id())
     }
+    /// Whether its work is cut into chunks that `--shard i/n` runs a share of (a Slurm
+    /// array's task each), joined by a merge (`ttc merge`, `ttc pipeline stage --merge`).
+    fn sharded(&self) -> bool {
+        false
+    }
     /// Checks that need no upstream stage to have run (e.g. that an imported checkpoint
     /// directory holds its files); `ttc pipeline run` calls it for every stage first.
     fn preflight(&self) -> Result<()> {

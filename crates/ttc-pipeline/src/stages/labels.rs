@@ -66,6 +66,9 @@ impl Stage for LabelsStage {
     fn command(&self) -> String {
         "label".into()
     }
+    fn sharded(&self) -> bool {
+        true
+    }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let ls = &self.config;
         let pdir = ctx.layout.policy_dir(false);

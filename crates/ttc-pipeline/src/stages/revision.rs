@@ -177,6 +177,9 @@ impl Stage for ChainsStage {
     fn command(&self) -> String {
         format!("revise --split {}", self.split)
     }
+    fn sharded(&self) -> bool {
+        true
+    }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         revise(self, ctx)
     }

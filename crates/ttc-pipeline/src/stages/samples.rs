@@ -119,6 +119,9 @@ impl Stage for SamplesStage {
     fn command(&self) -> String {
         format!("sample --split {}", self.split.name())
     }
+    fn sharded(&self) -> bool {
+        true
+    }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let st = &self.config;
         let pdir = ctx.layout.policy_dir(false);

@@ -262,6 +262,9 @@ impl Stage for SearchRunStage {
         }
         c
     }
+    fn sharded(&self) -> bool {
+        true
+    }
     fn run(&self, ctx: &Ctx) -> Result<()> {
         let a = &self.args;
         let st = &self.section;
