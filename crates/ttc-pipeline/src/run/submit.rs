@@ -374,7 +374,8 @@ mod tests {
         ]);
         let lines: Vec<&str> = s.lines().skip(2).collect();
         assert!(
-            lines[0].starts_with("j0=$(sbatch --parsable --job-name=ttc-x-data --time=10 --wrap=")
+            lines[0]
+                .starts_with("j0=$(sbatch --parsable --job-name=ttc-x-data '--time=10' --wrap=")
         );
         assert!(lines[1].contains("--dependency=afterok:$j0 --kill-on-invalid-dep=yes"));
         assert!(
