@@ -170,17 +170,28 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
             .map_or("-".to_string(), |w| format!("{w:.1}s"));
         println!("{:<32} {:<44} {:>9}", r.stage, r.state.to_string(), wall);
     }
-    let pending: Vec<_> = rows
-        .iter()
-        .filter(|r| r.state != ttc_pipeline::run::record::State::Done)
+    let pending: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].state != ttc_pipeline::run::record::State::Done)
         .collect();
+    let walls: Vec<Option<f64>> = pending.iter().map(|&i| rows[i].last_wall_s).collect();
+    // The pending stages' edges among themselves (done stages wait for nothing).
+    let deps: Vec<Vec<usize>> = pending
+        .iter()
+        .map(|&i| {
+            rows[i]
+                .needs
+                .iter()
+                .filter_map(|u| pending.iter().position(|p| p == u))
+                .collect()
+        })
+        .collect();
+    use ttc_pipeline::run::time_ahead::{side_by_side, time_ahead};
     println!(
-        "{} of {} stages done{}",
+        "{} of {} stages done{}{}",
         rows.len() - pending.len(),
         rows.len(),
-        ttc_pipeline::run::runner::time_ahead(
-            &pending.iter().map(|r| r.last_wall_s).collect::<Vec<_>>()
-        )
+        time_ahead(&walls),
+        side_by_side(&deps, &walls)
     );
     Ok(())
 }

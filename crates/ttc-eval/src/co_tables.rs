@@ -216,10 +216,12 @@ pub fn sweep_co_tables(
 /// The sequential:parallel splits as compute-optimal "methods" (Snell et al. §6.2): per
 /// oracle and predicted bin, two-fold CV choice of the split at each budget and its
 /// efficiency against parallel sampling (1:N); plus every split's accuracy per bin.
+/// `selector` (`"orm"`, `"prm"`) names what picked the answer, in the tables' verifier column.
 pub fn ratio_co_tables(
     rows: &[RatioRow],
     bins: &[BinRow],
     cv_seed: u64,
+    selector: &str,
 ) -> (
     Vec<ComputeOptimalRow>,
     Vec<EfficiencyRow>,
@@ -287,7 +289,7 @@ pub fn ratio_co_tables(
             e.1 += 1;
         }
         let par: Vec<(u32, f64)> = par.iter().map(|(&n, &(s, q))| (n, s / q as f64)).collect();
-        let (p, e) = co_tables((kind, "orm", "1:N"), &co, &par, &iv);
+        let (p, e) = co_tables((kind, selector, "1:N"), &co, &par, &iv);
         per_bin.extend(p);
         eff.extend(e);
     }

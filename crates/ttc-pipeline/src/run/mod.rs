@@ -2,7 +2,7 @@
 //! run's files live ([`layout`]), how the runner decides freshness and records it
 //! ([`runner`], [`record`]), one writer per run ([`lock`]), resumable parts ([`parts`]),
 //! progress ([`progress`]), the tables stages write ([`table_io`]), stages side by side
-//! ([`schedule`]) and as Slurm jobs ([`submit`]). It names no stage.
+//! ([`schedule`]), as Slurm jobs ([`submit`]) and the time they still take ([`time_ahead`]). It names no stage.
 
 pub mod layout;
 pub mod lock;
@@ -14,3 +14,4 @@ pub mod schedule;
 pub mod stage;
 pub mod submit;
 pub mod table_io;
+pub mod time_ahead;

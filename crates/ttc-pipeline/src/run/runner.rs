@@ -283,32 +283,6 @@ fn selected(
         .collect())
 }
 
-/// "; the other N ≈ 1 h 05 min by their last runs (K never ran here: no estimate)": the
-/// time still ahead, from the wall times the run's records hold for the pending stages.
-pub fn time_ahead(walls: &[Option<f64>]) -> String {
-    if walls.is_empty() {
-        return String::new();
-    }
-    let known: f64 = walls.iter().flatten().sum();
-    let unknown = walls.iter().filter(|w| w.is_none()).count();
-    let mins = (known / 60.0).round() as u64;
-    let t = if mins >= 60 {
-        format!("{} h {:02} min", mins / 60, mins % 60)
-    } else if known >= 60.0 {
-        format!("{mins} min")
-    } else {
-        format!("{known:.0} s")
-    };
-    match (unknown, walls.len()) {
-        (u, n) if u == n => format!("; {n} to go, none run here before (no estimate)"),
-        (0, n) => format!("; the other {n} ≈ {t} by their last runs"),
-        (u, n) => format!(
-            "; the other {n} ≈ {t} by the last runs of {} (+ {u} never run here: no estimate)",
-            n - u
-        ),
-    }
-}
-
 /// Helper so the report (which reads whatever exists) is never pruned.
 trait IsReport {
     fn is_report(&self) -> bool;
@@ -356,6 +330,8 @@ pub struct StatusRow {
     pub stage: String,
     pub state: State,
     pub last_wall_s: Option<f64>,
+    /// The rows (indices) of the stages it waits for (the scheduler's edges).
+    pub needs: Vec<usize>,
 }
 
 /// Every stage's state, in plan order; and the manual-blocked stages.
@@ -394,7 +370,11 @@ pub(crate) fn states(
             stage: s.id(),
             state,
             last_wall_s: last.map(|r| r.wall_s),
+            needs: Vec::new(),
         });
+    }
+    for (r, e) in rows.iter_mut().zip(edges(stages, o.layout)) {
+        r.needs = e;
     }
     Ok(rows)
 }
@@ -493,6 +473,19 @@ pub fn run_pipeline(o: &Options, until: Option<&str>, jobs: usize) -> Result<()>
             crate::run::schedule::threads_per_job(rayon::current_num_threads(), jobs)
         );
     }
+    // What each stage is expected to take (its last wall; 0 when done), for the ETA.
+    let rows = states(o, &stages, &mut h)?;
+    let est: Vec<Option<f64>> = rows
+        .iter()
+        .map(|r| (r.state == State::Done).then_some(0.0).or(r.last_wall_s))
+        .collect();
+    let deps = edges(&stages, o.layout);
+    let left = std::cell::RefCell::new(
+        rows.iter()
+            .map(|r| r.state != State::Done)
+            .collect::<Vec<bool>>(),
+    );
+    let begun_at = std::cell::RefCell::new(vec![None::<Instant>; stages.len()]);
     let total = Instant::now();
     let n = stages.len();
     let shared = std::sync::Mutex::new(h);
@@ -518,11 +511,12 @@ pub fn run_pipeline(o: &Options, until: Option<&str>, jobs: usize) -> Result<()>
     let mut timings = Vec::new();
     let (mut ran, mut skipped, mut begun) = (0, 0, 0);
     crate::run::schedule::run_dag(
-        &edges(&stages, o.layout),
+        &deps,
         jobs,
         &run,
         |i, running| {
             begun += 1;
+            begun_at.borrow_mut()[i] = Some(Instant::now());
             let s = &stages[i];
             let beside: Vec<String> = running
                 .iter()
@@ -549,6 +543,21 @@ pub fn run_pipeline(o: &Options, until: Option<&str>, jobs: usize) -> Result<()>
             if jobs > 1 && action == "ran" {
                 eprintln!("{}: finished in {wall_s:.0}s", stages[i].id());
             }
+            left.borrow_mut()[i] = false;
+            if action == "ran" {
+                let elapsed: Vec<Option<f64>> = begun_at
+                    .borrow()
+                    .iter()
+                    .map(|t| t.map(|t| t.elapsed().as_secs_f64()))
+                    .collect();
+                let left = left.borrow();
+                if left.iter().any(|&l| l)
+                    && let Some(eta) =
+                        crate::run::time_ahead::eta(&deps, &est, &left, &elapsed, jobs)
+                {
+                    eprintln!("[pipeline] {eta}");
+                }
+            }
             timings.push(Timing {
                 stage: stages[i].id(),
                 action,
@@ -565,26 +574,4 @@ pub fn run_pipeline(o: &Options, until: Option<&str>, jobs: usize) -> Result<()>
         o.layout.report_dir().join("timings.csv").display()
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::time_ahead;
-
-    #[test]
-    fn the_time_ahead_sums_the_pending_stages_last_runs() {
-        assert_eq!(time_ahead(&[]), "");
-        assert_eq!(
-            time_ahead(&[Some(1800.0), Some(2100.0)]),
-            "; the other 2 ≈ 1 h 05 min by their last runs"
-        );
-        assert_eq!(
-            time_ahead(&[Some(30.0), None]),
-            "; the other 2 ≈ 30 s by the last runs of 1 (+ 1 never run here: no estimate)"
-        );
-        assert_eq!(
-            time_ahead(&[None, None]),
-            "; 2 to go, none run here before (no estimate)"
-        );
-    }
 }

@@ -21,7 +21,9 @@ pub fn compute_optimal_revisions(
         }
         any = true;
         let rows: Vec<RatioRow> = ttc_core::table::read_parquet(&f)?;
-        let (per_bin, eff, splits) = ttc_eval::co_tables::ratio_co_tables(&rows, bins, cv_seed);
+        let selector = if sfx.is_empty() { "orm" } else { "prm" };
+        let (per_bin, eff, splits) =
+            ttc_eval::co_tables::ratio_co_tables(&rows, bins, cv_seed, selector);
         let out = base.join("compute_optimal");
         use crate::run::table_io::write_table;
         write_table(
