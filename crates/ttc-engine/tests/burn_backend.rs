@@ -241,3 +241,41 @@ fn a_cache_from_another_backend_is_an_error_not_a_panic() {
     let mut c = vec![burn.new_cache()];
     assert!(burn.forward(&mut c, &bad, &[0]).is_err());
 }
+
+/// Qwen3 (q_norm / k_norm before RoPE), transformers 5's own checkpoint: the burn backend's
+/// step-by-step forward (prefill, then one token at a time through its paged cache) gives the
+/// cpu backend's logits.
+#[test]
+fn qwen3_head_norms_agree_between_the_backends() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hf/qwen3");
+    let cfg = LlamaConfig::load(&dir.join("config.json")).unwrap();
+    let w = ttc_model::io::checkpoint_files::read_checkpoint_weights(&dir).unwrap();
+    let (cpu, burn) = both(&cfg, &w);
+    let ids = [1u32, 5, 17, 33, 2, 64, 90, 7, 7, 41];
+    let run = |m: &dyn Decoder| {
+        let mut caches = vec![m.new_cache()];
+        let rows = |from: usize, to: usize| -> Vec<Row> {
+            (from..to)
+                .map(|p| Row {
+                    seq: 0,
+                    token: ids[p],
+                    pos: p,
+                })
+                .collect()
+        };
+        let mut out = m.forward(&mut caches, &rows(0, 6), &[5]).unwrap();
+        for p in 6..ids.len() {
+            out.extend(m.forward(&mut caches, &rows(p, p + 1), &[0]).unwrap());
+        }
+        out
+    };
+    let (a, b) = (run(&cpu), run(burn.as_ref()));
+    assert_eq!(a.len(), 5 * cfg.vocab_size);
+    let err = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(err <= 1e-4, "burn vs cpu max abs err {err}");
+}

@@ -1,6 +1,7 @@
 //! Model config in Hugging Face `config.json` terms (DESIGN §4), so our checkpoints load in
-//! `transformers` and theirs load here. Covers `LlamaForCausalLM`, `Qwen2ForCausalLM` and
-//! their `…ForTokenClassification` (one-label score head: PRM / ORM).
+//! `transformers` and theirs load here. Covers `LlamaForCausalLM` (and Mistral),
+//! `Qwen2ForCausalLM`, `Qwen3ForCausalLM` (q/k norms) and their `…ForTokenClassification`
+//! (one-label score head: PRM / ORM).
 
 use serde::{Deserialize, Serialize};
 
@@ -249,6 +250,12 @@ impl LlamaConfig {
         self.model_type == "qwen2" || self.architectures.iter().any(|a| a.starts_with("Qwen2"))
     }
 
+    /// Qwen3 family: an RMSNorm over each head's queries and keys (`q_norm`, `k_norm`,
+    /// weights of `head_dim`) before RoPE.
+    pub fn qk_norm(&self) -> bool {
+        self.model_type == "qwen3" || self.architectures.iter().any(|a| a.starts_with("Qwen3"))
+    }
+
     pub fn qkv_bias(&self) -> bool {
         self.is_qwen2() || self.attention_bias
     }
@@ -276,7 +283,13 @@ impl LlamaConfig {
 
     /// The same backbone with a one-label score head (PRM / ORM).
     pub fn with_score_head(&self) -> Self {
-        let family = if self.is_qwen2() { "Qwen2" } else { "Llama" };
+        let family = if self.is_qwen2() {
+            "Qwen2"
+        } else if self.qk_norm() {
+            "Qwen3"
+        } else {
+            "Llama"
+        };
         LlamaConfig {
             architectures: vec![format!("{family}ForTokenClassification")],
             num_labels: Some(1),
@@ -331,7 +344,8 @@ impl LlamaConfig {
             };
         let o = h * hd * d + if self.o_bias() { d } else { 0 };
         let mlp = 3 * d * self.intermediate_size;
-        let layer = qkv + o + mlp + 2 * d;
+        let qk_norm = if self.qk_norm() { 2 * hd } else { 0 };
+        let layer = qkv + o + mlp + 2 * d + qk_norm;
         let emb = self.vocab_size * d;
         let head = match self.head() {
             Head::CausalLm if self.tie_word_embeddings => 0,
@@ -417,11 +431,17 @@ impl LlamaConfig {
             );
         }
         if let Some(a) = self.architectures.iter().find(|a| {
-            !a.starts_with("Llama") && !a.starts_with("Qwen2") && !a.starts_with("Mistral")
+            let family = ["Llama", "Qwen2", "Qwen3", "Mistral"]
+                .iter()
+                .any(|f| a.starts_with(f));
+            // Mixture-of-experts variants (Qwen2Moe, Qwen3Moe) have other MLPs.
+            !family || a.contains("Moe")
         }) {
             return bad(
                 "architectures",
-                format!("{a} is not a Llama, Mistral or Qwen2 model (the architectures ttc runs)"),
+                format!(
+                    "{a} is not a Llama, Mistral, Qwen2 or Qwen3 (dense) model (the architectures ttc runs)"
+                ),
             );
         }
         let vocab = self.vocab_size as u64;
@@ -473,6 +493,25 @@ impl LlamaConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dense_families_run_and_mixtures_of_experts_are_refused_by_name() {
+        for (arch, ok) in [
+            ("Qwen3ForCausalLM", true),
+            ("Qwen3ForTokenClassification", true),
+            ("Qwen3MoeForCausalLM", false),
+            ("Qwen2MoeForCausalLM", false),
+            ("GPT2LMHeadModel", false),
+        ] {
+            let mut c = LlamaConfig::tiny(100);
+            c.architectures = vec![arch.into()];
+            let r = c.validate();
+            assert_eq!(r.is_ok(), ok, "{arch}: {r:?}");
+            if !ok {
+                assert!(r.unwrap_err().to_string().contains(arch));
+            }
+        }
+    }
 
     #[test]
     fn hf_names_roundtrip_and_counts() {

@@ -130,6 +130,26 @@ fn qwen2_with_bias_and_tied_embeddings_matches_transformers() {
     check("qwen2");
 }
 
+/// Qwen3 as transformers 5 saves it: q_norm / k_norm over each head before RoPE, an
+/// explicit head_dim (24) unlike hidden / heads (16), tied embeddings.
+#[test]
+fn qwen3_with_head_norms_matches_transformers() {
+    check("qwen3");
+    let cfg = LlamaConfig::load(&fixture("qwen3").join("config.json")).unwrap();
+    assert!(cfg.qk_norm() && cfg.head_dim() == 24);
+    let file = fixture("qwen3").join("model.safetensors");
+    let stored: usize = read_safetensors(&file)
+        .unwrap()
+        .values()
+        .map(|t| t.data.len())
+        .sum();
+    assert_eq!(cfg.num_params(), stored);
+    assert_eq!(
+        cfg.with_score_head().architectures,
+        vec!["Qwen3ForTokenClassification".to_string()]
+    );
+}
+
 #[test]
 fn token_classification_score_head_matches_transformers() {
     check("llama_score");
@@ -177,7 +197,7 @@ fn sharded_save_roundtrips_and_a_missing_shard_is_named() {
 fn saved_checkpoint_loads_back_identically() {
     let dev = Default::default();
     let t = tempfile::tempdir().unwrap();
-    for name in ["llama", "qwen2", "llama_score"] {
+    for name in ["llama", "qwen2", "qwen3", "llama_score"] {
         let m = load_checkpoint::<CpuBackend>(&fixture(name), &dev).unwrap();
         save_checkpoint(t.path(), &m).unwrap();
         let a = read_safetensors(&fixture(name).join("model.safetensors")).unwrap();

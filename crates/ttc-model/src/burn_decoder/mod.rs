@@ -257,8 +257,13 @@ impl<B: Backend> Decoder for BurnDecoder<B> {
             .select(0, pos.clone())
             .unsqueeze_dim::<3>(1);
         let sin = inner.sin.clone().select(0, pos).unsqueeze_dim::<3>(1);
-        let rope = |x: Tensor<B, 2>, heads: usize| {
+        // Qwen3's per-head RMSNorm of queries and keys, then RoPE.
+        let rope = |x: Tensor<B, 2>, heads: usize, norm: &Option<burn::nn::RmsNorm<B>>| {
             let x = x.reshape([n, heads, hd]);
+            let x = match norm {
+                Some(g) => rms_norm(g, x),
+                None => x,
+            };
             (x.clone() * cos.clone() + rotate_half(x) * sin.clone()).reshape([n, heads * hd])
         };
         let tokens = ints::<B>(rows.iter().map(|r| r.token as i64).collect(), dev);
@@ -269,8 +274,8 @@ impl<B: Backend> Decoder for BurnDecoder<B> {
         for (li, l) in m.layers.iter().enumerate() {
             let a = &l.self_attn;
             let hn = rms_norm(&l.input_layernorm, x.clone().reshape([1, n, d])).reshape([n, d]);
-            let q = rope(a.q_proj.forward(hn.clone()), h);
-            let k = rope(a.k_proj.forward(hn.clone()), kv);
+            let q = rope(a.q_proj.forward(hn.clone()), h, &a.q_norm);
+            let k = rope(a.k_proj.forward(hn.clone()), kv, &a.k_norm);
             let v = a.v_proj.forward(hn);
             let write = |pool: &mut Tensor<B, 3>, x: Tensor<B, 2>| {
                 let old = std::mem::replace(pool, Tensor::empty([0, 0, 0], dev));

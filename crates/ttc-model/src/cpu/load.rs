@@ -206,9 +206,26 @@ impl CpuModel {
             b += l.wqkv.bytes() + l.wo.bytes() + l.wgu.bytes() + l.wd.bytes();
             b += v(&l.attn_norm) + v(&l.mlp_norm);
             b += l.bqkv.as_ref().map_or(0, v) + l.bo.as_ref().map_or(0, v);
+            b += l.q_norm.as_ref().map_or(0, v) + l.k_norm.as_ref().map_or(0, v);
         }
         b
     }
+}
+
+/// A Qwen3 head norm (`head_dim` weights), `None` for families without one.
+fn head_norm(w: &mut dyn Source, cfg: &LlamaConfig, name: &str) -> Result<Option<Vec<f32>>> {
+    if !cfg.qk_norm() {
+        return Ok(None);
+    }
+    let g = w.need(name)?;
+    if g.len() != cfg.head_dim() {
+        return Err(Error::Weights(format!(
+            "{name}: {} values, but head_dim is {} (shape disagrees with config)",
+            g.len(),
+            cfg.head_dim()
+        )));
+    }
+    Ok(Some(g))
 }
 
 fn build(cfg: &LlamaConfig, w: &mut dyn Source) -> Result<CpuModel> {
@@ -233,6 +250,8 @@ fn build(cfg: &LlamaConfig, w: &mut dyn Source) -> Result<CpuModel> {
             attn_norm: w.need(&format!("{p}.input_layernorm.weight"))?,
             wqkv: w.linear(&weights, d)?,
             bqkv,
+            q_norm: head_norm(w, cfg, &a("q_norm.weight"))?,
+            k_norm: head_norm(w, cfg, &a("k_norm.weight"))?,
             wo: w.linear(
                 &[a("o_proj.weight")],
                 cfg.num_attention_heads * cfg.head_dim(),

@@ -103,6 +103,9 @@ struct Layer {
     /// `d → (h + 2kv)·hd`: q, k, v outputs side by side.
     wqkv: Matrix,
     bqkv: Option<Vec<f32>>,
+    /// Qwen3: RMSNorm weights (`head_dim`) over each head's queries and keys, before RoPE.
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
     wo: Matrix,
     bo: Option<Vec<f32>>,
     mlp_norm: Vec<f32>,
@@ -240,6 +243,19 @@ impl CpuModel {
             if let Some(b) = &l.bqkv {
                 for row in qkv.chunks_exact_mut(qkv_w) {
                     row.iter_mut().zip(b).for_each(|(v, bb)| *v += bb);
+                }
+            }
+            if let (Some(qn), Some(kn)) = (&l.q_norm, &l.k_norm) {
+                for row in qkv.chunks_exact_mut(qkv_w) {
+                    let (q, rest) = row.split_at_mut(q_w);
+                    let k = &mut rest[..kv_w];
+                    for (part, g) in [(q, qn), (k, kn)] {
+                        for head in part.chunks_exact_mut(hd) {
+                            let ms = head.iter().map(|v| v * v).sum::<f32>() / hd as f32;
+                            let r = 1.0 / (ms + eps).sqrt();
+                            head.iter_mut().zip(g).for_each(|(v, w)| *v = *v * r * w);
+                        }
+                    }
                 }
             }
             for (row, r) in qkv.chunks_exact_mut(qkv_w).zip(rows) {

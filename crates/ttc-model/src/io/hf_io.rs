@@ -164,6 +164,15 @@ impl<B: Backend> Transformer<B> {
                 file,
             )?;
             l.post_attention_layernorm.gamma = Param::from_tensor(tensor(g, dev));
+            for (norm, name) in [
+                (&mut l.self_attn.q_norm, "q_norm"),
+                (&mut l.self_attn.k_norm, "k_norm"),
+            ] {
+                if let Some(norm) = norm {
+                    let g = take(&mut w, &format!("{p}.self_attn.{name}.weight"), &[hd], file)?;
+                    norm.gamma = Param::from_tensor(tensor(g, dev));
+                }
+            }
         }
         let g = take(&mut w, "model.norm.weight", &[d], file)?;
         m.norm.gamma = Param::from_tensor(tensor(g, dev));
@@ -251,6 +260,17 @@ impl<B: Backend> Transformer<B> {
                 format!("{p}.post_attention_layernorm.weight"),
                 host(l.post_attention_layernorm.gamma.val()),
             );
+            for (norm, name) in [
+                (&l.self_attn.q_norm, "q_norm"),
+                (&l.self_attn.k_norm, "k_norm"),
+            ] {
+                if let Some(norm) = norm {
+                    w.insert(
+                        format!("{p}.self_attn.{name}.weight"),
+                        host(norm.gamma.val()),
+                    );
+                }
+            }
         }
         w.insert("model.norm.weight".into(), host(self.norm.gamma.val()));
         w.insert(

@@ -1,4 +1,4 @@
-//! The Llama / Qwen2 decoder in burn (DESIGN §4): RMSNorm, HF-style RoPE, SwiGLU MLP,
+//! The Llama / Qwen2 / Qwen3 decoder in burn (DESIGN §4): RMSNorm, HF-style RoPE, SwiGLU MLP,
 //! grouped-query attention, optional q/k/v bias, optional tied embeddings, and either an
 //! `lm_head` or a one-label `score` head (PRM / ORM, as `LlamaForTokenClassification`).
 //!
@@ -37,6 +37,9 @@ pub struct Attention<B: Backend> {
     pub k_proj: Linear<B>,
     pub v_proj: Linear<B>,
     pub o_proj: Linear<B>,
+    /// Qwen3: RMSNorm over each head's queries / keys (`head_dim` weights) before RoPE.
+    pub q_norm: Option<RmsNorm<B>>,
+    pub k_norm: Option<RmsNorm<B>>,
     pub n_heads: usize,
     pub n_kv: usize,
     pub head_dim: usize,
@@ -84,6 +87,13 @@ impl LlamaConfig {
                 .with_epsilon(self.rms_norm_eps)
                 .init(dev)
         };
+        let head_norm = || {
+            self.qk_norm().then(|| {
+                RmsNormConfig::new(hd)
+                    .with_epsilon(self.rms_norm_eps)
+                    .init(dev)
+            })
+        };
         let layers = (0..self.num_hidden_layers)
             .map(|_| DecoderLayer {
                 input_layernorm: norm(),
@@ -92,6 +102,8 @@ impl LlamaConfig {
                     k_proj: linear(d, kv * hd, self.qkv_bias(), dev),
                     v_proj: linear(d, kv * hd, self.qkv_bias(), dev),
                     o_proj: linear(h * hd, d, self.o_bias(), dev),
+                    q_norm: head_norm(),
+                    k_norm: head_norm(),
                     n_heads: h,
                     n_kv: kv,
                     head_dim: hd,
@@ -195,8 +207,12 @@ impl<B: Backend> Attention<B> {
                 .swap_dims(1, 2)
                 .reshape([b * n, t, hd])
         };
-        let q = heads(self.q_proj.forward(x.clone()), h);
-        let k = heads(self.k_proj.forward(x.clone()), kv);
+        let head_norm = |y: Tensor<B, 3>, norm: &Option<RmsNorm<B>>| match norm {
+            Some(n) => rms_norm(n, y),
+            None => y,
+        };
+        let q = head_norm(heads(self.q_proj.forward(x.clone()), h), &self.q_norm);
+        let k = head_norm(heads(self.k_proj.forward(x.clone()), kv), &self.k_norm);
         let q = q.clone() * rope.cos_q.clone() + rotate_half(q) * rope.sin_q.clone();
         let (cos_k, sin_k) = rope.k();
         let k = k.clone() * cos_k.clone() + rotate_half(k) * sin_k.clone();
