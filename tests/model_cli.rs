@@ -224,4 +224,25 @@ fn a_checkpoint_with_a_foreign_tokenizer_exports_with_its_files() {
         );
     }
     assert!(stderr(&o).contains("chat_template.jinja"), "{}", stderr(&o));
+
+    // A likelihood PRM's reading rule goes with it, whichever tokenizer is exported beside.
+    use ttc_jobs::prm_format::{Calibration, FORMAT_FILE, PrmFormat};
+    let calibration = Calibration {
+        slope: 5.5,
+        intercept: 1.25,
+    };
+    PrmFormat::save_likelihood(&p.join("m"), calibration).unwrap();
+    for (out, extra) in [("hf2", None), ("hf3", Some(tok.as_str()))] {
+        let mut args = vec!["model", "export", "--checkpoint", "m", "--out", out];
+        args.extend(extra.iter().flat_map(|t| ["--tokenizer", *t]));
+        let o = ttc(p, &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let (format, c) = PrmFormat::load_file(&p.join(out)).unwrap();
+        assert_eq!(
+            (format, c),
+            (PrmFormat::Likelihood, Some(calibration)),
+            "{out}"
+        );
+        assert!(stderr(&o).contains(FORMAT_FILE), "{}", stderr(&o));
+    }
 }

@@ -131,12 +131,18 @@ fn export(a: &ExportArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
         write_tokenizer_files(&a.out, p, model.config().max_position_embeddings)?;
         if a.tokenizer.is_none() {
-            carried = carry_checkpoint_files(
-                &a.checkpoint,
-                &a.out,
-                &[ttc_jobs::prm_format::FORMAT_FILE],
-            )?;
+            // The checkpoint's own tokenizer: its config and chat template come with it.
+            carried = carry_checkpoint_files(&a.checkpoint, &a.out, &[])?;
         }
+    }
+    // How a PRM reads steps (its format, a likelihood PRM's calibration) is the model's,
+    // whichever tokenizer is exported beside it.
+    let format = a.checkpoint.join(ttc_jobs::prm_format::FORMAT_FILE);
+    if format.exists() {
+        let bytes =
+            std::fs::read(&format).with_context(|| format!("reading {}", format.display()))?;
+        ttc_core::atomic::write_atomic(&a.out.join(ttc_jobs::prm_format::FORMAT_FILE), &bytes)?;
+        carried.push(ttc_jobs::prm_format::FORMAT_FILE.to_string());
     }
     write_reference(&a.out, &model, &dev)?;
     let mut files = vec!["config.json", "model.safetensors"];
