@@ -226,3 +226,91 @@ fn chat_template_prompts_come_from_the_tokenizer_config() {
         "{e}"
     );
 }
+
+/// A whole checkpoint as transformers 5 saves it (tests/fixtures/tf5_qwen3, made by
+/// make_tf5_fixtures.py --qwen3: a tiny Qwen3 in bf16, its chat template in
+/// chat_template.jinja, an EOS list in generation_config.json) imports and runs MATH-500
+/// questions — test samples and a beam search verified by its own likelihood — with no edits
+/// to its files; the imported prompt renders a problem exactly as transformers'
+/// `apply_chat_template` does.
+#[test]
+fn a_transformers5_qwen3_checkpoint_runs_math500_as_saved() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let src = repo().join("tests/fixtures/tf5_qwen3");
+    let read_all = || -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = read_all();
+    let math = repo().join("tests/fixtures/math500/test.jsonl");
+    let text = format!(
+        r#"name = "qwen3"
+[problems]
+test = "{}"
+[import]
+policy = "{}"
+chat = {{}}
+[test_samples]
+n = 4
+max_new_tokens = 24
+seed = 3
+questions = 8
+chunk = 4
+[search]
+max_new_tokens = 24
+questions = 8
+chunk = 4
+[[search.runs]]
+strategy = "beam"
+budgets = [4]
+width = 2
+verifier = "likelihood"
+"#,
+        math.display(),
+        src.display()
+    );
+    std::fs::write(d.join("q.toml"), text).unwrap();
+    let p = d.join("q.toml").display().to_string();
+    ok(d, &["pipeline", "run", &p]);
+    let status = ok(d, &["pipeline", "status", &p]);
+    assert!(
+        !status.contains("missing") && !status.contains("stale"),
+        "{status}"
+    );
+    let rows: Vec<ttc_data::rows::SampleRow> =
+        ttc_core::table::read_parquet(&d.join("datasets/qwen3/samples-test/samples.parquet"))
+            .unwrap();
+    assert_eq!(rows.len(), 32);
+    let search: Vec<ttc_data::rows::SearchRow> = ttc_core::table::read_parquet(
+        &d.join("reports/qwen3/search/beam-m2-n4-last-likelihood/results.parquet"),
+    )
+    .unwrap();
+    assert_eq!(search.len(), 8);
+    // The chat rendering is transformers'.
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("expected.json")).unwrap()).unwrap();
+    let prompt =
+        ttc_task::tokenizer::PromptTemplate::load(&d.join("checkpoints/qwen3/policy")).unwrap();
+    assert_eq!(
+        prompt
+            .render(expected["problem"].as_str().unwrap())
+            .unwrap(),
+        expected["rendered"].as_str().unwrap()
+    );
+    assert_eq!(
+        read_all(),
+        before,
+        "the imported checkpoint's files were changed"
+    );
+}
