@@ -225,6 +225,55 @@ fn an_imported_policy_trains_its_prm() {
         assert_eq!(l.soft, if right { 1.0 } else { 0.0 }, "{l:?}");
     }
     assert!(!walk(d, "results.parquet").as_os_str().is_empty());
+    // Exported, the PRM leaves with its tokenizer files and prompt as they are, and ttc's
+    // own importer takes it back with the same scores (transformers' side: `python3
+    // tests/fixtures/make_hf_fixtures.py --check-export DIR`).
+    ok(
+        d,
+        &[
+            "model",
+            "export",
+            "--checkpoint",
+            "checkpoints/hft/prm",
+            "--out",
+            "user/exported-prm",
+        ],
+    );
+    let exported = d.join("user/exported-prm");
+    for f in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_prompt.json",
+    ] {
+        assert_eq!(
+            std::fs::read(exported.join(f)).unwrap(),
+            std::fs::read(prm.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let back = d.join("back.toml");
+    std::fs::write(
+        &back,
+        "name = \"back\"\n[problems]\ntest = \"math.jsonl\"\n[import]\npolicy = \"user/policy\"\nprm = \"user/exported-prm\"\n",
+    )
+    .unwrap();
+    ok(
+        d,
+        &["import", "prm", "--preset", &back.display().to_string()],
+    );
+    // The same weights under the same config: the same scores.
+    let back = d.join("checkpoints/back/prm");
+    assert_eq!(
+        read_checkpoint_weights(&prm).unwrap(),
+        read_checkpoint_weights(&back).unwrap()
+    );
+    let config = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap()
+    };
+    assert_eq!(
+        config(&prm)["architectures"],
+        config(&back)["architectures"]
+    );
     // A PRM initialised from a checkpoint with another tokenizer is refused by name.
     let other = d.join("user/other");
     common::copy_dir(&repo().join("tests/fixtures/prm/math_shepherd"), &other);

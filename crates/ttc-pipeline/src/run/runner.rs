@@ -473,8 +473,10 @@ pub fn run_pipeline(o: &Options, until: Option<&str>, jobs: usize) -> Result<()>
             crate::run::schedule::threads_per_job(rayon::current_num_threads(), jobs)
         );
     }
-    // What each stage is expected to take (its last wall; 0 when done), for the ETA.
-    let rows = states(o, &stages, &mut h)?;
+    // What each stage is expected to take (its last wall; 0 when done), for the ETA. Its
+    // own cache of file hashes: the run's must not remember files as they are before it
+    // (an optional input still absent here is written by a stage of this run).
+    let rows = states(o, &stages, &mut Hashes::default())?;
     let est: Vec<Option<f64>> = rows
         .iter()
         .map(|r| (r.state == State::Done).then_some(0.0).or(r.last_wall_s))
