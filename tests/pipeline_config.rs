@@ -143,6 +143,24 @@ fn submit_follows_the_plan() {
             .contains("--job-name=ttc-smoke-report ")
     );
 
+    // What a job runs: an unknown stage, or a shard of a stage that has no chunks, is
+    // refused by name before any work.
+    let smoke_path = preset();
+    for (args, expect) in [
+        (vec!["policy-huge"], "no stage \"policy-huge\""),
+        (
+            vec!["policy", "--shard", "0/2"],
+            "stage policy is not cut into chunks",
+        ),
+    ] {
+        let mut a = vec!["pipeline", "stage", smoke_path.as_str()];
+        a.extend(args);
+        let o = ttc(d.path(), &a);
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains(expect), "{err}");
+    }
+    assert!(!d.path().join("datasets").exists(), "work started");
+
     // A mistake in [slurm] fails naming the key, before anything is submitted.
     let text = std::fs::read_to_string(preset()).unwrap();
     for (bad, expect) in [

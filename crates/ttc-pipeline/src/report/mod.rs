@@ -21,6 +21,7 @@ pub mod figures;
 mod newer_strategies;
 mod policy;
 mod prm;
+mod ratio_vs_parallel;
 mod revision_bins;
 mod revision_ratios;
 mod revisions;
@@ -74,7 +75,16 @@ impl Stage for ReportStage {
         let ex = layout.analysis_dir("exchange");
         i.extend(["exchange.parquet", "policies.json"].map(|f| ex.join(f)));
         let rev = layout.revision_eval_dir();
-        i.extend(["selection.parquet", "ratio_accuracy.parquet"].map(|f| rev.join(f)));
+        i.extend(
+            [
+                "selection.parquet",
+                "ratio_accuracy.parquet",
+                "ratios.parquet",
+                "ratios_prm.parquet",
+                "ratio_accuracy_prm.parquet",
+            ]
+            .map(|f| rev.join(f)),
+        );
         let chains = layout.chains_dir("test");
         i.extend(["chains.parquet", "stats.json"].map(|f| chains.join(f)));
         i.extend(

@@ -185,6 +185,19 @@ fn under_selector(
             rows: per_bin.iter().map(CsvRow::fields).collect(),
         });
     }
+    // Against parallel-only revisions, per bin, paired.
+    let per_question: Vec<ttc_data::rows::RatioRow> =
+        read_if_present(&base.join("revisions").join(format!("ratios{sfx}.parquet")))?;
+    let bins: Vec<ttc_data::rows::BinRow> =
+        read_if_present(&base.join("bins").join("bins.parquet"))?;
+    super::ratio_vs_parallel::versus_parallel(
+        &per_question,
+        &bins,
+        ctx.preset.analysis.bootstrap_seed,
+        who,
+        blocks,
+        findings,
+    );
     let eff: Vec<EfficiencyRow> =
         read_if_present(&co.join(format!("revisions{sfx}_efficiency.parquet")))?;
     if !eff.is_empty() {
