@@ -26,70 +26,10 @@ pub enum PipelineCommand {
     /// training runs on cuda). Submitting again after a failure resumes: done stages are
     /// left out and a job whose stage is fresh exits at once. The run directory must be on a
     /// filesystem every node sees.
-    Submit(SubmitArgs),
+    Submit(super::pipeline_submit::SubmitArgs),
     /// Run one stage of the plan as a scheduler's job does (what `submit`'s jobs run): exits
     /// at once when the stage is fresh; takes the run's lock shared.
-    Stage(StageJobArgs),
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum Executor {
-    /// Slurm's sbatch (jobs with `--dependency=afterok`, arrays for sharded stages).
-    Slurm,
-}
-
-#[derive(Args)]
-pub struct SubmitArgs {
-    /// Pipeline preset (TOML).
-    pub preset: PathBuf,
-    /// Where the jobs run.
-    #[arg(long, value_enum, default_value = "slurm")]
-    pub executor: Executor,
-    /// Only this stage and what it depends on.
-    #[arg(long)]
-    pub until: Option<String>,
-    /// Every job's partition (overrides `[slurm] partition`).
-    #[arg(long)]
-    pub partition: Option<String>,
-    /// GPUs (`--gres=gpu:G`) of each job whose stage runs on cuda (overrides `[slurm]
-    /// gpus_per_task`; default 1). Stages on the CPU or a server ask for none.
-    #[arg(long, value_name = "G", value_parser = clap::value_parser!(u32).range(1..))]
-    pub gpus_per_task: Option<u32>,
-    /// Tasks of each sharded stage's array (overrides `[slurm] array_tasks`; default 1: each
-    /// stage is one job). The outputs are the same bytes at any count.
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..))]
-    pub array_tasks: Option<u64>,
-    /// One more sbatch argument for every job, as given (repeatable), e.g.
-    /// `--sbatch-arg=--account=lab`.
-    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub sbatch_args: Vec<String>,
-    /// Print the sbatch calls as a shell script (running it submits the same jobs) and
-    /// submit nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Stay until every job has left the queue, then fail unless every stage is done.
-    #[arg(long)]
-    pub wait: bool,
-    /// The ttc binary the jobs run (default: this one); it must be reachable from every node.
-    #[arg(long, value_name = "PATH")]
-    pub ttc: Option<PathBuf>,
-    /// The sbatch program (for a wrapper or a path outside PATH).
-    #[arg(long, default_value = "sbatch", value_name = "PROGRAM")]
-    pub sbatch: String,
-}
-
-#[derive(Args)]
-pub struct StageJobArgs {
-    /// Pipeline preset (TOML).
-    pub preset: PathBuf,
-    /// The stage id (`ttc pipeline status` lists them).
-    pub stage: String,
-    /// Run only chunks c with c % n == i of a sharded stage (one array task).
-    #[arg(long, conflicts_with = "merge")]
-    pub shard: Option<ttc_data::shards::Shard>,
-    /// Only join the parts the shards wrote (fails naming missing chunks).
-    #[arg(long)]
-    pub merge: bool,
+    Stage(super::pipeline_submit::StageJobArgs),
 }
 
 #[derive(Args)]

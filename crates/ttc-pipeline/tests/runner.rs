@@ -1,5 +1,6 @@
 //! The runner on a stage written for the test (the whole contract of a new stage: one type),
-//! and the plan of the shipped smoke preset: its DAG derived from the files stages read.
+//! and the plan of the shipped smoke preset: its DAG derived from the files stages read; no
+//! two stages that could run side by side write into one folder.
 
 use std::path::{Path, PathBuf};
 
@@ -130,4 +131,66 @@ fn the_smoke_plan_orders_stages_and_derives_their_needs_from_files() {
             assert!(j < i, "{} needs {n}, planned after it", ids[i]);
         }
     }
+}
+
+/// Stages running side by side (`--jobs`, Slurm) each clear stale temp files from their
+/// outputs' folders: two stages of a shipped preset write into one folder only when the
+/// DAG orders them (one reads, through some path, what the other writes).
+#[test]
+fn stages_that_share_a_folder_never_run_side_by_side() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let preset = Preset::load(&p).unwrap();
+        let layout = Layout::new(
+            std::path::Path::new("d"),
+            std::path::Path::new("c"),
+            std::path::Path::new("r"),
+            &preset.name,
+        );
+        let stages = plan(&preset).unwrap();
+        let edges = ttc_pipeline::run::runner::edges(&stages, &layout);
+        // upstream[i]: every stage i waits for, directly or not (edges point upstream,
+        // and a stage's upstreams come earlier in the plan).
+        let mut upstream: Vec<std::collections::HashSet<usize>> = Vec::new();
+        for e in &edges {
+            let mut all: std::collections::HashSet<usize> = e.iter().copied().collect();
+            for &u in e {
+                all.extend(upstream[u].iter().copied());
+            }
+            upstream.push(all);
+        }
+        let mut writers: std::collections::HashMap<std::path::PathBuf, Vec<usize>> =
+            Default::default();
+        for (i, s) in stages.iter().enumerate() {
+            for o in s.outputs(&layout) {
+                let w = writers
+                    .entry(o.parent().unwrap().to_path_buf())
+                    .or_default();
+                if !w.contains(&i) {
+                    w.push(i);
+                }
+            }
+        }
+        for (d, w) in &writers {
+            for (k, &a) in w.iter().enumerate() {
+                for &b in &w[k + 1..] {
+                    assert!(
+                        upstream[b].contains(&a) || upstream[a].contains(&b),
+                        "{}: {} and {} could run side by side, both writing into {}",
+                        p.display(),
+                        stages[a].id(),
+                        stages[b].id(),
+                        d.display()
+                    );
+                }
+            }
+        }
+        n += 1;
+    }
+    assert!(n >= 4);
 }

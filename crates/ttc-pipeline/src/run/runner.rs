@@ -433,7 +433,7 @@ fn run_planned(
 
 /// The DAG of `stages` as the scheduler reads it: each stage's upstream indices. The report
 /// reads whatever exists (not only its declared inputs), so it waits for every other stage.
-pub(crate) fn edges(stages: &[Box<dyn Stage>], layout: &Layout) -> Vec<Vec<usize>> {
+pub fn edges(stages: &[Box<dyn Stage>], layout: &Layout) -> Vec<Vec<usize>> {
     let index = |id: &str| stages.iter().position(|s| s.id() == id);
     stages
         .iter()
