@@ -41,8 +41,9 @@ pub type GpuBackend = burn::backend::Cuda;
 /// per backend, which `B::seed` resets. Stages that run side by side (`ttc pipeline run
 /// --jobs`) each seed and draw; this lock makes "seed, then draw a model's weights" one
 /// step, so a model's initial weights do not depend on what runs beside it. Every model
-/// initialisation goes through [`init_seeded`] (training draws nothing else from burn's RNG:
-/// dropout masks come from their own seeds, `model::dropout_mask`).
+/// whose initial weights are used goes through [`init_seeded`]; a model whose parameters are
+/// all replaced (a checkpoint's load) is built lazily and never draws. Training draws nothing
+/// else from burn's RNG: dropout masks come from their own seeds (`model::dropout`).
 static BURN_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A freshly initialised model on backend `B` and device `dev`, seeded (burn's seed is

@@ -305,7 +305,8 @@ fn train_on<B: AutodiffBackend>(
         // would get no gradients. Loading its record into a freshly initialised model keeps
         // the fresh parameters' require_grad and takes the loaded values.
         model =
-            ttc_model::init_seeded::<B>(model_cfg, cfg.seed, &dev).load_record(model.into_record());
+            // Lazy parameters, all replaced by the record: never drawn.
+            model_cfg.init::<B>(&dev).load_record(model.into_record());
     }
     let mut optim = AdamWConfig::new()
         .with_beta_1(0.9)

@@ -83,8 +83,9 @@ impl<B: Backend> Transformer<B> {
         dev: &B::Device,
     ) -> Result<Self> {
         cfg.validate()?;
-        // The initial values are all replaced; seeded so the draw takes burn's RNG lock.
-        let mut m = crate::init_seeded::<B>(cfg, 0, dev);
+        // Every parameter is replaced below: burn's lazy initialisation never draws them (no
+        // random numbers spent, nothing taken from burn's RNG; see `init_seeded`).
+        let mut m = cfg.init::<B>(dev);
         let (d, hd, i_sz) = (cfg.hidden_size, cfg.head_dim(), cfg.intermediate_size);
         let (h, kv) = (cfg.num_attention_heads, cfg.kv_heads());
         let n = Names { file };

@@ -85,10 +85,11 @@ pub fn plan_jobs(
             continue;
         }
         let after: Vec<usize> = edges[i].iter().filter_map(|&u| last[u]).collect();
-        let base = job_args(&section, s, &id, uses_cuda(&st.config()));
+        let cuda = uses_cuda(&st.config());
+        let base = job_args(&section, s, &id, Role::Work { cuda });
         let stage_cmd = |extra: &str| stage_command(s, o.preset_path, &id, extra);
         if st.sharded() && tasks > 1 {
-            let mut args = base.clone();
+            let mut args = base;
             args.push(format!("--array=0-{}", tasks - 1));
             args.push(log_arg(&logs, true));
             jobs.push(Job {
@@ -99,12 +100,7 @@ pub fn plan_jobs(
                 after,
             });
             let array = jobs.len() - 1;
-            // The merge computes nothing: one cpu, no GPU, the stage's time limit.
-            let mut args: Vec<String> = base
-                .into_iter()
-                .filter(|a| !a.starts_with("--gres=") && !a.starts_with("--cpus-per-task="))
-                .collect();
-            args.push("--cpus-per-task=1".into());
+            let mut args = job_args(&section, s, &id, Role::Merge);
             args.push(log_arg(&logs, false));
             jobs.push(Job {
                 stage: id.clone(),
@@ -150,9 +146,25 @@ fn log_arg(logs: &Path, array: bool) -> String {
     format!("--output={}", logs.join(file).display())
 }
 
+/// What a job of a stage does: its work (on a GPU when the stage runs on cuda), or only the
+/// merge of its parts.
+#[derive(Clone, Copy)]
+enum Role {
+    Work { cuda: bool },
+    Merge,
+}
+
 /// The sbatch arguments of stage `id`'s job: `[slurm]` (its own entry first), then the CLI.
-fn job_args(section: &SlurmSection, s: &SubmitOptions, id: &str, cuda: bool) -> Vec<String> {
-    let r = section.resources(id);
+/// A merge computes nothing: one cpu, no GPU, the stage's memory and time limit.
+fn job_args(section: &SlurmSection, s: &SubmitOptions, id: &str, role: Role) -> Vec<String> {
+    let mut r = section.resources(id);
+    let cuda = match role {
+        Role::Work { cuda } => cuda,
+        Role::Merge => {
+            r.cpus_per_task = Some(1);
+            false
+        }
+    };
     let mut a = vec![format!("--chdir={}", s.workdir.display())];
     if let Some(p) = s.partition.as_ref().or(section.partition.as_ref()) {
         a.push(format!("--partition={p}"));
