@@ -49,6 +49,10 @@ bench-search preset="pipelines/default.toml" questions="50":
     {{ttc}} bench search --preset {{preset}} --n 16 --questions {{questions}} --repeats 5 --strategies weighted-bon,beam,pf,rebase,deepconf
 
 # PyTorch + transformers on the same shapes, for comparison (needs: pip install torch transformers).
+# bf16 decode on SmolLM-135M's shape: ttc (each bf16 kernel) vs transformers bf16, interleaved.
+bench-bf16:
+    scripts/bench_bf16_decode.sh
+
 bench-torch:
     python3 scripts/bench_torch_generate.py --size default --batch 1,64,256
     python3 scripts/bench_torch_train.py --size default
@@ -60,6 +64,10 @@ serve checkpoint port="8000":
 # The smoke preset through a real one-node Slurm on this machine (installs slurm-wlm + munge; needs root; CI runs it after `test`)
 test-slurm:
     cargo test --release --features slurm-tests --test slurm
+
+# A real `transformers serve` (pip `transformers[serving]` + torch; the program: $TTC_TRANSFORMERS or `transformers`) behind a `/v1` base URL (CI runs it after `test`)
+test-transformers-serve:
+    cargo test --release --features transformers-serve-tests --test transformers_serve
 
 # Format, lint, unit + integration tests (incl. the smoke pipeline and the fault test), CUDA build check
 test:

@@ -166,6 +166,72 @@ fn bench_generate_prints_json_per_batch() {
     assert!(lines[1]["decode_tok_s"].as_f64().unwrap() > 0.0);
 }
 
+/// `--weights bf16 --bf16-kernel …`: one line per kernel and batch, each with the kernel's
+/// name, the read bandwidth measured in the run and the decode bound it sets.
+#[test]
+fn bench_generate_times_each_bf16_kernel_against_the_bandwidth_bound() {
+    let t = tempfile::tempdir().unwrap();
+    let o = ttc(
+        t.path(),
+        &[
+            "bench",
+            "generate",
+            "--size",
+            "tiny",
+            "--batch",
+            "1,2",
+            "--prompt-len",
+            "4",
+            "--new-tokens",
+            "4",
+            "--weights",
+            "bf16",
+            "--bf16-kernel",
+            "portable,portable",
+            "--threads",
+            "1",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["kernel"], "portable");
+        assert_eq!(l["weights"], "bf16");
+        assert_eq!(l["batch"], [1, 2][i % 2]);
+        let (bw, bytes) = (
+            l["bandwidth_gb_s"].as_f64().unwrap(),
+            l["weight_bytes"].as_f64().unwrap(),
+        );
+        let bound = l["bound_tok_s"].as_f64().unwrap();
+        assert!(bw > 0.0 && bytes > 0.0);
+        assert!((bound - l["batch"].as_f64().unwrap() * bw * 1e9 / bytes).abs() <= 1e-6 * bound);
+        let pct = l["pct_of_bound"].as_f64().unwrap();
+        assert!((pct - 100.0 * l["decode_tok_s"].as_f64().unwrap() / bound).abs() <= 1e-6 * pct);
+    }
+    let o = ttc(
+        t.path(),
+        &[
+            "bench",
+            "generate",
+            "--size",
+            "tiny",
+            "--weights",
+            "bf16",
+            "--bf16-kernel",
+            "fast",
+        ],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("fast"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn bench_train_prints_json_for_training_and_forward_only() {
     let t = tempfile::tempdir().unwrap();

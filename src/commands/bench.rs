@@ -1,6 +1,7 @@
 //! `ttc bench …`: throughput benchmarks that print JSON (one object per line).
 
 use std::path::PathBuf;
+use ttc_model::cpu::bf16_dot::Kernel;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -105,6 +106,13 @@ pub struct GenerateArgs {
     /// so both hold the same values.
     #[arg(long, value_delimiter = ',', value_parser = ["f32", "bf16"])]
     pub weights: Vec<String>,
+    /// With `--weights bf16`: the bf16 product kernels to time, comma-separated (`avx512`:
+    /// f32 FMAs over weights widened in registers; `native`: AVX-512 BF16 dot products;
+    /// `portable`: plain Rust). Default: the CPU's best. With `--weights`, each line also
+    /// carries the read bandwidth measured on the same threads and the decode bound it sets
+    /// (the weight bytes streamed per step).
+    #[arg(long, value_delimiter = ',', value_parser = ["avx512", "native", "portable"])]
+    pub bf16_kernel: Vec<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -243,22 +251,46 @@ fn generate(a: &GenerateArgs) -> Result<()> {
         let w = ttc_model::init_cpu_seeded(&cfg, a.seed).to_weights();
         ttc_model::io::weights::write_safetensors_bf16(&dir.path().join("model.safetensors"), &w)?;
         drop(w);
+        let bandwidth = ttc_engine::bench::read_bandwidth(a.threads)?;
+        eprintln!("bench generate: read bandwidth {bandwidth:.1} GB/s");
         for kind in &a.weights {
             let model = ttc_model::cpu::CpuModel::load(dir.path(), &cfg, kind == "bf16")?;
+            let bytes = model.weight_bytes();
             eprintln!(
                 "bench generate: {} weights hold {:.1} MB",
                 kind,
-                model.weight_bytes() as f64 / 1e6
+                bytes as f64 / 1e6
             );
-            generate_batches(a, &model)?;
+            let kernels: Vec<Option<Kernel>> = match (kind.as_str(), a.bf16_kernel.is_empty()) {
+                ("bf16", false) => a.bf16_kernel.iter().map(|k| Kernel::parse(k)).collect(),
+                _ => vec![None],
+            };
+            for kernel in kernels {
+                Kernel::choose(kernel).map_err(anyhow::Error::msg)?;
+                let extra = serde_json::json!({
+                    "weights": kind,
+                    "kernel": if kind == "bf16" { Kernel::current().name() } else { "gemm" },
+                    "weight_bytes": bytes,
+                    "bandwidth_gb_s": bandwidth,
+                });
+                generate_batches(a, &model, Some(extra))?;
+            }
+            Kernel::choose(None).map_err(anyhow::Error::msg)?;
         }
         return Ok(());
     }
     let model = random_model(&cfg, a.seed, &a.engine.spec()?)?;
-    generate_batches(a, model.as_ref())
+    generate_batches(a, model.as_ref(), None)
 }
 
-fn generate_batches(a: &GenerateArgs, model: &dyn ttc_model::decoder::Decoder) -> Result<()> {
+/// One JSON line per batch size; with `extra` (weights, kernel, weight bytes, bandwidth)
+/// merged in, plus the decode bound the bandwidth sets (`batch` tokens per pass over the
+/// weights) and the share of it reached.
+fn generate_batches(
+    a: &GenerateArgs,
+    model: &dyn ttc_model::decoder::Decoder,
+    extra: Option<serde_json::Value>,
+) -> Result<()> {
     for &batch in &a.batch {
         let r = run_generate_bench(
             model,
@@ -271,7 +303,23 @@ fn generate_batches(a: &GenerateArgs, model: &dyn ttc_model::decoder::Decoder) -
                 threads: a.threads,
             },
         )?;
-        println!("{}", serde_json::to_string(&r)?);
+        let mut line = serde_json::to_value(&r)?;
+        if let (Some(extra), Some(obj)) = (&extra, line.as_object_mut()) {
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                obj.insert(k.clone(), v.clone());
+            }
+            let bw = extra["bandwidth_gb_s"].as_f64().unwrap_or(0.0) * 1e9;
+            let bytes = extra["weight_bytes"].as_f64().unwrap_or(0.0);
+            if bw > 0.0 && bytes > 0.0 {
+                let bound = batch as f64 * bw / bytes;
+                obj.insert("bound_tok_s".into(), bound.into());
+                obj.insert(
+                    "pct_of_bound".into(),
+                    (100.0 * r.decode_tok_s / bound).into(),
+                );
+            }
+        }
+        println!("{}", serde_json::to_string(&line)?);
     }
     Ok(())
 }

@@ -57,6 +57,33 @@ pub fn random_cpu_model(cfg: &LlamaConfig, seed: u64) -> Result<ttc_model::cpu::
     ttc_model::cpu::CpuModel::from_weights(cfg, &w)
 }
 
+/// Read bandwidth in GB/s on `threads` threads (0 = all cores): a 512 MiB buffer summed
+/// in `threads` equal parts, the best of 3 passes after a warm one — the bound a decode
+/// step that streams its weights from memory cannot beat.
+pub fn read_bandwidth(threads: usize) -> Result<f64> {
+    use rayon::prelude::*;
+    let words: usize = 64 << 20;
+    let buf: Vec<u64> = (0..words as u64).collect();
+    thread_pool(threads)?.install(|| {
+        let parts = rayon::current_num_threads();
+        let chunk = words.div_ceil(parts);
+        let mut best = f64::INFINITY;
+        let mut sink = 0u64;
+        for pass in 0..4 {
+            let t = Instant::now();
+            sink ^= buf
+                .par_chunks(chunk)
+                .map(|c| c.iter().fold(0u64, |a, &x| a.wrapping_add(x)))
+                .reduce(|| 0, u64::wrapping_add);
+            if pass > 0 {
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+        }
+        std::hint::black_box(sink);
+        Ok((words * 8) as f64 / best / 1e9)
+    })
+}
+
 fn random_prompts(b: &GenerateBench, vocab: u64, len: usize) -> Vec<Vec<u32>> {
     (0..b.batch)
         .map(|i| {

@@ -341,8 +341,9 @@ fn process_reward_head_and_mistral_load_in_both_engines() {
 }
 
 /// A bf16 checkpoint loaded the way the CPU engine loads it (a tensor at a time, matrices
-/// kept in bf16) gives exactly the outputs of its f32 copy, holds half the matrix bytes, and
-/// still matches transformers.
+/// kept in bf16) holds half the matrix bytes and gives the outputs of its f32 copy up to f32
+/// summation order (each bf16 dot-product kernel sums in its own order; the products are the
+/// same), and still matches transformers, with either kernel.
 #[test]
 fn bf16_weights_stay_bf16_in_memory_with_the_f32_outputs() {
     for name in ["llama_bf16_sharded", "qwen2_bf16_sharded"] {
@@ -358,10 +359,27 @@ fn bf16_weights_stay_bf16_in_memory_with_the_f32_outputs() {
             half.weight_bytes(),
             full.weight_bytes()
         );
-        let (a, b) = (model_outputs(&half, &e.ids), model_outputs(&full, &e.ids));
-        assert_eq!(a, b, "{name}: bf16 and f32 weights of the same values");
-        let err = max_err(&a, &e.outputs);
-        assert!(err <= 1e-4, "{name}: bf16 weights vs transformers {err}");
+        let b = model_outputs(&full, &e.ids);
+        use ttc_model::cpu::bf16_dot::Kernel;
+        for kernel in Kernel::ALL {
+            if !kernel.available() {
+                continue;
+            }
+            Kernel::choose(Some(kernel)).unwrap();
+            let a = model_outputs(&half, &e.ids);
+            Kernel::choose(None).unwrap();
+            let gap = max_err(&a, &b);
+            eprintln!("{name}: bf16 kept ({kernel:?}) vs widened to f32: max abs diff {gap:e}");
+            assert!(
+                gap <= 5e-5,
+                "{name} {kernel:?}: bf16 and f32 weights of the same values: {gap}"
+            );
+            let err = max_err(&a, &e.outputs);
+            assert!(
+                err <= 1e-4,
+                "{name} {kernel:?}: bf16 weights vs transformers {err}"
+            );
+        }
     }
     // An f16 checkpoint: kept in f16, the outputs of its f32 copy.
     let dir = fixture("llama");

@@ -120,13 +120,15 @@ impl Source for Files {
             Ok(())
         };
         if half && dtype == "BF16" {
+            // Kept as HF stores it (`[m, k]`, rows appended): the bf16 dot-product kernel
+            // streams each output's weight row.
             let mut bits = vec![0u16; m * k];
             lay(true, &mut |o, raw| {
                 if let Raw::Bf16(v) = raw {
-                    scatter(&v, &mut bits, k, m, o);
+                    bits[o * k..o * k + v.len()].copy_from_slice(&v);
                 }
             })?;
-            return Ok(Matrix::half_input_major(Store::Bf16(bits), k, m));
+            return Ok(Matrix::output_major(Store::Bf16(bits), k, m));
         }
         if half {
             let mut vals = vec![half::f16::ZERO; m * k];

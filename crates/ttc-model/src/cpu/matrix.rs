@@ -1,7 +1,8 @@
 //! A CPU weight matrix as memory holds it: f32, or bf16 / f16 exactly as the checkpoint
 //! stores it (half the memory and half the bytes a decode step streams), widened to f32 a column
 //! block at a time inside the product — each block fits the cache and goes through the
-//! same `gemm` kernel as an f32 weight.
+//! same `gemm` kernel as an f32 weight. A bf16 weight in HF's layout (what the loader keeps
+//! from a bf16 checkpoint) skips the widening: [`super::bf16_dot`] streams its rows.
 //!
 //! Layouts: input-major (`[in, out]`, what `gemm` reads without repacking; ttc's own f32
 //! path) or output-major (`[out, in]`, HF's layout: an embedding stays as read, and a tied
@@ -163,6 +164,10 @@ impl Matrix {
         let (k, m) = (self.k, self.m);
         if let (Store::F32(w), true) = (&self.store, self.input_major) {
             super::matmul(a, w, out, n, k, m, accumulate, parallel);
+            return;
+        }
+        if let (Store::Bf16(w), false) = (&self.store, self.input_major) {
+            super::bf16_dot::matmul(a, w, out, n, k, m, accumulate, parallel);
             return;
         }
         assert!(a.len() >= n * k && out.len() >= n * m, "matmul shapes");

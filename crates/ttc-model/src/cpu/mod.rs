@@ -7,6 +7,7 @@
 
 use rayon::prelude::*;
 
+pub mod bf16_dot;
 pub mod kv_cache;
 mod load;
 pub mod matrix;
