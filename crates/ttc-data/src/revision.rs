@@ -78,6 +78,23 @@ pub fn context_window(chain: &[String], window: usize) -> Vec<&str> {
         .collect()
 }
 
+/// The last `window` attempts of a chain that the model's context holds: the oldest
+/// attempt is dropped while `fits` says a row with these attempts in context does not fit,
+/// down to none (the one rule for generating a revision, training the ORM on an attempt in
+/// its context and scoring it there: a long chain's oldest attempts leave the context first,
+/// as they leave the window).
+pub fn fitting_window<'c, E>(
+    chain: &'c [String],
+    window: usize,
+    fits: &mut dyn FnMut(&[&str]) -> Result<bool, E>,
+) -> Result<Vec<&'c str>, E> {
+    let mut w = context_window(chain, window);
+    while !w.is_empty() && !fits(&w)? {
+        w.remove(0);
+    }
+    Ok(w)
+}
+
 /// How [`build_trajectories`] builds a question's trajectories.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrajectoryRecipe {
@@ -301,6 +318,26 @@ pub fn paired_step_gain(rows: &[ChainRow], a: u32, b: u32) -> Option<(f64, f64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_oldest_attempts_leave_a_context_that_cannot_hold_them() {
+        let chain: Vec<String> = ["aaaa", "bb", "cccccc", "d"].map(String::from).to_vec();
+        let len = |w: &[&str]| w.iter().map(|a| a.len()).sum::<usize>();
+        // Room for 9 characters: the window of 3 (bb, cccccc, d = 9) fits as it is.
+        let got = fitting_window(&chain, 3, &mut |w| Ok::<_, ()>(len(w) <= 9)).unwrap();
+        assert_eq!(got, ["bb", "cccccc", "d"]);
+        // Room for 7: bb leaves, then cccccc + d = 7 fits.
+        let got = fitting_window(&chain, 3, &mut |w| Ok::<_, ()>(len(w) <= 7)).unwrap();
+        assert_eq!(got, ["cccccc", "d"]);
+        // Room for nothing: no attempt in context (the question alone).
+        let got = fitting_window(&chain, 3, &mut |w| Ok::<_, ()>(w.is_empty())).unwrap();
+        assert!(got.is_empty());
+        // An error from the check is passed on.
+        assert_eq!(
+            fitting_window(&chain, 2, &mut |_| Err("tokenizer")),
+            Err("tokenizer")
+        );
+    }
 
     /// The paper's recipe (every previous attempt wrong).
     fn paper(max_k: usize, max_targets: Option<usize>, seed: u64) -> TrajectoryRecipe {

@@ -1,10 +1,11 @@
 //! Revision chains at inference (DESIGN §7; Snell et al. §6): each attempt conditioned on
-//! the chain's last `window` attempts.
+//! the chain's last `window` attempts (fewer when the model's context cannot hold them and
+//! the new attempt: the oldest leave first).
 
 use serde::{Deserialize, Serialize};
 use ttc_core::seed::derive_seed;
 use ttc_data::judge::judge;
-use ttc_data::revision::{context_window, revision_prompt_head, revision_prompt_in};
+use ttc_data::revision::{fitting_window, revision_prompt_head, revision_prompt_in};
 use ttc_data::rows::ChainRow;
 use ttc_engine::{Engine, Sequence};
 
@@ -39,6 +40,7 @@ pub fn revise_questions(
         cfg.max_new_tokens,
     );
     let n = problems.len() * cfg.chains;
+    let max_pos = engine.model.max_positions();
     let mut history: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut rows = Vec::with_capacity(n * (cfg.steps + 1));
     // Each chain keeps its prompt up to the end of its attempts computed: while the
@@ -50,7 +52,14 @@ pub fn revise_questions(
         let mut head = Vec::with_capacity(n);
         for (k, h) in history.iter().enumerate() {
             let p = &problems[k / cfg.chains];
-            let attempts = context_window(h, cfg.window);
+            // The window's attempts that leave room to generate `max_new_tokens` (the oldest
+            // leave first; `fitting_window`, as the ORM trains and scores attempts).
+            let attempts = fitting_window(h, cfg.window, &mut |w| {
+                let text = revision_prompt_in(engine.prompt(), &p.problem, w)?;
+                Ok::<_, crate::Error>(
+                    engine.encode_prompt_text(&text)?.len() + cfg.max_new_tokens <= max_pos,
+                )
+            })?;
             let text = revision_prompt_in(engine.prompt(), &p.problem, &attempts)?;
             let f = engine.encode_prompt_text(&text)?;
             let cut = revision_prompt_head(&text, &p.problem, &attempts)

@@ -91,6 +91,12 @@ impl<'m> StepScorer<'m> {
         self.reader.layout(&self.engine, problem, steps)
     }
 
+    /// Token layout of steps after a full prompt text, as [`StepScorer::score_prompts`]
+    /// reads them (its length: whether the row fits the model's context).
+    pub fn prompt_layout(&self, prompt: &str, steps: &[String]) -> Result<ReadLayout> {
+        ttc_layout(&self.engine, prompt, steps)
+    }
+
     /// Per-step scores in (0, 1) of each (problem text, steps) item. Items with no steps
     /// get no scores. Every sequence is computed once, batched up to `max_rows` rows.
     pub fn score(&self, items: &[(&str, &[String])]) -> Result<Vec<Vec<f32>>> {

@@ -241,10 +241,38 @@ fn scoring_shares_each_prompt_and_gives_the_scores_of_scoring_each_item_alone() 
 
 #[test]
 fn revision_chains_extend_their_kept_context_and_match_prompts_prefilled_afresh() {
-    use ttc_data::revision::{context_window, revision_prompt};
+    let (kept, fresh, shrunk) = revision_chains_against_fresh_prompts(None);
+    assert_eq!(shrunk, 0, "the tiny model's context holds every window");
+    assert!(
+        kept * 10 < fresh * 8,
+        "kept contexts should save prefill: {kept} vs {fresh}"
+    );
+    eprintln!("revision chains prefill tokens: {kept} kept vs {fresh} afresh");
+}
+
+/// A context too short for the whole window: the oldest attempts leave the prompt (the rule
+/// the ORM trains and scores under), every prompt leaves room for `max_new_tokens`, and the
+/// chains still match prompts prefilled afresh.
+#[test]
+fn revision_chains_drop_their_oldest_attempts_when_the_context_cannot_hold_them() {
+    let (_, _, shrunk) = revision_chains_against_fresh_prompts(Some(72));
+    assert!(
+        shrunk > 0,
+        "no window was cut: the test's context is too long"
+    );
+}
+
+/// Revision chains against an oracle that prefills every step's prompt from scratch (the
+/// window's attempts that fit `max_pos`, or the model's context): the same texts. Returns
+/// the prefill tokens of both and how many prompts held fewer attempts than the window.
+fn revision_chains_against_fresh_prompts(max_pos: Option<usize>) -> (u64, u64, usize) {
+    use ttc_data::revision::{fitting_window, revision_prompt};
     use ttc_jobs::revision_chains::{ChainConfig, revise_questions};
     let (problems, tok) = setup();
-    let cfg = LlamaConfig::tiny(tok.get_vocab_size(true));
+    let mut cfg = LlamaConfig::tiny(tok.get_vocab_size(true));
+    if let Some(m) = max_pos {
+        cfg.max_position_embeddings = m;
+    }
     let model = random_cpu_model(&cfg, 9).unwrap();
     let cc = ChainConfig {
         chains: 2,
@@ -264,13 +292,18 @@ fn revision_chains_extend_their_kept_context_and_match_prompts_prefilled_afresh(
     let params = ttc_model::sampling::SamplingParams::sampled(1.0, 1.0, 12);
     let n = qs.len() * cc.chains;
     let mut history: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut shrunk = 0;
     for step in 0..=cc.steps {
         let prompts: Vec<Vec<u32>> = (0..n)
             .map(|k| {
-                let ctx = context_window(&history[k], cc.window);
-                fresh
-                    .encode(&revision_prompt(&qs[k / 2].problem, &ctx))
-                    .unwrap()
+                let p = &qs[k / 2].problem;
+                let ctx = fitting_window(&history[k], cc.window, &mut |w| {
+                    let ids = fresh.encode(&revision_prompt(p, w))?;
+                    Ok::<_, ttc_model::Error>(ids.len() + 12 <= cfg.max_position_embeddings)
+                })
+                .unwrap();
+                shrunk += usize::from(ctx.len() < history[k].len().min(cc.window));
+                fresh.encode(&revision_prompt(p, &ctx)).unwrap()
             })
             .collect();
         let seeds: Vec<u64> = (0..n)
@@ -298,10 +331,5 @@ fn revision_chains_extend_their_kept_context_and_match_prompts_prefilled_afresh(
             history[k].push(g.text);
         }
     }
-    let fresh_prefill = fresh.counts().prefill_tokens;
-    assert!(
-        kept_prefill * 10 < fresh_prefill * 8,
-        "kept contexts should save prefill: {kept_prefill} vs {fresh_prefill}"
-    );
-    eprintln!("revision chains prefill tokens: {kept_prefill} kept vs {fresh_prefill} afresh");
+    (kept_prefill, fresh.counts().prefill_tokens, shrunk)
 }

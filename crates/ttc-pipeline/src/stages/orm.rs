@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use ttc_data::revision::{context_window, revision_prompt_in};
+use ttc_data::revision::{fitting_window, revision_prompt_in};
 use ttc_data::rows::ChainRow;
 use ttc_model::LlamaConfig;
 use ttc_task::math500::load_problems;
@@ -85,13 +85,19 @@ pub(crate) fn chains_of(rows: &[ChainRow]) -> Vec<Vec<&ChainRow>> {
 /// the attempt's steps, correct).
 type InContext = (u32, String, Vec<String>, bool);
 
-/// Every attempt of every chain, in its context.
+/// Whether a row of (prompt text, the attempt's steps) fits the model's context.
+pub(crate) type Fits<'a> = dyn FnMut(&str, &[String]) -> Result<bool> + 'a;
+
+/// Every attempt of every chain, in its context: the chain's last `window` attempts before
+/// it that `fits` lets the row hold (the oldest leave first: `fitting_window`, the rule the
+/// chains were generated under).
 pub(crate) fn attempts_in_context(
     chains: &[Vec<&ChainRow>],
     problems: &HashMap<String, String>,
     window: usize,
     template: &PromptTemplate,
     file: &std::path::Path,
+    fits: &mut Fits,
 ) -> Result<Vec<InContext>> {
     let mut out = Vec::new();
     for c in chains {
@@ -104,8 +110,12 @@ pub(crate) fn attempts_in_context(
                     r.question_id
                 )
             })?;
-            let prompt = revision_prompt_in(template, p, &context_window(&texts[..i], window))?;
-            out.push((r.question_index, prompt, split_steps(&r.text), r.correct));
+            let steps = split_steps(&r.text);
+            let attempts = fitting_window(&texts[..i], window, &mut |w| {
+                fits(&revision_prompt_in(template, p, w)?, &steps)
+            })?;
+            let prompt = revision_prompt_in(template, p, &attempts)?;
+            out.push((r.question_index, prompt, steps, r.correct));
         }
     }
     Ok(out)
@@ -127,12 +137,18 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
         .map(|p| (p.unique_id, p.problem))
         .collect();
     let rows: Vec<ChainRow> = ttc_core::table::read_parquet(&cfile)?;
+    let model_cfg = LlamaConfig::load(&rdir.join("config.json"))?.with_score_head();
+    let max_pos = model_cfg.max_position_embeddings;
     let items = attempts_in_context(
         &chains_of(&rows),
         &problems,
         rc.max_attempts,
         &text.prompt,
         &cfile,
+        &mut |prompt, steps| {
+            let ids = text.prompt.encode_text(tok, prompt)?;
+            Ok(orm_example(tok, &ids, steps, true, eos)?.is_none_or(|e| e.tokens.len() <= max_pos))
+        },
     )?;
     let val_q =
         ttc_data::held_out::held_out(items.iter().map(|i| i.0), oc.val_fraction, oc.train.seed);
@@ -154,7 +170,6 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
             cfile.display()
         );
     }
-    let model_cfg = LlamaConfig::load(&rdir.join("config.json"))?.with_score_head();
     let out = ctx.layout.orm_dir();
     let run_hash = ttc_core::hash::hash_json(&(
         &model_cfg,
@@ -194,4 +209,65 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
         out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chain whose attempts do not all fit: each attempt is shown with the last attempts
+    /// before it that the row's room holds, the oldest leaving first, and the attempt's own
+    /// steps are always kept.
+    #[test]
+    fn attempts_in_context_keep_what_the_context_holds() {
+        let row = |step: u32, text: &str| ChainRow {
+            question_id: "q".into(),
+            question_index: 0,
+            level: 1,
+            chain: 0,
+            step,
+            text: text.into(),
+            answer: None,
+            correct: step == 3,
+            generated_tokens: 1,
+        };
+        let rows = [
+            row(0, "a1\n"),
+            row(1, "bb2\n"),
+            row(2, "ccc3\n"),
+            row(3, "d4\n"),
+        ];
+        let problems = HashMap::from([("q".to_string(), "P".to_string())]);
+        let template = PromptTemplate::default();
+        let shown = |limit: usize| -> Vec<usize> {
+            let items = attempts_in_context(
+                &chains_of(&rows),
+                &problems,
+                3,
+                &template,
+                std::path::Path::new("chains.parquet"),
+                &mut |prompt, steps| {
+                    Ok(prompt.len() + steps.iter().map(String::len).sum::<usize>() <= limit)
+                },
+            )
+            .unwrap();
+            assert_eq!(items.len(), 4);
+            items
+                .iter()
+                .map(|i| i.1.matches(ttc_data::revision::ATTEMPT_OPEN).count())
+                .collect()
+        };
+        // Room for everything: 0, 1, 2, 3 attempts in context (the window is 3).
+        assert_eq!(shown(10_000), [0, 1, 2, 3]);
+        // Room for the question alone: no attempt in context anywhere.
+        let alone = revision_prompt_in(&template, "P", &[]).unwrap().len() + "ccc3".len();
+        assert_eq!(shown(alone), [0, 0, 0, 0]);
+        // Room for one previous attempt at most: the newest one stays.
+        let one = revision_prompt_in(&template, "P", &["ccc3"]).unwrap().len() + "ccc3".len();
+        let items = shown(one);
+        assert!(
+            items.iter().all(|&n| n <= 1) && items[1..].contains(&1),
+            "{items:?}"
+        );
+    }
 }

@@ -148,10 +148,20 @@ fn eval(stage: &RevisionEvalStage, ctx: &Ctx) -> Result<()> {
             Selector::Orm => {
                 let mdir = ctx.layout.orm_dir();
                 let template = PromptTemplate::load(&mdir)?;
-                let items =
-                    attempts_in_context(&chains, &problems, rc.max_attempts, &template, &cfile)?;
                 let (model, tok) = ttc_engine::load_model(&mdir, spec)?;
-                let scorer = StepScorer::new(model.as_ref(), &tok)?.with_prompt(template);
+                let scorer = StepScorer::new(model.as_ref(), &tok)?.with_prompt(template.clone());
+                let max_pos = model.max_positions();
+                let items = attempts_in_context(
+                    &chains,
+                    &problems,
+                    rc.max_attempts,
+                    &template,
+                    &cfile,
+                    &mut |prompt, steps| {
+                        Ok(steps.is_empty()
+                            || scorer.prompt_layout(prompt, steps)?.tokens.len() <= max_pos)
+                    },
+                )?;
                 let batch: Vec<(&str, &[String])> = items
                     .iter()
                     .map(|i| (i.1.as_str(), i.2.as_slice()))
