@@ -105,15 +105,24 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
     }
     println!("{:<32} {:<44} {:>9}", "stage", "state", "last wall");
     for r in &rows {
-        let wall = r
-            .last_wall_s
-            .map_or("-".to_string(), |w| format!("{w:.1}s"));
+        let wall = match (r.last_wall_s, r.estimate_s) {
+            (Some(w), _) => format!("{w:.1}s"),
+            (None, Some(e)) => format!("~{e:.0}s est"),
+            (None, None) => "-".to_string(),
+        };
         println!("{:<32} {:<44} {:>9}", r.stage, r.state.to_string(), wall);
     }
     let pending: Vec<usize> = (0..rows.len())
         .filter(|&i| rows[i].state != ttc_pipeline::run::record::State::Done)
         .collect();
-    let walls: Vec<Option<f64>> = pending.iter().map(|&i| rows[i].last_wall_s).collect();
+    let walls: Vec<Option<f64>> = pending
+        .iter()
+        .map(|&i| rows[i].last_wall_s.or(rows[i].estimate_s))
+        .collect();
+    let scaled = pending
+        .iter()
+        .filter(|&&i| rows[i].last_wall_s.is_none() && rows[i].estimate_s.is_some())
+        .count();
     // The pending stages' edges among themselves (done stages wait for nothing).
     let deps: Vec<Vec<usize>> = pending
         .iter()
@@ -127,10 +136,17 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
         .collect();
     use ttc_pipeline::run::time_ahead::{side_by_side, time_ahead};
     println!(
-        "{} of {} stages done{}{}",
+        "{} of {} stages done{}{}{}",
         rows.len() - pending.len(),
         rows.len(),
         time_ahead(&walls),
+        if scaled > 0 {
+            format!(
+                " ({scaled} never run here: estimated from a sibling's last run, scaled by its work — \"est\")"
+            )
+        } else {
+            String::new()
+        },
         side_by_side(&deps, &walls)
     );
     Ok(())

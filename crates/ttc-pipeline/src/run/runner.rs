@@ -330,6 +330,8 @@ pub struct StatusRow {
     pub stage: String,
     pub state: State,
     pub last_wall_s: Option<f64>,
+    /// Never run here: its wall scaled from a sibling's (`Stage::work_units`).
+    pub estimate_s: Option<f64>,
     /// The rows (indices) of the stages it waits for (the scheduler's edges).
     pub needs: Vec<usize>,
 }
@@ -370,11 +372,18 @@ pub(crate) fn states(
             stage: s.id(),
             state,
             last_wall_s: last.map(|r| r.wall_s),
+            estimate_s: None,
             needs: Vec::new(),
         });
     }
     for (r, e) in rows.iter_mut().zip(edges(stages, o.layout)) {
         r.needs = e;
+    }
+    let units: Vec<_> = stages.iter().map(|s| s.work_units()).collect();
+    let walls: Vec<_> = rows.iter().map(|r| r.last_wall_s).collect();
+    let est = crate::run::time_ahead::sibling_estimates(&units, &walls);
+    for (r, e) in rows.iter_mut().zip(est) {
+        r.estimate_s = e;
     }
     Ok(rows)
 }
@@ -477,10 +486,16 @@ pub fn run_pipeline(o: &Options, until: Option<&str>, jobs: usize) -> Result<()>
     // own cache of file hashes: the run's must not remember files as they are before it
     // (an optional input still absent here is written by a stage of this run).
     let rows = states(o, &stages, &mut Hashes::default())?;
-    let est: Vec<Option<f64>> = rows
-        .iter()
-        .map(|r| (r.state == State::Done).then_some(0.0).or(r.last_wall_s))
-        .collect();
+    let units: Vec<_> = stages.iter().map(|s| s.work_units()).collect();
+    // Each stage's wall as known: its last run's, else (below) a sibling's scaled.
+    let walls = std::cell::RefCell::new(rows.iter().map(|r| r.last_wall_s).collect::<Vec<_>>());
+    let done: Vec<bool> = rows.iter().map(|r| r.state == State::Done).collect();
+    let estimates = |walls: &[Option<f64>]| -> Vec<Option<f64>> {
+        let sib = crate::run::time_ahead::sibling_estimates(&units, walls);
+        (0..walls.len())
+            .map(|i| done[i].then_some(0.0).or(walls[i]).or(sib[i]))
+            .collect()
+    };
     let deps = edges(&stages, o.layout);
     let left = std::cell::RefCell::new(
         rows.iter()
@@ -547,6 +562,9 @@ pub fn run_pipeline(o: &Options, until: Option<&str>, jobs: usize) -> Result<()>
             }
             left.borrow_mut()[i] = false;
             if action == "ran" {
+                // A stage that ran gives its siblings an estimate.
+                walls.borrow_mut()[i] = Some(wall_s);
+                let est = estimates(&walls.borrow());
                 let elapsed: Vec<Option<f64>> = begun_at
                     .borrow()
                     .iter()

@@ -62,6 +62,13 @@ pub trait Stage: Send + Sync {
     fn sharded(&self) -> bool {
         false
     }
+    /// Its work as a multiple of its siblings' (`(family, units)`): stages of one family run
+    /// the same models on the same kind of work, so their walls scale with the units (the
+    /// tokens they generate). `ttc pipeline status` and the run's ETA estimate a stage that
+    /// never ran here from a sibling that did; `None`: no such estimate.
+    fn work_units(&self) -> Option<(String, f64)> {
+        None
+    }
     /// Checks that need no upstream stage to have run (e.g. that an imported checkpoint
     /// directory holds its files); `ttc pipeline run` calls it for every stage first.
     fn preflight(&self) -> Result<()> {

@@ -47,7 +47,36 @@ pub fn makespan(deps: &[Vec<usize>], walls: &[f64], jobs: usize) -> f64 {
     }
 }
 
-/// "; the other N ≈ 1 h 05 min by their last runs (K never ran here: no estimate)": the
+/// The wall a stage that never ran here should take, scaled from a sibling that did
+/// ([`crate::run::stage::Stage::work_units`]): `units[i]` = (family, units) of stage `i`,
+/// `walls[i]` its last wall. For each stage without a wall, the sibling whose units are
+/// nearest its own (in ratio; ties: the earlier) gives `wall × units / its units`.
+pub fn sibling_estimates(
+    units: &[Option<(String, f64)>],
+    walls: &[Option<f64>],
+) -> Vec<Option<f64>> {
+    (0..units.len())
+        .map(|i| {
+            if walls[i].is_some() {
+                return None;
+            }
+            let (fam, u) = units[i].as_ref()?;
+            (0..units.len())
+                .filter_map(|j| {
+                    let (f, uj) = units[j].as_ref()?;
+                    let w = walls[j]?;
+                    (f == fam && *uj > 0.0 && *u > 0.0).then_some((j, w, *uj))
+                })
+                .min_by(|a, b| {
+                    let d = |x: f64| (x / u).ln().abs();
+                    d(a.2).total_cmp(&d(b.2)).then(a.0.cmp(&b.0))
+                })
+                .map(|(_, w, uj)| w * u / uj)
+        })
+        .collect()
+}
+
+/// "; the other N ≈ 1 h 05 min by their last runs" (K never ran here: no estimate)": the
 /// time still ahead, from the wall times the run's records hold for the pending stages.
 pub fn time_ahead(walls: &[Option<f64>]) -> String {
     if walls.is_empty() {
@@ -143,6 +172,23 @@ mod tests {
             time_ahead(&[None, None]),
             "; 2 to go, none run here before (no estimate)"
         );
+    }
+
+    #[test]
+    fn a_stage_that_never_ran_is_scaled_from_its_nearest_sibling() {
+        let u = |f: &str, x: f64| Some((f.to_string(), x));
+        let units = [
+            u("beam", 4.0),
+            u("beam", 16.0),
+            u("beam", 64.0),
+            u("dvts", 64.0),
+            None,
+            u("beam", 256.0),
+        ];
+        let walls = [Some(40.0), Some(140.0), None, None, None, None];
+        let est = sibling_estimates(&units, &walls);
+        // N = 64 from N = 16 (the nearer), N = 256 likewise; no dvts ran; no family.
+        assert_eq!(est, [None, None, Some(560.0), None, None, Some(2240.0)]);
     }
 
     #[test]

@@ -160,6 +160,13 @@ impl Stage for SearchRunStage {
         }
         id
     }
+    /// One family per strategy, verifier and split (the id without `-n{N}`); the units are
+    /// the generations it makes: N per question.
+    fn work_units(&self) -> Option<(String, f64)> {
+        let family = self.id().replacen(&format!("-n{}-", self.args.n), "-", 1);
+        let questions = self.args.questions.or(self.section.questions).unwrap_or(1);
+        Some((family, (self.args.n * questions) as f64))
+    }
     fn config(&self) -> serde_json::Value {
         let mut section = serde_json::to_value(&self.section).expect("serializes");
         // The runs list is the plan's business, not this search's.
