@@ -180,6 +180,33 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
     run_err(dir, &["eval", "prm", "--preset", &p, "--labels", "truth"]);
     let search = ["search", "--preset", &p, "--strategy", "beam", "--n", "4"];
     run_err(dir, &[&search[..], &["--labels", "truth"]].concat());
+    // A search on val writes beside the test searches (`…-val/`), never over one of them.
+    let results = || -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(dir.join("reports/smoke/search"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|d| d.join("results.parquet").exists())
+            .map(|d| {
+                let name = d.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(d.join("results.parquet")).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = results();
+    run_err(dir, &[&search[..], &["--split", "val"]].concat());
+    let after = results();
+    let new: Vec<&String> = after
+        .iter()
+        .filter(|a| !before.contains(a))
+        .map(|a| &a.0)
+        .collect();
+    assert!(new.len() == 1 && new[0].ends_with("-val"), "{new:?}");
+    assert!(
+        before.iter().all(|b| after.contains(b)),
+        "a test search's results changed"
+    );
     run_err(dir, &["report", "--preset", &p, "--force"]);
     let eval: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.join("reports/smoke/prm-truth/prm_eval.json")).unwrap(),

@@ -23,10 +23,12 @@ fn tokenizer() -> tokenizers::Tokenizer {
 
 /// Random weights with clear logit maxima (std ≈ 0.2); grouped-query attention (4 heads,
 /// 2 KV heads) so both backends' GQA paths are compared.
+/// Seeded weights, drawn under the lock `init_cpu_seeded` holds: seeding burn's
+/// process-wide RNG and then drawing lazily let this file's tests, running side by side,
+/// draw from each other's stream (weights that changed from run to run; once a near-tie
+/// that the two backends sampled differently).
 fn random_weights(cfg: &LlamaConfig, seed: u64) -> WeightMap {
-    let dev = Default::default();
-    <CpuBackend as burn::tensor::backend::Backend>::seed(&dev, seed);
-    let mut w = cfg.init::<CpuBackend>(&dev).to_weights();
+    let mut w = ttc_model::init_cpu_seeded(cfg, seed).to_weights();
     for (k, t) in w.iter_mut() {
         if !k.contains("norm") {
             t.data.iter_mut().for_each(|x| *x *= 10.0);

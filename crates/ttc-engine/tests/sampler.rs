@@ -21,10 +21,8 @@ fn tokenizer() -> tokenizers::Tokenizer {
 /// A random model with weights large enough (std ≈ 0.2) that its logits have clear maxima.
 fn random_weights(vocab: usize, seed: u64) -> (LlamaConfig, WeightMap) {
     let cfg = LlamaConfig::llama(vocab, 64, 128, 2, 4, 2);
-    let dev = Default::default();
-    <CpuBackend as burn::tensor::backend::Backend>::seed(&dev, seed);
-    let m = cfg.init::<CpuBackend>(&dev);
-    let mut w = m.to_weights();
+    // Seeded and drawn under one lock: tests running side by side share burn's RNG.
+    let mut w = ttc_model::init_cpu_seeded(&cfg, seed).to_weights();
     for (k, t) in w.iter_mut() {
         if !k.contains("norm") {
             t.data.iter_mut().for_each(|x| *x *= 10.0);

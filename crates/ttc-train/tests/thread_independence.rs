@@ -6,7 +6,6 @@
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use ttc_model::{CpuAutodiff, CpuBackend, LlamaConfig};
 use ttc_train::loss::masked_cross_entropy;
@@ -40,8 +39,7 @@ fn step(threads: usize) -> (Vec<u32>, Vec<Vec<u32>>, Vec<Vec<u32>>) {
     pool.install(|| {
         let cfg = LlamaConfig::named("default", 320).unwrap();
         let dev = Default::default();
-        <CpuAutodiff as Backend>::seed(&dev, 3);
-        let model = cfg.init::<CpuAutodiff>(&dev);
+        let model = ttc_model::init_seeded::<CpuAutodiff>(&cfg, 3, &dev);
         let (b, t) = (8usize, 128usize);
         let ids: Vec<i64> = (0..b * (t + 1))
             .map(|i| ((i * 7919 + 13) % 320) as i64)

@@ -104,7 +104,8 @@ impl SearchRunStage {
     }
 
     /// The output directory name: `<strategy label>-n<N>-<aggregation>`, `-prm-<labels>`
-    /// over an ablation PRM.
+    /// over an ablation PRM, `-likelihood` over the likelihood, `-<split>` on a split other
+    /// than test (a val search must not write over the test search's results).
     pub fn label(&self) -> String {
         let mut l = format!(
             "{}-n{}-{}",
@@ -117,6 +118,9 @@ impl SearchRunStage {
         }
         if !self.args.verifier.is_prm() {
             l += crate::preset::LIKELIHOOD_SUFFIX;
+        }
+        if self.args.split != "test" {
+            l += &format!("-{}", self.args.split);
         }
         l
     }
@@ -148,17 +152,16 @@ impl SearchRunStage {
         if !self.args.verifier.is_prm() {
             l += crate::preset::LIKELIHOOD_SUFFIX;
         }
+        if self.args.split != "test" {
+            l += &format!("-{}", self.args.split);
+        }
         l
     }
 }
 
 impl Stage for SearchRunStage {
     fn id(&self) -> String {
-        let mut id = format!("search {}", self.label());
-        if self.args.split != "test" {
-            id += &format!(" {}", self.args.split);
-        }
-        id
+        format!("search {}", self.label())
     }
     /// One family per strategy, verifier and split (the id without `-n{N}`); the units are
     /// the generations it makes: N per question.
