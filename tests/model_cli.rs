@@ -136,6 +136,15 @@ fn mismatched_tokenizer_and_truncated_weights_fail_clearly() {
     assert_eq!(e.trim().lines().count(), 1, "{e}");
 }
 
+/// A bench's stdout, one JSON value per line (it must have succeeded).
+fn json_lines(o: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(o.status.success(), "{}", stderr(o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn bench_generate_prints_json_per_batch() {
     let t = tempfile::tempdir().unwrap();
@@ -154,11 +163,7 @@ fn bench_generate_prints_json_per_batch() {
             "8",
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&o);
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1]["batch"], 4);
     assert_eq!(lines[1]["decode_tokens"], 32);
@@ -192,11 +197,7 @@ fn bench_generate_times_each_bf16_kernel_against_the_bandwidth_bound() {
             "1",
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&o);
     assert_eq!(lines.len(), 4);
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["kernel"], "portable");

@@ -308,10 +308,9 @@ fn generate_batches(
             for (k, v) in extra.as_object().into_iter().flatten() {
                 obj.insert(k.clone(), v.clone());
             }
-            let bw = extra["bandwidth_gb_s"].as_f64().unwrap_or(0.0) * 1e9;
+            let bw = extra["bandwidth_gb_s"].as_f64().unwrap_or(0.0);
             let bytes = extra["weight_bytes"].as_f64().unwrap_or(0.0);
-            if bw > 0.0 && bytes > 0.0 {
-                let bound = batch as f64 * bw / bytes;
+            if let Some(bound) = ttc_engine::bench::decode_bound(batch, bytes, bw) {
                 obj.insert("bound_tok_s".into(), bound.into());
                 obj.insert(
                     "pct_of_bound".into(),

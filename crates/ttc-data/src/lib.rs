@@ -11,6 +11,7 @@ pub mod error;
 pub mod held_out;
 pub mod judge;
 pub mod revision;
+pub mod revision_prompt;
 pub mod rows;
 pub mod shards;
 pub mod steps;

@@ -84,6 +84,13 @@ pub fn read_bandwidth(threads: usize) -> Result<f64> {
     })
 }
 
+/// The decode tokens/s that reading the weights bounds: each step streams `weight_bytes`
+/// at `bandwidth_gb_s` and yields `batch` tokens. `None` when either is not positive.
+pub fn decode_bound(batch: usize, weight_bytes: f64, bandwidth_gb_s: f64) -> Option<f64> {
+    (weight_bytes > 0.0 && bandwidth_gb_s > 0.0)
+        .then(|| batch as f64 * bandwidth_gb_s * 1e9 / weight_bytes)
+}
+
 fn random_prompts(b: &GenerateBench, vocab: u64, len: usize) -> Vec<Vec<u32>> {
     (0..b.batch)
         .map(|i| {
