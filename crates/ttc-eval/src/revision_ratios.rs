@@ -29,17 +29,20 @@ pub fn hierarchical<'a>(chains: &[(Vec<Option<&'a str>>, &[f32])]) -> Option<&'a
 
 /// Every split s·p = N (N = 1, 2, 4, …) that the chains allow, for one question whose
 /// chains are `(answers, scores)` in step order; the first p chains, their first s attempts.
+/// Chains may differ in length (longest first): a split exists where its first p chains
+/// all hold s attempts.
 pub fn ratio_rows(
     question_id: &str,
     chains: &[(Vec<Option<String>>, Vec<f32>)],
     right: &dyn Fn(Option<&str>) -> bool,
 ) -> Vec<RatioRow> {
-    let max_s = chains.iter().map(|c| c.0.len()).min().unwrap_or(0);
+    let max_s = chains.iter().map(|c| c.0.len()).max().unwrap_or(0);
     let max_p = chains.len();
+    let holds = |p: usize, s: usize| chains[..p].iter().all(|c| c.0.len() >= s);
     let mut out = Vec::new();
     let mut n = 1;
     while n <= max_s * max_p {
-        for s in (1..=max_s).filter(|s| n % s == 0 && n / s <= max_p) {
+        for s in (1..=max_s).filter(|&s| n % s == 0 && n / s <= max_p && holds(n / s, s)) {
             let p = n / s;
             let sub: Vec<(Vec<Option<&str>>, &[f32])> = chains[..p]
                 .iter()
@@ -62,6 +65,12 @@ pub fn ratio_rows(
 mod tests {
     use super::*;
 
+    fn splits(rows: &[RatioRow]) -> Vec<(u32, u32, u32, bool)> {
+        rows.iter()
+            .map(|r| (r.n, r.sequential, r.parallel, r.correct))
+            .collect()
+    }
+
     #[test]
     fn splits_and_hierarchical_choice() {
         // Two chains of 2 attempts; the right answer "7" wins only with both attempts of
@@ -77,12 +86,8 @@ mod tests {
             ),
         ];
         let rows = ratio_rows("q", &chains, &|a| a == Some("7"));
-        let got: Vec<(u32, u32, u32, bool)> = rows
-            .iter()
-            .map(|r| (r.n, r.sequential, r.parallel, r.correct))
-            .collect();
         assert_eq!(
-            got,
+            splits(&rows),
             vec![
                 (1, 1, 1, true),  // chain 0, attempt 0: "7"
                 (2, 1, 2, true),  // "7" (0.2) vs "7" (0.6): both 7
@@ -91,5 +96,30 @@ mod tests {
             ]
         );
         assert_eq!(rows[2].method(), "2:1");
+    }
+
+    #[test]
+    fn ragged_chains_give_each_split_their_longest_first_chains() {
+        // Chains of 4, 2, 1 and 1 attempts; at N = 8 no split exists (2:4 needs four
+        // chains of 2, 4:2 a second chain of 4).
+        let ch = |n: usize, a: &str, s: f32| (vec![Some(a.to_string()); n], vec![s; n]);
+        let chains = vec![
+            ch(4, "7", 0.1),
+            ch(2, "3", 0.3),
+            ch(1, "3", 0.3),
+            ch(1, "7", 0.9),
+        ];
+        let rows = ratio_rows("q", &chains, &|a| a == Some("7"));
+        assert_eq!(
+            splits(&rows),
+            vec![
+                (1, 1, 1, true),
+                (2, 1, 2, false), // 7 (0.1) vs 3 (0.3)
+                (2, 2, 1, true),
+                (4, 1, 4, true),  // first attempts: 7 0.1 + 0.9 vs 3 0.3 + 0.3
+                (4, 2, 2, false), // winners 7 (0.2) vs 3 (0.6)
+                (4, 4, 1, true),
+            ]
+        );
     }
 }

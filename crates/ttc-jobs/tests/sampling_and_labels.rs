@@ -262,19 +262,9 @@ fn revision_chains_drop_their_oldest_attempts_when_the_context_cannot_hold_them(
     );
 }
 
-/// Revision chains against an oracle that prefills every step's prompt from scratch (the
-/// window's attempts that fit `max_pos`, or the model's context): the same texts. Returns
-/// the prefill tokens of both and how many prompts held fewer attempts than the window.
-fn revision_chains_against_fresh_prompts(max_pos: Option<usize>) -> (u64, u64, usize) {
-    use ttc_data::revision::{fitting_window, revision_prompt};
-    use ttc_jobs::revision_chains::{ChainConfig, revise_questions};
-    let (problems, tok) = setup();
-    let mut cfg = LlamaConfig::tiny(tok.get_vocab_size(true));
-    if let Some(m) = max_pos {
-        cfg.max_position_embeddings = m;
-    }
-    let model = random_cpu_model(&cfg, 9).unwrap();
-    let cc = ChainConfig {
+/// The chains of the tests below: 2 chains of 5 attempts, a window of 3, 12 new tokens.
+fn chain_config() -> ttc_jobs::revision_chains::ChainConfig {
+    ttc_jobs::revision_chains::ChainConfig {
         chains: 2,
         steps: 4,
         window: 3,
@@ -282,7 +272,63 @@ fn revision_chains_against_fresh_prompts(max_pos: Option<usize>) -> (u64, u64, u
         top_p: 1.0,
         max_new_tokens: 12,
         seed: 5,
-    };
+        ratio_budget: 0,
+    }
+}
+
+/// A ratio budget adds chains as long as its splits need (budget 8 over 2 chains of 5:
+/// chains 2–3 of 2 attempts, 4–7 of 1) and leaves the full chains' bytes as they were.
+#[test]
+fn a_ratio_budget_adds_short_chains_and_keeps_the_full_ones() {
+    use ttc_jobs::revision_chains::revise_questions;
+    let (problems, tok) = setup();
+    let model = random_cpu_model(&LlamaConfig::tiny(tok.get_vocab_size(true)), 9).unwrap();
+    let engine = Engine::new(&model, &tok).unwrap();
+    let mut cc = chain_config();
+    let qs = &problems[..3];
+    let plain = revise_questions(&engine, qs, 7, &cc).unwrap();
+    cc.ratio_budget = 8;
+    let lengths: Vec<usize> = (0..cc.total_chains()).map(|c| cc.chain_length(c)).collect();
+    assert_eq!(lengths, vec![5, 5, 2, 2, 1, 1, 1, 1]);
+    let wide = revise_questions(&engine, qs, 7, &cc).unwrap();
+    let key = |r: &ttc_data::rows::ChainRow| (r.question_index, r.chain, r.step);
+    let mut full: Vec<_> = wide.iter().filter(|r| r.chain < 2).cloned().collect();
+    let mut plain = plain;
+    full.sort_by_key(key);
+    plain.sort_by_key(key);
+    assert_eq!(full, plain, "the full chains changed with the ratio budget");
+    for q in 7..10u32 {
+        for c in 0..8u32 {
+            let steps: Vec<u32> = wide
+                .iter()
+                .filter(|r| r.question_index == q && r.chain == c)
+                .map(|r| r.step)
+                .collect();
+            assert_eq!(steps, (0..lengths[c as usize] as u32).collect::<Vec<_>>());
+        }
+        // The extra chains draw their own samples, not copies of the full chains' first.
+        let first: std::collections::BTreeSet<&str> = wide
+            .iter()
+            .filter(|r| r.question_index == q && r.step == 0)
+            .map(|r| r.text.as_str())
+            .collect();
+        assert!(first.len() > 2, "question {q}: {first:?}");
+    }
+}
+
+/// Revision chains against an oracle that prefills every step's prompt from scratch (the
+/// window's attempts that fit `max_pos`, or the model's context): the same texts. Returns
+/// the prefill tokens of both and how many prompts held fewer attempts than the window.
+fn revision_chains_against_fresh_prompts(max_pos: Option<usize>) -> (u64, u64, usize) {
+    use ttc_data::revision::{fitting_window, revision_prompt};
+    use ttc_jobs::revision_chains::revise_questions;
+    let (problems, tok) = setup();
+    let mut cfg = LlamaConfig::tiny(tok.get_vocab_size(true));
+    if let Some(m) = max_pos {
+        cfg.max_position_embeddings = m;
+    }
+    let model = random_cpu_model(&cfg, 9).unwrap();
+    let cc = chain_config();
     let qs = &problems[..3];
     let engine = Engine::new(&model, &tok).unwrap();
     let rows = revise_questions(&engine, qs, 7, &cc).unwrap();

@@ -88,6 +88,15 @@ pub struct ChainsConfig {
     /// This stage's engine (`{ backend, device, dtype }`); the preset's `[engine]` when absent.
     #[serde(default, skip_serializing_if = "super::is_default_engine")]
     pub engine: Option<EngineSpec>,
+    /// A budget N (power of two) at which every sequential:parallel split s·p = N is
+    /// compared, parallel-only 1:N included: the test chains get the extra chains those
+    /// splits need, each only as long as they need (`parallel.parquet`). 0: only `chains`.
+    #[serde(default, skip_serializing_if = "is_zero_usize")]
+    pub ratio_budget: usize,
+}
+
+fn is_zero_usize(x: &usize) -> bool {
+    *x == 0
 }
 
 impl Default for ChainsConfig {
@@ -102,6 +111,7 @@ impl Default for ChainsConfig {
             questions: None,
             chunk: default_chunk(),
             engine: None,
+            ratio_budget: 0,
         }
     }
 }

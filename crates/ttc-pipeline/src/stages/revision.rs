@@ -77,6 +77,16 @@ impl ChainsStage {
             anyhow::bail!("[revision.chains] chains and chunk: must be at least 1");
         }
         crate::preset::nonzero("revision.chains", "questions", questions.or(cs.questions))?;
+        if cs.ratio_budget != 0 && !cs.ratio_budget.is_power_of_two() {
+            anyhow::bail!(
+                "[revision.chains] ratio_budget: a power of two (the budget N of the splits s:p = N), got {}",
+                cs.ratio_budget
+            );
+        }
+        // The ORM trains on the train split's full chains; the splits are compared on test.
+        if split == "train" {
+            config.chains.ratio_budget = 0;
+        }
         Ok(ChainsStage {
             config,
             split: split.to_string(),
@@ -172,7 +182,12 @@ impl Stage for ChainsStage {
         i
     }
     fn outputs(&self, layout: &Layout) -> Vec<PathBuf> {
-        vec![layout.chains_dir(&self.split).join("chains.parquet")]
+        let d = layout.chains_dir(&self.split);
+        let mut o = vec![d.join("chains.parquet")];
+        if self.config.chains.ratio_budget > 0 {
+            o.push(d.join("parallel.parquet"));
+        }
+        o
     }
     fn command(&self) -> String {
         format!("revise --split {}", self.split)
@@ -386,6 +401,7 @@ fn revise(a: &ChainsStage, ctx: &Ctx) -> Result<()> {
         top_p: cs.top_p,
         max_new_tokens: cs.max_new_tokens,
         seed: cs.seed,
+        ratio_budget: cs.ratio_budget,
     };
     let key = (&cfg, &a.split, problems.len(), cs.chunk);
     if ctx.force {
@@ -410,7 +426,16 @@ fn revise(a: &ChainsStage, ctx: &Ctx) -> Result<()> {
         eprintln!("revise: shard {} done; other shards pending", ctx.shard);
         return Ok(());
     }
-    let rows: Vec<ChainRow> = parts.merge()?;
+    let all: Vec<ChainRow> = parts.merge()?;
+    // The ratio budget's extra chains go to their own file: every reader of chains.parquet
+    // sees full chains only.
+    let (rows, extra): (Vec<ChainRow>, Vec<ChainRow>) = all
+        .into_iter()
+        .partition(|r| (r.chain as usize) < cs.chains);
+    if cfg.ratio_budget > 0 {
+        ttc_core::table::write_parquet(&out.join("parallel.parquet"), &extra)?;
+        ttc_core::table::write_parquet(&file, &rows)?;
+    }
     let stats = chain_stats(&rows);
     ttc_core::atomic::write_atomic(&out.join("stats.json"), &serde_json::to_vec_pretty(&stats)?)?;
     let mut csv = String::from("step,pass_at_1\n");
@@ -420,9 +445,22 @@ fn revise(a: &ChainsStage, ctx: &Ctx) -> Result<()> {
     ttc_core::atomic::write_atomic(&out.join("pass_at_1_by_step.csv"), csv.as_bytes())?;
     let mut m = Manifest::new("revise", &key, cs.seed);
     m.counts.insert("attempts".into(), rows.len() as u64);
+    if cfg.ratio_budget > 0 {
+        m.counts
+            .insert("ratio_budget_attempts".into(), extra.len() as u64);
+    }
     m.wall_time_s = started.elapsed().as_secs_f64();
     m.save(&out)?;
     let p = &stats.pass_at_1;
+    if cfg.ratio_budget > 0 {
+        eprintln!(
+            "revise: the splits of N = {}: {} more chains ({} attempts) in {}",
+            cfg.ratio_budget,
+            cfg.total_chains() - cs.chains,
+            extra.len(),
+            out.join("parallel.parquet").display()
+        );
+    }
     eprintln!(
         "revise: {} questions x {} chains x {} attempts; pass@1 step 0 {:.1}%, step {} {:.1}%; right->wrong {:.1}% of {} , wrong->right {:.1}% of {}; wrote {} in {:.1}s",
         problems.len(),

@@ -98,6 +98,9 @@ impl Stage for RevisionEvalStage {
         if self.prm {
             c["prm"] = true.into();
         }
+        if self.config.chains.ratio_budget > 0 {
+            c["ratio_budget"] = self.config.chains.ratio_budget.into();
+        }
         crate::preset::engine_choice::with_engine(c, "engine", &self.engine)
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
@@ -105,6 +108,9 @@ impl Stage for RevisionEvalStage {
             layout.split_file("test"),
             layout.chains_dir("test").join("chains.parquet"),
         ];
+        if self.config.chains.ratio_budget > 0 {
+            i.push(layout.chains_dir("test").join("parallel.parquet"));
+        }
         i.extend(checkpoint_inputs(&layout.orm_dir()));
         if self.prm {
             i.extend(checkpoint_inputs(&layout.prm_dir(None)));
@@ -139,7 +145,13 @@ fn eval(stage: &RevisionEvalStage, ctx: &Ctx) -> Result<()> {
         .iter()
         .map(|p| (p.unique_id.clone(), p.problem.clone()))
         .collect();
-    let rows: Vec<ChainRow> = ttc_core::table::read_parquet(&cfile)?;
+    let mut rows: Vec<ChainRow> = ttc_core::table::read_parquet(&cfile)?;
+    // The ratio budget's extra chains (shorter, after the full ones) join the splits only.
+    let full_chains = rc.chains.chains as u32;
+    if rc.chains.ratio_budget > 0 {
+        let pfile = ctx.layout.chains_dir("test").join("parallel.parquet");
+        rows.extend(ttc_core::table::read_parquet::<ChainRow>(&pfile)?);
+    }
     let chains = chains_of(&rows);
     let right = |qid: &str, a: Option<&str>| a.is_some_and(|a| is_equivalent(a, gold[qid]));
     let out = ctx.layout.revision_eval_dir();
@@ -187,20 +199,26 @@ fn eval(stage: &RevisionEvalStage, ctx: &Ctx) -> Result<()> {
                 last_scores(ctx, "prm scores", &batch, &|b| scorer.score(b))?
             }
         };
-        // Per chain: (answers, scores) in step order.
+        // Per chain: (answers, scores) in step order; every chain for the splits, the full
+        // ones for selection along a chain.
         let mut k = 0;
         let mut per_q: BTreeMap<u32, Vec<ScoredChain>> = Default::default();
+        let mut per_q_full: BTreeMap<u32, Vec<ScoredChain>> = Default::default();
         for c in &chains {
             let ans: Vec<Option<String>> = c.iter().map(|r| r.answer.clone()).collect();
             let sc = scores[k..k + c.len()].to_vec();
             k += c.len();
-            per_q.entry(c[0].question_index).or_default().push((
-                ans,
-                sc,
-                c[0].question_id.as_str(),
-            ));
+            let chain = (ans, sc, c[0].question_id.as_str());
+            if c[0].chain < full_chains {
+                per_q_full
+                    .entry(c[0].question_index)
+                    .or_default()
+                    .push(chain.clone());
+            }
+            per_q.entry(c[0].question_index).or_default().push(chain);
         }
-        write_selector_tables(&out, selector, &per_q, &right)?;
+        let table = selection_rows(&per_q_full, &right);
+        write_selector_tables(&out, selector, &table, &per_q, &right)?;
     }
     Ok(())
 }
@@ -225,15 +243,16 @@ fn last_scores(
     Ok(out)
 }
 
-/// The selection table and the sequential:parallel splits under one selector.
+/// The selection table (`table`) and the sequential:parallel splits of `per_q`'s chains
+/// under one selector.
 fn write_selector_tables(
     out: &Path,
     selector: Selector,
+    table: &[RevisionSelectionRow],
     per_q: &BTreeMap<u32, Vec<ScoredChain>>,
     right: &dyn Fn(&str, Option<&str>) -> bool,
 ) -> Result<()> {
     let sfx = selector.suffix();
-    let table = selection_rows(per_q, right);
     // Sequential : parallel splits of each budget.
     let mut ratio_rows = Vec::new();
     for chains in per_q.values() {
@@ -280,7 +299,7 @@ fn write_selector_tables(
         out,
         &format!("selection{sfx}"),
         RevisionSelectionRow::HEADER,
-        &table,
+        table,
     )?;
     eprintln!(
         "eval revisions ({}): wrote {} and ratios{sfx}.csv ({} sequential:parallel splits)",
@@ -288,7 +307,7 @@ fn write_selector_tables(
         out.join(format!("selection{sfx}.csv")).display(),
         agg.len()
     );
-    for r in &table {
+    for r in table {
         eprintln!(
             "  L={:<3} last {:.3}  majority {:.3}  weighted {:.3}  hierarchical {:.3}  flat majority {:.3}",
             r.length, r.last, r.majority, r.orm_weighted, r.hierarchical, r.flat_majority
