@@ -292,6 +292,31 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
         "{report}"
     );
     assert!(report.contains("reward hacking"), "{report}");
+    // Reward hacking per strategy: each search's pick judged by the step checker, beam over
+    // the PRM at its largest budget (N = 4) among them.
+    assert!(
+        report.contains("Reward hacking per strategy")
+            && report
+                .lines()
+                .any(|l| l.starts_with("| beam-m2-n4-last | PRM | 4 |")),
+        "{report}"
+    );
+    // The ratio budget (4 over 2 chains of 3): parallel-only 1:4 beside 2:2, from the
+    // extra chains in parallel.parquet (2 more chains of 1 attempt per question).
+    let extra: Vec<ttc_data::rows::ChainRow> =
+        ttc_core::table::read_parquet(&dir.join("datasets/smoke/chains-test/parallel.parquet"))
+            .unwrap();
+    assert!(
+        !extra.is_empty() && extra.iter().all(|r| r.chain >= 2 && r.step == 0),
+        "{extra:?}"
+    );
+    let ratios = std::fs::read_to_string(dir.join("reports/smoke/revisions/ratios.csv")).unwrap();
+    for split in ["4,1,4,", "4,2,2,"] {
+        assert!(
+            ratios.lines().any(|l| l.starts_with(split)),
+            "no split {split} in {ratios}"
+        );
+    }
     // Revisions are selected by the PRM too: their tables, compute-optimal's, the report's.
     for f in [
         "revisions/selection_prm.csv",

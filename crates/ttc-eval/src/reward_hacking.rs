@@ -21,8 +21,12 @@ pub struct HackingRow {
 /// Whether `s` has a step at or after its first error (the wrong steps: a step is right
 /// only while every step so far is) that scored above 0.5.
 fn fooled(s: &ScoredSample) -> bool {
-    s.first_error
-        .is_some_and(|f| s.step_scores.iter().skip(f as usize).any(|&x| x > 0.5))
+    fooled_at(s.first_error.map(|f| f as usize), &s.step_scores)
+}
+
+/// Whether a step at or after `first_error` scored above 0.5 in `step_scores`.
+pub fn fooled_at(first_error: Option<usize>, step_scores: &[f32]) -> bool {
+    first_error.is_some_and(|f| step_scores.iter().skip(f).any(|&x| x > 0.5))
 }
 
 /// Over each question's first `n` samples (sample order): best-of-N's and weighted

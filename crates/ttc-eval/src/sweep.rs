@@ -182,25 +182,14 @@ mod tests {
     fn a_lookahead_search_is_compared_at_its_budget_in_generations() {
         let row = |strategy: &str, n: u32, generations: u64| SearchRow {
             question_id: "q0".into(),
-            question_index: 0,
             level: 1,
             strategy: strategy.into(),
             width: 2,
             lookahead: 1,
             aggregation: "last".into(),
             n,
-            seed: 0,
-            answer: None,
-            correct: false,
-            any_correct: false,
-            solutions: 0,
-            rounds: 0,
             generations,
-            continuations: 0,
-            generated_tokens: 0,
-            computed_tokens: 0,
-            verifier_tokens: 0,
-            flops: 0.0,
+            ..Default::default()
         };
         // Lookahead k = 1 at N = 4 costs 4·(1+1) = 8 generations; beam at N = 4 costs 4;
         // sampled strategies come from the sampled sweep, not from here.

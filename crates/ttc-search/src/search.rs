@@ -69,6 +69,8 @@ pub struct Solution {
     pub answer: Option<String>,
     /// Aggregated verifier score (0 without a verifier).
     pub score: f32,
+    /// The verifier's score of each step (empty without a verifier).
+    pub step_scores: Vec<f32>,
 }
 
 /// The result of searching one question.
@@ -171,6 +173,7 @@ pub fn run(
                     steps: n.steps.len(),
                     answer: n.answer(),
                     score: ctx.score(id),
+                    step_scores: n.scores.clone(),
                 }
             })
             .collect();

@@ -112,7 +112,7 @@ pub struct ScoredSample {
 }
 
 /// One searched question.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SearchRow {
     pub question_id: String,
     pub question_index: u32,
@@ -135,6 +135,14 @@ pub struct SearchRow {
     pub computed_tokens: u64,
     pub verifier_tokens: u64,
     pub flops: f64,
+    /// The pick holds a wrong step (the step checker's verdict; `None` where it cannot
+    /// judge: MATH, or no pick).
+    #[serde(default)]
+    pub picked_wrong_step: Option<bool>,
+    /// The pick holds a wrong step that the search's verifier scored above 0.5 (reward
+    /// hacking); `None` where the step checker cannot judge or no verifier scored the pick.
+    #[serde(default)]
+    pub picked_fooled: Option<bool>,
 }
 
 /// One (question, strategy, N, seed) result of the sweep.

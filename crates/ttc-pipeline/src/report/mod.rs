@@ -25,6 +25,7 @@ mod ratio_vs_parallel;
 mod revision_bins;
 mod revision_ratios;
 mod revisions;
+mod reward_hacking;
 mod strategies;
 
 /// `ttc report`: reads whatever evaluation tables exist (each one optional: a section
@@ -102,7 +103,7 @@ impl Stage for ReportStage {
         "report".into()
     }
     fn run(&self, ctx: &Ctx) -> Result<()> {
-        run(ctx)
+        run(ctx, &self.searches)
     }
 }
 
@@ -147,7 +148,7 @@ fn verdict_summary(findings: &[Vec<String>]) -> String {
     )
 }
 
-fn run(ctx: &Ctx) -> Result<()> {
+fn run(ctx: &Ctx, searches: &[String]) -> Result<()> {
     let started = Instant::now();
     let preset = ctx.preset;
     let base = ctx.layout.report_dir();
@@ -158,9 +159,10 @@ fn run(ctx: &Ctx) -> Result<()> {
         "Run `{}` (preset `{p}`). Every accuracy carries a Wilson 95% interval and its count; budgets are generations N.",
         preset.name
     )));
+    policy::policy(ctx, &mut b, &mut findings)?;
+    prm::prm(ctx, &mut b, &mut findings)?;
+    reward_hacking::reward_hacking(ctx, searches, &mut b)?;
     for section in [
-        policy::policy,
-        prm::prm,
         strategies::strategies,
         compute_optimal::compute_optimal,
         revisions::revisions,

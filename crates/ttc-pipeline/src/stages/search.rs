@@ -375,6 +375,16 @@ impl Stage for SearchRunStage {
                     let p = &problems[o.question];
                     let right = |x: Option<&str>| x.is_some_and(|x| is_equivalent(x, &p.answer));
                     let acc = o.accounting;
+                    // The pick, judged step by step where the task can be (arith).
+                    let pick = o.chosen.map(|i| &o.solutions[i]);
+                    let truth = pick.and_then(|s| {
+                        ttc_task::step_checker::check_solution(&p.problem, &s.text).ok()
+                    });
+                    let picked_fooled = pick.zip(truth.as_ref()).and_then(|(s, t)| {
+                        (!s.step_scores.is_empty()).then(|| {
+                            ttc_eval::reward_hacking::fooled_at(t.first_error, &s.step_scores)
+                        })
+                    });
                     SearchRow {
                         question_id: p.unique_id.clone(),
                         question_index: o.question as u32,
@@ -402,6 +412,8 @@ impl Stage for SearchRunStage {
                         computed_tokens: acc.computed_tokens,
                         verifier_tokens: acc.verifier_tokens,
                         flops: acc.flops,
+                        picked_wrong_step: truth.map(|t| t.first_error.is_some()),
+                        picked_fooled,
                     }
                 })
                 .collect())
