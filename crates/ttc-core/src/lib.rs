@@ -5,6 +5,7 @@
 //! `manifest.json` each stage writes next to its outputs.
 
 pub mod atomic;
+pub mod confidence;
 pub mod error;
 pub mod hash;
 pub mod jsonl;

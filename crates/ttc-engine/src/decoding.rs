@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::engine::{Engine, Sequence};
+use ttc_core::confidence::{GroupWindow, token_confidence};
 use ttc_model::cpu::Row;
 use ttc_model::decoder::KvCache;
 use ttc_model::generation::{FinishReason, Generation, TokenLogprob, stop_hit};
@@ -31,6 +32,8 @@ struct Member<T> {
     computed: usize,
     /// Per produced token, when the params ask for log-probabilities.
     logprobs: Vec<TokenLogprob>,
+    /// The window of token confidences and the threshold it must not fall below.
+    gate: Option<(GroupWindow, f32)>,
 }
 
 /// A sequence that ended, with what it generated.
@@ -47,6 +50,9 @@ pub struct Admit<T> {
     pub params: Arc<SamplingParams>,
     pub seed: u64,
     pub limit: usize,
+    /// (window, threshold): end the sequence at the token where the mean confidence of its
+    /// last `window` tokens falls below `threshold` (needs `params.logprobs`).
+    pub gate: Option<(usize, f32)>,
 }
 
 /// The sequences being decoded together.
@@ -79,7 +85,12 @@ impl Engine<'_> {
         let mut rest = Vec::with_capacity(items.len());
         for a in items {
             seqs.push(a.seq);
-            rest.push((a.tag, a.params, a.seed, a.limit));
+            if a.gate.is_some() && a.params.logprobs.is_none() {
+                return Err(Error::Decode(
+                    "a confidence gate needs log-probabilities (params.logprobs)".into(),
+                ));
+            }
+            rest.push((a.tag, a.params, a.seed, a.limit, a.gate));
         }
         let pend: Vec<(usize, &[u32])> = seqs
             .iter()
@@ -91,7 +102,9 @@ impl Engine<'_> {
         if !pend.is_empty() {
             self.extend(&mut seqs, &pend)?;
         }
-        for ((seq, (tag, params, seed, limit)), pending) in seqs.into_iter().zip(rest).zip(had) {
+        for ((seq, (tag, params, seed, limit, gate)), pending) in
+            seqs.into_iter().zip(rest).zip(had)
+        {
             d.members.push(Member {
                 tag,
                 seq,
@@ -102,6 +115,7 @@ impl Engine<'_> {
                 text: Vec::new(),
                 computed: pending as usize,
                 logprobs: Vec::new(),
+                gate: gate.map(|(w, t)| (GroupWindow::new(w), t)),
             });
         }
         Ok(())
@@ -164,14 +178,26 @@ impl Engine<'_> {
             return Some(FinishReason::NonFinite);
         }
         let t = m.sampler.sample(&m.seq.logits, &m.params);
+        let mut below = false;
         if let Some(k) = m.params.logprobs {
-            m.logprobs.push(token_logprob(&m.seq.logits, t, k));
+            let lp = token_logprob(&m.seq.logits, t, k);
+            if let Some((window, threshold)) = &mut m.gate {
+                let c = token_confidence(lp.top.iter().map(|x| x.1));
+                below = window.push(c).is_some_and(|mean| mean < *threshold);
+            }
+            m.logprobs.push(lp);
         }
         self.counters.sampled_tokens.fetch_add(1, Ordering::Relaxed);
         m.produced.push(t);
         m.seq.tokens.push(t);
         m.seq.pending = Some(t);
         let before = m.text.len();
+        if below {
+            if !self.is_eos(t) {
+                m.text.extend_from_slice(self.token_bytes(t));
+            }
+            return Some(FinishReason::LowConfidence);
+        }
         if self.is_eos(t) {
             return Some(FinishReason::Eos);
         }
@@ -226,12 +252,35 @@ impl Engine<'_> {
         seeds: &[u64],
         limits: Option<&[usize]>,
     ) -> Result<Vec<(Sequence, Generation)>> {
+        self.decode_gated(seqs, params, seeds, limits, None)
+    }
+
+    /// [`Engine::decode_limited`] with a per-sequence confidence gate (`gates[i]` =
+    /// (window, threshold), see [`Admit::gate`]); a local decode only, where each token's
+    /// log-probabilities are at hand.
+    pub fn decode_gated(
+        &self,
+        seqs: Vec<Sequence>,
+        params: &SamplingParams,
+        seeds: &[u64],
+        limits: Option<&[usize]>,
+        gates: Option<&[Option<(usize, f32)>]>,
+    ) -> Result<Vec<(Sequence, Generation)>> {
         assert_eq!(seqs.len(), seeds.len(), "one seed per sequence");
         if let Some(l) = limits {
             assert_eq!(l.len(), seqs.len(), "one limit per sequence");
         }
+        if let Some(g) = gates {
+            assert_eq!(g.len(), seqs.len(), "one gate per sequence");
+        }
         let limit = |i: usize| limits.map_or(params.max_new_tokens, |l| l[i]);
+        let gate = |i: usize| gates.and_then(|g| g[i]);
         if let Some(remote) = self.model.remote() {
+            if (0..seqs.len()).any(|i| gate(i).is_some()) {
+                return Err(Error::Decode(
+                    "a confidence gate needs a local decode (the server samples on its own)".into(),
+                ));
+            }
             return self.decode_remote(remote, seqs, params, seeds, &limit);
         }
         let n = seqs.len();
@@ -246,6 +295,7 @@ impl Engine<'_> {
                 params: shared.clone(),
                 seed: seeds[i],
                 limit: limit(i),
+                gate: gate(i),
             })
             .collect();
         self.admit(&mut d, items)?;

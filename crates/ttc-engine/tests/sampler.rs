@@ -312,3 +312,69 @@ fn long_prompts_are_refused_or_truncated_from_the_left() {
         out[0][0].generated_tokens
     );
 }
+
+/// A confidence gate (DeepConf online) ends a sequence at the first token whose window of
+/// the last 4 token confidences falls below the threshold: its tokens are the ungated
+/// decode's up to that token (same seeds), and a sequence that never falls below decodes
+/// exactly as without a gate.
+#[test]
+fn a_confidence_gate_stops_at_the_first_window_below_its_threshold() {
+    use ttc_core::confidence::{GroupWindow, lowest_group_confidence, token_confidence};
+    let tok = tokenizer();
+    let (cfg, w) = random_weights(tok.get_vocab_size(true), 6);
+    let cpu = CpuModel::from_weights(&cfg, &w).unwrap();
+    let engine = Engine::new(&cpu, &tok).unwrap();
+    let prompt = engine.encode("Let a = 5.").unwrap();
+    let n = 12;
+    let p = SamplingParams::sampled(1.0, 1.0, 40).with_logprobs(5);
+    let seeds: Vec<u64> = (0..n as u64).collect();
+    let prompts = vec![prompt; n];
+    let free = engine
+        .decode(engine.prefill(&prompts).unwrap(), &p, &seeds)
+        .unwrap();
+    let conf: Vec<Vec<f32>> = free
+        .iter()
+        .map(|(_, g)| {
+            g.logprobs
+                .iter()
+                .map(|t| token_confidence(t.top.iter().map(|x| x.1)))
+                .collect()
+        })
+        .collect();
+    // The threshold: the median of the sequences' lowest windows (some stop, some do not).
+    let mut lowest: Vec<f32> = conf
+        .iter()
+        .filter(|c| c.len() >= 4)
+        .map(|c| lowest_group_confidence(c, 4))
+        .collect();
+    lowest.sort_by(f32::total_cmp);
+    let threshold = lowest[lowest.len() / 2];
+    let gates = vec![Some((4, threshold)); n];
+    let gated = engine
+        .decode_gated(
+            engine.prefill(&prompts).unwrap(),
+            &p,
+            &seeds,
+            None,
+            Some(&gates),
+        )
+        .unwrap();
+    let mut stopped = 0;
+    for (i, ((_, f), (_, g))) in free.iter().zip(&gated).enumerate() {
+        let mut window = GroupWindow::new(4);
+        let cut = conf[i]
+            .iter()
+            .position(|&c| window.push(c).is_some_and(|m| m < threshold));
+        match cut {
+            Some(t) => {
+                stopped += 1;
+                assert_eq!(g.finish, FinishReason::LowConfidence, "sequence {i}");
+                assert_eq!(g.tokens, f.tokens[..=t], "sequence {i}");
+            }
+            None => {
+                assert_eq!((&g.tokens, g.finish), (&f.tokens, f.finish), "sequence {i}");
+            }
+        }
+    }
+    assert!(stopped > 0 && stopped < n, "{stopped} of {n} stopped");
+}

@@ -69,6 +69,7 @@ pub fn finish_name(f: FinishReason) -> &'static str {
         FinishReason::Eos => "eos",
         FinishReason::Length => "length",
         FinishReason::NonFinite => "non-finite",
+        FinishReason::LowConfidence => "low-confidence",
     }
 }
 

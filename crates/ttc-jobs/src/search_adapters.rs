@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use ttc_core::confidence::token_confidence;
 use ttc_core::seed::derive_seed;
 use ttc_engine::{Engine, FinishReason, Sequence};
 use ttc_model::sampling::SamplingParams;
@@ -90,6 +91,15 @@ impl<'e, 'm> PolicyGenerator<'e, 'm> {
 
 impl Generator for PolicyGenerator<'_, '_> {
     fn expand(&mut self, reqs: &[Request]) -> Result<Vec<Expansion>> {
+        if let Some(r) = reqs
+            .iter()
+            .find(|r| r.stop_below.is_some() && (r.until != Until::End || r.confidence_top == 0))
+        {
+            return Err(Error::Input(format!(
+                "question {}: a confidence gate (stop_below) runs to the end with token confidences (until End, confidence_top > 0)",
+                r.question
+            )));
+        }
         let root_cost = ensure_roots(
             self.engine,
             &self.problems,
@@ -197,9 +207,11 @@ impl Generator for PolicyGenerator<'_, '_> {
                     .collect();
                 let (idx, seqs): (Vec<(usize, usize)>, Vec<Sequence>) =
                     live.into_iter().map(|(ri, j, s)| ((ri, j), s)).unzip();
+                let gates: Vec<Option<(usize, f32)>> =
+                    idx.iter().map(|(ri, _)| reqs[*ri].stop_below).collect();
                 let gens = self
                     .engine
-                    .decode_limited(seqs, &params, &seeds, Some(&limits))
+                    .decode_gated(seqs, &params, &seeds, Some(&limits), Some(&gates))
                     .map_err(backend)?;
                 live = Vec::new();
                 for ((ri, j), (seq, g)) in idx.into_iter().zip(gens) {
@@ -208,9 +220,11 @@ impl Generator for PolicyGenerator<'_, '_> {
                     })?;
                     let c = &mut out[ri].children[j];
                     c.text.push_str(&g.text);
-                    c.token_confidence.extend(g.logprobs.iter().map(|t| {
-                        -t.top.iter().map(|x| x.1).sum::<f32>() / t.top.len().max(1) as f32
-                    }));
+                    c.token_confidence.extend(
+                        g.logprobs
+                            .iter()
+                            .map(|t| token_confidence(t.top.iter().map(|x| x.1))),
+                    );
                     c.generated_tokens += g.generated_tokens;
                     c.computed_tokens += g.computed_tokens;
                     let ended =
@@ -243,5 +257,10 @@ impl Generator for PolicyGenerator<'_, '_> {
 
     fn flops_per_token(&self) -> f64 {
         2.0 * self.engine.model.config().num_params() as f64
+    }
+
+    /// A local decode sees each token's log-probabilities as it samples; a server does not.
+    fn stops_mid_step(&self) -> bool {
+        self.engine.model.remote().is_none()
     }
 }

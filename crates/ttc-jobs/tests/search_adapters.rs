@@ -161,5 +161,11 @@ fn every_strategy_runs_on_real_models_deterministically() {
         if name == "dvts-m2" {
             assert!(a.iter().all(|o| o.solutions.len() == cfg.n));
         }
+        if let Strategy::DeepConf { warmup: 2, .. } = s {
+            // A local decode stops each trace at its token: one request to the end, one
+            // round (at step boundaries it would take a round per step).
+            assert!(a.iter().all(|o| o.rounds == 1), "{name}");
+            assert!(a.iter().all(|o| o.solutions.len() <= cfg.n), "{name}");
+        }
     }
 }

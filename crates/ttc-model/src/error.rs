@@ -13,6 +13,10 @@ pub enum Error {
     /// A remote server failed or answered something unusable (the message names its URL).
     #[error("remote: {0}")]
     Remote(String),
+    /// A decode asked for what the engine cannot give (a confidence gate without
+    /// log-probabilities, or on a server that samples on its own).
+    #[error("decode: {0}")]
+    Decode(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -19,6 +19,9 @@ pub enum FinishReason {
     /// The model's logits were not finite (NaN or inf): its output means nothing, and the
     /// caller stops with an error naming the sequence.
     NonFinite,
+    /// A confidence gate stopped it: the mean confidence of its last tokens fell below the
+    /// caller's threshold (DeepConf online).
+    LowConfidence,
 }
 
 /// One generated token's log-probability and the most likely alternatives, read from the

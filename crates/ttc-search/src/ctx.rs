@@ -49,6 +49,7 @@ impl Ctx<'_, '_, '_> {
             budget: self.tree.budget(parent, self.cfg.max_new_tokens),
             seed,
             confidence_top: 0,
+            stop_below: None,
         }
     }
 

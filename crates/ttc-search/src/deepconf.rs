@@ -1,7 +1,8 @@
 //! DeepConf (Fu et al. 2025): N samples with each token's confidence (the negative mean of
 //! its top-k log-probabilities); a trace's confidence is its lowest sliding-window group
 //! mean; the top `keep` share of traces by it vote, weighted by it. Online, warm-up traces
-//! set a threshold and the others stop at a step boundary once below it (DESIGN §13).
+//! set a threshold and the others stop once a window falls below it: at that very token
+//! where the generator decodes locally, else at the next step boundary (DESIGN §13).
 
 use crate::ctx::{COMPLETE, Ctx, EXPAND};
 use crate::tree::NodeId;
@@ -58,6 +59,36 @@ pub(crate) fn deepconf_online(
             c[k - 1]
         })
         .collect();
+    let stopped_below = |ctx: &Ctx<'_, '_, '_>, id: NodeId, threshold: f32| {
+        ctx.tree.nodes[id].token_confidence.len() >= group && conf(ctx, id) < threshold
+    };
+    // A local decode stops each trace at the token whose window falls below the threshold
+    // (the paper's online mode): the traces run to the end in one request per question.
+    if ctx.generator.stops_mid_step() {
+        let mut reqs = Vec::new();
+        for (i, &q) in questions.iter().enumerate() {
+            let seed = ctx.seed(q, 1, 0, EXPAND);
+            let mut r = ctx.request(q, None, n - warmup, Until::End, false, seed);
+            r.confidence_top = top;
+            r.stop_below = Some((group, threshold[i]));
+            reqs.push(r);
+        }
+        let mut stopped = Vec::new();
+        for (i, kids) in ctx.grow(reqs, false)?.into_iter().enumerate() {
+            for c in kids {
+                if stopped_below(ctx, c, threshold[i]) {
+                    stopped.push(c);
+                } else {
+                    pool[i].push(c);
+                }
+            }
+        }
+        ctx.release(&stopped);
+        for p in &mut pool {
+            p.sort_unstable();
+        }
+        return Ok((pool, vec![1; nq]));
+    }
     let mut open: Vec<Vec<NodeId>> = vec![Vec::new(); nq];
     let mut rounds = vec![1; nq];
     for round in 1..=ctx.cfg.max_rounds {
@@ -85,11 +116,9 @@ pub(crate) fn deepconf_online(
         let mut stopped = Vec::new();
         for (i, kids) in owner.into_iter().zip(ctx.grow(reqs, false)?) {
             for c in kids {
-                let node = &ctx.tree.nodes[c];
-                let full_window = node.token_confidence.len() >= group;
-                if full_window && conf(ctx, c) < threshold[i] {
+                if stopped_below(ctx, c, threshold[i]) {
                     stopped.push(c);
-                } else if node.finished {
+                } else if ctx.tree.nodes[c].finished {
                     pool[i].push(c);
                 } else {
                     open[i].push(c);
@@ -119,21 +148,7 @@ pub(crate) fn deepconf_online(
     Ok((pool, rounds))
 }
 
-/// The lowest mean of `group` consecutive token confidences (the mean of all when the
-/// trace is shorter); 0 for a trace without tokens.
-pub fn lowest_group_confidence(conf: &[f32], group: usize) -> f32 {
-    if conf.is_empty() {
-        return 0.0;
-    }
-    let g = group.clamp(1, conf.len());
-    let mut sum: f64 = conf[..g].iter().map(|&c| f64::from(c)).sum();
-    let mut lowest = sum;
-    for i in g..conf.len() {
-        sum += f64::from(conf[i]) - f64::from(conf[i - g]);
-        lowest = lowest.min(sum);
-    }
-    (lowest / g as f64) as f32
-}
+pub(crate) use ttc_core::confidence::lowest_group_confidence;
 
 /// The vote weights of traces whose confidences are `conf`: the top `keep` share
 /// (at least one; ties: earlier first) keep their confidence, the rest weigh 0.
@@ -151,16 +166,6 @@ pub fn vote_weights(conf: &[f32], keep: f64) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_lowest_window_mean_finds_the_weakest_stretch() {
-        let c = [5.0, 5.0, 1.0, 2.0, 5.0, 5.0];
-        // Windows of 2: 5, 3, 1.5, 3.5, 5 → 1.5.
-        assert_eq!(lowest_group_confidence(&c, 2), 1.5);
-        // A window longer than the trace: the mean of all.
-        assert!((lowest_group_confidence(&c, 50) - 23.0 / 6.0).abs() < 1e-6);
-        assert_eq!(lowest_group_confidence(&[], 4), 0.0);
-    }
 
     #[test]
     fn only_the_most_confident_share_votes() {

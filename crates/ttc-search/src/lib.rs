@@ -58,6 +58,10 @@ pub struct Request {
     /// Ask for each generated token's confidence from its top this-many log-probabilities
     /// (DeepConf); 0: none.
     pub confidence_top: usize,
+    /// (window, threshold): stop a child at the token where the mean confidence of its
+    /// last `window` generated tokens falls below `threshold` (DeepConf online; needs
+    /// `confidence_top` > 0). Honoured by generators whose `stops_mid_step` is true.
+    pub stop_below: Option<(usize, f32)>,
 }
 
 /// One sampled continuation.
@@ -93,6 +97,11 @@ pub trait Generator {
     fn finish_question(&mut self, question: usize);
     /// Forward FLOPs per computed token (≈ 2 × parameters).
     fn flops_per_token(&self) -> f64;
+    /// Whether [`Request::stop_below`] stops a child at its token (a local decode); when
+    /// false, DeepConf online checks its traces at step boundaries instead.
+    fn stops_mid_step(&self) -> bool {
+        false
+    }
 }
 
 /// Score the steps `steps[new_from..]` of `node` (whose parent is `parent`, `None` for the

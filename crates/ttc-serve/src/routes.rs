@@ -379,6 +379,8 @@ fn choice(index: usize, g: Generation, stop: &[String], keep_stop: bool) -> Resu
         FinishReason::NonFinite => {
             return Err("the model's logits are not finite (NaN or inf)".into());
         }
+        // The server admits no confidence gate; vLLM's word for a sequence cut short.
+        FinishReason::LowConfidence => ("abort", None),
     };
     Ok(Choice {
         index,

@@ -228,6 +228,7 @@ fn start(
                 params: params.clone(),
                 seed: c.seed.wrapping_add(j as u64),
                 limit: params.max_new_tokens,
+                gate: None,
             });
         }
     }
