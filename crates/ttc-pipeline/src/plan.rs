@@ -228,6 +228,26 @@ mod tests {
 
     /// An imported policy and searches over its likelihood: planned without a PRM. Over the
     /// PRM with none: an error naming the entry.
+    /// A PRM variant that never ran is estimated from a trained sibling of its head: the
+    /// ablation preset's variants share the default PRM's families.
+    #[test]
+    fn prm_variants_are_siblings_of_the_prm_with_their_head() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let preset = Preset::load(&root.join("pipelines/prm-ablation.toml")).unwrap();
+        let stages = plan(&preset).unwrap();
+        let units = |id: &str| {
+            stages
+                .iter()
+                .find(|s| s.id() == id)
+                .and_then(|s| s.work_units())
+                .unwrap_or_else(|| panic!("{id}: no work units"))
+        };
+        assert_eq!(units("prm-likelihood-last").0, units("prm").0);
+        assert_eq!(units("eval-prm-likelihood-seed5").0, units("eval-prm").0);
+        assert_ne!(units("prm-score").0, units("prm").0);
+        assert_eq!(units("prm").1, 2.0, "the default's epochs");
+    }
+
     #[test]
     fn searches_over_the_likelihood_need_no_prm() {
         let text = |verifier: &str| {

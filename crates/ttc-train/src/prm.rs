@@ -170,6 +170,13 @@ pub fn prm_examples(
     Ok(out)
 }
 
+/// Keep only the target of `e`'s last step (the last-step loss of `[prm] last_step_loss`).
+pub fn keep_last_step(e: &mut Example) {
+    if let Some(&last) = e.scores.iter().max_by_key(|s| s.0) {
+        e.scores = vec![last];
+    }
+}
+
 /// An outcome-model (ORM) example: `prompt` (e.g. a revision prompt holding the previous
 /// attempts) + the solution's steps + EOS, with one target — the solution's correctness —
 /// at its last step's last token. `None` for a solution without steps.
@@ -197,6 +204,18 @@ pub fn orm_example(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_step_loss_keeps_the_last_steps_target() {
+        let mut e = Example {
+            group: None,
+            tokens: vec![0; 16],
+            prompt_len: 3,
+            scores: vec![(9, 0.5), (14, 0.25), (5, 1.0)],
+        };
+        keep_last_step(&mut e);
+        assert_eq!(e.scores, vec![(14, 0.25)]);
+    }
 
     fn label(step: u32, verdict: Option<&str>) -> LabelRow {
         LabelRow {

@@ -24,6 +24,14 @@ impl PrmHead {
     pub fn is_score(&self) -> bool {
         *self == PrmHead::Score
     }
+
+    /// `score` or `likelihood`, as the preset spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PrmHead::Score => "score",
+            PrmHead::Likelihood => "likelihood",
+        }
+    }
 }
 
 /// The PRM: the policy's backbone with a score head, trained on MC labels.
@@ -39,6 +47,10 @@ pub struct PrmConfig {
     /// questions), so what it learns is which solution of a question is right.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub within_question: bool,
+    /// The loss reads each solution's last labelled step only (the Monte Carlo value where
+    /// the solution ends, as an outcome model learns) instead of every labelled step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub last_step_loss: bool,
     /// `soft` (fraction of rollouts right), `hard` (any right) or `truth` (the step
     /// checker's verdicts: arith only, an upper bound for Monte Carlo labels).
     #[serde(default = "default_label_kind")]

@@ -83,6 +83,14 @@ impl Stage for PrmTrainStage {
             .as_ref()
             .map_or("prm".into(), |n| format!("prm-{n}"))
     }
+    /// The PRM and its ablations and variants, one family per head (they train on the same
+    /// labelled samples); the units are the epochs.
+    fn work_units(&self) -> Option<(String, f64)> {
+        Some((
+            format!("prm train, {} head", self.config.head.name()),
+            self.config.train.epochs,
+        ))
+    }
     fn config(&self) -> serde_json::Value {
         labels_record(&self.config, self.labels)
     }
@@ -136,6 +144,11 @@ impl Stage for PrmTrainStage {
             );
         }
         let mut exs = exs;
+        if pc.last_step_loss {
+            for (_, e) in &mut exs {
+                ttc_train::prm::keep_last_step(e);
+            }
+        }
         if pc.within_question {
             for (q, e) in &mut exs {
                 e.group = Some(*q);

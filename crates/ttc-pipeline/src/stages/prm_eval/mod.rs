@@ -81,6 +81,12 @@ impl Stage for PrmEvalStage {
             .as_ref()
             .map_or("eval-prm".into(), |n| format!("eval-prm-{n}"))
     }
+    /// The PRM's evaluation and its ablations' and variants', one family per head (they
+    /// score the same test samples).
+    fn work_units(&self) -> Option<(String, f64)> {
+        let c = self.config.as_ref()?;
+        Some((format!("eval prm, {} head", c.head.name()), 1.0))
+    }
     fn config(&self) -> serde_json::Value {
         let c = super::prm_train::labels_record(&self.config, self.labels);
         crate::preset::engine_choice::with_engine(c, "engine", &self.engine)
@@ -304,5 +310,10 @@ fn recipe(c: &PrmConfig) -> String {
     } else {
         ""
     };
-    format!("{head} from the {init}{scope}, lr {:e}", c.train.lr)
+    let steps = if c.last_step_loss {
+        ", last-step loss"
+    } else {
+        ""
+    };
+    format!("{head} from the {init}{scope}{steps}, lr {:e}", c.train.lr)
 }
