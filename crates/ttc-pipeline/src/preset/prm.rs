@@ -51,6 +51,10 @@ pub struct PrmConfig {
     /// the solution ends, as an outcome model learns) instead of every labelled step.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub last_step_loss: bool,
+    /// Consensus filtering (Zhang et al. 2025): train only on the labelled samples whose
+    /// Monte Carlo first error the `[verifier]` model's calibrated likelihood confirms.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub consensus: bool,
     /// `soft` (fraction of rollouts right), `hard` (any right) or `truth` (the step
     /// checker's verdicts: arith only, an upper bound for Monte Carlo labels).
     #[serde(default = "default_label_kind")]

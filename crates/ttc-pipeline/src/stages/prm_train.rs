@@ -104,6 +104,9 @@ impl Stage for PrmTrainStage {
         if let Some(init) = self.config.init_dir(layout) {
             i.extend(checkpoint_inputs(&init));
         }
+        if self.config.consensus {
+            i.extend(checkpoint_inputs(&layout.verifier_dir()));
+        }
         i
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
@@ -124,10 +127,14 @@ impl Stage for PrmTrainStage {
         pc.train.check_device("prm.train")?;
         let labels = self.labels;
         let pdir = ctx.layout.policy_dir(false);
-        let inp = prm_data::load(ctx.layout)?;
+        let mut inp = prm_data::load(ctx.layout)?;
         let text = training_text(&pdir)
             .with_context(|| format!("{}: the policy's tokenizer and prompt", pdir.display()))?;
         let (tok, eos, pad) = (&text.tok, text.eos, text.pad);
+        let val_q = prm_data::val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
+        if pc.consensus {
+            consensus_filter(ctx, &mut inp, &val_q)?;
+        }
         let exs = prm_examples(
             tok,
             &text.prompt,
@@ -154,7 +161,6 @@ impl Stage for PrmTrainStage {
                 e.group = Some(*q);
             }
         }
-        let val_q = prm_data::val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
         let (val, train): (Vec<_>, Vec<_>) = exs.into_iter().partition(|(q, _)| val_q.contains(q));
         let mut train: Vec<_> = train.into_iter().map(|(_, e)| e).collect();
         let labelled = train.len();
@@ -293,4 +299,45 @@ fn fit_step_calibration(
         slope: a as f32,
         intercept: b as f32,
     })
+}
+
+/// `[prm] consensus`: drop the labelled train samples (not the held-out questions') whose
+/// Monte Carlo first error the `[verifier]` model's likelihood does not confirm.
+fn consensus_filter(
+    ctx: &Ctx,
+    inp: &mut prm_data::LabelledData,
+    val_q: &std::collections::HashSet<u32>,
+) -> Result<()> {
+    if ctx.preset.verifier.is_none() {
+        anyhow::bail!(
+            "[prm] consensus: needs a [verifier] model (its likelihood is the second judge)"
+        );
+    }
+    let train_labels: Vec<ttc_data::rows::LabelRow> = inp
+        .labels
+        .iter()
+        .filter(|l| !val_q.contains(&l.question_index))
+        .cloned()
+        .collect();
+    let labelled: std::collections::HashSet<(u32, u32)> = train_labels
+        .iter()
+        .map(|l| (l.question_index, l.sample_id))
+        .collect();
+    let c = crate::stages::shared::consensus::consensus(
+        ctx,
+        &ctx.layout.verifier_dir(),
+        &inp.problems,
+        &inp.samples,
+        &train_labels,
+    )?;
+    inp.samples.retain(|s| {
+        let k = (s.question_index, s.sample_id);
+        !labelled.contains(&k) || c.kept.contains(&k)
+    });
+    eprintln!(
+        "prm: consensus filtering kept {} of {} labelled train samples (Monte Carlo and the verifier's likelihood agree on the first error)",
+        c.kept.len(),
+        c.judged
+    );
+    Ok(())
 }

@@ -315,5 +315,13 @@ fn recipe(c: &PrmConfig) -> String {
     } else {
         ""
     };
-    format!("{head} from the {init}{scope}{steps}, lr {:e}", c.train.lr)
+    let kept = if c.consensus {
+        ", consensus-filtered"
+    } else {
+        ""
+    };
+    format!(
+        "{head} from the {init}{scope}{steps}{kept}, lr {:e}",
+        c.train.lr
+    )
 }
