@@ -292,6 +292,12 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
         "{report}"
     );
     assert!(report.contains("reward hacking"), "{report}");
+    assert!(
+        report.contains(
+            "prm-consensus: score head from the policy, last-step loss, consensus-filtered"
+        ),
+        "{report}"
+    );
     // Reward hacking per strategy: each search's pick judged by the step checker, beam over
     // the PRM at its largest budget (N = 4) among them.
     assert!(
