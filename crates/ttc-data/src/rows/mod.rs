@@ -141,8 +141,17 @@ pub struct SearchRow {
     pub picked_wrong_step: Option<bool>,
     /// The pick holds a wrong step that the search's verifier scored above 0.5 (reward
     /// hacking); `None` where the step checker cannot judge or no verifier scored the pick.
+    /// A likelihood's raw scores are no probabilities: the report calibrates
+    /// `picked_step_scores` first.
     #[serde(default)]
     pub picked_fooled: Option<bool>,
+    /// The pick's first wrong step (the step checker's; `None`: none, or not judged).
+    #[serde(default)]
+    pub picked_first_error: Option<u32>,
+    /// The verifier's score of each of the pick's steps, as the search saw them (empty
+    /// without a verifier or where the pick was not judged).
+    #[serde(default)]
+    pub picked_step_scores: Vec<f32>,
 }
 
 /// One (question, strategy, N, seed) result of the sweep.

@@ -22,36 +22,56 @@ struct Row {
     fooled: u64,
 }
 
+/// Whether a judged pick fooled its verifier: a wrong step scored above 0.5, the
+/// likelihood's scores calibrated first (`calibrate`; `None`: no calibration, so no
+/// verdict for a likelihood). Rows written before the scores were kept fall back to the
+/// search's own verdict where that was on the PRM's probabilities.
+fn fooled(r: &SearchRow, likelihood: bool, calibrate: Option<&dyn Fn(f32) -> f32>) -> Option<bool> {
+    r.picked_wrong_step?;
+    if r.picked_step_scores.is_empty() {
+        return if likelihood { None } else { r.picked_fooled };
+    }
+    let scores: Vec<f32> = match (likelihood, calibrate) {
+        (false, _) => r.picked_step_scores.clone(),
+        (true, Some(c)) => r.picked_step_scores.iter().map(|&p| c(p)).collect(),
+        (true, None) => return None,
+    };
+    Some(ttc_eval::reward_hacking::fooled_at(
+        r.picked_first_error.map(|f| f as usize),
+        &scores,
+    ))
+}
+
 /// The largest budget of each search family (a label without its `-n{N}`) whose picks the
 /// step checker judged.
-fn search_rows(rows_of: &[(String, Vec<SearchRow>)]) -> Vec<Row> {
+fn search_rows(
+    rows_of: &[(String, Vec<SearchRow>)],
+    calibrate: Option<&dyn Fn(f32) -> f32>,
+) -> Vec<Row> {
     let mut best: BTreeMap<String, Row> = BTreeMap::new();
     for (label, rows) in rows_of {
-        let judged: Vec<&SearchRow> = rows.iter().filter(|r| r.picked_fooled.is_some()).collect();
+        let likelihood = label.ends_with(crate::preset::LIKELIHOOD_SUFFIX);
+        let judged: Vec<(&SearchRow, bool)> = rows
+            .iter()
+            .filter_map(|r| fooled(r, likelihood, calibrate).map(|f| (r, f)))
+            .collect();
         let Some(first) = judged.first() else {
             continue;
         };
-        let n = u64::from(first.n);
+        let n = u64::from(first.0.n);
         let family = label.replacen(&format!("-n{n}-"), "-", 1);
         let row = Row {
             strategy: label.clone(),
-            verifier: if label.ends_with(crate::preset::LIKELIHOOD_SUFFIX) {
-                "likelihood"
-            } else {
-                "PRM"
-            },
+            verifier: if likelihood { "likelihood" } else { "PRM" },
             n,
             judged: judged.len() as u64,
             wrong: Some(
                 judged
                     .iter()
-                    .filter(|r| r.picked_wrong_step == Some(true))
+                    .filter(|r| r.0.picked_wrong_step == Some(true))
                     .count() as u64,
             ),
-            fooled: judged
-                .iter()
-                .filter(|r| r.picked_fooled == Some(true))
-                .count() as u64,
+            fooled: judged.iter().filter(|r| r.1).count() as u64,
         };
         if best.get(&family).is_none_or(|b| b.n < n) {
             best.insert(family, row);
@@ -94,22 +114,31 @@ fn sample_rows(eval: &serde_json::Value) -> Vec<Row> {
 pub fn reward_hacking(ctx: &Ctx, searches: &[String], b: &mut Vec<Block>) -> Result<()> {
     let base = ctx.layout.report_dir();
     let mut rows = Vec::new();
+    // The likelihood's calibration on the held-out Monte Carlo labels (eval prm).
+    let mut ab = None;
     if let Ok(bytes) = std::fs::read(base.join("prm").join("prm_eval.json")) {
         let v: serde_json::Value = serde_json::from_slice(&bytes)?;
         rows.extend(sample_rows(&v));
+        let c = &v["policy_likelihood"]["calibrated"];
+        ab = c["a"].as_f64().zip(c["b"].as_f64());
     }
+    let calibrate = ab
+        .map(|(a, b)| move |p: f32| ttc_eval::logistic::sigmoid(a * f64::from(p).ln() + b) as f32);
     let mut results = Vec::new();
     for l in searches {
         let r: Vec<SearchRow> =
             read_if_present(&ctx.layout.search_dir().join(l).join("results.parquet"))?;
         results.push((l.clone(), r));
     }
-    rows.extend(search_rows(&results));
+    rows.extend(search_rows(
+        &results,
+        calibrate.as_ref().map(|c| c as &dyn Fn(f32) -> f32),
+    ));
     if rows.is_empty() {
         return Ok(());
     }
     b.push(Block::Para(
-        "Reward hacking per strategy, at its largest budget: the share of picks holding a wrong step (the step checker's truth) that the strategy's verifier scored above 0.5 (Wilson 95%). Searches run before the pick was judged are left out; rerun them to add them.".into(),
+        "Reward hacking per strategy, at its largest budget: the share of picks holding a wrong step (the step checker's truth) that the strategy's verifier scored above 0.5 (Wilson 95%; the likelihood calibrated on the held-out Monte Carlo labels first, as for its weighted vote). Searches run before the pick was judged are left out; rerun them to add them.".into(),
     ));
     b.push(Block::Table {
         header: [
@@ -154,6 +183,26 @@ mod tests {
     }
 
     #[test]
+    fn a_likelihood_pick_is_judged_on_calibrated_scores() {
+        // A wrong step from step 1 on; raw likelihoods 0.9, 0.7 (all above 0.5).
+        let r = SearchRow {
+            picked_wrong_step: Some(true),
+            picked_fooled: Some(true),
+            picked_first_error: Some(1),
+            picked_step_scores: vec![0.9, 0.7],
+            ..Default::default()
+        };
+        let strict = |p: f32| if p > 0.8 { 0.9 } else { 0.1 };
+        assert_eq!(fooled(&r, true, Some(&strict)), Some(false));
+        assert_eq!(fooled(&r, true, Some(&|p| p)), Some(true));
+        assert_eq!(fooled(&r, true, None), None);
+        assert_eq!(fooled(&r, false, None), Some(true));
+        // Written before the scores were kept: a likelihood pick has no verdict.
+        let old = row(4, Some(true), Some(true));
+        assert_eq!(fooled(&old, true, Some(&strict)), None);
+        assert_eq!(fooled(&old, false, None), Some(true));
+    }
+    #[test]
     fn each_family_at_its_largest_judged_budget() {
         let results = vec![
             (
@@ -173,10 +222,17 @@ mod tests {
             ("beam-m4-n64-last".to_string(), vec![row(64, None, None)]),
             (
                 "beam-m4-n4-last-likelihood".to_string(),
-                vec![row(4, Some(false), Some(false))],
+                vec![
+                    SearchRow {
+                        picked_step_scores: vec![0.9],
+                        ..row(4, Some(false), Some(false))
+                    },
+                    // Written before the scores were kept: no verdict on a likelihood.
+                    row(4, Some(true), Some(true)),
+                ],
             ),
         ];
-        let rows = search_rows(&results);
+        let rows = search_rows(&results, Some(&|p| p));
         let got: Vec<String> = rows
             .iter()
             .map(|r| {

@@ -412,8 +412,16 @@ impl Stage for SearchRunStage {
                         computed_tokens: acc.computed_tokens,
                         verifier_tokens: acc.verifier_tokens,
                         flops: acc.flops,
-                        picked_wrong_step: truth.map(|t| t.first_error.is_some()),
+                        picked_wrong_step: truth.as_ref().map(|t| t.first_error.is_some()),
                         picked_fooled,
+                        picked_first_error: truth
+                            .as_ref()
+                            .and_then(|t| t.first_error)
+                            .map(|f| f as u32),
+                        picked_step_scores: match (pick, &truth) {
+                            (Some(s), Some(_)) => s.step_scores.clone(),
+                            _ => Vec::new(),
+                        },
                     }
                 })
                 .collect())
