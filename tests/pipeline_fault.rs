@@ -294,7 +294,7 @@ fn ablation_prms_live_beside_the_prm(dir: &Path) {
     assert!(report.contains("reward hacking"), "{report}");
     assert!(
         report.contains(
-            "prm-consensus: score head from the policy, last-step loss, consensus-filtered"
+            "prm-consensus: likelihood from the verifier, last-step loss, consensus-filtered"
         ),
         "{report}"
     );

@@ -184,9 +184,14 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 5)]
     pub top_logprobs: usize,
     /// deepconf online: this many full warm-up traces set the threshold; the other traces
-    /// stop at the first step boundary where they fall below it (0 = offline).
+    /// stop where a window falls below it — at that token in a local decode, at the first
+    /// step boundary on a server (0 = offline).
     #[arg(long, default_value_t = 0)]
     pub warmup: usize,
+    /// deepconf online: stop traces at step boundaries even in a local decode (as a server
+    /// does), so local and served runs agree.
+    #[arg(long)]
+    pub stop_at_steps: bool,
     /// Step-score aggregation: last | min | prod | mean. Default: the preset's (last).
     #[arg(long)]
     pub aggregation: Option<String>,

@@ -171,6 +171,7 @@ pub fn search(a: &SearchArgs, dirs: &Dirs, merge_only: bool) -> Result<()> {
             keep: a.keep,
             top_logprobs: a.top_logprobs,
             warmup: a.warmup,
+            stop_at_steps: a.stop_at_steps,
         },
         aggregation,
         split: a.split.clone(),

@@ -110,6 +110,10 @@ fn every_strategy_runs_on_real_models_deterministically() {
         group: 4,
         ..knobs
     };
+    let online_steps = Knobs {
+        stop_at_steps: true,
+        ..online
+    };
     for (name, k) in [
         ("majority", knobs),
         ("bon", knobs),
@@ -124,6 +128,7 @@ fn every_strategy_runs_on_real_models_deterministically() {
         ("adaptive", knobs),
         ("deepconf", knobs),
         ("deepconf", online),
+        ("deepconf", online_steps),
     ] {
         let s = Strategy::parse(name, cfg.n, &k).unwrap();
         let name = s.label();
@@ -161,10 +166,15 @@ fn every_strategy_runs_on_real_models_deterministically() {
         if name == "dvts-m2" {
             assert!(a.iter().all(|o| o.solutions.len() == cfg.n));
         }
-        if let Strategy::DeepConf { warmup: 2, .. } = s {
+        if let Strategy::DeepConf {
+            warmup: 2,
+            at_steps,
+            ..
+        } = s
+        {
             // A local decode stops each trace at its token: one request to the end, one
-            // round (at step boundaries it would take a round per step).
-            assert!(a.iter().all(|o| o.rounds == 1), "{name}");
+            // round; at step boundaries (`stop_at_steps`, a server's way) a round per step.
+            assert_eq!(a.iter().all(|o| o.rounds == 1), !at_steps, "{name}");
             assert!(a.iter().all(|o| o.solutions.len() <= cfg.n), "{name}");
         }
     }

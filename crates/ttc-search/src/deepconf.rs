@@ -36,6 +36,7 @@ pub(crate) fn deepconf_online(
     questions: &[usize],
     (group, keep, top): (usize, f32, usize),
     warmup: usize,
+    at_steps: bool,
 ) -> Result<(Vec<Vec<NodeId>>, Vec<usize>)> {
     let nq = questions.len();
     let n = ctx.cfg.n;
@@ -64,7 +65,7 @@ pub(crate) fn deepconf_online(
     };
     // A local decode stops each trace at the token whose window falls below the threshold
     // (the paper's online mode): the traces run to the end in one request per question.
-    if ctx.generator.stops_mid_step() {
+    if !at_steps && ctx.generator.stops_mid_step() {
         let mut reqs = Vec::new();
         for (i, &q) in questions.iter().enumerate() {
             let seed = ctx.seed(q, 1, 0, EXPAND);

@@ -155,7 +155,8 @@ pub fn run(
             keep,
             top,
             warmup,
-        } => deepconf_online(&mut ctx, questions, (group, keep, top), warmup)?,
+            at_steps,
+        } => deepconf_online(&mut ctx, questions, (group, keep, top), warmup, at_steps)?,
     };
     let mut out = Vec::with_capacity(questions.len());
     for ((&q, pool), rounds) in questions.iter().zip(pools).zip(rounds) {

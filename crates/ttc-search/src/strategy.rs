@@ -53,13 +53,15 @@ pub enum Strategy {
     Adaptive { window: usize, rule: StopRule },
     /// DeepConf: N samples; the `keep` share most confident (lowest `group`-token window
     /// mean of the top-`top` log-probability confidence) vote, weighted by it. `warmup` > 0:
-    /// online — that many full traces set the threshold, the others stop at the first step
-    /// boundary where they fall below it (and do not vote).
+    /// online — that many full traces set the threshold, the others stop where a window
+    /// falls below it (and do not vote): at that token in a local decode, or at the first
+    /// step boundary with `at_steps` (always on a server, which samples on its own).
     DeepConf {
         group: usize,
         keep: f32,
         top: usize,
         warmup: usize,
+        at_steps: bool,
     },
 }
 
@@ -90,6 +92,9 @@ pub struct Knobs {
     pub top_logprobs: usize,
     /// DeepConf online: warm-up traces that set the stopping threshold (0: offline).
     pub warmup: usize,
+    /// DeepConf online: stop traces at step boundaries even in a local decode (as on a
+    /// server) instead of at the token.
+    pub stop_at_steps: bool,
 }
 
 impl Default for Knobs {
@@ -108,6 +113,7 @@ impl Default for Knobs {
             keep: 0.9,
             top_logprobs: 5,
             warmup: 0,
+            stop_at_steps: false,
         }
     }
 }
@@ -164,6 +170,7 @@ impl Strategy {
                 keep: k.keep,
                 top: k.top_logprobs,
                 warmup: k.warmup,
+                at_steps: k.stop_at_steps && k.warmup > 0,
             },
             other => {
                 return Err(Error::Config(format!(
@@ -226,10 +233,14 @@ impl Strategy {
                 keep,
                 top,
                 warmup,
+                at_steps,
             } => {
                 let mut l = format!("deepconf-g{group}-k{top}-keep{keep}");
                 if warmup > 0 {
                     l += &format!("-online{warmup}");
+                }
+                if at_steps {
+                    l += "-steps";
                 }
                 l
             }
@@ -350,6 +361,7 @@ impl SearchConfig {
                 keep,
                 top,
                 warmup,
+                ..
             } if group == 0 || top == 0 || !(keep > 0.0 && keep <= 1.0) || warmup >= self.n => {
                 return bad(format!(
                     "deepconf: group {group} and top_logprobs {top} must be ≥ 1, keep {keep} in (0, 1], warmup {warmup} below N={}",

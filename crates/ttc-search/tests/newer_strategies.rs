@@ -210,6 +210,7 @@ fn the_newer_strategies_search_a_question_the_same_alone_or_in_a_batch() {
             keep: 0.5,
             top: 3,
             warmup: 2,
+            at_steps: false,
         },
     ];
     for s in strategies {
@@ -303,6 +304,7 @@ fn deepconf_lets_only_the_confident_share_vote() {
         keep,
         top: 5,
         warmup: 0,
+        at_steps: false,
     };
     // Everyone votes, weighted by confidence: 2 → 1 + 1 + 2 beats 1 → 3.
     let mut g = ScriptGen::new(&w);
@@ -348,6 +350,7 @@ fn deepconf_online_stops_unconfident_traces_at_a_step_boundary() {
         keep: 0.9,
         top: 5,
         warmup: 2,
+        at_steps: false,
     };
     let mut g = ScriptGen::new(&w);
     let o = run(&online, &cfg(4), &[0], &mut g, None).unwrap().remove(0);
@@ -369,6 +372,7 @@ fn deepconf_online_stops_unconfident_traces_at_a_step_boundary() {
         keep: 0.9,
         top: 5,
         warmup: 4,
+        at_steps: false,
     };
     let e = cfg(4).validate(&all).unwrap_err().to_string();
     assert!(e.contains("warmup 4"), "{e}");

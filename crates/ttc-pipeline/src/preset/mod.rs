@@ -368,6 +368,20 @@ pub struct SearchRun {
     /// DeepConf online: warm-up traces that set the early-stop threshold (0: offline).
     #[serde(default, skip_serializing_if = "is_default")]
     pub warmup: usize,
+    /// DeepConf online: where a trace stops once below the threshold — `"token"` (the
+    /// default: at that token, in a local decode; a server stops at step boundaries) or
+    /// `"step"` (at the next step boundary on every engine, so local and served runs agree).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub stop_at: StopAt,
+}
+
+/// Where DeepConf online stops a trace below its threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StopAt {
+    #[default]
+    Token,
+    Step,
 }
 
 impl SearchRun {
@@ -379,6 +393,7 @@ impl SearchRun {
             keep: self.keep.unwrap_or(d.keep),
             top_logprobs: self.top_logprobs.unwrap_or(d.top_logprobs),
             warmup: self.warmup,
+            stop_at_steps: self.stop_at == StopAt::Step,
             width: self.width.unwrap_or(0),
             lookahead: self.lookahead,
             dedup: self.dedup,

@@ -264,6 +264,9 @@ impl Stage for SearchRunStage {
         if k.warmup != d.warmup {
             c += &format!(" --warmup {}", k.warmup);
         }
+        if k.stop_at_steps {
+            c += " --stop-at-steps";
+        }
         if let Some(l) = self.ablation {
             c += &format!(" --labels {}", l.name());
         }
@@ -303,6 +306,17 @@ impl Stage for SearchRunStage {
         let engine = Engine::new(policy.as_ref(), &tok)?
             .with_prompt(PromptTemplate::load(&pdir)?)
             .with_long_prompts(policy_spec.long_prompts);
+        if let Strategy::DeepConf {
+            warmup: 1..,
+            at_steps: false,
+            ..
+        } = strategy
+            && policy.remote().is_some()
+        {
+            eprintln!(
+                "search: the server samples on its own, so DeepConf online stops its traces at step boundaries here, not at the token (stop_at = \"step\" does the same on every engine)"
+            );
+        }
         let prm_prompt = PromptTemplate::load(&mdir)?;
         let prm = if needs_prm {
             let asked = st.verifier_engine.clone().unwrap_or_default();
