@@ -48,6 +48,10 @@ bench:
 bench-search preset="pipelines/default.toml" questions="50":
     {{ttc}} bench search --preset {{preset}} --n 16 --questions {{questions}} --repeats 5 --strategies weighted-bon,beam,pf,rebase,deepconf
 
+# The cost model (`status`'s "cost" estimates) against a run's recorded walls: each stage leave-one-out and at a probe's speed (run the preset first)
+bench-cost preset=preset:
+    {{ttc}} bench cost-model --preset {{preset}}
+
 # PyTorch + transformers on the same shapes, for comparison (needs: pip install torch transformers).
 # bf16 decode on SmolLM-135M's shape: ttc (each bf16 kernel) vs transformers bf16, interleaved.
 bench-bf16:

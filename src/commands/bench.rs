@@ -28,6 +28,17 @@ pub enum BenchCommand {
     /// Search wall time: strategies on a run's own policy and PRM (cpu), interleaved
     /// repeats, one JSON line per strategy with its median wall over the first one's.
     Search(crate::commands::bench_search::SearchBenchArgs),
+    /// The cost model (`ttc pipeline status`'s "cost" estimates) against a run's recorded
+    /// walls: each stage predicted leave-one-out from the run's other stages of its kind
+    /// and from a probe of this machine, one JSON object.
+    CostModel(CostModelArgs),
+}
+
+#[derive(Args)]
+pub struct CostModelArgs {
+    /// Pipeline preset whose run's records are checked (run it first).
+    #[arg(long)]
+    pub preset: PathBuf,
 }
 
 /// Which model shape to benchmark (shared by the bench subcommands).
@@ -202,6 +213,12 @@ pub struct ScoreArgs {
 pub fn run(cmd: BenchCommand, dirs: &crate::dirs::Dirs) -> Result<()> {
     match cmd {
         BenchCommand::Search(a) => crate::commands::bench_search::run(&a, dirs),
+        BenchCommand::CostModel(a) => {
+            let preset = ttc_pipeline::preset::Preset::load(&a.preset)?;
+            let r = ttc_pipeline::cost_check::run(&preset, &dirs.layout(&preset))?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
         BenchCommand::Generate(a) => generate(&a),
         BenchCommand::Score(a) => score(&a),
         BenchCommand::Serve(a) => {

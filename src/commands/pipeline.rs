@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use crate::dirs::Dirs;
+use ttc_pipeline::run::estimates::EstimateBy;
 
 #[derive(Subcommand)]
 pub enum PipelineCommand {
@@ -105,10 +106,11 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
     }
     println!("{:<32} {:<44} {:>9}", "stage", "state", "last wall");
     for r in &rows {
-        let wall = match (r.last_wall_s, r.estimate_s) {
-            (Some(w), _) => format!("{w:.1}s"),
-            (None, Some(e)) => format!("~{e:.0}s est"),
-            (None, None) => "-".to_string(),
+        let wall = match (r.last_wall_s, r.estimate_s, r.estimate_by) {
+            (Some(w), _, _) => format!("{w:.1}s"),
+            (None, Some(e), Some(EstimateBy::Sibling)) => format!("~{e:.0}s est"),
+            (None, Some(e), _) => format!("~{e:.0}s cost"),
+            (None, _, _) => "-".to_string(),
         };
         println!("{:<32} {:<44} {:>9}", r.stage, r.state.to_string(), wall);
     }
@@ -119,10 +121,17 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
         .iter()
         .map(|&i| rows[i].last_wall_s.or(rows[i].estimate_s))
         .collect();
-    let scaled = pending
-        .iter()
-        .filter(|&&i| rows[i].last_wall_s.is_none() && rows[i].estimate_s.is_some())
-        .count();
+    let by = |b: EstimateBy| {
+        pending
+            .iter()
+            .filter(|&&i| rows[i].last_wall_s.is_none() && rows[i].estimate_by == Some(b))
+            .count()
+    };
+    let (scaled, run_speed, probed) = (
+        by(EstimateBy::Sibling),
+        by(EstimateBy::RunSpeed),
+        by(EstimateBy::Probe),
+    );
     // The pending stages' edges among themselves (done stages wait for nothing).
     let deps: Vec<Vec<usize>> = pending
         .iter()
@@ -135,17 +144,32 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
         })
         .collect();
     use ttc_pipeline::run::time_ahead::{side_by_side, time_ahead};
+    let mut how = Vec::new();
+    if scaled > 0 {
+        how.push(format!(
+            "{scaled} from a sibling's last run, scaled by its work — \"est\""
+        ));
+    }
+    if run_speed + probed > 0 {
+        let speed = match (run_speed, probed) {
+            (_, 0) => "this run's measured speed".to_string(),
+            (0, _) => "this machine's speed (a probe of the policy's shape)".to_string(),
+            (r, p) => format!("this run's measured speed ({r}) or a probe's ({p})"),
+        };
+        how.push(format!(
+            "{} by the cost model (tokens × FLOPs per token ÷ {speed}) — \"cost\"",
+            run_speed + probed
+        ));
+    }
     println!(
         "{} of {} stages done{}{}{}",
         rows.len() - pending.len(),
         rows.len(),
         time_ahead(&walls),
-        if scaled > 0 {
-            format!(
-                " ({scaled} never run here: estimated from a sibling's last run, scaled by its work — \"est\")"
-            )
-        } else {
+        if how.is_empty() {
             String::new()
+        } else {
+            format!(" (never run here, estimated: {})", how.join("; "))
         },
         side_by_side(&deps, &walls)
     );

@@ -8,12 +8,14 @@
 //! - [`stages`]: one type per stage, each stage's private helpers beside it;
 //! - [`report`]: the report stage and its sections;
 //! - [`plan`]: the stages a preset configures, in order — the one place the DAG is written;
-//! - [`search_bench`]: search strategies timed on a run's own policy and PRM.
+//! - [`search_bench`]: search strategies timed on a run's own policy and PRM;
+//! - [`cost_check`]: the cost model's estimates checked against a run's recorded walls.
 //!
 //! How a stage is added: write `stages/<name>.rs` with a type implementing [`run::stage::Stage`]
 //! (its config, the files it reads, the files it writes, `run`), and add one line to
 //! [`plan::plan`]. The runner derives its place in the DAG from its inputs.
 
+pub mod cost_check;
 pub mod plan;
 pub mod preset;
 pub mod report;

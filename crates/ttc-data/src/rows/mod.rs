@@ -11,7 +11,7 @@ pub use tables::{
 };
 
 /// One sampled solution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SampleRow {
     pub question_id: String,
     /// Index of the question in its split.

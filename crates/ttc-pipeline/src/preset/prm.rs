@@ -55,6 +55,16 @@ pub struct PrmConfig {
     /// Monte Carlo first error the `[verifier]` model's calibrated likelihood confirms.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub consensus: bool,
+    /// Lever (d), the labelling budget: train on the labels of only the first this many
+    /// labelled train questions (the held-out questions stay whole). With `label_rollouts`,
+    /// fewer questions with more rollouts and more with fewer compare at one rollout cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_questions: Option<usize>,
+    /// Relabel each rolled-out train step from this many of its rollouts, drawn without
+    /// replacement (seeded by `[prm.train] seed`): the labels a run with this many
+    /// rollouts per step would give, cut from `[labels]`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_rollouts: Option<usize>,
     /// `soft` (fraction of rollouts right), `hard` (any right) or `truth` (the step
     /// checker's verdicts: arith only, an upper bound for Monte Carlo labels).
     #[serde(default = "default_label_kind")]

@@ -4,6 +4,8 @@
 //! progress ([`progress`]), the tables stages write ([`table_io`]), stages side by side
 //! ([`schedule`]), as Slurm jobs ([`submit`]) and the time they still take ([`time_ahead`]). It names no stage.
 
+pub mod cost_model;
+pub mod estimates;
 pub mod layout;
 pub mod lock;
 pub mod parts;

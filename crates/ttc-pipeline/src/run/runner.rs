@@ -12,6 +12,7 @@ use serde::Serialize;
 use ttc_data::shards::Shard;
 
 use crate::preset::Preset;
+use crate::run::estimates::{EstimateBy, Estimator};
 use crate::run::layout::Layout;
 use crate::run::lock::RunLock;
 use crate::run::progress::Progress;
@@ -330,8 +331,10 @@ pub struct StatusRow {
     pub stage: String,
     pub state: State,
     pub last_wall_s: Option<f64>,
-    /// Never run here: its wall scaled from a sibling's (`Stage::work_units`).
+    /// Never run here: its wall scaled from a sibling's (`Stage::work_units`), else by the
+    /// cost model (`Stage::work`); `estimate_by` says which.
     pub estimate_s: Option<f64>,
+    pub estimate_by: Option<EstimateBy>,
     /// The rows (indices) of the stages it waits for (the scheduler's edges).
     pub needs: Vec<usize>,
 }
@@ -373,17 +376,17 @@ pub(crate) fn states(
             state,
             last_wall_s: last.map(|r| r.wall_s),
             estimate_s: None,
+            estimate_by: None,
             needs: Vec::new(),
         });
     }
     for (r, e) in rows.iter_mut().zip(edges(stages, o.layout)) {
         r.needs = e;
     }
-    let units: Vec<_> = stages.iter().map(|s| s.work_units()).collect();
     let walls: Vec<_> = rows.iter().map(|r| r.last_wall_s).collect();
-    let est = crate::run::time_ahead::sibling_estimates(&units, &walls);
+    let est = Estimator::new(o.preset, o.layout, stages).estimate(&walls);
     for (r, e) in rows.iter_mut().zip(est) {
-        r.estimate_s = e;
+        (r.estimate_s, r.estimate_by) = (e.map(|e| e.0), e.map(|e| e.1));
     }
     Ok(rows)
 }
@@ -486,14 +489,14 @@ pub fn run_pipeline(o: &Options, until: Option<&str>, jobs: usize) -> Result<()>
     // own cache of file hashes: the run's must not remember files as they are before it
     // (an optional input still absent here is written by a stage of this run).
     let rows = states(o, &stages, &mut Hashes::default())?;
-    let units: Vec<_> = stages.iter().map(|s| s.work_units()).collect();
-    // Each stage's wall as known: its last run's, else (below) a sibling's scaled.
+    // Each stage's wall as known: its last run's, else (below) an estimate.
     let walls = std::cell::RefCell::new(rows.iter().map(|r| r.last_wall_s).collect::<Vec<_>>());
     let done: Vec<bool> = rows.iter().map(|r| r.state == State::Done).collect();
+    let estimator = Estimator::new(o.preset, o.layout, &stages);
     let estimates = |walls: &[Option<f64>]| -> Vec<Option<f64>> {
-        let sib = crate::run::time_ahead::sibling_estimates(&units, walls);
+        let est = estimator.estimate(walls);
         (0..walls.len())
-            .map(|i| done[i].then_some(0.0).or(walls[i]).or(sib[i]))
+            .map(|i| done[i].then_some(0.0).or(walls[i]).or(est[i].map(|e| e.0)))
             .collect()
     };
     let deps = edges(&stages, o.layout);

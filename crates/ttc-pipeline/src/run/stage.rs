@@ -9,6 +9,7 @@ use anyhow::Result;
 use ttc_data::shards::Shard;
 
 use crate::preset::Preset;
+use crate::run::cost_model::{DataShape, Work};
 use crate::run::layout::Layout;
 use crate::run::progress::Progress;
 
@@ -67,6 +68,13 @@ pub trait Stage: Send + Sync {
     /// tokens they generate). `ttc pipeline status` and the run's ETA estimate a stage that
     /// never ran here from a sibling that did; `None`: no such estimate.
     fn work_units(&self) -> Option<(String, f64)> {
+        None
+    }
+    /// Its compute for the cost model (`run::cost_model`): the kind of work, its tokens
+    /// (from the run's data shape) and the parameters of the model doing it. `ttc pipeline
+    /// status` and the run's ETA time a stage that never ran here and has no sibling that did
+    /// by it; `None`: no such estimate.
+    fn work(&self, _shape: &DataShape) -> Option<Work> {
         None
     }
     /// Checks that need no upstream stage to have run (e.g. that an imported checkpoint

@@ -76,8 +76,8 @@ pub fn sibling_estimates(
         .collect()
 }
 
-/// "; the other N ≈ 1 h 05 min by their last runs" (K never ran here: no estimate)": the
-/// time still ahead, from the wall times the run's records hold for the pending stages.
+/// "; the other N ≈ 1 h 05 min by their last runs or estimates (+ K with no estimate)": the
+/// time still ahead, from the pending stages' last walls or their estimates.
 pub fn time_ahead(walls: &[Option<f64>]) -> String {
     if walls.is_empty() {
         return String::new();
@@ -87,9 +87,9 @@ pub fn time_ahead(walls: &[Option<f64>]) -> String {
     let t = duration(known);
     match (unknown, walls.len()) {
         (u, n) if u == n => format!("; {n} to go, none run here before (no estimate)"),
-        (0, n) => format!("; the other {n} ≈ {t} by their last runs"),
+        (0, n) => format!("; the other {n} ≈ {t} by their last runs or estimates"),
         (u, n) => format!(
-            "; the other {n} ≈ {t} by the last runs of {} (+ {u} never run here: no estimate)",
+            "; the other {n} ≈ {t} by the last runs or estimates of {} (+ {u} with no estimate)",
             n - u
         ),
     }
@@ -146,7 +146,7 @@ pub fn eta(
         duration(makespan(&sub_deps, &walls, jobs)),
         idx.len(),
         if unknown > 0 {
-            format!(" (+ {unknown} never run here: no estimate)")
+            format!(" (+ {unknown} with no estimate)")
         } else {
             String::new()
         }
@@ -162,11 +162,11 @@ mod tests {
         assert_eq!(time_ahead(&[]), "");
         assert_eq!(
             time_ahead(&[Some(1800.0), Some(2100.0)]),
-            "; the other 2 ≈ 1 h 05 min by their last runs"
+            "; the other 2 ≈ 1 h 05 min by their last runs or estimates"
         );
         assert_eq!(
             time_ahead(&[Some(30.0), None]),
-            "; the other 2 ≈ 30 s by the last runs of 1 (+ 1 never run here: no estimate)"
+            "; the other 2 ≈ 30 s by the last runs or estimates of 1 (+ 1 with no estimate)"
         );
         assert_eq!(
             time_ahead(&[None, None]),
@@ -228,7 +228,7 @@ mod tests {
         );
         assert_eq!(
             e.as_deref(),
-            Some("ETA ≈ 5 min for the 2 stages left (+ 1 never run here: no estimate)")
+            Some("ETA ≈ 5 min for the 2 stages left (+ 1 with no estimate)")
         );
         assert_eq!(
             eta(

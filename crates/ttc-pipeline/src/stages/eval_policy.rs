@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use ttc_task::math500::load_problems;
 
 use crate::preset::Preset;
+use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, model_files};
 use crate::run::stage::{Ctx, Stage};
 use crate::stages::shared::training::eval_policy;
@@ -53,6 +54,19 @@ impl Stage for EvalPolicyStage {
         } else {
             format!("eval-{}-{}", self.name(), self.split)
         }
+    }
+    /// Greedy solutions of its split's questions.
+    fn work(&self, shape: &DataShape) -> Option<Work> {
+        let params = if self.large {
+            shape.large_params?
+        } else {
+            shape.policy_params
+        };
+        Some(Work {
+            kind: WorkKind::Generate,
+            tokens: shape.generated(shape.rows(&self.split) as f64),
+            params,
+        })
     }
     fn config(&self) -> serde_json::Value {
         let c = serde_json::json!({"split": self.split, "max_new_tokens": self.max_new_tokens});

@@ -14,8 +14,9 @@ use ttc_task::tokenizer::PromptTemplate;
 use ttc_train::prm::orm_example;
 use ttc_train::sft::{Init, SftRun};
 
-use super::revision::revision_config;
+use super::revision::{chain_attempts, revision_config};
 use crate::preset::{OrmConfig, Preset, RevisionConfig};
+use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs};
 use crate::run::stage::{Ctx, Stage};
 use crate::stages::shared::checkpoint::training_text;
@@ -44,6 +45,13 @@ impl OrmTrainStage {
 impl Stage for OrmTrainStage {
     fn id(&self) -> String {
         "orm".into()
+    }
+    /// Its epochs over the train chains' attempts, each with its attempts in context.
+    fn work(&self, shape: &DataShape) -> Option<Work> {
+        let (attempts, sequence) =
+            chain_attempts(&self.config, "train", Some(self.orm.questions), shape);
+        let tokens = self.orm.train.epochs * attempts * sequence;
+        Some(shape.policy_work(WorkKind::Train, tokens))
     }
     fn config(&self) -> serde_json::Value {
         serde_json::json!({"orm": self.orm, "max_attempts": self.config.max_attempts})

@@ -12,6 +12,7 @@ use ttc_train::policy_eval::policy_example;
 use ttc_train::sft::{Init, SftRun};
 
 use crate::preset::{PolicyConfig, Preset, VerifierInit};
+use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs};
 use crate::run::stage::{Ctx, Stage};
 use crate::stages::shared::checkpoint::{eos_pad, policy_model_config};
@@ -114,6 +115,19 @@ impl Stage for PolicyStage {
             Lm::Large => serde_json::json!({ "policy_large": self.config }),
             Lm::Verifier(init) => serde_json::json!({ "verifier": self.config, "init": init }),
         }
+    }
+    /// Its epochs over the train split's prompts and solutions.
+    fn work(&self, shape: &DataShape) -> Option<Work> {
+        let tokens = self.config.train.epochs * shape.whole(shape.rows("train") as f64);
+        let params = match self.lm {
+            Lm::Large => shape.large_params?,
+            _ => shape.policy_params,
+        };
+        Some(Work {
+            kind: WorkKind::Train,
+            tokens,
+            params,
+        })
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![

@@ -15,9 +15,11 @@ use ttc_train::prm_slips::slip_examples;
 use ttc_train::sft::{Init, SftRun};
 
 use crate::preset::{LabelKind, Preset, PrmConfig, PrmHead, prm_ablation};
+use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::stage::{Ctx, Stage};
 use crate::stages::shared::checkpoint::{same_tokenizer, training_text};
+use crate::stages::shared::label_budget::{self, LabelBudget};
 use crate::stages::shared::prm_data;
 use crate::stages::shared::training::{Job, best_summary, fine_tune};
 
@@ -30,6 +32,8 @@ pub struct PrmTrainStage {
     ablation: Option<String>,
     /// Which of the two: the CLI flag that names it.
     by_variant: bool,
+    /// `[samples]`' questions and samples per question (for the cost model).
+    samples: Option<(Option<usize>, usize)>,
 }
 
 impl PrmTrainStage {
@@ -48,6 +52,7 @@ impl PrmTrainStage {
             labels,
             ablation: ablation.map(|l| l.name().to_string()),
             by_variant: false,
+            samples: train_samples(preset),
         })
     }
 
@@ -63,8 +68,13 @@ impl PrmTrainStage {
             config,
             ablation: Some(name.to_string()),
             by_variant: true,
+            samples: train_samples(preset),
         })
     }
+}
+
+fn train_samples(preset: &Preset) -> Option<(Option<usize>, usize)> {
+    preset.samples.as_ref().map(|s| (s.questions, s.n))
 }
 
 /// A PRM stage's config record: `hard` as earlier runs recorded it (so their records stay
@@ -90,6 +100,13 @@ impl Stage for PrmTrainStage {
             format!("prm train, {} head", self.config.head.name()),
             self.config.train.epochs,
         ))
+    }
+    /// Its epochs over the labelled samples.
+    fn work(&self, shape: &DataShape) -> Option<Work> {
+        let (questions, n) = self.samples?;
+        let sequences = (questions.unwrap_or(shape.rows("train")) * n) as f64;
+        let tokens = self.config.train.epochs * shape.whole(sequences);
+        Some(shape.policy_work(WorkKind::Train, tokens))
     }
     fn config(&self) -> serde_json::Value {
         labels_record(&self.config, self.labels)
@@ -132,6 +149,18 @@ impl Stage for PrmTrainStage {
             .with_context(|| format!("{}: the policy's tokenizer and prompt", pdir.display()))?;
         let (tok, eos, pad) = (&text.tok, text.eos, text.pad);
         let val_q = prm_data::val_questions(&inp.labels, pc.val_fraction, pc.train.seed);
+        if pc.label_questions.is_some() || pc.label_rollouts.is_some() {
+            let budget = LabelBudget {
+                questions: pc.label_questions,
+                rollouts: pc.label_rollouts,
+                seed: pc.train.seed,
+            };
+            let c = label_budget::cut(&mut inp.samples, &mut inp.labels, &val_q, budget)?;
+            eprintln!(
+                "prm: labelling budget: {} of {} train questions, {} of {} rollouts",
+                c.questions, c.of_questions, c.rollouts_after, c.rollouts_before
+            );
+        }
         if pc.consensus {
             consensus_filter(ctx, &mut inp, &val_q)?;
         }

@@ -18,6 +18,7 @@ use ttc_train::sft::{Init, SftRun};
 use ttc_data::rows::group_by_question;
 
 use crate::preset::{Preset, RevisionConfig};
+use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs};
 use crate::run::stage::{Ctx, Stage};
 use crate::stages::shared::checkpoint::training_text;
@@ -31,6 +32,8 @@ pub struct RevisionsBuildStage {
 /// `ttc train revision`: the revision model, fine-tuned from the policy on trajectories.
 pub struct RevisionTrainStage {
     config: RevisionConfig,
+    /// `[revision_samples]`' questions and samples per question (for the cost model).
+    samples: Option<(Option<usize>, usize)>,
 }
 
 /// `ttc revise --split S`: revision chains with the revision model.
@@ -57,6 +60,7 @@ impl RevisionTrainStage {
     pub fn new(preset: &Preset) -> Result<Self> {
         Ok(RevisionTrainStage {
             config: revision_config(preset)?,
+            samples: preset.revision_samples.as_ref().map(|s| (s.questions, s.n)),
         })
     }
 }
@@ -132,6 +136,19 @@ impl Stage for RevisionTrainStage {
     fn id(&self) -> String {
         "revision".into()
     }
+    /// Its epochs over the trajectories, at most `max_per_question` per question (an upper
+    /// bound: questions without a right and a wrong sample give none), each holding half its
+    /// window of attempts.
+    fn work(&self, shape: &DataShape) -> Option<Work> {
+        let (questions, n) = self.samples?;
+        let rc = &self.config;
+        let q = questions.unwrap_or(shape.rows("train"));
+        let trajectories = (q * rc.max_per_question.unwrap_or(n).min(n)) as f64;
+        let sequence =
+            shape.prompt_tokens + (rc.max_attempts as f64 / 2.0 + 1.0) * shape.solution_tokens;
+        let tokens = rc.train.epochs * trajectories * sequence;
+        Some(shape.policy_work(WorkKind::Train, tokens))
+    }
     fn config(&self) -> serde_json::Value {
         let rc = &self.config;
         serde_json::json!({
@@ -167,6 +184,12 @@ impl Stage for ChainsStage {
             Some(q) => format!("chains-{}-q{q}", self.split),
         }
     }
+    /// Each question's attempts: its full chains' and the ratio budget's extra ones (chain
+    /// `c` gets N/p, p the smallest power of two above `c`).
+    fn work(&self, shape: &DataShape) -> Option<Work> {
+        let (attempts, _) = chain_attempts(&self.config, &self.split, self.questions, shape);
+        Some(shape.policy_work(WorkKind::Generate, shape.generated(attempts)))
+    }
     fn config(&self) -> serde_json::Value {
         serde_json::json!({
             "chains": self.config.chains,
@@ -198,6 +221,29 @@ impl Stage for ChainsStage {
     fn run(&self, ctx: &Ctx) -> Result<()> {
         revise(self, ctx)
     }
+}
+
+/// For the cost model: the attempts of a split's chains (full chains and, on test, the ratio
+/// budget's extra ones: chain `c` gets N/p, p the smallest power of two above `c`), and the
+/// tokens of one attempt's sequence with its previous attempts in context (up to
+/// `max_attempts` of them).
+pub fn chain_attempts(
+    rc: &RevisionConfig,
+    split: &str,
+    questions: Option<usize>,
+    shape: &DataShape,
+) -> (f64, f64) {
+    let cs = &rc.chains;
+    let q = questions.or(cs.questions).unwrap_or(shape.rows(split));
+    let n = if split == "train" { 0 } else { cs.ratio_budget };
+    let extra: usize = (cs.chains..n)
+        .map(|c| n / (c + 1).next_power_of_two())
+        .sum();
+    let len = cs.steps + 1;
+    let context = (0..len).map(|a| a.min(rc.max_attempts)).sum::<usize>() as f64 / len as f64;
+    let attempts = (q * (cs.chains * len + extra)) as f64;
+    let sequence = shape.prompt_tokens + (context + 1.0) * shape.solution_tokens;
+    (attempts, sequence)
 }
 
 pub fn revision_config(preset: &Preset) -> Result<RevisionConfig> {

@@ -18,8 +18,9 @@ use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
 use super::orm::{attempts_in_context, chains_of};
-use super::revision::revision_config;
+use super::revision::{chain_attempts, revision_config};
 use crate::preset::{Preset, RevisionConfig};
+use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs};
 use crate::run::stage::{Ctx, Stage};
 
@@ -92,6 +93,12 @@ impl RevisionEvalStage {
 impl Stage for RevisionEvalStage {
     fn id(&self) -> String {
         "eval-revisions".into()
+    }
+    /// The test chains' attempts scored by each selector.
+    fn work(&self, shape: &DataShape) -> Option<Work> {
+        let (attempts, sequence) = chain_attempts(&self.config, "test", None, shape);
+        let tokens = self.selectors().len() as f64 * attempts * sequence;
+        Some(shape.policy_work(WorkKind::Score, tokens))
     }
     fn config(&self) -> serde_json::Value {
         let mut c = serde_json::json!({"max_attempts": self.config.max_attempts});

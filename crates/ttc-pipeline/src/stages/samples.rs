@@ -15,6 +15,7 @@ use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
 use crate::preset::{Preset, SamplesConfig, nonzero};
+use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::parts::run_parts;
 use crate::run::stage::{Ctx, Stage};
@@ -101,6 +102,12 @@ impl SamplesStage {
 impl Stage for SamplesStage {
     fn id(&self) -> String {
         self.split.stage_id().into()
+    }
+    /// `n` solutions of each of its questions.
+    fn work(&self, shape: &DataShape) -> Option<Work> {
+        let q = (self.config.questions).unwrap_or(shape.rows(self.split.data_split()));
+        let sequences = (q * self.config.n) as f64;
+        Some(shape.policy_work(WorkKind::Generate, shape.generated(sequences)))
     }
     fn config(&self) -> serde_json::Value {
         serde_json::json!({ self.split.section(): self.config, "split": self.split.name() })

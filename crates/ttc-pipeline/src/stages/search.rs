@@ -23,6 +23,7 @@ use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::parts::run_parts;
 use ttc_engine::load_model;
 
+use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::stage::{Ctx, Stage};
 
 /// One search as asked for: a strategy at budget N with its knobs; what the preset's
@@ -165,6 +166,16 @@ impl Stage for SearchRunStage {
     }
     /// One family per strategy, verifier and split (the id without `-n{N}`); the units are
     /// the generations it makes: N per question.
+    /// N solutions of each question.
+    fn work(&self, shape: &DataShape) -> Option<Work> {
+        let q = self
+            .args
+            .questions
+            .or(self.section.questions)
+            .unwrap_or(shape.rows(&self.args.split));
+        let sequences = (q * self.args.n) as f64;
+        Some(shape.policy_work(WorkKind::Generate, shape.generated(sequences)))
+    }
     fn work_units(&self) -> Option<(String, f64)> {
         let family = self.id().replacen(&format!("-n{}-", self.args.n), "-", 1);
         let questions = self.args.questions.or(self.section.questions).unwrap_or(1);

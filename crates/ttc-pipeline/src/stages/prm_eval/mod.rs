@@ -18,6 +18,7 @@ use ttc_jobs::step_scorer::StepScorer;
 use ttc_task::math500::load_problems;
 
 use crate::preset::{LabelKind, Preset, PrmConfig, likelihood_name, prm_ablation};
+use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::stage::{Ctx, Stage};
 use crate::stages::prm_eval::metrics::within_question;
@@ -39,6 +40,8 @@ pub struct PrmEvalStage {
     engine: ttc_model::engine_spec::EngineSpec,
     /// The likelihood is the `[verifier]` model's, not the policy's own.
     verifier_lm: bool,
+    /// `[test_samples]`' questions and samples per question (for the cost model).
+    test: Option<(Option<usize>, usize)>,
 }
 
 impl PrmEvalStage {
@@ -57,6 +60,7 @@ impl PrmEvalStage {
             by_variant: false,
             engine,
             verifier_lm: preset.verifier.is_some(),
+            test: test_samples(preset),
         }
     }
 
@@ -71,8 +75,13 @@ impl PrmEvalStage {
             by_variant: true,
             engine: crate::preset::engine_choice::resolve(preset, &None),
             verifier_lm: preset.verifier.is_some(),
+            test: test_samples(preset),
         })
     }
+}
+
+fn test_samples(preset: &Preset) -> Option<(Option<usize>, usize)> {
+    preset.test_samples.as_ref().map(|s| (s.questions, s.n))
 }
 
 impl Stage for PrmEvalStage {
@@ -86,6 +95,12 @@ impl Stage for PrmEvalStage {
     fn work_units(&self) -> Option<(String, f64)> {
         let c = self.config.as_ref()?;
         Some((format!("eval prm, {} head", c.head.name()), 1.0))
+    }
+    /// The test samples through the PRM and through the likelihood verifier.
+    fn work(&self, shape: &DataShape) -> Option<Work> {
+        let (questions, n) = self.test?;
+        let sequences = (questions.unwrap_or(shape.rows("test")) * n) as f64;
+        Some(shape.policy_work(WorkKind::Score, 2.0 * shape.whole(sequences)))
     }
     fn config(&self) -> serde_json::Value {
         let c = super::prm_train::labels_record(&self.config, self.labels);
@@ -320,8 +335,16 @@ fn recipe(c: &PrmConfig) -> String {
     } else {
         ""
     };
+    let budget = match (c.label_questions, c.label_rollouts) {
+        (None, None) => String::new(),
+        (q, r) => format!(
+            ", labels of {} questions × {} rollouts",
+            q.map_or("all".into(), |q| q.to_string()),
+            r.map_or("all".into(), |r| r.to_string())
+        ),
+    };
     format!(
-        "{head} from the {init}{scope}{steps}{kept}, lr {:e}",
+        "{head} from the {init}{scope}{steps}{kept}{budget}, lr {:e}",
         c.train.lr
     )
 }
