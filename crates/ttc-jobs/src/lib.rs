@@ -7,6 +7,7 @@
 //! - [`revision_chains`]: revision chains with the last attempts in context;
 //! - [`prm_format`]: the field's PRM formats (ttc, Math-Shepherd, RLHFlow, Qwen2.5-Math-PRM);
 //! - [`step_scorer`]: a PRM / ORM scoring whole (prompt, steps) items;
+//! - [`step_tag`]: a causal LM given Math-Shepherd's step tag, to train as a generative PRM;
 //! - [`likelihood_scorer`]: the policy's own likelihood of each step prefix, a verifier
 //!   that trains nothing (the PRM's baseline);
 //! - [`likelihood_verifier`]: the same likelihood as a search `Verifier` (per-node caches);
@@ -28,6 +29,7 @@ pub mod revision_chains;
 pub mod sampling;
 pub mod search_adapters;
 pub mod step_scorer;
+pub mod step_tag;
 
 pub use error::{Error, Result};
 

@@ -25,7 +25,7 @@ use crate::{Error, Result};
 pub const FORMAT_FILE: &str = "prm_format.json";
 
 /// Math-Shepherd's step tag and its good / bad tokens.
-const SHEPHERD_TAG: &str = "ки";
+pub const SHEPHERD_TAG: &str = "ки";
 /// Qwen2.5-Math-PRM's step separator.
 const QWEN_SEP: &str = "<extra_0>";
 /// Qwen2.5-Math-PRM's system message (its model card's).
@@ -289,6 +289,11 @@ impl PrmReader {
             good_bad: None,
             tag: None,
         }
+    }
+
+    /// The good and bad token ids a causal-LM format reads (`None` for a head format).
+    pub fn good_bad(&self) -> Option<(u32, u32)> {
+        self.good_bad
     }
 
     /// A step's score from the head's outputs at its read position.

@@ -80,6 +80,11 @@ impl<'m> StepScorer<'m> {
         }
     }
 
+    /// How it reads a step (its format and token ids).
+    pub fn reader(&self) -> &PrmReader {
+        &self.reader
+    }
+
     /// Score in `prompt`'s format (the checkpoint's [`PromptTemplate`]).
     pub fn with_prompt(mut self, prompt: PromptTemplate) -> Self {
         self.engine = self.engine.with_prompt(prompt);

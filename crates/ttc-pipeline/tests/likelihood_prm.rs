@@ -150,7 +150,7 @@ fn fine_tuning_moves_the_reading_toward_the_labels() {
             pad,
             run_hash: "h",
             out: &out,
-            calibration: Some(calibration),
+            reading: Some(ttc_train::loss::StepReading::Likelihood(calibration)),
         },
         &mut |_| {},
     )

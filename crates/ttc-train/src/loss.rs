@@ -48,6 +48,30 @@ pub struct StepCalibration {
     pub intercept: f32,
 }
 
+/// How a causal LM trained on scored examples reads a step's score (a PRM that stays a
+/// causal LM).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StepReading {
+    /// Its calibrated likelihood of the step's prefix (ttc's likelihood PRM).
+    Likelihood(StepCalibration),
+    /// Its next-token logits at the step's tag token: `sigmoid(logit[good] − logit[bad])`,
+    /// the softmax over the two tokens (Math-Shepherd's generative PRM).
+    Tag { good: u32, bad: u32 },
+}
+
+/// A generative PRM's step logit at every position, `logit[good] − logit[bad]`:
+/// `logits` `[b, t, v]` → `[b, t]` (one matmul with a ±1 selector, so the backward is a
+/// matmul too).
+pub fn tag_logits<B: Backend>(logits: Tensor<B, 3>, good: u32, bad: u32) -> Tensor<B, 2> {
+    let [b, t, v] = logits.dims();
+    let mut sel = vec![0f32; v];
+    sel[good as usize] += 1.0;
+    sel[bad as usize] -= 1.0;
+    let sel =
+        Tensor::<B, 2>::from_data(burn::tensor::TensorData::new(sel, [v, 1]), &logits.device());
+    logits.reshape([b * t, v]).matmul(sel).reshape([b, t])
+}
+
 /// The likelihood PRM's loss: soft-label BCE of each scored step's calibrated prefix mean
 /// log-likelihood. `logits` `[b, t, v]`, next tokens `targets` `[b, t]`; `weights`
 /// `[k, b·t]` averages a step's prefix positions (row sums 1), `labels` `[k]`.
@@ -144,6 +168,16 @@ mod tests {
     use super::*;
     use burn::tensor::TensorData;
     use ttc_model::CpuBackend;
+
+    #[test]
+    fn tag_logits_are_the_good_minus_the_bad_logit() {
+        let dev = Default::default();
+        // [1, 2, 4]: two positions, four tokens; good = 3, bad = 1.
+        let vals = vec![0.5f32, 2.0, -1.0, 4.0, 1.0, -3.0, 7.0, 0.25];
+        let x = Tensor::<CpuBackend, 3>::from_data(TensorData::new(vals, [1, 2, 4]), &dev);
+        let d = tag_logits(x, 3, 1).into_data().to_vec::<f32>().unwrap();
+        assert_eq!(d, vec![2.0, 3.25]);
+    }
 
     #[test]
     fn log_softmax_rows_matches_burn_and_survives_large_logits() {

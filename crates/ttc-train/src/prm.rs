@@ -106,6 +106,39 @@ pub fn prm_examples(
     outcome: bool,
     eos: u32,
 ) -> Result<Vec<(u32, Example)>> {
+    let lay = |problem: &str, steps: &[String]| -> Result<StepLayout> {
+        let prompt = template
+            .encode(tok, problem)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let l = scored_layout(tok, &prompt, steps, eos)?;
+        Ok(StepLayout {
+            tokens: l.tokens,
+            prompt_len: l.prompt_len,
+            reads: l.step_ends,
+        })
+    };
+    prm_examples_in(&lay, problems, samples, labels, target, outcome)
+}
+
+/// A labelled sample's tokens in some PRM format and the token each step's score is read at
+/// (before the last token, which is never an input).
+pub struct StepLayout {
+    pub tokens: Vec<u32>,
+    pub prompt_len: usize,
+    pub reads: Vec<usize>,
+}
+
+/// [`prm_examples`] in any layout: `layout(problem, steps)` gives a sample's tokens and
+/// where each step is read (ttc's format: each step's last token; Math-Shepherd's: each
+/// step's tag).
+pub fn prm_examples_in(
+    layout: &dyn Fn(&str, &[String]) -> Result<StepLayout>,
+    problems: &HashMap<String, String>,
+    samples: &[SampleRow],
+    labels: &[LabelRow],
+    target: StepTarget,
+    outcome: bool,
+) -> Result<Vec<(u32, Example)>> {
     let mut by_sample: HashMap<(&str, u32), Vec<&LabelRow>> = HashMap::new();
     for l in labels {
         by_sample
@@ -125,18 +158,14 @@ pub fn prm_examples(
                 s.question_id
             ))
         })?;
-        let prompt = template
-            .encode(tok, problem)
-            .map_err(|e| Error::Config(e.to_string()))?;
-        let l = scored_layout(tok, &prompt, &s.steps, eos)?;
-        let tokens = l.tokens;
+        let l = layout(problem, &s.steps)?;
         let Some(ls) = ls else {
-            let last = *l.step_ends.last().expect("a sample with steps");
+            let last = *l.reads.last().expect("a sample with steps");
             out.push((
                 s.question_index,
                 Example {
                     group: None,
-                    tokens,
+                    tokens: l.tokens,
                     prompt_len: l.prompt_len,
                     scores: vec![(last, f32::from(u8::from(s.correct)))],
                 },
@@ -146,13 +175,13 @@ pub fn prm_examples(
         let ys = step_targets(ls, target)?;
         let mut scores = Vec::with_capacity(ls.len());
         for (r, y) in ls.iter().zip(ys) {
-            let Some(&pos) = l.step_ends.get(r.step_index as usize) else {
+            let Some(&pos) = l.reads.get(r.step_index as usize) else {
                 return Err(Error::Config(format!(
                     "label for {} sample {} step {} but the sample has {} steps",
                     s.question_id,
                     s.sample_id,
                     r.step_index,
-                    l.step_ends.len()
+                    l.reads.len()
                 )));
             };
             scores.push((pos, y));
@@ -161,7 +190,7 @@ pub fn prm_examples(
             s.question_index,
             Example {
                 group: None,
-                tokens,
+                tokens: l.tokens,
                 prompt_len: l.prompt_len,
                 scores,
             },

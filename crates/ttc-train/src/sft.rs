@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use ttc_model::model::Transformer;
 use ttc_model::{CpuAutodiff, LlamaConfig};
 
-use crate::loss::{StepCalibration, likelihood_step_bce, masked_cross_entropy, masked_soft_bce};
+use crate::loss::{
+    StepReading, likelihood_step_bce, masked_cross_entropy, masked_soft_bce, tag_logits,
+};
 use crate::schedule::warmup_cosine;
 use crate::sft_data::{Example, epoch_batches, make_batch};
 use crate::{Error, Result};
@@ -62,15 +64,27 @@ pub enum Init<'a> {
 
 /// Loss of one batch and the number of positions it averages over: next-token
 /// cross-entropy for a causal LM, soft-label BCE at the score positions for a score head,
-/// and for a causal LM given `calibration` and scored examples (a likelihood PRM), soft-label
-/// BCE of each step's calibrated prefix likelihood. `dropout` = (probability, the seed of
-/// this batch's mask).
+/// and for a causal LM given a `reading` and scored examples (a PRM that stays an LM), soft-label
+/// BCE of each step's score as it is read: its calibrated prefix likelihood, or its two tag
+/// logits. `dropout` = (probability, the seed of this batch's mask).
 pub fn batch_loss<B: burn::tensor::backend::Backend>(
     model: &Transformer<B>,
     batch: crate::sft_data::Batch<B>,
     (dropout, mask_seed): (f64, u64),
-    calibration: Option<StepCalibration>,
+    reading: Option<StepReading>,
 ) -> (burn::tensor::Tensor<B, 1>, usize) {
+    if let Some(StepReading::Tag { good, bad }) = reading {
+        let logits = model.forward_dropout(batch.inputs, dropout, mask_seed);
+        let steps = tag_logits(logits, good, bad);
+        return (
+            masked_soft_bce(steps, batch.score_targets, batch.score_mask),
+            batch.score_count,
+        );
+    }
+    let calibration = match reading {
+        Some(StepReading::Likelihood(c)) => Some(c),
+        _ => None,
+    };
     if let (Some(c), Some((weights, labels))) = (calibration, batch.step_prefixes) {
         let k = labels.dims()[0];
         let logits = model.forward_dropout(batch.inputs, dropout, mask_seed);
@@ -202,14 +216,14 @@ pub fn eval_loss<B: Backend>(
     examples: &[Example],
     batch_tokens: usize,
     pad: u32,
-    calibration: Option<StepCalibration>,
+    reading: Option<StepReading>,
 ) -> f64 {
     let dev = model.devices().into_iter().next().unwrap_or_default();
     let (mut sum, mut n) = (0.0f64, 0usize);
     for b in epoch_batches(examples, batch_tokens, 0, 0) {
         let refs: Vec<&Example> = b.iter().map(|&i| &examples[i]).collect();
         let batch = make_batch::<B>(&refs, pad, &dev);
-        let (l, count) = batch_loss(model, batch, (0.0, 0), calibration);
+        let (l, count) = batch_loss(model, batch, (0.0, 0), reading);
         sum += l.into_scalar().elem::<f64>() * count as f64;
         n += count;
     }
@@ -229,9 +243,9 @@ pub struct SftRun<'a> {
     /// Hash of everything the run depends on; a checkpoint with another hash is not resumed.
     pub run_hash: &'a str,
     pub out: &'a Path,
-    /// A causal LM trained on scored examples learns them through its likelihood, read
-    /// this way (a likelihood PRM); `None` for every other run.
-    pub calibration: Option<StepCalibration>,
+    /// A causal LM trained on scored examples learns them as this reading gives them (a
+    /// likelihood PRM, a generative PRM); `None` for every other run.
+    pub reading: Option<StepReading>,
 }
 
 /// Train (or resume) into `run.out`. The final model is written as an HF checkpoint
@@ -261,7 +275,7 @@ fn train_on<B: AutodiffBackend>(
         pad,
         run_hash,
         out,
-        calibration,
+        reading,
     }: SftRun<'_>,
     on: &mut dyn FnMut(Event),
 ) -> Result<TrainState> {
@@ -367,7 +381,7 @@ fn train_on<B: AutodiffBackend>(
         let tokens = batch.tokens;
         // The step's dropout mask from (seed, step): the same after a resume or beside another stage.
         let mask_seed = ttc_core::seed::derive_seed(cfg.seed, step as u64, DROPOUT_STREAM);
-        let (loss, _) = batch_loss(&model, batch, (cfg.dropout, mask_seed), calibration);
+        let (loss, _) = batch_loss(&model, batch, (cfg.dropout, mask_seed), reading);
         let loss_v = loss.clone().into_scalar().elem::<f64>();
         if !loss_v.is_finite() {
             return Err(Error::Diverged(format!(
@@ -393,7 +407,7 @@ fn train_on<B: AutodiffBackend>(
             let vl = if val.is_empty() {
                 loss_v
             } else {
-                eval_loss(&model.valid(), val, cfg.batch_tokens, pad, calibration)
+                eval_loss(&model.valid(), val, cfg.batch_tokens, pad, reading)
             };
             m.val_loss = Some(vl);
             state.last_val_loss = Some(vl);

@@ -50,7 +50,7 @@ fn run<'a>(
         pad: 0,
         run_hash: "h",
         out,
-        calibration: None,
+        reading: None,
     }
 }
 

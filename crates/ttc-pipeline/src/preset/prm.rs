@@ -18,6 +18,10 @@ pub enum PrmHead {
     /// The causal LM itself: its calibrated likelihood of the prefix
     /// (`ttc_train::likelihood_prm`); the checkpoint stays a causal LM.
     Likelihood,
+    /// A generative PRM in Math-Shepherd's format: the label is the next token after each
+    /// step's tag `ки` (P(`+`) against P(`-`) on the LM head), so the checkpoint stays a
+    /// causal LM and leaves ttc as a Math-Shepherd PRM (`ttc_jobs::step_tag`).
+    Generative,
 }
 
 impl PrmHead {
@@ -30,6 +34,7 @@ impl PrmHead {
         match self {
             PrmHead::Score => "score",
             PrmHead::Likelihood => "likelihood",
+            PrmHead::Generative => "generative",
         }
     }
 }

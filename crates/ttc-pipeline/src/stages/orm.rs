@@ -197,7 +197,7 @@ fn train(rc: &RevisionConfig, oc: &OrmConfig, ctx: &Ctx) -> Result<()> {
             pad,
             run_hash: &run_hash,
             out: &out,
-            calibration: None,
+            reading: None,
         },
         tokenizer: &rdir.join("tokenizer.json"),
         force: ctx.force,

@@ -195,7 +195,7 @@ impl Stage for PolicyStage {
                 pad,
                 run_hash: &run_hash,
                 out: &out,
-                calibration: None,
+                reading: None,
             },
             tokenizer: &tok_path,
             force: ctx.force,

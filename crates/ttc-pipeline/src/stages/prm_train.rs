@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use ttc_eval::logistic::fit_logistic;
 use ttc_model::LlamaConfig;
 use ttc_train::likelihood_prm::step_prefix_means;
-use ttc_train::loss::StepCalibration;
+use ttc_train::loss::{StepCalibration, StepReading};
 use ttc_train::prm::prm_examples;
 use ttc_train::prm_slips::slip_examples;
 use ttc_train::sft::{Init, SftRun};
@@ -19,6 +19,7 @@ use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::stage::{Ctx, Stage};
 use crate::stages::shared::checkpoint::{same_tokenizer, training_text};
+use crate::stages::shared::generative_prm;
 use crate::stages::shared::label_budget::{self, LabelBudget};
 use crate::stages::shared::prm_data;
 use crate::stages::shared::training::{Job, best_summary, fine_tune};
@@ -164,16 +165,37 @@ impl Stage for PrmTrainStage {
         if pc.consensus {
             consensus_filter(ctx, &mut inp, &val_q)?;
         }
-        let exs = prm_examples(
-            tok,
-            &text.prompt,
-            &inp.problems,
-            &inp.samples,
-            &inp.labels,
-            labels,
-            pc.outcome_labels,
-            eos,
-        )?;
+        // The backbone: the policy's, or another checkpoint of its tokenizer ([prm] init).
+        let init_dir = pc.init_dir(ctx.layout);
+        let init = init_dir.as_deref().unwrap_or(&pdir);
+        if init != pdir {
+            same_tokenizer(&pdir, init)?;
+        }
+        let out = ctx.layout.prm_dir(self.ablation.as_deref());
+        // A generative PRM trains a copy of it with Math-Shepherd's step tag, in its layout.
+        let tagged = match pc.head {
+            PrmHead::Generative if pc.slips > 0 => anyhow::bail!(
+                "prm.slips: slipped solutions are laid out in ttc's format, not a generative PRM's"
+            ),
+            PrmHead::Generative => Some(generative_prm::prepare(
+                init,
+                &generative_prm::tagged_dir(&out),
+            )?),
+            _ => None,
+        };
+        let exs = match &tagged {
+            Some(t) => generative_prm::examples(t, &inp, labels, pc.outcome_labels)?,
+            None => prm_examples(
+                tok,
+                &text.prompt,
+                &inp.problems,
+                &inp.samples,
+                &inp.labels,
+                labels,
+                pc.outcome_labels,
+                eos,
+            )?,
+        };
         if pc.within_question && (pc.head != PrmHead::Likelihood || pc.slips > 0) {
             anyhow::bail!(
                 "prm.within_question: needs head = \"likelihood\" and no slips (slip pairs have no question to compare within)"
@@ -211,20 +233,15 @@ impl Stage for PrmTrainStage {
                 "no labelled samples to train the PRM on (did every sample lack an answer?)"
             );
         }
-        // The backbone: the policy's, or another checkpoint of its tokenizer ([prm] init).
-        let init_dir = pc.init_dir(ctx.layout);
-        let init = init_dir.as_deref().unwrap_or(&pdir);
-        if init != pdir {
-            same_tokenizer(&pdir, init)?;
-        }
         let likelihood = pc.head == PrmHead::Likelihood;
-        let init_cfg = LlamaConfig::load(&init.join("config.json"))?;
-        let model_cfg = if likelihood {
-            init_cfg
-        } else {
+        // What training starts from: the tagged copy for a generative PRM.
+        let start = tagged.as_ref().map_or(init, |t| t.dir.as_path());
+        let init_cfg = LlamaConfig::load(&start.join("config.json"))?;
+        let model_cfg = if pc.head == PrmHead::Score {
             init_cfg.with_score_head()
+        } else {
+            init_cfg
         };
-        let out = ctx.layout.prm_dir(self.ablation.as_deref());
         let mut run_hash = ttc_core::hash::hash_json(&(
             &model_cfg,
             &pc,
@@ -252,14 +269,22 @@ impl Stage for PrmTrainStage {
         } else {
             None
         };
+        let reading = match (&tagged, calibration) {
+            (Some(t), _) => Some(StepReading::Tag {
+                good: t.good,
+                bad: t.bad,
+            }),
+            (None, c) => c.map(StepReading::Likelihood),
+        };
+        let tokenizer = start.join("tokenizer.json");
         let job = Job {
             label: name,
             run: SftRun {
                 model_cfg: &model_cfg,
-                init: if likelihood {
-                    Init::From(init)
-                } else {
+                init: if pc.head == PrmHead::Score {
                     Init::ScoreHeadFrom(init)
+                } else {
+                    Init::From(start)
                 },
                 cfg: &pc.train,
                 train: &train,
@@ -267,24 +292,32 @@ impl Stage for PrmTrainStage {
                 pad,
                 run_hash: &run_hash,
                 out: &out,
-                calibration,
+                reading,
             },
-            tokenizer: &pdir.join("tokenizer.json"),
+            tokenizer: &tokenizer,
             force: ctx.force,
         };
         let state = fine_tune(ctx, job)?;
-        match calibration {
-            Some(c) => ttc_jobs::prm_format::PrmFormat::save_likelihood(
+        use ttc_jobs::prm_format::PrmFormat;
+        match (&tagged, calibration) {
+            (Some(t), _) => {
+                // Math-Shepherd's format and prompt, as the tagged checkpoint has them.
+                PrmFormat::MathShepherd.save(&out)?;
+                ttc_task::tokenizer::PromptTemplate::load(&t.dir)?.save(&out)?;
+                std::fs::remove_dir_all(&t.dir)
+                    .with_context(|| format!("removing {}", t.dir.display()))?;
+            }
+            (None, Some(c)) => PrmFormat::save_likelihood(
                 &out,
                 ttc_jobs::prm_format::Calibration {
                     slope: c.slope,
                     intercept: c.intercept,
                 },
             )?,
-            None => ttc_jobs::prm_format::PrmFormat::Ttc.save(&out)?,
+            (None, None) => PrmFormat::Ttc.save(&out)?,
         }
-        // The PRM reads steps in the policy's prompt format.
-        if text.prompt != ttc_task::tokenizer::PromptTemplate::default() {
+        // A PRM in ttc's formats reads steps in the policy's prompt format.
+        if tagged.is_none() && text.prompt != ttc_task::tokenizer::PromptTemplate::default() {
             text.prompt.save(&out)?;
         }
         eprintln!(

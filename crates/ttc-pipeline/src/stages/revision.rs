@@ -399,7 +399,7 @@ fn train(rc: &RevisionConfig, ctx: &Ctx) -> Result<()> {
             pad,
             run_hash: &run_hash,
             out: &out,
-            calibration: None,
+            reading: None,
         },
         tokenizer: &pdir.join("tokenizer.json"),
         force: ctx.force,

@@ -312,6 +312,7 @@ fn recipe(c: &PrmConfig) -> String {
     let head = match c.head {
         crate::preset::PrmHead::Score => "score head",
         crate::preset::PrmHead::Likelihood => "likelihood",
+        crate::preset::PrmHead::Generative => "generative (Math-Shepherd's step tag)",
     };
     let init = match c.init.as_deref().and_then(|p| p.to_str()) {
         None | Some("policy") => "policy".to_string(),

@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod consensus;
 pub mod data_shape;
+pub mod generative_prm;
 pub mod label_budget;
 pub mod prm_data;
 pub mod training;
