@@ -73,6 +73,32 @@ fn pipeline_config_errors_fail_before_any_work() {
     }
 }
 
+/// A manual stage runs when a stage asked for by name needs it, never for the report, which
+/// reads what exists: `just stage report` must not start hours of training.
+#[test]
+fn the_report_by_name_leaves_manual_stages_out() {
+    let d = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(preset()).unwrap();
+    let p = d.path().join("manual.toml");
+    std::fs::write(
+        &p,
+        format!("{text}\n[pipeline]\nmanual = [\"policy-large\"]\n"),
+    )
+    .unwrap();
+    let p = p.display().to_string();
+    let has = |out: &str, stage: &str| {
+        out.lines()
+            .any(|l| l.split_whitespace().next() == Some(stage))
+    };
+    let report = ok(d.path(), &["pipeline", "status", &p, "--until", "report"]);
+    assert!(
+        !has(&report, "policy-large") && has(&report, "report"),
+        "{report}"
+    );
+    let exchange = ok(d.path(), &["pipeline", "status", &p, "--until", "exchange"]);
+    assert!(has(&exchange, "policy-large"), "{exchange}");
+}
+
 /// `ttc pipeline submit --dry-run`: one sbatch call per stage (arrays + merges for the
 /// sharded ones), waiting on the jobs of the stages it reads from, a GPU only where the stage
 /// runs on cuda; the script is valid bash. The real submission: `tests/slurm.rs`.

@@ -238,6 +238,7 @@ pub fn eval(c: EvalCommand, dirs: &Dirs) -> Result<()> {
 pub fn report(a: &ReportArgs, dirs: &Dirs) -> Result<()> {
     run_one(dirs, &a.common.preset, a.common.force, None, false, |p| {
         Ok(boxed(ttc_pipeline::report::ReportStage::new(
+            p,
             ttc_pipeline::plan::searches_of(p)?,
         )))
     })

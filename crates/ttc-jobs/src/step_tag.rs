@@ -63,9 +63,7 @@ pub fn add_step_tag(from: &Path, to: &Path) -> Result<u32> {
     ttc_core::atomic::write_atomic(&out_tok, json.as_bytes())
         .map_err(|e| Error::Input(format!("{}: {e}", out_tok.display())))?;
     write_tokenizer_files(to, &out_tok, cfg.max_position_embeddings)?;
-    let prompt = PrmFormat::MathShepherd
-        .default_prompt()
-        .unwrap_or_default();
+    let prompt = PrmFormat::MathShepherd.default_prompt().unwrap_or_default();
     prompt
         .save(to)
         .map_err(|e| Error::Input(format!("{}: {e}", to.display())))?;

@@ -120,7 +120,7 @@ pub fn plan(preset: &Preset) -> Result<Vec<Box<dyn Stage>>> {
             out.push(Box::new(ExchangeStage::new(a)));
         }
     }
-    out.push(Box::new(ReportStage::new(searches_of(preset)?)));
+    out.push(Box::new(ReportStage::new(preset, searches_of(preset)?)));
     check_ids(&out)?;
     Ok(out)
 }
@@ -246,6 +246,19 @@ mod tests {
         assert_eq!(units("eval-prm-likelihood-seed5").0, units("eval-prm").0);
         assert_ne!(units("prm-score").0, units("prm").0);
         assert_eq!(units("prm").1, 2.0, "the default's epochs");
+        // The report reads every variant's evaluation, so a new one makes it stale.
+        let layout = crate::run::layout::Layout::new(
+            std::path::Path::new("d"),
+            std::path::Path::new("c"),
+            std::path::Path::new("r"),
+            &preset.name,
+        );
+        let report = stages.iter().find(|s| s.id() == "report").unwrap();
+        let reads = report.optional_inputs(&layout);
+        for v in ["generative", "likelihood-r4", "truth"] {
+            let f = layout.prm_eval_dir(Some(v)).join("prm_eval.json");
+            assert!(reads.contains(&f), "{v}: {reads:?}");
+        }
     }
 
     #[test]

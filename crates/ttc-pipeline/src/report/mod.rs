@@ -33,11 +33,29 @@ mod strategies;
 pub struct ReportStage {
     /// The labels of the plan's searches (their results are read when present).
     searches: Vec<String>,
+    /// The PRMs evaluated beside the preset's, read when present: the label kinds'
+    /// ablations (`ttc eval prm --labels`) and the `[[prm.variants]]`.
+    prm_evals: Vec<String>,
 }
 
 impl ReportStage {
-    pub fn new(searches: Vec<String>) -> Self {
-        ReportStage { searches }
+    /// The report of `preset`'s run, reading the results of `searches`.
+    pub fn new(preset: &crate::preset::Preset, searches: Vec<String>) -> Self {
+        let mut prm_evals: Vec<String> = crate::preset::LabelKind::ALL
+            .iter()
+            .map(|l| l.name().to_string())
+            .collect();
+        prm_evals.extend(
+            preset
+                .prm
+                .iter()
+                .flat_map(|p| &p.variants)
+                .map(|v| v.name.clone()),
+        );
+        ReportStage {
+            searches,
+            prm_evals,
+        }
     }
 }
 
@@ -60,6 +78,11 @@ impl Stage for ReportStage {
         let prm = layout.prm_eval_dir(None);
         i.extend(
             ["prm_eval.json", "scores.parquet", "calibration_mc.parquet"].map(|f| prm.join(f)),
+        );
+        i.extend(
+            self.prm_evals
+                .iter()
+                .map(|n| layout.prm_eval_dir(Some(n)).join("prm_eval.json")),
         );
         i.push(layout.analysis_dir("sweep").join("rows.parquet"));
         i.push(layout.analysis_dir("bins").join("bins.parquet"));

@@ -218,7 +218,7 @@ pub fn run_stage(
 /// Drop the stages that need a manual stage that is not done (the report keeps running
 /// without them); `Err` names an unknown manual stage. Returns the kept and dropped stages.
 /// With `until`, nothing is dropped: the stage asked for by name runs with everything it
-/// needs, manual stages included.
+/// needs, manual stages included — except for the report, which only reads what exists.
 fn prune_manual(
     preset: &Preset,
     stages: Vec<Box<dyn Stage>>,
@@ -241,7 +241,7 @@ fn prune_manual(
         let id = s.id();
         // A manual stage counts once its outputs exist (it ran outside the pipeline).
         let done = !manual.contains(&id)
-            || until.is_some()
+            || until.is_some_and(|u| u != "report")
             || (input_hashes(s.as_ref(), layout, h).is_ok()
                 && s.outputs(layout).iter().all(|o| o.exists()));
         let up_blocked = needs(s.as_ref(), &stages, layout)
