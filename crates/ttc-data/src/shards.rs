@@ -131,6 +131,16 @@ impl Parts {
     /// Concatenate all parts (chunk order) into the output, atomically, then remove them.
     /// An incomplete set is an error naming the missing chunks.
     pub fn merge<T: Serialize + DeserializeOwned>(&self) -> Result<Vec<T>> {
+        self.merge_with(|_| Ok(()))
+    }
+
+    /// [`Parts::merge`], with `first` seeing the joined rows before the output is written
+    /// (e.g. to move some of them to another file): the output holds what it leaves, written
+    /// once, and the parts stay until it is.
+    pub fn merge_with<T: Serialize + DeserializeOwned>(
+        &self,
+        first: impl FnOnce(&mut Vec<T>) -> Result<()>,
+    ) -> Result<Vec<T>> {
         let missing: Vec<usize> = (0..self.n_chunks())
             .filter(|&c| !self.part_path(c).exists())
             .collect();
@@ -147,6 +157,7 @@ impl Parts {
         for c in 0..self.n_chunks() {
             rows.extend(read_parquet::<T>(&self.part_path(c))?);
         }
+        first(&mut rows)?;
         write_parquet(&self.output, &rows)?;
         let _ = std::fs::remove_dir_all(&self.dir);
         Ok(rows)
@@ -200,6 +211,28 @@ mod tests {
         }
         assert!(p.complete());
         assert_eq!(p.merge::<R>().unwrap(), rows(0..10));
+        assert!(!p.dir.exists());
+    }
+
+    #[test]
+    fn merge_with_writes_what_its_first_step_leaves_and_keeps_the_parts_on_error() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("x.parquet");
+        let p = Parts::open(&out, 2, 4, "h").unwrap();
+        for c in p.pending(Shard::ALL) {
+            p.write_part(c, &rows(p.range(c))).unwrap();
+        }
+        let failed = p.merge_with::<R>(|_| Err(Error::Input("no".into())));
+        assert!(failed.is_err() && !out.exists() && p.complete());
+        let kept = p.merge_with(|all: &mut Vec<R>| {
+            all.retain(|r| r.i % 2 == 0);
+            Ok(())
+        });
+        assert_eq!(kept.unwrap(), vec![R { i: 0 }, R { i: 2 }]);
+        assert_eq!(
+            read_parquet::<R>(&out).unwrap(),
+            vec![R { i: 0 }, R { i: 2 }]
+        );
         assert!(!p.dir.exists());
     }
 

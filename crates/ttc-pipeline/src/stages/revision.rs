@@ -472,16 +472,19 @@ fn revise(a: &ChainsStage, ctx: &Ctx) -> Result<()> {
         eprintln!("revise: shard {} done; other shards pending", ctx.shard);
         return Ok(());
     }
-    let all: Vec<ChainRow> = parts.merge()?;
-    // The ratio budget's extra chains go to their own file: every reader of chains.parquet
-    // sees full chains only.
-    let (rows, extra): (Vec<ChainRow>, Vec<ChainRow>) = all
-        .into_iter()
-        .partition(|r| (r.chain as usize) < cs.chains);
-    if cfg.ratio_budget > 0 {
-        ttc_core::table::write_parquet(&out.join("parallel.parquet"), &extra)?;
-        ttc_core::table::write_parquet(&file, &rows)?;
-    }
+    // The ratio budget's extra chains go to their own file, written before chains.parquet:
+    // every reader of chains.parquet sees full chains only.
+    let mut extra: Vec<ChainRow> = Vec::new();
+    let rows: Vec<ChainRow> = parts.merge_with(|all: &mut Vec<ChainRow>| {
+        if cfg.ratio_budget > 0 {
+            let (full, rest): (Vec<ChainRow>, Vec<ChainRow>) = std::mem::take(all)
+                .into_iter()
+                .partition(|r| (r.chain as usize) < cs.chains);
+            ttc_core::table::write_parquet(&out.join("parallel.parquet"), &rest)?;
+            (*all, extra) = (full, rest);
+        }
+        Ok(())
+    })?;
     let stats = chain_stats(&rows);
     ttc_core::atomic::write_atomic(&out.join("stats.json"), &serde_json::to_vec_pretty(&stats)?)?;
     let mut csv = String::from("step,pass_at_1\n");
