@@ -143,34 +143,13 @@ pub fn run(cmd: PipelineCommand, dirs: &Dirs) -> Result<()> {
                 .collect()
         })
         .collect();
-    use ttc_pipeline::run::time_ahead::{side_by_side, time_ahead};
-    let mut how = Vec::new();
-    if scaled > 0 {
-        how.push(format!(
-            "{scaled} from a sibling's last run, scaled by its work — \"est\""
-        ));
-    }
-    if run_speed + probed > 0 {
-        let speed = match (run_speed, probed) {
-            (_, 0) => "this run's measured speed".to_string(),
-            (0, _) => "this machine's speed (a probe of the policy's shape)".to_string(),
-            (r, p) => format!("this run's measured speed ({r}) or a probe's ({p})"),
-        };
-        how.push(format!(
-            "{} by the cost model (tokens × FLOPs per token ÷ {speed}) — \"cost\"",
-            run_speed + probed
-        ));
-    }
+    use ttc_pipeline::run::time_ahead::{estimated_by, side_by_side, time_ahead};
     println!(
         "{} of {} stages done{}{}{}",
         rows.len() - pending.len(),
         rows.len(),
         time_ahead(&walls),
-        if how.is_empty() {
-            String::new()
-        } else {
-            format!(" (never run here, estimated: {})", how.join("; "))
-        },
+        estimated_by(scaled, run_speed, probed),
         side_by_side(&deps, &walls)
     );
     Ok(())

@@ -495,6 +495,12 @@ pub struct SamplesConfig {
 }
 
 impl SamplesConfig {
+    /// The solutions it samples: `n` for each of its questions (each of the split's
+    /// `split_rows` when it names no number).
+    pub fn solutions(&self, split_rows: usize) -> usize {
+        self.questions.unwrap_or(split_rows) * self.n
+    }
+
     pub fn sampling(&self) -> ttc_jobs::sampling::SampleConfig {
         ttc_jobs::sampling::SampleConfig {
             n: self.n,

@@ -89,6 +89,20 @@ impl DataShape {
         }
     }
 
+    /// The policy (or, `large`, `[policy_large]`, when there is one) over `tokens` of `kind`.
+    pub fn lm_work(&self, large: bool, kind: WorkKind, tokens: f64) -> Option<Work> {
+        let params = if large {
+            self.large_params?
+        } else {
+            self.policy_params
+        };
+        Some(Work {
+            kind,
+            tokens,
+            params,
+        })
+    }
+
     /// Tokens of `sequences` sampled solutions (prompts prefilled once per question are left
     /// out: decoding dominates).
     pub fn generated(&self, sequences: f64) -> f64 {

@@ -6,7 +6,7 @@ use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use crate::preset::Preset;
-use crate::run::cost_model::{self, SpeedSource, WorkKind};
+use crate::run::cost_model::{self, DataShape, SpeedSource, WorkKind};
 use crate::run::layout::Layout;
 use crate::run::stage::Stage;
 use crate::run::time_ahead;
@@ -23,11 +23,12 @@ pub enum EstimateBy {
     Probe,
 }
 
-/// Estimates for one plan, the probe run at most once.
+/// Estimates for one plan: the data's shape measured and the probe run at most once.
 pub struct Estimator<'a> {
     preset: &'a Preset,
     layout: &'a Layout,
     stages: &'a [Box<dyn Stage>],
+    shape: OnceCell<DataShape>,
     probe: OnceCell<BTreeMap<WorkKind, f64>>,
 }
 
@@ -37,8 +38,19 @@ impl<'a> Estimator<'a> {
             preset,
             layout,
             stages,
+            shape: OnceCell::new(),
             probe: OnceCell::new(),
         }
+    }
+
+    /// The run's data shape, once its data and tokenizer exist (then kept).
+    fn shape(&self) -> Option<&DataShape> {
+        if self.shape.get().is_none() {
+            let _ = self
+                .shape
+                .set(data_shape::measure(self.preset, self.layout)?);
+        }
+        self.shape.get()
     }
 
     /// For each stage whose `walls[i]` is `None`: its estimate and where it came from.
@@ -56,10 +68,10 @@ impl<'a> Estimator<'a> {
         {
             return out;
         }
-        let Some(shape) = data_shape::measure(self.preset, self.layout) else {
+        let Some(shape) = self.shape() else {
             return out;
         };
-        let works: Vec<_> = self.stages.iter().map(|s| s.work(&shape)).collect();
+        let works: Vec<_> = self.stages.iter().map(|s| s.work(shape)).collect();
         let run = cost_model::kind_speeds(&works, walls, None);
         // The probe only when a stage left has no sibling and no run speed for its kind.
         let needs_probe = (0..works.len()).any(|i| {
@@ -70,7 +82,7 @@ impl<'a> Estimator<'a> {
         let empty = BTreeMap::new();
         let probe = if needs_probe {
             self.probe.get_or_init(|| {
-                data_shape::probe(self.preset, self.layout, &shape).unwrap_or_default()
+                data_shape::probe(self.preset, self.layout, shape).unwrap_or_default()
             })
         } else {
             &empty

@@ -2,7 +2,8 @@
 //! run's files live ([`layout`]), how the runner decides freshness and records it
 //! ([`runner`], [`record`]), one writer per run ([`lock`]), resumable parts ([`parts`]),
 //! progress ([`progress`]), the tables stages write ([`table_io`]), stages side by side
-//! ([`schedule`]), as Slurm jobs ([`submit`]) and the time they still take ([`time_ahead`]). It names no stage.
+//! ([`schedule`]), as Slurm jobs ([`submit`]), the times they took ([`timings`]) and the time
+//! they still take ([`time_ahead`], [`estimates`], [`cost_model`]). It names no stage.
 
 pub mod cost_model;
 pub mod estimates;
@@ -17,3 +18,4 @@ pub mod stage;
 pub mod submit;
 pub mod table_io;
 pub mod time_ahead;
+pub mod timings;

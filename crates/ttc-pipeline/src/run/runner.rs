@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
 use ttc_data::shards::Shard;
 
 use crate::preset::Preset;
@@ -18,6 +17,7 @@ use crate::run::lock::RunLock;
 use crate::run::progress::Progress;
 use crate::run::record::{self, Committed, Hashes, State, input_hashes};
 use crate::run::stage::{Ctx, Mode, Stage};
+use crate::run::timings::{Timing, write_timings};
 
 /// Stages, and the ids of those left out (manual stages not done, and what needs them).
 pub(crate) type Kept = (Vec<Box<dyn Stage>>, Vec<String>);
@@ -295,28 +295,6 @@ impl<T: Stage + ?Sized> IsReport for T {
     }
 }
 
-#[derive(Serialize)]
-struct Timing {
-    stage: String,
-    action: &'static str,
-    wall_s: f64,
-    recorded_wall_s: f64,
-}
-
-fn write_timings(layout: &Layout, t: &[Timing]) -> Result<()> {
-    let dir = layout.report_dir();
-    let mut csv = String::from("stage,action,wall_s,recorded_wall_s\n");
-    for x in t {
-        csv += &format!(
-            "{},{},{:.1},{:.1}\n",
-            x.stage, x.action, x.wall_s, x.recorded_wall_s
-        );
-    }
-    ttc_core::atomic::write_atomic(&dir.join("timings.csv"), csv.as_bytes())?;
-    ttc_core::atomic::write_atomic(&dir.join("timings.json"), &serde_json::to_vec_pretty(t)?)?;
-    Ok(())
-}
-
 /// The plan's stages that `ttc pipeline run|status` covers (manual stages pruned, up to
 /// `until`), with the manual-blocked ones named.
 pub(crate) fn runnable(o: &Options, until: Option<&str>, h: &mut Hashes) -> Result<Kept> {
@@ -339,14 +317,22 @@ pub struct StatusRow {
     pub needs: Vec<usize>,
 }
 
-/// Every stage's state, in plan order; and the manual-blocked stages.
+/// Every stage's state, in plan order, with the estimates of those that never ran here;
+/// and the manual-blocked stages.
 pub fn status(o: &Options, until: Option<&str>) -> Result<(Vec<StatusRow>, Vec<String>)> {
     let mut h = Hashes::default();
     let (stages, blocked) = runnable(o, until, &mut h)?;
-    Ok((states(o, &stages, &mut h)?, blocked))
+    let mut rows = states(o, &stages, &mut h)?;
+    let walls: Vec<_> = rows.iter().map(|r| r.last_wall_s).collect();
+    let est = Estimator::new(o.preset, o.layout, &stages).estimate(&walls);
+    for (r, e) in rows.iter_mut().zip(est) {
+        (r.estimate_s, r.estimate_by) = (e.map(|e| e.0), e.map(|e| e.1));
+    }
+    Ok((rows, blocked))
 }
 
-/// The state of each of `stages` (a plan, in order), hashing through `h`.
+/// The state of each of `stages` (a plan, in order), hashing through `h`; no estimates
+/// (those are [`status`]'s and the run's ETA's, so `submit` never probes).
 pub(crate) fn states(
     o: &Options,
     stages: &[Box<dyn Stage>],
@@ -382,11 +368,6 @@ pub(crate) fn states(
     }
     for (r, e) in rows.iter_mut().zip(edges(stages, o.layout)) {
         r.needs = e;
-    }
-    let walls: Vec<_> = rows.iter().map(|r| r.last_wall_s).collect();
-    let est = Estimator::new(o.preset, o.layout, stages).estimate(&walls);
-    for (r, e) in rows.iter_mut().zip(est) {
-        (r.estimate_s, r.estimate_by) = (e.map(|e| e.0), e.map(|e| e.1));
     }
     Ok(rows)
 }

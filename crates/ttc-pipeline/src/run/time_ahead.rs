@@ -95,6 +95,33 @@ pub fn time_ahead(walls: &[Option<f64>]) -> String {
     }
 }
 
+/// " (never run here, estimated: 2 from a sibling's last run …; 3 by the cost model …)":
+/// how many pending stages' walls came from a sibling, from the cost model at the run's
+/// speed, and at the probe's; empty when none.
+pub fn estimated_by(sibling: usize, run_speed: usize, probe: usize) -> String {
+    let mut how = Vec::new();
+    if sibling > 0 {
+        how.push(format!(
+            "{sibling} from a sibling's last run, scaled by its work — \"est\""
+        ));
+    }
+    if run_speed + probe > 0 {
+        let speed = match (run_speed, probe) {
+            (_, 0) => "this run's measured speed".to_string(),
+            (0, _) => "this machine's speed (a probe of the policy's shape)".to_string(),
+            (r, p) => format!("this run's measured speed ({r}) or a probe's ({p})"),
+        };
+        how.push(format!(
+            "{} by the cost model (tokens × FLOPs per token ÷ {speed}) — \"cost\"",
+            run_speed + probe
+        ));
+    }
+    if how.is_empty() {
+        return String::new();
+    }
+    format!(" (never run here, estimated: {})", how.join("; "))
+}
+
 /// "; side by side, each at its last wall: ≈ 40 min with --jobs 2, ≥ 31 min however many (the
 /// critical path)" for
 /// the pending stages `deps` (indices among them) with their last walls (unknown ones count
@@ -171,6 +198,21 @@ mod tests {
         assert_eq!(
             time_ahead(&[None, None]),
             "; 2 to go, none run here before (no estimate)"
+        );
+    }
+
+    #[test]
+    fn the_summary_names_where_estimates_came_from() {
+        assert_eq!(estimated_by(0, 0, 0), "");
+        assert_eq!(
+            estimated_by(2, 0, 0),
+            " (never run here, estimated: 2 from a sibling's last run, scaled by its work — \"est\")"
+        );
+        let both = estimated_by(1, 5, 22);
+        assert!(
+            both.contains("; 27 by the cost model")
+                && both.contains("this run's measured speed (5) or a probe's (22)"),
+            "{both}"
         );
     }
 

@@ -57,16 +57,8 @@ impl Stage for EvalPolicyStage {
     }
     /// Greedy solutions of its split's questions.
     fn work(&self, shape: &DataShape) -> Option<Work> {
-        let params = if self.large {
-            shape.large_params?
-        } else {
-            shape.policy_params
-        };
-        Some(Work {
-            kind: WorkKind::Generate,
-            tokens: shape.generated(shape.rows(&self.split) as f64),
-            params,
-        })
+        let tokens = shape.generated(shape.rows(&self.split) as f64);
+        shape.lm_work(self.large, WorkKind::Generate, tokens)
     }
     fn config(&self) -> serde_json::Value {
         let c = serde_json::json!({"split": self.split, "max_new_tokens": self.max_new_tokens});

@@ -15,7 +15,7 @@ use ttc_task::Problem;
 use ttc_task::math500::load_problems;
 use ttc_task::tokenizer::PromptTemplate;
 
-use crate::preset::{LabelsConfig, Preset};
+use crate::preset::{LabelsConfig, Preset, SamplesConfig};
 use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::parts::run_parts;
@@ -24,8 +24,8 @@ use ttc_engine::load_model;
 
 pub struct LabelsStage {
     config: LabelsConfig,
-    /// `[samples]`' questions and samples per question (for the cost model).
-    samples: Option<(Option<usize>, usize)>,
+    /// `[samples]` (for the cost model).
+    samples: Option<SamplesConfig>,
 }
 
 impl LabelsStage {
@@ -44,8 +44,10 @@ impl LabelsStage {
         config.sampling().validate("labels")?;
         crate::preset::nonzero("labels", "chunk", Some(config.chunk))?;
         crate::preset::nonzero("labels", "questions", config.questions)?;
-        let samples = preset.samples.as_ref().map(|s| (s.questions, s.n));
-        Ok(LabelsStage { config, samples })
+        Ok(LabelsStage {
+            config,
+            samples: preset.samples.clone(),
+        })
     }
 }
 
@@ -56,14 +58,14 @@ impl Stage for LabelsStage {
     /// `rollouts_per_step` rollouts from every step but the last of each sample, each
     /// taken to finish half a solution.
     fn work(&self, shape: &DataShape) -> Option<Work> {
-        let (questions, n) = self.samples?;
+        let s = self.samples.as_ref()?;
         let q = self
             .config
             .questions
-            .or(questions)
+            .or(s.questions)
             .unwrap_or(shape.rows("train"));
         let rollouts =
-            (q * n * self.config.rollouts_per_step) as f64 * (shape.steps - 1.0).max(0.0);
+            (q * s.n * self.config.rollouts_per_step) as f64 * (shape.steps - 1.0).max(0.0);
         let tokens = shape.generated(rollouts) / 2.0;
         Some(shape.policy_work(WorkKind::Generate, tokens))
     }

@@ -119,15 +119,7 @@ impl Stage for PolicyStage {
     /// Its epochs over the train split's prompts and solutions.
     fn work(&self, shape: &DataShape) -> Option<Work> {
         let tokens = self.config.train.epochs * shape.whole(shape.rows("train") as f64);
-        let params = match self.lm {
-            Lm::Large => shape.large_params?,
-            _ => shape.policy_params,
-        };
-        Some(Work {
-            kind: WorkKind::Train,
-            tokens,
-            params,
-        })
+        shape.lm_work(self.lm == Lm::Large, WorkKind::Train, tokens)
     }
     fn inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = vec![

@@ -14,7 +14,7 @@ use ttc_train::prm::prm_examples;
 use ttc_train::prm_slips::slip_examples;
 use ttc_train::sft::{Init, SftRun};
 
-use crate::preset::{LabelKind, Preset, PrmConfig, PrmHead, prm_ablation};
+use crate::preset::{LabelKind, Preset, PrmConfig, PrmHead, SamplesConfig, prm_ablation};
 use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::stage::{Ctx, Stage};
@@ -33,8 +33,8 @@ pub struct PrmTrainStage {
     ablation: Option<String>,
     /// Which of the two: the CLI flag that names it.
     by_variant: bool,
-    /// `[samples]`' questions and samples per question (for the cost model).
-    samples: Option<(Option<usize>, usize)>,
+    /// `[samples]` (for the cost model).
+    samples: Option<SamplesConfig>,
 }
 
 impl PrmTrainStage {
@@ -53,7 +53,7 @@ impl PrmTrainStage {
             labels,
             ablation: ablation.map(|l| l.name().to_string()),
             by_variant: false,
-            samples: train_samples(preset),
+            samples: preset.samples.clone(),
         })
     }
 
@@ -69,13 +69,9 @@ impl PrmTrainStage {
             config,
             ablation: Some(name.to_string()),
             by_variant: true,
-            samples: train_samples(preset),
+            samples: preset.samples.clone(),
         })
     }
-}
-
-fn train_samples(preset: &Preset) -> Option<(Option<usize>, usize)> {
-    preset.samples.as_ref().map(|s| (s.questions, s.n))
 }
 
 /// A PRM stage's config record: `hard` as earlier runs recorded it (so their records stay
@@ -104,9 +100,8 @@ impl Stage for PrmTrainStage {
     }
     /// Its epochs over the labelled samples.
     fn work(&self, shape: &DataShape) -> Option<Work> {
-        let (questions, n) = self.samples?;
-        let sequences = (questions.unwrap_or(shape.rows("train")) * n) as f64;
-        let tokens = self.config.train.epochs * shape.whole(sequences);
+        let solutions = self.samples.as_ref()?.solutions(shape.rows("train"));
+        let tokens = self.config.train.epochs * shape.whole(solutions as f64);
         Some(shape.policy_work(WorkKind::Train, tokens))
     }
     fn config(&self) -> serde_json::Value {
@@ -173,28 +168,29 @@ impl Stage for PrmTrainStage {
         }
         let out = ctx.layout.prm_dir(self.ablation.as_deref());
         // A generative PRM trains a copy of it with Math-Shepherd's step tag, in its layout.
-        let tagged = match pc.head {
+        let (tagged, exs) = match pc.head {
             PrmHead::Generative if pc.slips > 0 => anyhow::bail!(
                 "prm.slips: slipped solutions are laid out in ttc's format, not a generative PRM's"
             ),
-            PrmHead::Generative => Some(generative_prm::prepare(
-                init,
-                &generative_prm::tagged_dir(&out),
-            )?),
-            _ => None,
-        };
-        let exs = match &tagged {
-            Some(t) => generative_prm::examples(t, &inp, labels, pc.outcome_labels)?,
-            None => prm_examples(
-                tok,
-                &text.prompt,
-                &inp.problems,
-                &inp.samples,
-                &inp.labels,
-                labels,
-                pc.outcome_labels,
-                eos,
-            )?,
+            PrmHead::Generative => {
+                let dir = generative_prm::tagged_dir(&out);
+                let (t, exs) =
+                    generative_prm::prepare(init, &dir, &inp, labels, pc.outcome_labels)?;
+                (Some(t), exs)
+            }
+            _ => (
+                None,
+                prm_examples(
+                    tok,
+                    &text.prompt,
+                    &inp.problems,
+                    &inp.samples,
+                    &inp.labels,
+                    labels,
+                    pc.outcome_labels,
+                    eos,
+                )?,
+            ),
         };
         if pc.within_question && (pc.head != PrmHead::Likelihood || pc.slips > 0) {
             anyhow::bail!(

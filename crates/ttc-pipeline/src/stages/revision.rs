@@ -17,7 +17,7 @@ use ttc_train::sft::{Init, SftRun};
 
 use ttc_data::rows::group_by_question;
 
-use crate::preset::{Preset, RevisionConfig};
+use crate::preset::{Preset, RevisionConfig, SamplesConfig};
 use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs};
 use crate::run::stage::{Ctx, Stage};
@@ -32,8 +32,8 @@ pub struct RevisionsBuildStage {
 /// `ttc train revision`: the revision model, fine-tuned from the policy on trajectories.
 pub struct RevisionTrainStage {
     config: RevisionConfig,
-    /// `[revision_samples]`' questions and samples per question (for the cost model).
-    samples: Option<(Option<usize>, usize)>,
+    /// `[revision_samples]` (for the cost model).
+    samples: Option<SamplesConfig>,
 }
 
 /// `ttc revise --split S`: revision chains with the revision model.
@@ -60,7 +60,7 @@ impl RevisionTrainStage {
     pub fn new(preset: &Preset) -> Result<Self> {
         Ok(RevisionTrainStage {
             config: revision_config(preset)?,
-            samples: preset.revision_samples.as_ref().map(|s| (s.questions, s.n)),
+            samples: preset.revision_samples.clone(),
         })
     }
 }
@@ -140,10 +140,11 @@ impl Stage for RevisionTrainStage {
     /// bound: questions without a right and a wrong sample give none), each holding half its
     /// window of attempts.
     fn work(&self, shape: &DataShape) -> Option<Work> {
-        let (questions, n) = self.samples?;
+        let s = self.samples.as_ref()?;
         let rc = &self.config;
-        let q = questions.unwrap_or(shape.rows("train"));
-        let trajectories = (q * rc.max_per_question.unwrap_or(n).min(n)) as f64;
+        let per_question = rc.max_per_question.unwrap_or(s.n).min(s.n);
+        let q = s.questions.unwrap_or(shape.rows("train"));
+        let trajectories = (q * per_question) as f64;
         let sequence =
             shape.prompt_tokens + (rc.max_attempts as f64 / 2.0 + 1.0) * shape.solution_tokens;
         let tokens = rc.train.epochs * trajectories * sequence;

@@ -105,9 +105,8 @@ impl Stage for SamplesStage {
     }
     /// `n` solutions of each of its questions.
     fn work(&self, shape: &DataShape) -> Option<Work> {
-        let q = (self.config.questions).unwrap_or(shape.rows(self.split.data_split()));
-        let sequences = (q * self.config.n) as f64;
-        Some(shape.policy_work(WorkKind::Generate, shape.generated(sequences)))
+        let solutions = self.config.solutions(shape.rows(self.split.data_split()));
+        Some(shape.policy_work(WorkKind::Generate, shape.generated(solutions as f64)))
     }
     fn config(&self) -> serde_json::Value {
         serde_json::json!({ self.split.section(): self.config, "split": self.split.name() })

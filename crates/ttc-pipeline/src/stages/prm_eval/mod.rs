@@ -17,7 +17,7 @@ use ttc_eval::verifier_metrics::{auroc, calibration};
 use ttc_jobs::step_scorer::StepScorer;
 use ttc_task::math500::load_problems;
 
-use crate::preset::{LabelKind, Preset, PrmConfig, likelihood_name, prm_ablation};
+use crate::preset::{LabelKind, Preset, PrmConfig, SamplesConfig, likelihood_name, prm_ablation};
 use crate::run::cost_model::{DataShape, Work, WorkKind};
 use crate::run::layout::{Layout, checkpoint_inputs, prompt_files};
 use crate::run::stage::{Ctx, Stage};
@@ -40,8 +40,8 @@ pub struct PrmEvalStage {
     engine: ttc_model::engine_spec::EngineSpec,
     /// The likelihood is the `[verifier]` model's, not the policy's own.
     verifier_lm: bool,
-    /// `[test_samples]`' questions and samples per question (for the cost model).
-    test: Option<(Option<usize>, usize)>,
+    /// `[test_samples]` (for the cost model).
+    test: Option<SamplesConfig>,
 }
 
 impl PrmEvalStage {
@@ -60,7 +60,7 @@ impl PrmEvalStage {
             by_variant: false,
             engine,
             verifier_lm: preset.verifier.is_some(),
-            test: test_samples(preset),
+            test: preset.test_samples.clone(),
         }
     }
 
@@ -75,13 +75,9 @@ impl PrmEvalStage {
             by_variant: true,
             engine: crate::preset::engine_choice::resolve(preset, &None),
             verifier_lm: preset.verifier.is_some(),
-            test: test_samples(preset),
+            test: preset.test_samples.clone(),
         })
     }
-}
-
-fn test_samples(preset: &Preset) -> Option<(Option<usize>, usize)> {
-    preset.test_samples.as_ref().map(|s| (s.questions, s.n))
 }
 
 impl Stage for PrmEvalStage {
@@ -98,9 +94,8 @@ impl Stage for PrmEvalStage {
     }
     /// The test samples through the PRM and through the likelihood verifier.
     fn work(&self, shape: &DataShape) -> Option<Work> {
-        let (questions, n) = self.test?;
-        let sequences = (questions.unwrap_or(shape.rows("test")) * n) as f64;
-        Some(shape.policy_work(WorkKind::Score, 2.0 * shape.whole(sequences)))
+        let solutions = self.test.as_ref()?.solutions(shape.rows("test"));
+        Some(shape.policy_work(WorkKind::Score, 2.0 * shape.whole(solutions as f64)))
     }
     fn config(&self) -> serde_json::Value {
         let c = super::prm_train::labels_record(&self.config, self.labels);

@@ -107,20 +107,9 @@ fn agreeing(
 mod tests {
     use super::*;
 
+    /// A step every rollout (of 4) finishes right from, or none.
     fn label(q: u32, s: u32, step: u32, hard: bool) -> LabelRow {
-        LabelRow {
-            question_id: format!("q{q}"),
-            question_index: q,
-            sample_id: s,
-            step_index: step,
-            n_steps: 3,
-            prefix_tokens: 0,
-            soft: f32::from(u8::from(hard)),
-            hard,
-            rollouts: 4,
-            correct_rollouts: 0,
-            verdict: None,
-        }
+        crate::stages::shared::prm_data::test_label(q, s, step, 4, if hard { 4 } else { 0 })
     }
 
     fn scored(q: u32, s: u32, steps: &[f32]) -> ScoredSample {

@@ -3,10 +3,9 @@
 //! the probe that measures this machine's speed at each kind of work on the policy's shape.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-
 use ttc_model::LlamaConfig;
 use ttc_task::math500::load_problems;
+use ttc_task::tokenizer::Tokenizer;
 
 use crate::preset::Preset;
 use crate::run::cost_model::{DataShape, WorkKind};
@@ -19,13 +18,7 @@ const MEASURED: usize = 500;
 /// The shape of the run's data; `None` until the splits and a tokenizer exist (the data and
 /// tokenizer stages, or an imported policy).
 pub fn measure(preset: &Preset, layout: &Layout) -> Option<DataShape> {
-    let tok_file = [
-        layout.policy_dir(false).join("tokenizer.json"),
-        layout.tokenizer_dir().join("tokenizer.json"),
-    ]
-    .into_iter()
-    .find(|p| p.exists())?;
-    let tok = ttc_task::tokenizer::load_tokenizer(&tok_file).ok()?;
+    let tok = tokenizer(layout)?;
     let mut rows = BTreeMap::new();
     let mut measured = Vec::new();
     for split in ["train", "val", "test"] {
@@ -52,20 +45,7 @@ pub fn measure(preset: &Preset, layout: &Layout) -> Option<DataShape> {
         solution += count(&p.solution)? + 1.0;
         steps += ttc_task::steps::split_steps(&p.solution).len() as f64;
     }
-    let params = |large: bool| -> Option<f64> {
-        let cfg = layout.policy_dir(large).join("config.json");
-        let pc = if large {
-            preset.policy_large.as_ref()
-        } else {
-            preset.policy.as_ref()
-        };
-        let c = match (cfg.exists(), pc) {
-            (true, _) => LlamaConfig::load(&cfg).ok()?,
-            (false, Some(pc)) => policy_model_config(pc, &tok).ok()?,
-            (false, None) => return None,
-        };
-        Some(c.num_params() as f64)
-    };
+    let params = |large| Some(model_config(preset, layout, large, &tok)?.num_params() as f64);
     Some(DataShape {
         rows,
         prompt_tokens: prompt / n,
@@ -85,7 +65,7 @@ pub fn probe(
     layout: &Layout,
     data: &DataShape,
 ) -> Option<BTreeMap<WorkKind, f64>> {
-    let cfg = policy_config(preset, layout)?;
+    let cfg = model_config(preset, layout, false, &tokenizer(layout)?)?;
     let params = cfg.num_params() as f64;
     let seq_len = ((data.prompt_tokens + data.solution_tokens).round() as usize).clamp(8, 2048);
     let batch_tokens = preset
@@ -118,14 +98,33 @@ pub fn probe(
     ]))
 }
 
-fn policy_config(preset: &Preset, layout: &Layout) -> Option<LlamaConfig> {
-    let cfg = layout.policy_dir(false).join("config.json");
+/// The policy's tokenizer: its checkpoint's, else the tokenizer stage's.
+fn tokenizer(layout: &Layout) -> Option<Tokenizer> {
+    let file = [
+        layout.policy_dir(false).join("tokenizer.json"),
+        layout.tokenizer_dir().join("tokenizer.json"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())?;
+    ttc_task::tokenizer::load_tokenizer(&file).ok()
+}
+
+/// The policy's (or `[policy_large]`'s) model config: its checkpoint's, else the one its
+/// preset section will train.
+fn model_config(
+    preset: &Preset,
+    layout: &Layout,
+    large: bool,
+    tok: &Tokenizer,
+) -> Option<LlamaConfig> {
+    let cfg = layout.policy_dir(large).join("config.json");
     if cfg.exists() {
         return LlamaConfig::load(&cfg).ok();
     }
-    let tok = ttc_task::tokenizer::load_tokenizer(
-        &layout.tokenizer_dir().join("tokenizer.json") as &Path
-    )
-    .ok()?;
-    policy_model_config(preset.policy.as_ref()?, &tok).ok()
+    let pc = if large {
+        preset.policy_large.as_ref()
+    } else {
+        preset.policy.as_ref()
+    };
+    policy_model_config(pc?, tok).ok()
 }

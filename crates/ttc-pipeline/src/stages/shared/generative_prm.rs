@@ -28,8 +28,17 @@ pub fn tagged_dir(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
-/// `init` with Math-Shepherd's step tag, written to `dir`, and its reader's good / bad tokens.
-pub fn prepare(init: &Path, dir: &Path) -> Result<Tagged> {
+/// `init` with Math-Shepherd's step tag, written to `dir`, its reader's good / bad tokens,
+/// and the labelled samples of `data` as examples in Math-Shepherd's layout (the tagged
+/// checkpoint's tokenizer and prompt), EOS after the last tag: (question index, example).
+/// The tagged checkpoint is loaded once, for its reader.
+pub fn prepare(
+    init: &Path,
+    dir: &Path,
+    data: &LabelledData,
+    target: StepTarget,
+    outcome: bool,
+) -> Result<(Tagged, Vec<(u32, Example)>)> {
     ttc_jobs::step_tag::add_step_tag(init, dir)
         .with_context(|| format!("{}: adding Math-Shepherd's step tag", init.display()))?;
     let (model, tok) = load_model(dir, &EngineSpec::cpu())?;
@@ -38,23 +47,6 @@ pub fn prepare(init: &Path, dir: &Path) -> Result<Tagged> {
         .reader()
         .good_bad()
         .context("a Math-Shepherd reader reads two tokens")?;
-    Ok(Tagged {
-        dir: dir.to_path_buf(),
-        good,
-        bad,
-    })
-}
-
-/// The labelled samples of `data` as examples in Math-Shepherd's layout (the tagged
-/// checkpoint's tokenizer and prompt), EOS after the last tag; (question index, example).
-pub fn examples(
-    tagged: &Tagged,
-    data: &LabelledData,
-    target: StepTarget,
-    outcome: bool,
-) -> Result<Vec<(u32, Example)>> {
-    let (model, tok) = load_model(&tagged.dir, &EngineSpec::cpu())?;
-    let scorer = StepScorer::for_checkpoint(model.as_ref(), &tok, &tagged.dir)?;
     let eos = *model
         .config()
         .eos_ids()
@@ -72,12 +64,18 @@ pub fn examples(
             reads: l.reads,
         })
     };
-    Ok(prm_examples_in(
+    let examples = prm_examples_in(
         &layout,
         &data.problems,
         &data.samples,
         &data.labels,
         target,
         outcome,
-    )?)
+    )?;
+    let tagged = Tagged {
+        dir: dir.to_path_buf(),
+        good,
+        bad,
+    };
+    Ok((tagged, examples))
 }

@@ -119,22 +119,7 @@ fn hypergeometric(n: u32, good: u32, draws: u32, seed: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn label(q: u32, sample: u32, step: u32, rollouts: u32, correct: u32) -> LabelRow {
-        LabelRow {
-            question_id: format!("q{q}"),
-            question_index: q,
-            sample_id: sample,
-            step_index: step,
-            n_steps: 3,
-            prefix_tokens: 10,
-            soft: correct as f32 / rollouts.max(1) as f32,
-            hard: correct > 0,
-            rollouts,
-            correct_rollouts: correct,
-            verdict: None,
-        }
-    }
+    use crate::stages::shared::prm_data::test_label as label;
 
     fn sample(q: u32, id: u32) -> SampleRow {
         SampleRow {

@@ -120,3 +120,21 @@ pub fn label_pairs(
     }
     (sc, soft, truth)
 }
+
+/// A handmade label for tests: `correct` of `rollouts` right (soft and hard from them).
+#[cfg(test)]
+pub(crate) fn test_label(q: u32, sample: u32, step: u32, rollouts: u32, correct: u32) -> LabelRow {
+    LabelRow {
+        question_id: format!("q{q}"),
+        question_index: q,
+        sample_id: sample,
+        step_index: step,
+        n_steps: 3,
+        prefix_tokens: 10,
+        soft: correct as f32 / rollouts.max(1) as f32,
+        hard: correct > 0,
+        rollouts,
+        correct_rollouts: correct,
+        verdict: None,
+    }
+}
