@@ -213,7 +213,9 @@ impl Stage for SearchRunStage {
     }
     fn optional_inputs(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut i = prompt_files(&layout.policy_dir(false));
-        if self.args.verifier.is_prm() {
+        // Only a PRM it waits for: the files of one it does not read (majority, DeepConf)
+        // could appear between two array tasks' starts and split their fingerprints.
+        if self.needs_prm() {
             i.extend(prompt_files(
                 &layout.prm_dir(self.ablation.map(|l| l.name())),
             ));
